@@ -1,0 +1,72 @@
+"""BigQuery table specs read from ``schemas/bigquery`` (the one home of table schemas).
+
+``tables.json`` holds per-table options (description, partitioning, clustering);
+``<table>.schema.json`` holds the fields in the format ``bq`` and Terraform read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from google.cloud import bigquery
+
+from clickstream.paths import schemas_dir
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    description: str
+    fields: tuple[dict[str, Any], ...]
+    partition_field: str | None
+    partition_type: str | None
+    clustering: tuple[str, ...]
+
+    def schema(self) -> list[bigquery.SchemaField]:
+        return [bigquery.SchemaField.from_api_repr(f) for f in self.fields]
+
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in self.fields]
+
+    def to_table(self, table_id: str) -> bigquery.Table:
+        table = bigquery.Table(table_id, schema=self.schema())
+        table.description = self.description
+        if self.partition_field:
+            table.time_partitioning = bigquery.TimePartitioning(
+                type_=self.partition_type or "DAY", field=self.partition_field
+            )
+        if self.clustering:
+            table.clustering_fields = list(self.clustering)
+        return table
+
+
+@cache
+def table_specs() -> dict[str, TableSpec]:
+    base = schemas_dir() / "bigquery"
+    options = json.loads((base / "tables.json").read_text())
+    specs = {}
+    for name, opts in options.items():
+        fields = json.loads((base / f"{name}.schema.json").read_text())
+        partitioning = opts.get("time_partitioning") or {}
+        specs[name] = TableSpec(
+            name=name,
+            description=opts.get("description", ""),
+            fields=tuple(fields),
+            partition_field=partitioning.get("field"),
+            partition_type=partitioning.get("type"),
+            clustering=tuple(opts.get("clustering", ())),
+        )
+    return specs
+
+
+def ensure_dataset_and_tables(client: bigquery.Client, project: str, dataset: str) -> list[str]:
+    """Create the dataset and every table from the specs; existing ones are left as they are."""
+    client.create_dataset(bigquery.Dataset(f"{project}.{dataset}"), exists_ok=True)
+    created = []
+    for spec in table_specs().values():
+        client.create_table(spec.to_table(f"{project}.{dataset}.{spec.name}"), exists_ok=True)
+        created.append(spec.name)
+    return created

@@ -1,0 +1,64 @@
+"""Google Cloud clients that point at the local stand-ins when Settings say so.
+
+Real Google Cloud is the default; a set ``pubsub_emulator_host`` or
+``bigquery_endpoint`` switches that service to the local stack with anonymous
+credentials, so no login is ever attempted offline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery, pubsub_v1
+from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+from google.pubsub_v1.services.schema_service.transports import SchemaServiceGrpcTransport
+from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+from clickstream.config import Settings
+
+
+def _emulator_channel(host: str) -> grpc.Channel:
+    # The emulator speaks plaintext gRPC; large messages must pass like on Pub/Sub (10 MB).
+    # Reconnect quickly after an emulator restart instead of gRPC's default 120 s backoff cap.
+    return grpc.insecure_channel(
+        host,
+        options=[
+            ("grpc.max_send_message_length", -1),
+            ("grpc.max_receive_message_length", -1),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ],
+    )
+
+
+def publisher_client(settings: Settings, **kwargs: Any) -> pubsub_v1.PublisherClient:
+    if settings.pubsub_emulator_host:
+        kwargs["transport"] = PublisherGrpcTransport(channel=_emulator_channel(settings.pubsub_emulator_host))
+    return pubsub_v1.PublisherClient(**kwargs)
+
+
+def subscriber_client(settings: Settings) -> pubsub_v1.SubscriberClient:
+    if settings.pubsub_emulator_host:
+        channel = _emulator_channel(settings.pubsub_emulator_host)
+        return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+    return pubsub_v1.SubscriberClient()
+
+
+def schema_client(settings: Settings) -> pubsub_v1.SchemaServiceClient:
+    if settings.pubsub_emulator_host:
+        channel = _emulator_channel(settings.pubsub_emulator_host)
+        return pubsub_v1.SchemaServiceClient(transport=SchemaServiceGrpcTransport(channel=channel))
+    return pubsub_v1.SchemaServiceClient()
+
+
+def bigquery_client(settings: Settings) -> bigquery.Client:
+    if settings.bigquery_endpoint:
+        return bigquery.Client(
+            project=settings.project,
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=settings.bigquery_endpoint),
+        )
+    return bigquery.Client(project=settings.project)

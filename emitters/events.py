@@ -1,0 +1,233 @@
+"""Typed constructors for the two event types, mirroring the Avro contract.
+
+The dataclasses are the caller-facing shape; ``Event.to_record`` is the single
+mapping onto the Avro record that ``clickstream.contract`` encodes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from clickstream import contract
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def to_ms(value: datetime | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    if value.tzinfo is None:
+        raise ValueError("event times must be timezone-aware (UTC)")
+    return int(value.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    platform: str
+    app_version: str
+    user_agent: str
+    locale: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "app_version": self.app_version,
+            "user_agent": self.user_agent,
+            "locale": self.locale,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPaused:
+    video_id: str
+    position_ms: int
+    video_duration_ms: int | None = None
+    playback_rate: float | None = None
+
+    event_type = "VideoPaused"
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "video_id": self.video_id,
+            "position_ms": self.position_ms,
+            "video_duration_ms": self.video_duration_ms,
+            "playback_rate": self.playback_rate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailClicked:
+    video_id: str
+    impression_id: str
+    surface: str
+    slot: int
+    rank: int
+    recommendation_request_id: str | None = None
+    thumbnail_variant: str | None = None
+
+    event_type = "ThumbnailClicked"
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "video_id": self.video_id,
+            "impression_id": self.impression_id,
+            "surface": self.surface,
+            "slot": self.slot,
+            "rank": self.rank,
+            "recommendation_request_id": self.recommendation_request_id,
+            "thumbnail_variant": self.thumbnail_variant,
+        }
+
+
+Payload = VideoPaused | ThumbnailClicked
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One clickstream event. ``sent_at_ms`` is stamped by the publisher when left None."""
+
+    event_id: str
+    user_id: str
+    device_id: str
+    client: ClientInfo
+    payload: Payload
+    event_ts_ms: int
+    sent_at_ms: int | None = None
+    schema_version: str = ""
+    event_type: str = ""
+
+    def __post_init__(self) -> None:
+        # Defaults derived from the payload; an explicit event_type is kept as given so
+        # that a mismatch stays visible to validation instead of being papered over.
+        if not self.schema_version:
+            object.__setattr__(self, "schema_version", contract.current_version())
+        if not self.event_type:
+            object.__setattr__(self, "event_type", self.payload.event_type)
+
+    def to_record(self, sent_at_ms: int | None = None) -> dict[str, Any]:
+        sent_at = sent_at_ms if sent_at_ms is not None else self.sent_at_ms
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "event_ts": self.event_ts_ms,
+            "sent_at": sent_at if sent_at is not None else now_ms(),
+            "user_id": self.user_id,
+            "device_id": self.device_id,
+            "client": self.client.to_record(),
+            "payload": (contract.payload_branch(self.payload.event_type), self.payload.to_record()),
+        }
+
+    def attributes(self) -> dict[str, str]:
+        """Pub/Sub attributes: Dataflow reads ``event_ts`` as timestamp_attribute and
+        ``event_id`` as id_label; the pipeline picks the writer schema by ``schema_version``."""
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "event_ts": str(self.event_ts_ms),
+        }
+
+
+def _event(
+    payload: Payload,
+    *,
+    user_id: str,
+    device_id: str,
+    client: ClientInfo,
+    event_ts: datetime | int | None,
+    event_id: str | None,
+    sent_at: datetime | int | None,
+) -> Event:
+    ts = to_ms(event_ts)
+    return Event(
+        event_id=event_id or str(uuid.uuid4()),
+        user_id=user_id,
+        device_id=device_id,
+        client=client,
+        payload=payload,
+        event_ts_ms=ts if ts is not None else now_ms(),
+        sent_at_ms=to_ms(sent_at),
+    )
+
+
+def video_paused(
+    *,
+    user_id: str,
+    device_id: str,
+    client: ClientInfo,
+    video_id: str,
+    position_ms: int,
+    video_duration_ms: int | None = None,
+    playback_rate: float | None = None,
+    event_ts: datetime | int | None = None,
+    event_id: str | None = None,
+    sent_at: datetime | int | None = None,
+) -> Event:
+    """A VideoPaused event; ``event_ts`` defaults to now and ``event_id`` to a new UUID4."""
+    return _event(
+        VideoPaused(video_id, position_ms, video_duration_ms, playback_rate),
+        user_id=user_id,
+        device_id=device_id,
+        client=client,
+        event_ts=event_ts,
+        event_id=event_id,
+        sent_at=sent_at,
+    )
+
+
+def thumbnail_clicked(
+    *,
+    user_id: str,
+    device_id: str,
+    client: ClientInfo,
+    video_id: str,
+    impression_id: str,
+    surface: str,
+    slot: int,
+    rank: int,
+    recommendation_request_id: str | None = None,
+    thumbnail_variant: str | None = None,
+    event_ts: datetime | int | None = None,
+    event_id: str | None = None,
+    sent_at: datetime | int | None = None,
+) -> Event:
+    """A ThumbnailClicked event; ``event_ts`` defaults to now and ``event_id`` to a new UUID4."""
+    return _event(
+        ThumbnailClicked(
+            video_id, impression_id, surface, slot, rank, recommendation_request_id, thumbnail_variant
+        ),
+        user_id=user_id,
+        device_id=device_id,
+        client=client,
+        event_ts=event_ts,
+        event_id=event_id,
+        sent_at=sent_at,
+    )
+
+
+def encode_event(event: Event, sent_at_ms: int | None = None) -> bytes:
+    """Check ``event`` against the contract and return its Avro bytes.
+
+    Raises ``contract.ContractError`` with a readable message: the caller learns of a
+    malformed event at the call site, before anything is sent.
+    """
+    try:
+        uuid.UUID(event.event_id)
+    except (ValueError, AttributeError, TypeError):
+        raise contract.ContractError(f"event_id {event.event_id!r} is not a UUID") from None
+    if event.event_type not in contract.EVENT_TYPES:
+        raise contract.ContractError(f"unknown event_type {event.event_type!r}")
+    if event.event_type != event.payload.event_type:
+        raise contract.ContractError(
+            f"event_type {event.event_type!r} does not match payload {event.payload.event_type!r}"
+        )
+    record = event.to_record(sent_at_ms)
+    contract.validate_record(record, event.schema_version)
+    return contract.encode(record, event.schema_version)

@@ -1,0 +1,354 @@
+"""Fire-and-forget event publisher with retries, rejection isolation and a disk spool.
+
+Delivery contract for the caller:
+
+* ``publish(event)`` validates against the contract and returns at once; a
+  malformed event raises ``ContractError`` right there.
+* Transient broker failures are retried with exponential backoff for up to
+  ``publish_deadline_s``. What still fails goes to a bounded on-disk spool, and
+  from then on new events queue behind it, so the spool drains in order once the
+  broker answers again (only the few events in flight at the moment of the
+  failure can land out of order).
+* Pub/Sub rejects a whole batch when any one message in it fails the topic's
+  schema, so on a rejection each message is re-published on its own once: good
+  neighbours get through, and only the bad message is reported as rejected
+  (``on_rejected``, ``PublishReport.rejected``, an ERROR log line). Nothing is
+  dropped silently.
+* ``flush()`` and ``close()`` wait until every accepted event was delivered,
+  rejected or written to the spool. A spool left non-empty by ``close()`` is
+  drained by the next publisher that opens the same spool file.
+
+Duplicates: a publish that timed out may still have reached Pub/Sub, so a spooled
+retry can deliver an event twice. That is the at-least-once hop; the pipeline
+de-duplicates by ``event_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry, if_exception_type
+from google.cloud.pubsub_v1 import types
+
+from clickstream.clients import publisher_client
+from clickstream.config import Settings
+from emitters.events import Event, encode_event, now_ms
+from emitters.spool import DiskSpool, SpoolFullError
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.Aborted,
+    gexc.ResourceExhausted,
+    gexc.Unknown,
+    gexc.Cancelled,
+    gexc.RetryError,
+    TimeoutError,
+)
+
+__all__ = ["EventPublisher", "PublishReport", "PublisherConfig", "SpoolFullError"]
+
+
+@dataclass(frozen=True)
+class PublisherConfig:
+    topic_path: str
+    spool_path: Path
+    pubsub_emulator_host: str | None = None
+    # Batching: the google-cloud-pubsub defaults, tunable per emitter.
+    max_messages: int = 100
+    max_bytes: int = 1_000_000
+    max_latency_s: float = 0.01
+    # Retry with backoff for this long before an event is spooled.
+    publish_deadline_s: float = 30.0
+    # Bounded memory while the broker is slow: publish() blocks past these.
+    max_in_flight_messages: int = 10_000
+    max_in_flight_bytes: int = 20 * 1024 * 1024
+    spool_max_bytes: int = 256 * 1024 * 1024
+    spool_max_messages: int = 2_000_000
+    drain_batch: int = 500
+    max_drain_backoff_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> PublisherConfig:
+        config = cls(
+            topic_path=settings.topic_path,
+            spool_path=settings.state_dir / "spool" / f"{settings.topic}.sqlite",
+            pubsub_emulator_host=settings.pubsub_emulator_host,
+        )
+        return replace(config, **overrides)  # type: ignore[arg-type]
+
+
+@dataclass
+class PublishReport:
+    accepted: int = 0
+    accepted_bytes: int = 0
+    delivered: int = 0
+    rejected: int = 0
+    spooled: int = 0
+    drained: int = 0
+    lost: int = 0
+    spool_depth: int = 0
+    rejections: list[tuple[str, str]] = field(default_factory=list)
+
+    def raise_for_rejections(self) -> None:
+        if self.rejected or self.lost:
+            sample = "; ".join(f"{eid}: {err}" for eid, err in self.rejections[:5])
+            raise PublishRejectedError(
+                f"{self.rejected} event(s) rejected by the topic, {self.lost} lost to a full spool: {sample}"
+            )
+
+
+class PublishRejectedError(RuntimeError):
+    """Raised by ``PublishReport.raise_for_rejections``."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+class EventPublisher:
+    def __init__(
+        self,
+        config: PublisherConfig,
+        on_rejected: Callable[[str, BaseException], None] | None = None,
+    ):
+        self.config = config
+        self._on_rejected = on_rejected
+        settings = Settings(pubsub_emulator_host=config.pubsub_emulator_host)
+        retry = Retry(
+            initial=0.1,
+            maximum=2.0,
+            multiplier=2.0,
+            timeout=config.publish_deadline_s,
+            predicate=if_exception_type(*[e for e in TRANSIENT_ERRORS if e is not gexc.RetryError]),
+        )
+        options = types.PublisherOptions(
+            flow_control=types.PublishFlowControl(
+                message_limit=config.max_in_flight_messages,
+                byte_limit=config.max_in_flight_bytes,
+                limit_exceeded_behavior=types.LimitExceededBehavior.BLOCK,
+            ),
+            retry=retry,
+            timeout=min(config.publish_deadline_s, 60.0),
+        )
+        batching = types.BatchSettings(
+            max_messages=config.max_messages, max_bytes=config.max_bytes, max_latency=config.max_latency_s
+        )
+        self._client = publisher_client(settings, batch_settings=batching, publisher_options=options)
+        # One message per request: isolates the bad message of a rejected batch.
+        self._single_client = publisher_client(
+            settings, batch_settings=types.BatchSettings(max_messages=1), publisher_options=options
+        )
+        self._isolation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-isolate")
+        self._spool = DiskSpool(config.spool_path, config.spool_max_bytes, config.spool_max_messages)
+        self._lock = threading.Condition()
+        self._pending = 0
+        self._report = PublishReport()
+        self._rejections: deque[tuple[str, str]] = deque(maxlen=1000)
+        self._degraded = len(self._spool) > 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._closed = False
+        self._drainer = threading.Thread(target=self._drain_loop, name="spool-drainer", daemon=True)
+        self._drainer.start()
+        if self._degraded:
+            log.warning(
+                "spool %s holds %d events from an earlier run; draining", config.spool_path, len(self._spool)
+            )
+            self._wake.set()
+
+    # ------------------------------------------------------------------ public API
+    def publish(self, event: Event) -> None:
+        """Validate, encode and send ``event`` without waiting for the broker.
+
+        Raises ``ContractError`` for an event that breaks the contract and
+        ``SpoolFullError`` when the broker is down and the spool is at its bound.
+        """
+        data = encode_event(event, sent_at_ms=now_ms() if event.sent_at_ms is None else None)
+        self.publish_encoded(data, event.attributes())
+
+    def publish_encoded(self, data: bytes, attributes: dict[str, str]) -> None:
+        """Send bytes that are already Avro-encoded (replays, or tests of topic validation)."""
+        if self._closed:
+            raise RuntimeError("publisher is closed")
+        with self._lock:
+            self._report.accepted += 1
+            self._report.accepted_bytes += len(data)
+            if self._degraded:
+                self._spool.append(data, attributes)  # SpoolFullError goes to the caller
+                self._report.spooled += 1
+                self._wake.set()
+                return
+            self._pending += 1
+        future = self._client.publish(self.config.topic_path, data, **attributes)
+        future.add_done_callback(lambda f: self._on_done(data, attributes, f))
+
+    def flush(self, timeout: float | None = None, drain: bool = False) -> PublishReport:
+        """Wait until every accepted event is delivered, rejected or spooled.
+
+        With ``drain=True`` also wait until the spool is empty (the broker is back).
+        Returns the report so far; on timeout the report shows what is outstanding.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def remaining() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        with self._lock:
+            while self._pending or (drain and len(self._spool)):
+                if drain and len(self._spool):
+                    self._wake.set()
+                left = remaining()
+                if left == 0.0:
+                    break
+                self._lock.wait(timeout=0.2 if left is None else min(left, 0.2))
+        return self.report()
+
+    def close(self, timeout: float | None = None, drain: bool = False) -> PublishReport:
+        """Flush, stop the background threads and release the clients; idempotent."""
+        if self._closed:
+            return self.report()
+        report = self.flush(timeout=timeout, drain=drain)
+        self._closed = True
+        self._stop.set()
+        self._wake.set()
+        self._drainer.join(timeout=self.config.publish_deadline_s + 5)
+        self._isolation.shutdown(wait=True)
+        self._client.stop()
+        self._single_client.stop()
+        report = self.report()
+        self._spool.close()
+        return report
+
+    def report(self) -> PublishReport:
+        with self._lock:
+            snapshot = replace(self._report, spool_depth=len(self._spool), rejections=list(self._rejections))
+        return snapshot
+
+    @property
+    def degraded(self) -> bool:
+        return self._degraded
+
+    def __enter__(self) -> EventPublisher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _on_done(self, data: bytes, attributes: dict[str, str], future: object) -> None:
+        exc = future.exception()  # type: ignore[attr-defined]
+        if exc is None:
+            self._settle(delivered=1)
+        elif _is_transient(exc):
+            self._spool_after_failure(data, attributes, exc)
+        else:
+            # Possibly a neighbour's fault: retry alone before calling it rejected.
+            self._isolation.submit(self._publish_alone, data, attributes, exc)
+
+    def _publish_alone(self, data: bytes, attributes: dict[str, str], first_error: BaseException) -> None:
+        try:
+            self._single_client.publish(self.config.topic_path, data, **attributes).result()
+        except Exception as exc:
+            if _is_transient(exc):
+                self._spool_after_failure(data, attributes, exc)
+            else:
+                self._reject(attributes.get("event_id", "?"), exc)
+                self._settle()
+            return
+        self._settle(delivered=1)
+
+    def _spool_after_failure(self, data: bytes, attributes: dict[str, str], exc: BaseException) -> None:
+        with self._lock:
+            if not self._degraded:
+                log.warning(
+                    "Pub/Sub unavailable (%s); spooling to %s", type(exc).__name__, self.config.spool_path
+                )
+            self._degraded = True
+            try:
+                self._spool.append(data, attributes)
+                self._report.spooled += 1
+            except SpoolFullError as full:
+                self._report.lost += 1
+                self._rejections.append((attributes.get("event_id", "?"), str(full)))
+                log.error("event %s lost: %s", attributes.get("event_id"), full)
+            self._pending -= 1
+            self._lock.notify_all()
+        self._wake.set()
+
+    def _reject(self, event_id: str, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        log.error("Pub/Sub rejected event %s: %s", event_id, message)
+        with self._lock:
+            self._report.rejected += 1
+            self._rejections.append((event_id, message))
+        if self._on_rejected is not None:
+            try:
+                self._on_rejected(event_id, exc)
+            except Exception:  # a caller's callback must not break delivery of others
+                log.exception("on_rejected callback failed")
+
+    def _settle(self, delivered: int = 0) -> None:
+        with self._lock:
+            self._report.delivered += delivered
+            self._pending -= 1
+            self._lock.notify_all()
+
+    def _drain_loop(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            self._wake.wait(timeout=backoff)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                if not len(self._spool):
+                    if self._degraded and not self._pending:
+                        self._degraded = False
+                        log.info("spool empty; publishing directly again")
+                    continue
+            batch = self._spool.peek(self.config.drain_batch)
+            futures = [self._client.publish(self.config.topic_path, m.data, **m.attributes) for m in batch]
+            done: list[int] = []
+            failed = False
+            for message, fut in zip(batch, futures, strict=True):
+                try:
+                    fut.result()
+                    done.append(message.seq)
+                    with self._lock:
+                        self._report.drained += 1
+                except Exception as exc:
+                    if _is_transient(exc):
+                        failed = True
+                        continue
+                    try:  # rejected batch: isolate, as for direct publishes
+                        self._single_client.publish(
+                            self.config.topic_path, message.data, **message.attributes
+                        ).result()
+                        with self._lock:
+                            self._report.drained += 1
+                    except Exception as alone_exc:
+                        if _is_transient(alone_exc):
+                            failed = True
+                            continue
+                        self._reject(message.attributes.get("event_id", "?"), alone_exc)
+                    done.append(message.seq)
+            with self._lock:
+                self._spool.remove(done)
+                self._lock.notify_all()
+            if failed:
+                backoff = min(backoff * 2, self.config.max_drain_backoff_s)
+            else:
+                backoff = 0.5
+                self._wake.set()  # more to drain, or time to leave degraded mode

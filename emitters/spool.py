@@ -1,0 +1,90 @@
+"""A bounded, ordered, on-disk spool for events the broker could not take.
+
+SQLite gives crash-safe appends and FIFO reads by rowid without a hand-written file
+format. The bound is on bytes and on entries, so an outage can never grow memory
+or disk without limit: when the spool is full, ``append`` raises ``SpoolFullError``
+and the caller decides (the event is never dropped silently).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SpoolFullError(RuntimeError):
+    """The on-disk spool reached its bound; the event was not accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledMessage:
+    seq: int
+    data: bytes
+    attributes: dict[str, str]
+
+
+class DiskSpool:
+    def __init__(self, path: Path, max_bytes: int = 64 * 1024 * 1024, max_messages: int = 1_000_000):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.max_messages = max_messages
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS spool ("
+            " seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL, attributes TEXT NOT NULL)"
+        )
+        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM spool").fetchone()
+        self._count, self._bytes = int(row[0]), int(row[1])
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def append(self, data: bytes, attributes: dict[str, str]) -> int:
+        with self._lock:
+            if self._count + 1 > self.max_messages or self._bytes + len(data) > self.max_bytes:
+                raise SpoolFullError(
+                    f"spool {self.path} is full ({self._count} events, {self._bytes} bytes; "
+                    f"bounds {self.max_messages} events, {self.max_bytes} bytes)"
+                )
+            cursor = self._db.execute(
+                "INSERT INTO spool (data, attributes) VALUES (?, ?)", (data, json.dumps(attributes))
+            )
+            self._count += 1
+            self._bytes += len(data)
+            return int(cursor.lastrowid or 0)
+
+    def peek(self, limit: int) -> list[SpooledMessage]:
+        """The oldest ``limit`` messages, in the order they were spooled."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, data, attributes FROM spool ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [SpooledMessage(seq, bytes(data), json.loads(attrs)) for seq, data, attrs in rows]
+
+    def remove(self, seqs: list[int]) -> None:
+        if not seqs:
+            return
+        with self._lock:
+            placeholders = ",".join("?" * len(seqs))
+            removed_bytes = self._db.execute(
+                f"SELECT COALESCE(SUM(LENGTH(data)), 0), COUNT(*) FROM spool WHERE seq IN ({placeholders})",
+                seqs,
+            ).fetchone()
+            self._db.execute(f"DELETE FROM spool WHERE seq IN ({placeholders})", seqs)
+            self._bytes -= int(removed_bytes[0])
+            self._count -= int(removed_bytes[1])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
