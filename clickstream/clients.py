@@ -13,6 +13,7 @@ import grpc
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, pubsub_v1
+from google.pubsub_v1.services.publisher import PublisherClient as PublisherGapicClient
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.schema_service.transports import SchemaServiceGrpcTransport
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
@@ -38,6 +39,14 @@ def publisher_client(settings: Settings, **kwargs: Any) -> pubsub_v1.PublisherCl
     if settings.pubsub_emulator_host:
         kwargs["transport"] = PublisherGrpcTransport(channel=_emulator_channel(settings.pubsub_emulator_host))
     return pubsub_v1.PublisherClient(**kwargs)
+
+
+def publisher_api(settings: Settings) -> PublisherGapicClient:
+    """The unbatched publish API: one request per call, for synchronous sends."""
+    if settings.pubsub_emulator_host:
+        channel = _emulator_channel(settings.pubsub_emulator_host)
+        return PublisherGapicClient(transport=PublisherGrpcTransport(channel=channel))
+    return PublisherGapicClient()
 
 
 def subscriber_client(settings: Settings) -> pubsub_v1.SubscriberClient:

@@ -38,14 +38,15 @@ from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
 from google.cloud.pubsub_v1 import types
 
-from clickstream.clients import publisher_client
+from clickstream.clients import publisher_api, publisher_client
 from clickstream.config import Settings
 from emitters.events import Event, encode_event, now_ms
 from emitters.spool import DiskSpool, SpoolFullError
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+# Retried in place, with backoff, until publish_deadline_s.
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
     gexc.ServiceUnavailable,
     gexc.DeadlineExceeded,
     gexc.InternalServerError,
@@ -53,9 +54,11 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     gexc.ResourceExhausted,
     gexc.Unknown,
     gexc.Cancelled,
-    gexc.RetryError,
-    TimeoutError,
 )
+# The only errors that condemn the message itself (schema mismatch, bad attributes).
+# Everything else - an outage, a missing topic, missing permissions - is about the
+# broker or its configuration, so the event waits in the spool until that is fixed.
+MESSAGE_ERRORS: tuple[type[BaseException], ...] = (gexc.InvalidArgument,)
 
 __all__ = ["EventPublisher", "PublishReport", "PublisherConfig", "SpoolFullError"]
 
@@ -114,7 +117,8 @@ class PublishRejectedError(RuntimeError):
 
 
 def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT_ERRORS)
+    """True unless the broker rejected this message for what it contains."""
+    return not isinstance(exc, MESSAGE_ERRORS)
 
 
 class EventPublisher:
@@ -131,7 +135,7 @@ class EventPublisher:
             maximum=2.0,
             multiplier=2.0,
             timeout=config.publish_deadline_s,
-            predicate=if_exception_type(*[e for e in TRANSIENT_ERRORS if e is not gexc.RetryError]),
+            predicate=if_exception_type(*RETRYABLE_ERRORS),
         )
         options = types.PublisherOptions(
             flow_control=types.PublishFlowControl(
@@ -145,11 +149,15 @@ class EventPublisher:
         batching = types.BatchSettings(
             max_messages=config.max_messages, max_bytes=config.max_bytes, max_latency=config.max_latency_s
         )
-        self._client = publisher_client(settings, batch_settings=batching, publisher_options=options)
-        # One message per request: isolates the bad message of a rejected batch.
-        self._single_client = publisher_client(
-            settings, batch_settings=types.BatchSettings(max_messages=1), publisher_options=options
+        self._new_client = lambda: publisher_client(
+            settings, batch_settings=batching, publisher_options=options
         )
+        self._client = self._new_client()
+        self._client_lock = threading.Lock()
+        # Unbatched, synchronous sends for the spool drain and for isolating the bad
+        # message of a rejected batch.
+        self._api = publisher_api(settings)
+        self._retry = retry
         self._isolation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-isolate")
         self._spool = DiskSpool(config.spool_path, config.spool_max_bytes, config.spool_max_messages)
         self._lock = threading.Condition()
@@ -191,7 +199,7 @@ class EventPublisher:
                 self._wake.set()
                 return
             self._pending += 1
-        future = self._client.publish(self.config.topic_path, data, **attributes)
+        future = self._batched_publish(data, attributes)
         future.add_done_callback(lambda f: self._on_done(data, attributes, f))
 
     def flush(self, timeout: float | None = None, drain: bool = False) -> PublishReport:
@@ -225,8 +233,8 @@ class EventPublisher:
         self._wake.set()
         self._drainer.join(timeout=self.config.publish_deadline_s + 5)
         self._isolation.shutdown(wait=True)
-        self._client.stop()
-        self._single_client.stop()
+        with self._client_lock:
+            self._client.stop()
         report = self.report()
         self._spool.close()
         return report
@@ -247,6 +255,33 @@ class EventPublisher:
         self.close()
 
     # ------------------------------------------------------------------ internals
+    def _batched_publish(self, data: bytes, attributes: dict[str, str]):  # -> Future
+        """Publish through the batching client, replacing it if a failed batch jammed it.
+
+        google-cloud-pubsub keeps a batch whose commit failed as the topic's current
+        batch, and the next publish then trips ``AssertionError("Publish after stop()
+        or publish error.")``. A fresh client starts with a clean batch; the old one's
+        futures still resolve.
+        """
+        client = self._client
+        try:
+            return client.publish(self.config.topic_path, data, **attributes)
+        except AssertionError:
+            with self._client_lock:
+                if self._client is client:
+                    self._client = self._new_client()
+                    client.stop()
+            return self._client.publish(self.config.topic_path, data, **attributes)
+
+    def _send_now(self, messages: list[tuple[bytes, dict[str, str]]]) -> None:
+        """One synchronous publish request, with the same retry and deadline as batches."""
+        self._api.publish(
+            request={"topic": self.config.topic_path,
+                     "messages": [{"data": data, "attributes": attrs} for data, attrs in messages]},
+            retry=self._retry,
+            timeout=min(self.config.publish_deadline_s, 60.0),
+        )
+
     def _on_done(self, data: bytes, attributes: dict[str, str], future: object) -> None:
         exc = future.exception()  # type: ignore[attr-defined]
         if exc is None:
@@ -259,7 +294,7 @@ class EventPublisher:
 
     def _publish_alone(self, data: bytes, attributes: dict[str, str], first_error: BaseException) -> None:
         try:
-            self._single_client.publish(self.config.topic_path, data, **attributes).result()
+            self._send_now([(data, attributes)])
         except Exception as exc:
             if _is_transient(exc):
                 self._spool_after_failure(data, attributes, exc)
@@ -318,37 +353,35 @@ class EventPublisher:
                         self._degraded = False
                         log.info("spool empty; publishing directly again")
                     continue
-            batch = self._spool.peek(self.config.drain_batch)
-            futures = [self._client.publish(self.config.topic_path, m.data, **m.attributes) for m in batch]
-            done: list[int] = []
-            failed = False
-            for message, fut in zip(batch, futures, strict=True):
-                try:
-                    fut.result()
-                    done.append(message.seq)
-                    with self._lock:
-                        self._report.drained += 1
-                except Exception as exc:
-                    if _is_transient(exc):
-                        failed = True
-                        continue
-                    try:  # rejected batch: isolate, as for direct publishes
-                        self._single_client.publish(
-                            self.config.topic_path, message.data, **message.attributes
-                        ).result()
-                        with self._lock:
-                            self._report.drained += 1
-                    except Exception as alone_exc:
-                        if _is_transient(alone_exc):
-                            failed = True
-                            continue
-                        self._reject(message.attributes.get("event_id", "?"), alone_exc)
-                    done.append(message.seq)
-            with self._lock:
-                self._spool.remove(done)
-                self._lock.notify_all()
-            if failed:
-                backoff = min(backoff * 2, self.config.max_drain_backoff_s)
-            else:
+            if self._drain_once():
                 backoff = 0.5
                 self._wake.set()  # more to drain, or time to leave degraded mode
+            else:
+                backoff = min(backoff * 2, self.config.max_drain_backoff_s)
+
+    def _drain_once(self) -> bool:
+        """Send the oldest spooled events in one request; False when the broker is still down."""
+        batch = self._spool.peek(self.config.drain_batch)
+        try:
+            self._send_now([(m.data, m.attributes) for m in batch])
+            settled, delivered, ok = batch, len(batch), True
+        except Exception as exc:
+            if _is_transient(exc):
+                return False
+            # The request was rejected as a whole: send one by one to find the culprit.
+            settled, delivered, ok = [], 0, True
+            for message in batch:
+                try:
+                    self._send_now([(message.data, message.attributes)])
+                    delivered += 1
+                except Exception as alone_exc:
+                    if _is_transient(alone_exc):
+                        ok = False
+                        break
+                    self._reject(message.attributes.get("event_id", "?"), alone_exc)
+                settled.append(message)
+        with self._lock:
+            self._spool.remove([m.seq for m in settled])
+            self._report.drained += delivered
+            self._lock.notify_all()
+        return ok

@@ -65,14 +65,13 @@ _USER_AGENTS = {
 _PLATFORM_WEIGHTS = (("web", 0.42), ("android", 0.30), ("ios", 0.22), ("tv", 0.06))
 _LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "pt-BR", "ja-JP", "es-ES")
 _PLAYBACK_RATES = ((1.0, 0.86), (1.25, 0.05), (1.5, 0.05), (2.0, 0.04))
-INVALID_REASONS = (
-    "negative_position",
-    "position_beyond_duration",
-    "future_event_time",
-    "ancient_event_time",
-    "empty_video_id",
-    "bad_slot",
-)
+_ANY_EVENT_REASONS = ("future_event_time", "ancient_event_time", "empty_video_id")
+# Which bad values each payload type can carry.
+INVALID_REASONS_BY_TYPE = {
+    "VideoPaused": ("negative_position", "position_beyond_duration", *_ANY_EVENT_REASONS),
+    "ThumbnailClicked": ("bad_slot", *_ANY_EVENT_REASONS),
+}
+INVALID_REASONS = tuple(sorted({r for rs in INVALID_REASONS_BY_TYPE.values() for r in rs}))
 # Events per session, on average: a click, ~1.6 pauses, repeated ~2.5 times.
 _EVENTS_PER_SESSION = 6.5
 _IDLE_GAP_FACTORS = (1.2, 3.0)
@@ -275,7 +274,9 @@ class Simulator:
             return replace(event, event_ts_ms=event.event_ts_ms + 2 * day_ms)
         if reason == "ancient_event_time":
             return replace(event, event_ts_ms=event.event_ts_ms - 400 * day_ms)
-        return replace(event, payload=replace(payload, video_id=""))  # empty_video_id
+        if reason == "empty_video_id":
+            return replace(event, payload=replace(payload, video_id=""))
+        raise ValueError(f"{reason} does not apply to {event.event_type}")
 
     # ------------------------------------------------------------------ the stream
     def emissions(self) -> Iterator[Emission]:
@@ -328,7 +329,7 @@ class Simulator:
             kind = "skewed" if device.clock_offset_ms else "valid"
             roll = rng.random()
             if roll < profile.invalid:
-                reason = rng.choice(INVALID_REASONS)
+                reason = rng.choice(INVALID_REASONS_BY_TYPE[event.event_type])
                 event, kind = self._make_invalid(event, reason), f"invalid:{reason}"
             elif roll < profile.invalid + profile.late:
                 # The device was offline: the event is sent long after it happened.

@@ -1,0 +1,80 @@
+"""Shared fixtures: the local stack for integration tests.
+
+A session fixture starts the Pub/Sub emulator and the BigQuery stand-in on free
+ports in a temporary state folder, and stops (by PID) exactly what it started.
+To reuse a stack you already run, export PUBSUB_EMULATOR_HOST and
+CLICKSTREAM_BIGQUERY_ENDPOINT. A service that cannot start is a test failure with
+the reason, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from clickstream import local_stack
+from clickstream.config import Settings
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings pointing at a ready local stack with every resource provisioned."""
+    base = Settings.from_env()
+    if base.pubsub_emulator_host and base.bigquery_endpoint:
+        if not _reachable(f"http://{base.pubsub_emulator_host}/"):
+            pytest.fail(f"PUBSUB_EMULATOR_HOST={base.pubsub_emulator_host} does not answer", pytrace=False)
+        local_stack.provision(base)
+        yield base
+        return
+    settings = Settings.from_env(
+        state_dir=tmp_path_factory.mktemp("stack"),
+        pubsub_port=local_stack.free_port(),
+        bigquery_port=local_stack.free_port(),
+        bigquery_grpc_port=local_stack.free_port(),
+        pubsub_emulator_host=None,
+        bigquery_endpoint=None,
+    )
+    try:
+        local_stack.up(settings)
+    except local_stack.StackError as exc:
+        local_stack.down(settings)
+        pytest.fail(f"local stack did not start: {exc}", pytrace=False)
+    try:
+        yield settings.with_local_endpoints()
+    finally:
+        local_stack.down(settings)
+
+
+@pytest.fixture
+def fresh_topic(stack: Settings) -> Settings:
+    """The stack's settings with a topic and subscriptions of this test's own."""
+    suffix = uuid.uuid4().hex[:8]
+    settings = replace(
+        stack,
+        topic=f"events-{suffix}",
+        subscription=f"pipeline-{suffix}",
+        dead_letter_topic=f"dead-letter-{suffix}",
+        dead_letter_subscription=f"dead-letter-inspect-{suffix}",
+        state_dir=stack.state_dir / f"client-{suffix}",
+    )
+    local_stack.ensure_topics_and_subscriptions(settings)
+    return settings
+
+
+@pytest.fixture(autouse=True)
+def _no_real_gcp_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach real Google Cloud: without endpoints, clients would try to log in."""
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", os.environ.get("GOOGLE_CLOUD_PROJECT", "clickstream-local"))

@@ -1,0 +1,58 @@
+"""Tables created from schemas/ in the BigQuery stand-in, through google-cloud-bigquery."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from google.cloud import bigquery
+
+from clickstream.bq_tables import table_specs
+from clickstream.catalog import generate_catalog
+from clickstream.clients import bigquery_client
+from clickstream.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_table_exists_with_the_schema_partitioning_and_clustering(stack: Settings) -> None:
+    client = bigquery_client(stack)
+    for spec in table_specs().values():
+        table = client.get_table(stack.table_id(spec.name))
+        assert [f.name for f in table.schema] == spec.field_names()
+        assert [f.field_type for f in table.schema] == [f["type"] for f in spec.fields]
+        if spec.partition_field:
+            assert table.time_partitioning.field == spec.partition_field
+        assert tuple(table.clustering_fields or ()) == spec.clustering
+
+
+def test_insert_and_query_round_trip_with_nested_fields(stack: Settings) -> None:
+    client = bigquery_client(stack)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    row = {
+        "message_id": "m-1", "publish_time": now.isoformat(), "failed_at": now.isoformat(),
+        "stage": "validate", "reason": "position_negative", "error": "position_ms=-5 < 0",
+        "event_id": "e-roundtrip", "event_type": "VideoPaused", "payload": "AAEC",
+        "attributes": [{"key": "event_type", "value": "VideoPaused"}],
+    }
+    assert client.insert_rows_json(stack.table_id("dead_letters"), [row]) == []
+    job = client.query(
+        f"SELECT reason, payload, ARRAY_LENGTH(attributes) AS n FROM `{stack.table_id('dead_letters')}` "
+        "WHERE event_id = @event_id",
+        job_config=bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("event_id", "STRING", "e-roundtrip")]
+        ),
+    )
+    (result,) = list(job.result())
+    assert result.reason == "position_negative"
+    assert result.payload == b"\x00\x01\x02"
+    assert result.n == 1
+
+
+def test_catalog_is_seeded_with_the_ids_the_simulator_uses(stack: Settings) -> None:
+    client = bigquery_client(stack)
+    rows = list(client.query(
+        f"SELECT video_id, duration_ms FROM `{stack.table_id('video_catalog')}` ORDER BY video_id"
+    ).result())
+    expected = generate_catalog(stack.catalog_size)
+    assert [(r.video_id, r.duration_ms) for r in rows] == [(v.video_id, v.duration_ms) for v in expected]

@@ -1,0 +1,171 @@
+"""Emitters against the real Pub/Sub emulator: round trip, rejection, dead-lettering."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from clickstream import contract, local_stack
+from clickstream.clients import publisher_client, subscriber_client
+from clickstream.config import Settings
+from emitters.events import encode_event
+from emitters.publisher import EventPublisher, PublisherConfig, PublishRejectedError
+from tests.helpers import pull_all, sample_click, sample_paused
+
+pytestmark = pytest.mark.integration
+
+
+def _publisher(settings: Settings, **overrides: object) -> EventPublisher:
+    return EventPublisher(PublisherConfig.from_settings(settings, **overrides))
+
+
+def test_round_trip_publish_pull_decode(fresh_topic: Settings) -> None:
+    events = [sample_paused(position_ms=1000 * i) for i in range(20)] + [sample_click(slot=i + 1)
+                                                                         for i in range(5)]
+    with _publisher(fresh_topic) as publisher:
+        for event in events:
+            publisher.publish(event)
+        report = publisher.flush(timeout=30)
+    assert report.delivered == 25 and report.rejected == 0 and report.spool_depth == 0
+
+    received = pull_all(fresh_topic, expect=25)
+    by_id = {m.message.attributes["event_id"]: m.message for m in received}
+    assert set(by_id) == {e.event_id for e in events}
+    for event in events:
+        message = by_id[event.event_id]
+        attrs = dict(message.attributes)
+        assert attrs["event_type"] == event.event_type
+        assert attrs["schema_version"] == contract.current_version()
+        assert attrs["event_ts"] == str(event.event_ts_ms)
+        # The topic validated the bytes against the Avro schema and says which revision matched.
+        assert attrs["googclient_schemaencoding"] == "BINARY"
+        decoded = contract.decode(message.data, attrs["schema_version"])
+        assert decoded["event_id"] == event.event_id
+        assert decoded["payload"][1] == event.payload.to_record()
+        assert decoded["sent_at"] >= event.event_ts_ms  # stamped by the publisher at send time
+
+
+def test_topic_accepts_events_written_under_the_previous_revision(fresh_topic: Settings) -> None:
+    previous = list(contract.revisions())[-2]
+    record = sample_paused().to_record()
+    record["schema_version"] = previous
+    record["client"].pop("locale")
+    data = contract.encode(record, previous)
+    with _publisher(fresh_topic) as publisher:
+        publisher.publish_encoded(data, {"event_id": record["event_id"], "schema_version": previous})
+        report = publisher.flush(timeout=30)
+    assert report.delivered == 1, report
+    (message,) = pull_all(fresh_topic, expect=1)
+    assert contract.decode(message.message.data, previous)["client"]["locale"] is None
+
+
+def test_schema_invalid_message_is_rejected_and_surfaced_while_neighbours_get_through(
+    fresh_topic: Settings,
+) -> None:
+    rejected: list[tuple[str, BaseException]] = []
+    good = [sample_click() for _ in range(5)]
+    # A long batch latency puts the bad message in the same batch as the good ones:
+    # Pub/Sub fails the whole batch, and the publisher must isolate the culprit.
+    publisher = EventPublisher(
+        PublisherConfig.from_settings(fresh_topic, max_latency_s=0.5),
+        on_rejected=lambda event_id, exc: rejected.append((event_id, exc)),
+    )
+    for event in good[:3]:
+        publisher.publish(event)
+    publisher.publish_encoded(b"\x02not avro at all\xff", {"event_id": "bad-1"})
+    for event in good[3:]:
+        publisher.publish(event)
+    report = publisher.close(timeout=60)
+
+    assert report.rejected == 1
+    assert report.delivered == 5
+    assert [event_id for event_id, _ in rejected] == ["bad-1"]
+    assert "InvalidArgument" in report.rejections[0][1]
+    with pytest.raises(PublishRejectedError, match="bad-1"):
+        report.raise_for_rejections()
+    received = pull_all(fresh_topic, expect=5)
+    assert {m.message.attributes["event_id"] for m in received} == {e.event_id for e in good}
+
+
+def test_dead_letter_policy_moves_a_message_nacked_five_times(fresh_topic: Settings) -> None:
+    event = sample_paused()
+    publisher = publisher_client(fresh_topic)
+    publisher.publish(fresh_topic.topic_path, encode_event(event), event_id=event.event_id).result(timeout=30)
+
+    subscriber = subscriber_client(fresh_topic)
+    attempts: list[int] = []
+    dead: list = []
+    deadline = time.monotonic() + 120
+    try:
+        # The emulator forwards to the dead-letter topic when the 6th delivery would happen,
+        # so keep pulling (and nacking) until the message shows up there.
+        while not dead and time.monotonic() < deadline:
+            for path in (fresh_topic.subscription_path, fresh_topic.dead_letter_subscription_path):
+                response = subscriber.pull(
+                    request={"subscription": path, "max_messages": 10, "return_immediately": True}, timeout=10
+                )
+                for received in response.received_messages:
+                    if path == fresh_topic.subscription_path:
+                        attempts.append(received.delivery_attempt)
+                        subscriber.modify_ack_deadline(request={
+                            "subscription": path, "ack_ids": [received.ack_id], "ack_deadline_seconds": 0,
+                        })  # nack
+                    else:
+                        dead.append(received)
+                        subscriber.acknowledge(request={"subscription": path, "ack_ids": [received.ack_id]})
+            time.sleep(0.3)
+    finally:
+        subscriber.close()
+    assert attempts == [1, 2, 3, 4, 5]
+    assert len(dead) == 1
+    attributes = dict(dead[0].message.attributes)
+    assert attributes["event_id"] == event.event_id
+    assert attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
+    assert contract.decode(dead[0].message.data, contract.current_version())["event_id"] == event.event_id
+    # And it is gone from the pipeline's subscription.
+    assert pull_all(fresh_topic, idle_s=2, timeout_s=15) == []
+
+
+def test_missing_topic_keeps_events_in_the_spool_not_dropped(fresh_topic: Settings) -> None:
+    """A missing topic is a configuration error, not the event's fault: nothing is discarded."""
+    missing = replace(fresh_topic, topic=f"{fresh_topic.topic}-later",
+                      subscription=f"{fresh_topic.subscription}-later")
+    event = sample_paused()
+    publisher = _publisher(missing, publish_deadline_s=3)
+    publisher.publish(event)
+    report = publisher.flush(timeout=30)
+    assert report.delivered == 0 and report.rejected == 0 and report.spool_depth == 1
+    assert publisher.degraded
+
+    assert publisher.close(timeout=30).spool_depth == 1  # kept on disk, not dropped
+
+    # Once the topic (and a subscription to see it) exists, the next publisher drains it.
+    local_stack.ensure_topics_and_subscriptions(missing)
+    report = _publisher(missing).close(timeout=60, drain=True)
+    assert report.drained == 1 and report.spool_depth == 0
+    assert [m.message.attributes["event_id"] for m in pull_all(missing, expect=1)] == [event.event_id]
+
+
+def test_emit_command_plays_traffic_and_reports_per_kind(fresh_topic: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from clickstream.cli import app
+
+    env = {
+        "PUBSUB_EMULATOR_HOST": fresh_topic.pubsub_emulator_host,
+        "CLICKSTREAM_TOPIC": fresh_topic.topic,
+        "CLICKSTREAM_STATE_DIR": str(fresh_topic.state_dir),
+    }
+    result = CliRunner().invoke(
+        app,
+        ["emit", "--events", "120", "--rate", "200", "--session-gap", "10", "--seed", "4",
+         "--duplicates", "0.1", "--invalid", "0.05"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert "sent 120 events" in result.output
+    assert "duplicate" in result.output and "bytes/event" in result.output
+    received = pull_all(fresh_topic, expect=120)
+    assert len(received) == 120

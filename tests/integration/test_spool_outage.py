@@ -1,0 +1,104 @@
+"""Broker down: the emitter spools to disk and drains once Pub/Sub is back.
+
+This test runs its own Pub/Sub emulator (not the shared stack) because it stops it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clickstream import local_stack
+from clickstream.config import Settings
+from emitters.publisher import EventPublisher, PublisherConfig
+from emitters.simulator import Simulator, TrafficProfile
+from tests.helpers import pull_all
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_emulator(tmp_path: Path) -> Iterator[Settings]:
+    settings = Settings.from_env(
+        state_dir=tmp_path / "own-stack", pubsub_port=local_stack.free_port(),
+        pubsub_emulator_host=None, bigquery_endpoint=None,
+    )
+    local_stack.start_service(settings, "pubsub")
+    local = settings.with_local_endpoints()
+    local_stack.ensure_schema(local)
+    local_stack.ensure_topics_and_subscriptions(local)
+    try:
+        yield local
+    finally:
+        local_stack.stop_service(settings, "pubsub")
+
+
+def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settings) -> None:
+    settings = own_emulator
+    emissions = list(
+        e for e, _ in zip(
+            Simulator(TrafficProfile(rate=100, session_gap_s=30, seed=9, duplicates=0.05),
+                      start_ms=int(time.time() * 1000)).emissions(),
+            range(300), strict=False,
+        )
+    )
+    before, during = emissions[:100], emissions[100:]
+    publisher = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=3.0))
+
+    for e in before:
+        publisher.publish(e.event)
+    assert publisher.flush(timeout=30).delivered == 100
+    received_before = pull_all(settings, expect=100)
+
+    local_stack.stop_service(settings, "pubsub")
+    assert not local_stack.service_state(settings, "pubsub").running
+    outage_started = time.monotonic()
+    for e in during:
+        publisher.publish(e.event)
+    report = publisher.flush(timeout=60)
+    assert report.delivered == 100
+    assert report.spool_depth == 200, report  # nothing lost, nothing in memory
+    assert publisher.degraded
+
+    # The emulator keeps no state across restarts: start it and provision again.
+    local_stack.start_service(settings, "pubsub")
+    local_stack.ensure_schema(settings)
+    local_stack.ensure_topics_and_subscriptions(settings)
+    print(f"outage lasted {time.monotonic() - outage_started:.1f}s with 200 events spooled")
+    report = publisher.flush(timeout=120, drain=True)
+    publisher.close(timeout=30)
+    assert report.spool_depth == 0 and report.drained == 200 and report.rejected == 0 and report.lost == 0
+
+    received_after = pull_all(settings, expect=200)
+    ids = [m.message.attributes["event_id"] for m in received_before + received_after]
+    sent = [e.event.event_id for e in emissions]
+    # Exactly the sent multiset: every event once, plus the duplicates the simulator asked for.
+    assert sorted(ids) == sorted(sent)
+    duplicates_asked = sum(1 for e in emissions if e.kind == "duplicate")
+    assert len(ids) - len(set(ids)) == duplicates_asked
+
+
+def test_spool_survives_a_publisher_restart(own_emulator: Settings, tmp_path: Path) -> None:
+    settings = own_emulator
+    events = [e.event for e, _ in zip(
+        Simulator(TrafficProfile(rate=50, session_gap_s=30, seed=10), start_ms=int(time.time() * 1000))
+        .emissions(), range(40), strict=False)]
+    local_stack.stop_service(settings, "pubsub")
+    first = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=2.0))
+    for event in events:
+        first.publish(event)
+    report = first.close(timeout=60)
+    assert report.spool_depth == 40  # close() waited for delivery or spool
+
+    local_stack.start_service(settings, "pubsub")
+    local_stack.ensure_schema(settings)
+    local_stack.ensure_topics_and_subscriptions(settings)
+    second = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=5.0))
+    report = second.close(timeout=120, drain=True)
+    assert report.drained == 40 and report.spool_depth == 0
+    assert sorted(m.message.attributes["event_id"] for m in pull_all(settings, expect=40)) == sorted(
+        e.event_id for e in events
+    )

@@ -1,0 +1,163 @@
+"""The traffic simulator: deterministic by seed, realistic behaviour, honest knobs."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+
+import pytest
+
+from clickstream.catalog import generate_catalog
+from emitters.events import ThumbnailClicked, VideoPaused, encode_event
+from emitters.simulator import INVALID_REASONS, Emission, Simulator, TrafficProfile
+
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def run(profile: TrafficProfile, n: int = 4000) -> list[Emission]:
+    return list(itertools.islice(Simulator(profile, START_MS).emissions(), n))
+
+
+def test_same_seed_same_traffic_different_seed_different_traffic() -> None:
+    profile = TrafficProfile(rate=30, session_gap_s=30, seed=42, duplicates=0.05, invalid=0.05, late=0.05,
+                             skewed=0.1)
+    first, second = run(profile, 2000), run(profile, 2000)
+    assert first == second
+    other = run(TrafficProfile(rate=30, session_gap_s=30, seed=43, duplicates=0.05), 2000)
+    assert [e.event.event_id for e in first] != [e.event.event_id for e in other]
+
+
+def test_emissions_are_time_ordered_and_match_the_rate() -> None:
+    emissions = run(TrafficProfile(rate=50, session_gap_s=20, seed=1), 5000)
+    dues = [e.due_s for e in emissions]
+    assert dues == sorted(dues)
+    achieved = len(emissions) / dues[-1]
+    print(f"target 50 events/s, simulated {achieved:.1f} events/s")
+    assert 40 <= achieved <= 60
+
+
+def test_every_valid_emission_satisfies_the_contract() -> None:
+    for emission in run(TrafficProfile(rate=50, session_gap_s=20, seed=2, invalid=0.1), 3000):
+        assert len(encode_event(emission.event)) < 512  # small payloads: ids, not rows
+
+
+def test_sessions_are_separated_by_more_than_the_gap_and_steps_by_less() -> None:
+    gap = 20.0
+    emissions = run(TrafficProfile(rate=40, session_gap_s=gap, seed=5), 12000)
+    times: dict[str, list[float]] = defaultdict(list)
+    for e in emissions:
+        if e.kind == "valid":
+            times[e.event.user_id].append(e.event.event_ts_ms / 1000)
+    within, between = [], []
+    for series in times.values():
+        series.sort()
+        for a, b in itertools.pairwise(series):
+            (between if b - a > gap else within).append(b - a)
+    assert between, "viewers should come back for more than one session"
+    assert min(between) > 1.2 * gap * 0.95
+    assert max(within) < gap
+    returning = sum(1 for s in times.values() if any(b - a > gap for a, b in itertools.pairwise(s)))
+    print(f"{len(times)} viewers, {returning} with more than one session")
+
+
+def test_browsing_looks_like_browsing() -> None:
+    emissions = [e for e in run(TrafficProfile(rate=40, session_gap_s=20, seed=7), 8000) if e.kind == "valid"]
+    clicks = [e.event.payload for e in emissions if isinstance(e.event.payload, ThumbnailClicked)]
+    pauses = [e.event.payload for e in emissions if isinstance(e.event.payload, VideoPaused)]
+    assert len(clicks) > 500 and len(pauses) > 500
+    surfaces = Counter(c.surface for c in clicks)
+    assert {"home", "search", "up_next"} <= set(surfaces)
+    slots = Counter(c.slot for c in clicks)
+    assert slots[1] > slots[3] > slots[8]  # position bias
+    assert all(0 <= p.position_ms <= (p.video_duration_ms or 10**9) for p in pauses)
+    catalog_ids = {v.video_id for v in generate_catalog(500)}
+    known = sum(1 for c in clicks if c.video_id in catalog_ids) / len(clicks)
+    assert 0.95 < known < 1.0  # a few fresh uploads miss the catalog
+    devices_per_user: dict[str, set[str]] = defaultdict(set)
+    for e in emissions:
+        devices_per_user[e.event.user_id].add(e.event.device_id)
+    assert any(len(d) == 2 for d in devices_per_user.values())
+
+
+def test_pauses_within_a_viewing_move_forward() -> None:
+    emissions = [e for e in run(TrafficProfile(rate=40, session_gap_s=20, seed=8), 4000) if e.kind == "valid"]
+    last: dict[tuple[str, str], int] = {}
+    forward = backward = 0
+    for e in emissions:
+        p = e.event.payload
+        if isinstance(p, ThumbnailClicked):
+            last.pop((e.event.user_id, p.video_id), None)
+        elif isinstance(p, VideoPaused):
+            key = (e.event.user_id, p.video_id)
+            if key in last:
+                forward += p.position_ms >= last[key]
+                backward += p.position_ms < last[key]
+            last[key] = p.position_ms
+    assert forward > 50 and backward == 0
+
+
+@pytest.mark.parametrize("knob", ["duplicates", "invalid", "late"])
+def test_fraction_knobs_hit_their_share(knob: str) -> None:
+    emissions = run(TrafficProfile(rate=40, session_gap_s=20, seed=11, **{knob: 0.1}), 6000)
+    kinds = Counter(e.kind.split(":")[0] for e in emissions)
+    name = {"duplicates": "duplicate", "invalid": "invalid", "late": "late"}[knob]
+    share = kinds[name] / (len(emissions) - (kinds["duplicate"] if name != "duplicate" else 0))
+    print(f"{knob}=0.1 gives {share:.3f}")
+    assert 0.08 < share < 0.12
+
+
+def test_duplicates_repeat_the_same_event() -> None:
+    emissions = run(TrafficProfile(rate=40, session_gap_s=20, seed=12, duplicates=0.2), 2000)
+    originals = {e.event.event_id: e.event for e in emissions if e.kind != "duplicate"}
+    dupes = [e for e in emissions if e.kind == "duplicate"]
+    assert dupes
+    assert all(originals[d.event.event_id] == d.event for d in dupes if d.event.event_id in originals)
+
+
+def test_invalid_events_carry_the_bad_value_they_name() -> None:
+    emissions = run(TrafficProfile(rate=40, session_gap_s=20, seed=13, invalid=0.3), 4000)
+    seen = set()
+    for e in emissions:
+        if not e.kind.startswith("invalid:"):
+            continue
+        reason = e.kind.split(":", 1)[1]
+        seen.add(reason)
+        p, ev = e.event.payload, e.event
+        delta_ms = ev.event_ts_ms - ev.sent_at_ms
+        holds = {
+            "negative_position": lambda p=p: p.position_ms < 0,
+            "position_beyond_duration": lambda p=p: p.position_ms > p.video_duration_ms,
+            "future_event_time": lambda d=delta_ms: d > 86_400_000,
+            "ancient_event_time": lambda d=delta_ms: -d > 300 * 86_400_000,
+            "empty_video_id": lambda p=p: p.video_id == "",
+            "bad_slot": lambda p=p: p.slot < 1,
+        }[reason]()
+        assert holds, reason
+        encode_event(ev)  # still valid Avro: only the values are wrong
+    assert seen == set(INVALID_REASONS)
+
+
+def test_late_events_are_sent_long_after_they_happened() -> None:
+    gap = 20.0
+    emissions = run(TrafficProfile(rate=40, session_gap_s=gap, seed=14, late=0.1), 4000)
+    late = [e for e in emissions if e.kind == "late"]
+    assert late
+    for e in late:
+        assert (e.event.sent_at_ms - e.event.event_ts_ms) / 1000 >= 0.5 * gap
+        assert e.due_s * 1000 >= e.event.event_ts_ms - START_MS + 0.5 * gap * 1000
+
+
+def test_skewed_devices_have_a_consistent_clock_offset() -> None:
+    emissions = run(TrafficProfile(rate=40, session_gap_s=20, seed=15, skewed=0.3), 3000)
+    skewed = [e for e in emissions if e.kind == "skewed"]
+    assert skewed
+    for e in skewed:
+        offset_ms = e.event.sent_at_ms - (START_MS + e.due_s * 1000)
+        assert abs(offset_ms) >= 5 * 60_000 - 1000  # the device clock is minutes to hours off
+
+
+def test_profile_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        TrafficProfile(rate=0)
+    with pytest.raises(ValueError, match="duplicates"):
+        TrafficProfile(duplicates=1.5)

@@ -1,0 +1,34 @@
+"""The on-disk spool: FIFO, bounded, persistent across reopen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emitters.spool import DiskSpool, SpoolFullError
+
+
+def test_fifo_and_persistence(tmp_path: Path) -> None:
+    spool = DiskSpool(tmp_path / "s.sqlite")
+    for i in range(10):
+        spool.append(f"m{i}".encode(), {"event_id": str(i)})
+    first = spool.peek(3)
+    assert [m.data for m in first] == [b"m0", b"m1", b"m2"]
+    spool.remove([m.seq for m in first])
+    spool.close()
+    reopened = DiskSpool(tmp_path / "s.sqlite")
+    assert len(reopened) == 7
+    assert [m.attributes["event_id"] for m in reopened.peek(100)] == [str(i) for i in range(3, 10)]
+
+
+def test_bounded_by_bytes_and_count(tmp_path: Path) -> None:
+    spool = DiskSpool(tmp_path / "s.sqlite", max_bytes=100, max_messages=3)
+    spool.append(b"x" * 40, {})
+    spool.append(b"x" * 40, {})
+    with pytest.raises(SpoolFullError, match="full"):
+        spool.append(b"x" * 40, {})
+    spool.append(b"x" * 10, {})
+    with pytest.raises(SpoolFullError):
+        spool.append(b"", {})
+    assert len(spool) == 3 and spool.size_bytes == 90

@@ -1,0 +1,40 @@
+"""BigQuery table specs in schemas/bigquery are complete and self-consistent."""
+
+from __future__ import annotations
+
+import json
+
+from clickstream.bq_tables import table_specs
+from clickstream.paths import schemas_dir
+
+
+def test_every_schema_file_has_table_options_and_back() -> None:
+    base = schemas_dir() / "bigquery"
+    files = {p.name.removesuffix(".schema.json") for p in base.glob("*.schema.json")}
+    options = set(json.loads((base / "tables.json").read_text()))
+    assert files == options == {"events", "sessions", "dead_letters", "video_catalog"}
+
+
+def test_partition_and_cluster_fields_exist_with_the_right_types() -> None:
+    for spec in table_specs().values():
+        types = {f["name"]: f["type"] for f in spec.fields}
+        if spec.partition_field:
+            assert types[spec.partition_field] == "TIMESTAMP", spec.name
+        for name in spec.clustering:
+            assert name in types, f"{spec.name} clusters on missing {name}"
+
+
+def test_events_table_is_partitioned_on_event_time_and_clustered_by_user_and_video() -> None:
+    events = table_specs()["events"]
+    assert events.partition_field == "event_ts" and events.partition_type == "DAY"
+    assert events.clustering == ("user_id", "video_id")
+
+
+def test_dead_letters_keep_everything_needed_to_replay() -> None:
+    names = set(table_specs()["dead_letters"].field_names())
+    assert {"payload", "attributes", "stage", "reason", "error", "publish_time", "message_id"} <= names
+
+
+def test_schemas_convert_to_bigquery_fields() -> None:
+    for spec in table_specs().values():
+        assert [f.name for f in spec.schema()] == spec.field_names()
