@@ -15,9 +15,7 @@ from clickstream import contract, local_stack
 from clickstream.config import Settings
 
 app = typer.Typer(help="Clickstream: emitters, pipeline and warehouse on Google Cloud.", no_args_is_help=True)
-local_app = typer.Typer(
-    help="Run the local stack: Pub/Sub emulator + BigQuery stand-in.", no_args_is_help=True
-)
+local_app = typer.Typer(help="Run the local stack: Pub/Sub emulator + BigQuery stand-in.", no_args_is_help=True)
 contract_app = typer.Typer(help="Inspect the event contract in schemas/.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
 app.add_typer(contract_app, name="contract")
@@ -123,8 +121,7 @@ def resolve_endpoints(settings: Settings) -> Settings:
     if states["pubsub"].ready:
         local = settings.with_local_endpoints()
         err.print(
-            f"[dim]using the local stack: Pub/Sub {local.pubsub_emulator_host}, "
-            f"BigQuery {local.bigquery_endpoint}[/]"
+            f"[dim]using the local stack: Pub/Sub {local.pubsub_emulator_host}, BigQuery {local.bigquery_endpoint}[/]"
         )
         return local
     return settings
@@ -182,9 +179,7 @@ def emit(
 
         def tick(_: object) -> None:
             report = publisher.report()
-            progress.update(
-                task, advance=1, info=f"delivered {report.delivered} spooled {report.spool_depth}"
-            )
+            progress.update(task, advance=1, info=f"delivered {report.delivered} spooled {report.spool_depth}")
 
         summary = play(profile, publisher, max_events=events, duration_s=duration, on_emit=tick)
         progress.update(task, total=summary.sent)
@@ -229,9 +224,7 @@ def contract_show() -> None:
     sample = [e.event for e in itertools.islice(Simulator(TrafficProfile(seed=1), 0).emissions(), 1000)]
     avro = sum(len(encode_event(e)) for e in sample) / len(sample)
     as_json = sum(len(json.dumps(e.to_record(), default=str)) for e in sample) / len(sample)
-    console.print(
-        f"1000 simulated events: Avro BINARY {avro:.0f} bytes/event, JSON {as_json:.0f} bytes/event"
-    )
+    console.print(f"1000 simulated events: Avro BINARY {avro:.0f} bytes/event, JSON {as_json:.0f} bytes/event")
 
 
 def main() -> None:

@@ -75,9 +75,7 @@ def revision(version: str) -> Revision:
     try:
         return revisions()[version]
     except KeyError:
-        raise UnknownSchemaVersion(
-            f"unknown schema_version {version!r}; known: {', '.join(revisions())}"
-        ) from None
+        raise UnknownSchemaVersion(f"unknown schema_version {version!r}; known: {', '.join(revisions())}") from None
 
 
 def payload_branch(event_type: str) -> str:
@@ -120,4 +118,9 @@ def decode(data: bytes, writer_version: str) -> dict[str, Any]:
             f"schema_version {writer_version} is major {writer.major}; this reader handles {reader.major}"
         )
     reader_schema = None if writer is reader else reader.parsed
-    return fastavro.schemaless_reader(io.BytesIO(data), writer.parsed, reader_schema, return_record_name=True)
+    buffer = io.BytesIO(data)
+    record = fastavro.schemaless_reader(buffer, writer.parsed, reader_schema, return_record_name=True)
+    if buffer.tell() != len(data):
+        # Avro has no framing: bytes left over mean this was not one event of this schema.
+        raise ContractError(f"{len(data) - buffer.tell()} trailing bytes after the event")
+    return record

@@ -91,9 +91,7 @@ def install_bigquery_emulator(settings: Settings, quiet: bool = True) -> Path:
         pip.append("-q")
     result = subprocess.run([*pip, *BQEMULATOR_REQUIREMENTS], capture_output=quiet, text=True)
     if result.returncode != 0:
-        raise StackError(
-            "installing the BigQuery stand-in failed (pip needs PyPI):\n" + (result.stderr or "")[-2000:]
-        )
+        raise StackError("installing the BigQuery stand-in failed (pip needs PyPI):\n" + (result.stderr or "")[-2000:])
     # Ship the spatial extension where DuckDB looks, so it never downloads it.
     found = subprocess.run(
         [

@@ -200,9 +200,7 @@ def thumbnail_clicked(
 ) -> Event:
     """A ThumbnailClicked event; ``event_ts`` defaults to now and ``event_id`` to a new UUID4."""
     return _event(
-        ThumbnailClicked(
-            video_id, impression_id, surface, slot, rank, recommendation_request_id, thumbnail_variant
-        ),
+        ThumbnailClicked(video_id, impression_id, surface, slot, rank, recommendation_request_id, thumbnail_variant),
         user_id=user_id,
         device_id=device_id,
         client=client,

@@ -149,9 +149,7 @@ class EventPublisher:
         batching = types.BatchSettings(
             max_messages=config.max_messages, max_bytes=config.max_bytes, max_latency=config.max_latency_s
         )
-        self._new_client = lambda: publisher_client(
-            settings, batch_settings=batching, publisher_options=options
-        )
+        self._new_client = lambda: publisher_client(settings, batch_settings=batching, publisher_options=options)
         self._client = self._new_client()
         self._client_lock = threading.Lock()
         # Unbatched, synchronous sends for the spool drain and for isolating the bad
@@ -171,9 +169,7 @@ class EventPublisher:
         self._drainer = threading.Thread(target=self._drain_loop, name="spool-drainer", daemon=True)
         self._drainer.start()
         if self._degraded:
-            log.warning(
-                "spool %s holds %d events from an earlier run; draining", config.spool_path, len(self._spool)
-            )
+            log.warning("spool %s holds %d events from an earlier run; draining", config.spool_path, len(self._spool))
             self._wake.set()
 
     # ------------------------------------------------------------------ public API
@@ -276,8 +272,10 @@ class EventPublisher:
     def _send_now(self, messages: list[tuple[bytes, dict[str, str]]]) -> None:
         """One synchronous publish request, with the same retry and deadline as batches."""
         self._api.publish(
-            request={"topic": self.config.topic_path,
-                     "messages": [{"data": data, "attributes": attrs} for data, attrs in messages]},
+            request={
+                "topic": self.config.topic_path,
+                "messages": [{"data": data, "attributes": attrs} for data, attrs in messages],
+            },
             retry=self._retry,
             timeout=min(self.config.publish_deadline_s, 60.0),
         )
@@ -307,9 +305,7 @@ class EventPublisher:
     def _spool_after_failure(self, data: bytes, attributes: dict[str, str], exc: BaseException) -> None:
         with self._lock:
             if not self._degraded:
-                log.warning(
-                    "Pub/Sub unavailable (%s); spooling to %s", type(exc).__name__, self.config.spool_path
-                )
+                log.warning("Pub/Sub unavailable (%s); spooling to %s", type(exc).__name__, self.config.spool_path)
             self._degraded = True
             try:
                 self._spool.append(data, attributes)

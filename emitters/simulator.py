@@ -157,9 +157,7 @@ class Simulator:
         self.start_ms = start_ms
         self._rng = random.Random(profile.seed)
         self._catalog = generate_catalog(profile.catalog_size)
-        self._cum_popularity = list(
-            itertools.accumulate(1.0 / (i + 1) ** 0.8 for i in range(len(self._catalog)))
-        )
+        self._cum_popularity = list(itertools.accumulate(1.0 / (i + 1) ** 0.8 for i in range(len(self._catalog))))
         self._slot_weights = [1.0 / slot**1.1 for slot in range(1, 13)]
 
     # ------------------------------------------------------------------ building blocks
@@ -265,9 +263,7 @@ class Simulator:
             return replace(event, payload=replace(payload, position_ms=-abs(payload.position_ms) - 1000))
         if reason == "position_beyond_duration" and isinstance(payload, VideoPaused):
             duration = payload.video_duration_ms or 600_000
-            return replace(
-                event, payload=replace(payload, video_duration_ms=duration, position_ms=duration + 120_000)
-            )
+            return replace(event, payload=replace(payload, video_duration_ms=duration, position_ms=duration + 120_000))
         if reason == "bad_slot" and isinstance(payload, ThumbnailClicked):
             return replace(event, payload=replace(payload, slot=0, rank=-1))
         if reason == "future_event_time":
@@ -340,9 +336,7 @@ class Simulator:
             if rng.random() < profile.duplicates:
                 again = due + rng.uniform(0.05, 2.0)
                 heapq.heappush(outbox, (again, next(counter), Emission(again, event, "duplicate")))
-            heapq.heappush(
-                steps, _Step(step.t + rng.uniform(0.3, 1.7) * profile.think_s, next(counter), step.slot)
-            )
+            heapq.heappush(steps, _Step(step.t + rng.uniform(0.3, 1.7) * profile.think_s, next(counter), step.slot))
             # Release everything due before the earliest future step: time order is kept.
             horizon = steps[0].t if steps else math.inf
             while outbox and outbox[0][0] <= horizon:

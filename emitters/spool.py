@@ -67,9 +67,7 @@ class DiskSpool:
     def peek(self, limit: int) -> list[SpooledMessage]:
         """The oldest ``limit`` messages, in the order they were spooled."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, data, attributes FROM spool ORDER BY seq LIMIT ?", (limit,)
-            ).fetchall()
+            rows = self._db.execute("SELECT seq, data, attributes FROM spool ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [SpooledMessage(seq, bytes(data), json.loads(attrs)) for seq, data, attrs in rows]
 
     def remove(self, seqs: list[int]) -> None:

@@ -16,8 +16,13 @@ CLIENT = ClientInfo(platform="web", app_version="6.1.0", user_agent="Mozilla/5.0
 
 def sample_paused(**overrides: object) -> Event:
     fields: dict[str, object] = dict(
-        user_id="u-test", device_id="d-test", client=CLIENT, video_id="vid-000001", position_ms=61_000,
-        video_duration_ms=300_000, playback_rate=1.0,
+        user_id="u-test",
+        device_id="d-test",
+        client=CLIENT,
+        video_id="vid-000001",
+        position_ms=61_000,
+        video_duration_ms=300_000,
+        playback_rate=1.0,
     )
     fields.update(overrides)
     return video_paused(**fields)  # type: ignore[arg-type]
@@ -25,16 +30,26 @@ def sample_paused(**overrides: object) -> Event:
 
 def sample_click(**overrides: object) -> Event:
     fields: dict[str, object] = dict(
-        user_id="u-test", device_id="d-test", client=CLIENT, video_id="vid-000002",
-        impression_id="imp-1", surface="home", slot=2, rank=3,
+        user_id="u-test",
+        device_id="d-test",
+        client=CLIENT,
+        video_id="vid-000002",
+        impression_id="imp-1",
+        surface="home",
+        slot=2,
+        rank=3,
     )
     fields.update(overrides)
     return thumbnail_clicked(**fields)  # type: ignore[arg-type]
 
 
 def pull_all(
-    settings: Settings, subscription: str | None = None, expect: int | None = None, idle_s: float = 3.0,
-    timeout_s: float = 60.0, ack: bool = True,
+    settings: Settings,
+    subscription: str | None = None,
+    expect: int | None = None,
+    idle_s: float = 3.0,
+    timeout_s: float = 60.0,
+    ack: bool = True,
 ) -> list[pubsub_v1.types.ReceivedMessage]:
     """Pull until ``expect`` messages arrived, or nothing came for ``idle_s``."""
     subscriber = subscriber_client(settings)
@@ -55,8 +70,7 @@ def pull_all(
                 last = time.monotonic()
                 if ack:
                     subscriber.acknowledge(
-                        request={"subscription": path,
-                                 "ack_ids": [m.ack_id for m in response.received_messages]}
+                        request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]}
                     )
             elif expect is None and time.monotonic() - last > idle_s:
                 break

@@ -30,9 +30,15 @@ def test_insert_and_query_round_trip_with_nested_fields(stack: Settings) -> None
     client = bigquery_client(stack)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     row = {
-        "message_id": "m-1", "publish_time": now.isoformat(), "failed_at": now.isoformat(),
-        "stage": "validate", "reason": "position_negative", "error": "position_ms=-5 < 0",
-        "event_id": "e-roundtrip", "event_type": "VideoPaused", "payload": "AAEC",
+        "message_id": "m-1",
+        "publish_time": now.isoformat(),
+        "failed_at": now.isoformat(),
+        "stage": "validate",
+        "reason": "position_negative",
+        "error": "position_ms=-5 < 0",
+        "event_id": "e-roundtrip",
+        "event_type": "VideoPaused",
+        "payload": "AAEC",
         "attributes": [{"key": "event_type", "value": "VideoPaused"}],
     }
     assert client.insert_rows_json(stack.table_id("dead_letters"), [row]) == []
@@ -51,8 +57,10 @@ def test_insert_and_query_round_trip_with_nested_fields(stack: Settings) -> None
 
 def test_catalog_is_seeded_with_the_ids_the_simulator_uses(stack: Settings) -> None:
     client = bigquery_client(stack)
-    rows = list(client.query(
-        f"SELECT video_id, duration_ms FROM `{stack.table_id('video_catalog')}` ORDER BY video_id"
-    ).result())
+    rows = list(
+        client.query(
+            f"SELECT video_id, duration_ms FROM `{stack.table_id('video_catalog')}` ORDER BY video_id"
+        ).result()
+    )
     expected = generate_catalog(stack.catalog_size)
     assert [(r.video_id, r.duration_ms) for r in rows] == [(v.video_id, v.duration_ms) for v in expected]

@@ -22,8 +22,7 @@ def _publisher(settings: Settings, **overrides: object) -> EventPublisher:
 
 
 def test_round_trip_publish_pull_decode(fresh_topic: Settings) -> None:
-    events = [sample_paused(position_ms=1000 * i) for i in range(20)] + [sample_click(slot=i + 1)
-                                                                         for i in range(5)]
+    events = [sample_paused(position_ms=1000 * i) for i in range(20)] + [sample_click(slot=i + 1) for i in range(5)]
     with _publisher(fresh_topic) as publisher:
         for event in events:
             publisher.publish(event)
@@ -109,9 +108,13 @@ def test_dead_letter_policy_moves_a_message_nacked_five_times(fresh_topic: Setti
                 for received in response.received_messages:
                     if path == fresh_topic.subscription_path:
                         attempts.append(received.delivery_attempt)
-                        subscriber.modify_ack_deadline(request={
-                            "subscription": path, "ack_ids": [received.ack_id], "ack_deadline_seconds": 0,
-                        })  # nack
+                        subscriber.modify_ack_deadline(
+                            request={
+                                "subscription": path,
+                                "ack_ids": [received.ack_id],
+                                "ack_deadline_seconds": 0,
+                            }
+                        )  # nack
                     else:
                         dead.append(received)
                         subscriber.acknowledge(request={"subscription": path, "ack_ids": [received.ack_id]})
@@ -130,8 +133,7 @@ def test_dead_letter_policy_moves_a_message_nacked_five_times(fresh_topic: Setti
 
 def test_missing_topic_keeps_events_in_the_spool_not_dropped(fresh_topic: Settings) -> None:
     """A missing topic is a configuration error, not the event's fault: nothing is discarded."""
-    missing = replace(fresh_topic, topic=f"{fresh_topic.topic}-later",
-                      subscription=f"{fresh_topic.subscription}-later")
+    missing = replace(fresh_topic, topic=f"{fresh_topic.topic}-later", subscription=f"{fresh_topic.subscription}-later")
     event = sample_paused()
     publisher = _publisher(missing, publish_deadline_s=3)
     publisher.publish(event)
@@ -160,8 +162,21 @@ def test_emit_command_plays_traffic_and_reports_per_kind(fresh_topic: Settings) 
     }
     result = CliRunner().invoke(
         app,
-        ["emit", "--events", "120", "--rate", "200", "--session-gap", "10", "--seed", "4",
-         "--duplicates", "0.1", "--invalid", "0.05"],
+        [
+            "emit",
+            "--events",
+            "120",
+            "--rate",
+            "200",
+            "--session-gap",
+            "10",
+            "--seed",
+            "4",
+            "--duplicates",
+            "0.1",
+            "--invalid",
+            "0.05",
+        ],
         env=env,
     )
     assert result.exit_code == 0, result.output

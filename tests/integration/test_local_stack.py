@@ -17,8 +17,11 @@ pytestmark = pytest.mark.integration
 
 def _own_settings(tmp_path: Path) -> Settings:
     return Settings.from_env(
-        state_dir=tmp_path / "state", pubsub_port=local_stack.free_port(), pubsub_emulator_host=None,
-        bigquery_endpoint=None, bigquery_port=local_stack.free_port(),
+        state_dir=tmp_path / "state",
+        pubsub_port=local_stack.free_port(),
+        pubsub_emulator_host=None,
+        bigquery_endpoint=None,
+        bigquery_port=local_stack.free_port(),
         bigquery_grpc_port=local_stack.free_port(),
     )
 
@@ -58,10 +61,21 @@ def test_cli_status_and_taken_port_exit_code(tmp_path: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", settings.pubsub_port))
         blocker.listen()
-        result = runner.invoke(app, ["local", "up", "--state-dir", str(settings.state_dir),
-                                     "--pubsub-port", str(settings.pubsub_port),
-                                     "--bigquery-port", str(settings.bigquery_port),
-                                     "--bigquery-grpc-port", str(settings.bigquery_grpc_port)])
+        result = runner.invoke(
+            app,
+            [
+                "local",
+                "up",
+                "--state-dir",
+                str(settings.state_dir),
+                "--pubsub-port",
+                str(settings.pubsub_port),
+                "--bigquery-port",
+                str(settings.bigquery_port),
+                "--bigquery-grpc-port",
+                str(settings.bigquery_grpc_port),
+            ],
+        )
     assert result.exit_code == 1
     assert "is taken by another process" in result.output
     assert "Traceback" not in result.output

@@ -23,8 +23,10 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def own_emulator(tmp_path: Path) -> Iterator[Settings]:
     settings = Settings.from_env(
-        state_dir=tmp_path / "own-stack", pubsub_port=local_stack.free_port(),
-        pubsub_emulator_host=None, bigquery_endpoint=None,
+        state_dir=tmp_path / "own-stack",
+        pubsub_port=local_stack.free_port(),
+        pubsub_emulator_host=None,
+        bigquery_endpoint=None,
     )
     local_stack.start_service(settings, "pubsub")
     local = settings.with_local_endpoints()
@@ -39,10 +41,13 @@ def own_emulator(tmp_path: Path) -> Iterator[Settings]:
 def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settings) -> None:
     settings = own_emulator
     emissions = list(
-        e for e, _ in zip(
-            Simulator(TrafficProfile(rate=100, session_gap_s=30, seed=9, duplicates=0.05),
-                      start_ms=int(time.time() * 1000)).emissions(),
-            range(300), strict=False,
+        e
+        for e, _ in zip(
+            Simulator(
+                TrafficProfile(rate=100, session_gap_s=30, seed=9, duplicates=0.05), start_ms=int(time.time() * 1000)
+            ).emissions(),
+            range(300),
+            strict=False,
         )
     )
     before, during = emissions[:100], emissions[100:]
@@ -83,9 +88,14 @@ def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settin
 
 def test_spool_survives_a_publisher_restart(own_emulator: Settings, tmp_path: Path) -> None:
     settings = own_emulator
-    events = [e.event for e, _ in zip(
-        Simulator(TrafficProfile(rate=50, session_gap_s=30, seed=10), start_ms=int(time.time() * 1000))
-        .emissions(), range(40), strict=False)]
+    events = [
+        e.event
+        for e, _ in zip(
+            Simulator(TrafficProfile(rate=50, session_gap_s=30, seed=10), start_ms=int(time.time() * 1000)).emissions(),
+            range(40),
+            strict=False,
+        )
+    ]
     local_stack.stop_service(settings, "pubsub")
     first = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=2.0))
     for event in events:

@@ -19,8 +19,7 @@ def run(profile: TrafficProfile, n: int = 4000) -> list[Emission]:
 
 
 def test_same_seed_same_traffic_different_seed_different_traffic() -> None:
-    profile = TrafficProfile(rate=30, session_gap_s=30, seed=42, duplicates=0.05, invalid=0.05, late=0.05,
-                             skewed=0.1)
+    profile = TrafficProfile(rate=30, session_gap_s=30, seed=42, duplicates=0.05, invalid=0.05, late=0.05, skewed=0.1)
     first, second = run(profile, 2000), run(profile, 2000)
     assert first == second
     other = run(TrafficProfile(rate=30, session_gap_s=30, seed=43, duplicates=0.05), 2000)

@@ -1,0 +1,72 @@
+"""The pipeline graph, shared by streaming (Pub/Sub) and replay (files) entry points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import GoogleCloudOptions, StandardOptions
+
+from clickstream.bq_tables import table_specs
+from pipelines.options import ClickstreamOptions
+from pipelines.transforms.bigquery_sink import WriteRows
+from pipelines.transforms.decode import DEAD_LETTERS, DecodeAndValidate
+from pipelines.transforms.dedup import DeduplicateEvents
+from pipelines.transforms.enrich import CatalogSideInput, EnrichEvents
+from pipelines.transforms.sessionize import Sessionize
+
+
+@dataclass
+class Outputs:
+    events: beam.PCollection
+    sessions: beam.PCollection
+    dead_letters: beam.PCollection  # from decode/validate only; sink rejections join at the sink
+
+
+def process(messages: beam.PCollection, options: ClickstreamOptions, catalog: beam.PCollection) -> Outputs:
+    """RawMessages -> enriched events, session panes and dead letters (no I/O)."""
+    decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(options.limits())
+    events = (
+        decoded.events
+        | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s)
+        | "EnrichEvents" >> EnrichEvents(catalog)
+    )
+    sessions = events | "Sessionize" >> Sessionize(
+        options.session_gap_s, options.allowed_lateness_s, options.early_firing_s
+    )
+    return Outputs(events=events, sessions=sessions, dead_letters=decoded[DEAD_LETTERS])
+
+
+def catalog_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.PCollection:
+    project = options.bq_project or options.view_as(GoogleCloudOptions).project
+    streaming = options.view_as(StandardOptions).streaming
+    table_id = f"{project}.{options.dataset}.{options.catalog_table}"
+    return pipeline | "Catalog" >> CatalogSideInput(
+        (options.catalog_path, table_id, options.bigquery_endpoint, project),
+        streaming,
+        options.catalog_refresh_s,
+    )
+
+
+def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
+    """The three sinks; rows any table refuses become dead letters too."""
+    project = options.bq_project or options.view_as(GoogleCloudOptions).project
+    specs = table_specs()
+
+    def table(name: str) -> str:
+        return f"{project}.{options.dataset}.{name}"
+
+    def write(label: str, rows: beam.PCollection, name: str, spec: str, row_id: str | None):
+        return rows | label >> WriteRows(
+            project,
+            table(name),
+            options.bigquery_endpoint,
+            row_id_field=row_id,
+            method=options.write_method,
+            schema={"fields": list(specs[spec].fields)},
+        )
+
+    rejected_events = write("WriteEvents", outputs.events, options.events_table, "events", "event_id")
+    rejected_sessions = write("WriteSessions", outputs.sessions, options.sessions_table, "sessions", None)
+    all_dead = (outputs.dead_letters, rejected_events, rejected_sessions) | "AllDeadLetters" >> beam.Flatten()
+    write("WriteDeadLetters", all_dead, options.dead_letters_table, "dead_letters", None)

@@ -1,0 +1,139 @@
+"""Pipeline options: every knob of the clickstream pipeline, with its default.
+
+The same names are the Dataflow Flex Template parameters (``terraform/`` and
+``metadata.json`` read this list), so keep them snake_case and stable.
+"""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.rules.validation import Limits
+
+WRITE_METHODS = ("INSERT_ALL", "STORAGE_WRITE_API")
+
+
+class ClickstreamOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        add = parser.add_argument
+        add(
+            "--input_subscription",
+            default=None,
+            help="Pub/Sub subscription to read, projects/<p>/subscriptions/<s>. Preferred: acks survive restarts.",
+        )
+        add(
+            "--input_topic",
+            default=None,
+            help="Pub/Sub topic to read instead (Beam creates a temporary subscription).",
+        )
+        add("--bq_project", default=None, help="Project of the BigQuery dataset [the pipeline's project].")
+        add("--dataset", default="clickstream", help="BigQuery dataset.")
+        add("--events_table", default="events", help="Table for enriched events.")
+        add("--sessions_table", default="sessions", help="Table for session panes.")
+        add("--dead_letters_table", default="dead_letters", help="Table for dead letters.")
+        add("--catalog_table", default="video_catalog", help="Table the catalog side input is read from.")
+        add(
+            "--catalog_path",
+            default=None,
+            help="Read the catalog from this JSON-lines file instead of BigQuery (tests, replay).",
+        )
+        add(
+            "--catalog_refresh_s",
+            type=int,
+            default=300,
+            help="Streaming: reload the catalog side input this often (seconds).",
+        )
+        add("--session_gap_s", type=int, default=1800, help="Inactivity gap that closes a session (seconds).")
+        add(
+            "--allowed_lateness_s",
+            type=int,
+            default=3 * 86400,
+            help="How late an event may arrive and still update its session (seconds).",
+        )
+        add(
+            "--early_firing_s",
+            type=int,
+            default=60,
+            help="Emit a speculative session pane this often (processing time, seconds).",
+        )
+        add(
+            "--dedup_horizon_s",
+            type=int,
+            default=3600,
+            help="Remember event_ids this long (event time, seconds) to drop duplicates.",
+        )
+        add(
+            "--max_payload_bytes",
+            type=int,
+            default=Limits.max_payload_bytes,
+            help="Messages larger than this are dead-lettered as payload_too_large.",
+        )
+        add(
+            "--future_tolerance_s",
+            type=int,
+            default=Limits.future_tolerance_ms // 1000,
+            help="Event times further ahead of publish time than this are dead-lettered.",
+        )
+        add(
+            "--max_event_age_s",
+            type=int,
+            default=Limits.max_age_ms // 1000,
+            help="Events older than this at publish time are dead-lettered.",
+        )
+        add(
+            "--skew_tolerance_s",
+            type=int,
+            default=Limits.skew_tolerance_ms // 1000,
+            help="Client clocks off by more than this are corrected from publish time.",
+        )
+        add(
+            "--bigquery_endpoint",
+            default=None,
+            help="BigQuery API endpoint, e.g. http://127.0.0.1:9050 for the local stand-in.",
+        )
+        add(
+            "--write_method",
+            default="INSERT_ALL",
+            choices=WRITE_METHODS,
+            help="INSERT_ALL (insertId = event_id; local and Dataflow) or STORAGE_WRITE_API (Dataflow only).",
+        )
+        add(
+            "--max_runtime_s",
+            type=int,
+            default=0,
+            help="Local streaming runs: stop after this many seconds (0 = run until cancelled).",
+        )
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_payload_bytes=self.max_payload_bytes,
+            future_tolerance_ms=self.future_tolerance_s * 1000,
+            max_age_ms=self.max_event_age_s * 1000,
+            skew_tolerance_ms=self.skew_tolerance_s * 1000,
+        )
+
+
+OPTION_NAMES = (
+    "input_subscription",
+    "input_topic",
+    "bq_project",
+    "dataset",
+    "events_table",
+    "sessions_table",
+    "dead_letters_table",
+    "catalog_table",
+    "catalog_path",
+    "catalog_refresh_s",
+    "session_gap_s",
+    "allowed_lateness_s",
+    "early_firing_s",
+    "dedup_horizon_s",
+    "max_payload_bytes",
+    "future_tolerance_s",
+    "max_event_age_s",
+    "skew_tolerance_s",
+    "bigquery_endpoint",
+    "write_method",
+    "max_runtime_s",
+)

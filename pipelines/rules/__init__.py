@@ -1,0 +1,1 @@
+"""Pure functions of the pipeline: no Beam imports here, so they test and benchmark alone."""

@@ -1,0 +1,44 @@
+"""Enrichment rules: catalog join, user-agent parsing, watch ratio."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from ua_parser import parse as parse_ua
+
+CatalogEntry = dict[str, Any]  # title, category, duration_ms, creator_id
+
+
+@lru_cache(maxsize=4096)
+def parse_user_agent(user_agent: str) -> tuple[str | None, str | None, str | None]:
+    """(device family, OS family, browser family); a few hundred distinct UAs cover most traffic."""
+    if not user_agent:
+        return None, None, None
+    result = parse_ua(user_agent)
+    device = result.device.family if result.device else None
+    os_family = result.os.family if result.os else None
+    browser = result.user_agent.family if result.user_agent else None
+    return device, os_family, browser
+
+
+def watch_ratio(position_ms: int | None, duration_ms: int | None) -> float | None:
+    if position_ms is None or not duration_ms:
+        return None
+    return min(position_ms / duration_ms, 1.0)
+
+
+def enrich(event: dict[str, Any], catalog: dict[str, CatalogEntry], processed_at: str) -> dict[str, Any]:
+    """The ``events`` row: catalog fields (flagged when missing), parsed UA, watch ratio."""
+    entry = catalog.get(event["video_id"])
+    row = dict(event)
+    row["catalog_hit"] = entry is not None
+    row["video_title"] = entry["title"] if entry else None
+    row["video_category"] = entry["category"] if entry else None
+    row["video_creator_id"] = entry["creator_id"] if entry else None
+    if row["event_type"] == "VideoPaused" and row["video_duration_ms"] is None and entry:
+        row["video_duration_ms"] = entry["duration_ms"]
+    row["watch_ratio"] = watch_ratio(row["position_ms"], row["video_duration_ms"])
+    row["device_family"], row["os_family"], row["browser_family"] = parse_user_agent(row["user_agent"] or "")
+    row["processed_at"] = processed_at
+    return row

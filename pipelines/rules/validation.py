@@ -1,0 +1,209 @@
+"""Decode and validate one message; correct clock skew. Never raises.
+
+Every message yields exactly one ``Outcome``: an event row for ``events`` (before
+enrichment) or a dead-letter row with a stable reason code. Reasons by stage:
+
+* ``decode``: ``payload_too_large``, ``empty_payload``, ``unknown_schema_version``,
+  ``undecodable``
+* ``validate``: ``unknown_event_type``, ``event_type_mismatch``, ``invalid_event_id``,
+  ``missing_user_id``, ``missing_device_id``, ``missing_video_id``, ``invalid_timestamp``,
+  ``negative_position``, ``invalid_duration``, ``position_beyond_duration``,
+  ``invalid_playback_rate``, ``invalid_slot``, ``invalid_rank``, ``missing_surface``,
+  ``missing_impression_id``, ``event_time_in_future``, ``event_time_too_old``
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from clickstream import contract
+from pipelines.rules.messages import RawMessage, dead_letter_row
+from pipelines.rules.timefmt import MAX_TS_MS, MIN_TS_MS, iso
+
+_VIDEO_PAUSED = contract.payload_branch("VideoPaused")
+_THUMBNAIL_CLICKED = contract.payload_branch("ThumbnailClicked")
+_BRANCH_TYPE = {_VIDEO_PAUSED: "VideoPaused", _THUMBNAIL_CLICKED: "ThumbnailClicked"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Validation thresholds; the pipeline options set them."""
+
+    max_payload_bytes: int = 32 * 1024  # Segment's per-event limit; ours average ~290 bytes
+    future_tolerance_ms: int = 5 * 60_000
+    max_age_ms: int = 3 * 86_400_000  # GA4 accepts events up to 3 days late
+    skew_tolerance_ms: int = 60_000  # |sent_at - publish_time| above this is a wrong clock
+    position_slack_ms: int = 2_000  # players report a playhead slightly past the end
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    event: dict[str, Any] | None = None
+    event_ts_ms: int | None = None  # corrected event time: the element timestamp downstream
+    dead_letter: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.event is not None
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+def correct_clock_skew(
+    event_ts_ms: int, sent_at_ms: int, publish_time_ms: int | None, tolerance_ms: int
+) -> tuple[int, int | None, bool]:
+    """(event time, skew, corrected?) with skew = sent_at - publish_time.
+
+    When the client's clock is off by more than the tolerance, the event time is
+    re-based on the server's clock: ``publish_time - (sent_at - event_ts)``, which keeps
+    the client's own measure of how long ago the event happened (Segment's fix).
+    """
+    if publish_time_ms is None:
+        return event_ts_ms, None, False
+    skew = sent_at_ms - publish_time_ms
+    if abs(skew) <= tolerance_ms:
+        return event_ts_ms, skew, False
+    return publish_time_ms - (sent_at_ms - event_ts_ms), skew, True
+
+
+def _require(value: Any, reason: str, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(reason, f"{name} is empty")
+    return value
+
+
+def _check_time(ms: int, name: str) -> None:
+    if not MIN_TS_MS <= ms <= MAX_TS_MS:
+        raise _Invalid("invalid_timestamp", f"{name}={ms} is outside 1970..2100")
+
+
+def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: int) -> Outcome:
+    event_type = record.get("event_type")
+    branch, payload = record["payload"]
+    if event_type not in contract.EVENT_TYPES:
+        raise _Invalid("unknown_event_type", f"event_type {event_type!r} is not one of {contract.EVENT_TYPES}")
+    if _BRANCH_TYPE.get(branch) != event_type:
+        raise _Invalid("event_type_mismatch", f"event_type {event_type} carries a {branch} payload")
+    try:
+        uuid.UUID(record["event_id"])
+    except (ValueError, TypeError):
+        raise _Invalid("invalid_event_id", f"event_id {record['event_id']!r} is not a UUID") from None
+    user_id = _require(record["user_id"], "missing_user_id", "user_id")
+    device_id = _require(record["device_id"], "missing_device_id", "device_id")
+    video_id = _require(payload["video_id"], "missing_video_id", "video_id")
+    _check_time(record["event_ts"], "event_ts")
+    _check_time(record["sent_at"], "sent_at")
+
+    row: dict[str, Any] = {
+        "event_id": record["event_id"],
+        "event_type": event_type,
+        "schema_version": record["schema_version"],
+        "user_id": user_id,
+        "device_id": device_id,
+        "platform": record["client"]["platform"],
+        "app_version": record["client"]["app_version"],
+        "user_agent": record["client"]["user_agent"],
+        "locale": record["client"].get("locale"),
+        "video_id": video_id,
+        "position_ms": None,
+        "video_duration_ms": None,
+        "playback_rate": None,
+        "watch_ratio": None,
+        "impression_id": None,
+        "surface": None,
+        "slot": None,
+        "rank": None,
+        "recommendation_request_id": None,
+        "thumbnail_variant": None,
+    }
+    if event_type == "VideoPaused":
+        position, duration, rate = (
+            payload["position_ms"],
+            payload["video_duration_ms"],
+            payload["playback_rate"],
+        )
+        if position < 0:
+            raise _Invalid("negative_position", f"position_ms={position} < 0")
+        if duration is not None and duration <= 0:
+            raise _Invalid("invalid_duration", f"video_duration_ms={duration} <= 0")
+        if duration is not None and position > duration + limits.position_slack_ms:
+            raise _Invalid("position_beyond_duration", f"position_ms={position} > video_duration_ms={duration}")
+        if rate is not None and not (math.isfinite(rate) and 0 < rate <= 16):
+            raise _Invalid("invalid_playback_rate", f"playback_rate={rate} is not in (0, 16]")
+        row.update(position_ms=position, video_duration_ms=duration, playback_rate=rate)
+    else:
+        if payload["slot"] < 1:
+            raise _Invalid("invalid_slot", f"slot={payload['slot']} < 1")
+        if payload["rank"] < 1:
+            raise _Invalid("invalid_rank", f"rank={payload['rank']} < 1")
+        surface = _require(payload["surface"], "missing_surface", "surface")
+        impression = _require(payload["impression_id"], "missing_impression_id", "impression_id")
+        row.update(
+            impression_id=impression,
+            surface=surface,
+            slot=payload["slot"],
+            rank=payload["rank"],
+            recommendation_request_id=payload["recommendation_request_id"],
+            thumbnail_variant=payload.get("thumbnail_variant"),
+        )
+
+    event_ts, skew, corrected = correct_clock_skew(
+        record["event_ts"], record["sent_at"], raw.publish_time_ms, limits.skew_tolerance_ms
+    )
+    reference = raw.publish_time_ms if raw.publish_time_ms is not None else now_ms
+    if event_ts > reference + limits.future_tolerance_ms:
+        raise _Invalid("event_time_in_future", f"event time {iso(event_ts)} is after {iso(reference)}")
+    if reference - event_ts > limits.max_age_ms:
+        raise _Invalid("event_time_too_old", f"event time {iso(event_ts)} is older than the maximum age")
+    row.update(
+        event_ts=iso(event_ts),
+        client_event_ts=iso(record["event_ts"]),
+        sent_at=iso(record["sent_at"]),
+        publish_time=iso(raw.publish_time_ms) if raw.publish_time_ms is not None else None,
+        clock_skew_ms=skew,
+        skew_corrected=corrected,
+        message_id=raw.message_id,
+    )
+    return Outcome(event=row, event_ts_ms=event_ts)
+
+
+def decode_and_validate(raw: RawMessage, limits: Limits, now_ms: int | None = None) -> Outcome:
+    """Exactly one outcome per message; any failure becomes a dead letter with its reason."""
+    now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+
+    def dead(stage: str, reason: str, error: str, record: dict[str, Any] | None = None) -> Outcome:
+        event_id = record.get("event_id") if record else raw.attributes.get("event_id")
+        event_type = record.get("event_type") if record else raw.attributes.get("event_type")
+        return Outcome(
+            dead_letter=dead_letter_row(raw, stage, reason, error, event_id=event_id, event_type=event_type, now_ms=now)
+        )
+
+    if not raw.data:
+        return dead("decode", "empty_payload", "message has no data")
+    if len(raw.data) > limits.max_payload_bytes:
+        return dead(
+            "decode",
+            "payload_too_large",
+            f"{len(raw.data)} bytes > max_payload_bytes={limits.max_payload_bytes}",
+        )
+    version = raw.attributes.get("schema_version") or contract.current_version()
+    try:
+        record = contract.decode(raw.data, version)
+    except contract.UnknownSchemaVersion as exc:
+        return dead("decode", "unknown_schema_version", str(exc))
+    except Exception as exc:  # fastavro raises many types for bytes that are not the contract
+        return dead("decode", "undecodable", f"{type(exc).__name__}: {exc}")
+    try:
+        return _validate(record, raw, limits, now)
+    except _Invalid as exc:
+        return dead("validate", exc.reason, str(exc), record)
+    except Exception as exc:  # a value the checks did not foresee must still land somewhere
+        return dead("validate", "invalid_value", f"{type(exc).__name__}: {exc}", record)
