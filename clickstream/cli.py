@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -16,9 +17,11 @@ from clickstream.config import Settings
 
 app = typer.Typer(help="Clickstream: emitters, pipeline and warehouse on Google Cloud.", no_args_is_help=True)
 local_app = typer.Typer(help="Run the local stack: Pub/Sub emulator + BigQuery stand-in.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Run the Beam pipeline.", no_args_is_help=True)
 contract_app = typer.Typer(help="Inspect the event contract in schemas/.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
 app.add_typer(contract_app, name="contract")
+app.add_typer(pipeline_app, name="pipeline")
 console = Console()
 err = Console(stderr=True)
 
@@ -119,7 +122,10 @@ def resolve_endpoints(settings: Settings) -> Settings:
         return settings
     states = {s.name: s for s in local_stack.status(settings)}
     if states["pubsub"].ready:
-        local = settings.with_local_endpoints()
+        # The running stack's own ports (from its pid files), not this shell's defaults.
+        local = replace(
+            settings, pubsub_port=states["pubsub"].port, bigquery_port=states["bigquery"].port
+        ).with_local_endpoints()
         err.print(
             f"[dim]using the local stack: Pub/Sub {local.pubsub_emulator_host}, BigQuery {local.bigquery_endpoint}[/]"
         )
@@ -203,6 +209,39 @@ def emit(
         for event_id, error in report.rejections[:5]:
             err.print(f"[red]rejected[/] {event_id}: {error}")
         raise typer.Exit(2)
+
+
+@pipeline_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def pipeline_run(
+    ctx: typer.Context,
+    local: Annotated[bool, typer.Option(help="Stream from the local emulator into the local stand-in")] = False,
+    max_runtime: Annotated[int, typer.Option(help="Local runs: stop after this many seconds (0 = never)")] = 0,
+    state_dir: StateDir = None,
+) -> None:
+    """Run the streaming pipeline; extra arguments are Beam pipeline options (see README)."""
+    import os
+
+    from pipelines import streaming
+
+    args = list(ctx.args)
+    if local:
+        settings = resolve_endpoints(_settings(state_dir))
+        if not settings.pubsub_emulator_host:
+            _fail("no local stack is running: start it with `clickstream local up`")
+        os.environ["PUBSUB_EMULATOR_HOST"] = settings.pubsub_emulator_host
+        args = [
+            f"--input_subscription={settings.subscription_path}",
+            f"--project={settings.project}",
+            f"--dataset={settings.dataset}",
+            f"--bigquery_endpoint={settings.bigquery_endpoint}",
+            *args,
+        ]
+    if max_runtime:
+        args.append(f"--max_runtime_s={max_runtime}")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console.print(f"running the pipeline with {' '.join(args)}")
+    result = streaming.run(args)
+    console.print(f"pipeline state: {result.state}")
 
 
 @contract_app.command("show")

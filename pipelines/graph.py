@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, StandardOptions
+from apache_beam.transforms import window
 
 from clickstream.bq_tables import table_specs
 from pipelines.options import ClickstreamOptions
 from pipelines.transforms.bigquery_sink import WriteRows
 from pipelines.transforms.decode import DEAD_LETTERS, DecodeAndValidate
-from pipelines.transforms.dedup import DeduplicateEvents
+from pipelines.transforms.dedup import DUPLICATES, EVENTS, DeduplicateEvents
 from pipelines.transforms.enrich import CatalogSideInput, EnrichEvents
 from pipelines.transforms.sessionize import Sessionize
 
@@ -21,30 +22,30 @@ class Outputs:
     events: beam.PCollection
     sessions: beam.PCollection
     dead_letters: beam.PCollection  # from decode/validate only; sink rejections join at the sink
+    duplicates: beam.PCollection
 
 
 def process(messages: beam.PCollection, options: ClickstreamOptions, catalog: beam.PCollection) -> Outputs:
     """RawMessages -> enriched events, session panes and dead letters (no I/O)."""
     decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(options.limits())
-    events = (
-        decoded.events
-        | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s)
-        | "EnrichEvents" >> EnrichEvents(catalog)
-    )
+    deduplicated = decoded.events | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s)
+    events = deduplicated[EVENTS] | "EnrichEvents" >> EnrichEvents(catalog)
     sessions = events | "Sessionize" >> Sessionize(
         options.session_gap_s, options.allowed_lateness_s, options.early_firing_s
     )
-    return Outputs(events=events, sessions=sessions, dead_letters=decoded[DEAD_LETTERS])
+    return Outputs(
+        events=events, sessions=sessions, dead_letters=decoded[DEAD_LETTERS], duplicates=deduplicated[DUPLICATES]
+    )
 
 
 def catalog_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.PCollection:
     project = options.bq_project or options.view_as(GoogleCloudOptions).project
     streaming = options.view_as(StandardOptions).streaming
+    runner = str(options.view_as(StandardOptions).runner or "").lower()
+    refresh_s = options.catalog_refresh_s if streaming and "dataflow" in runner else 0
     table_id = f"{project}.{options.dataset}.{options.catalog_table}"
     return pipeline | "Catalog" >> CatalogSideInput(
-        (options.catalog_path, table_id, options.bigquery_endpoint, project),
-        streaming,
-        options.catalog_refresh_s,
+        (options.catalog_path, table_id, options.bigquery_endpoint, project), refresh_s
     )
 
 
@@ -67,6 +68,14 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
         )
 
     rejected_events = write("WriteEvents", outputs.events, options.events_table, "events", "event_id")
-    rejected_sessions = write("WriteSessions", outputs.sessions, options.sessions_table, "sessions", None)
-    all_dead = (outputs.dead_letters, rejected_events, rejected_sessions) | "AllDeadLetters" >> beam.Flatten()
+    rejected_duplicates = write("WriteDuplicates", outputs.duplicates, options.duplicates_table, "duplicates", None)
+    rejected_sessions = write("WriteSessions", outputs.sessions, options.sessions_table, "sessions", None) | (
+        "SessionRejectsToGlobal" >> beam.WindowInto(window.GlobalWindows())
+    )
+    all_dead = (
+        outputs.dead_letters,
+        rejected_events,
+        rejected_duplicates,
+        rejected_sessions,
+    ) | "AllDeadLetters" >> beam.Flatten()
     write("WriteDeadLetters", all_dead, options.dead_letters_table, "dead_letters", None)

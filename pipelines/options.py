@@ -32,6 +32,7 @@ class ClickstreamOptions(PipelineOptions):
         add("--events_table", default="events", help="Table for enriched events.")
         add("--sessions_table", default="sessions", help="Table for session panes.")
         add("--dead_letters_table", default="dead_letters", help="Table for dead letters.")
+        add("--duplicates_table", default="duplicates", help="Table for the audit rows of dropped duplicates.")
         add("--catalog_table", default="video_catalog", help="Table the catalog side input is read from.")
         add(
             "--catalog_path",
@@ -114,26 +115,10 @@ class ClickstreamOptions(PipelineOptions):
         )
 
 
-OPTION_NAMES = (
-    "input_subscription",
-    "input_topic",
-    "bq_project",
-    "dataset",
-    "events_table",
-    "sessions_table",
-    "dead_letters_table",
-    "catalog_table",
-    "catalog_path",
-    "catalog_refresh_s",
-    "session_gap_s",
-    "allowed_lateness_s",
-    "early_firing_s",
-    "dedup_horizon_s",
-    "max_payload_bytes",
-    "future_tolerance_s",
-    "max_event_age_s",
-    "skew_tolerance_s",
-    "bigquery_endpoint",
-    "write_method",
-    "max_runtime_s",
-)
+def option_names() -> list[str]:
+    """The pipeline's own option names, read from the parser (Terraform and metadata.json must match)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    ClickstreamOptions._add_argparse_args(parser)
+    return [action.dest for action in parser._actions if action.dest != "help"]

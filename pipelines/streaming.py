@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.runners.runner import PipelineState
 
 from pipelines.graph import catalog_input, process, write_to_bigquery
 from pipelines.options import ClickstreamOptions
@@ -73,7 +75,10 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     build(pipeline, options)
     result = pipeline.run()
     if options.max_runtime_s and not is_dataflow(options):
-        result.wait_until_finish(duration=options.max_runtime_s * 1000)
+        # The local runner's wait_until_finish takes no duration: poll, then cancel.
+        deadline = time.monotonic() + options.max_runtime_s
+        while time.monotonic() < deadline and not PipelineState.is_terminal(result.state):
+            time.sleep(0.5)
         log.info("max runtime reached; cancelling the local pipeline")
         result.cancel()
     return result

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.rules.timefmt import iso
+from pipelines.rules.timefmt import MAX_TS_MS, MIN_TS_MS, iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,10 @@ def dead_letter_row(
     """A ``dead_letters`` row that keeps the raw bytes and attributes, for replay after a fix."""
     return {
         "message_id": raw.message_id,
-        "publish_time": iso(raw.publish_time_ms) if raw.publish_time_ms is not None else None,
+        # A dead letter must never fail to build: an absurd publish time is dropped, not raised.
+        "publish_time": iso(raw.publish_time_ms)
+        if raw.publish_time_ms is not None and MIN_TS_MS <= raw.publish_time_ms <= MAX_TS_MS
+        else None,
         "failed_at": iso(now_ms if now_ms is not None else time.time_ns() // 1_000_000),
         "stage": stage,
         "reason": reason,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import apache_beam as beam
@@ -11,7 +12,11 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import TimestampedValue
 
+from pipelines.rules.timefmt import iso
 from pipelines.transforms import METRICS_NAMESPACE
+
+EVENTS = "events"
+DUPLICATES = "duplicates"
 
 
 class _DropSeenFn(beam.DoFn):
@@ -38,6 +43,17 @@ class _DropSeenFn(beam.DoFn):
     ):
         if seen.read():
             self.duplicates.inc()
+            event = element[1]
+            yield beam.pvalue.TaggedOutput(
+                DUPLICATES,
+                {
+                    "event_id": event["event_id"],
+                    "message_id": event.get("message_id"),
+                    "publish_time": event.get("publish_time"),
+                    "event_ts": event["event_ts"],
+                    "dropped_at": iso(time.time_ns() // 1_000_000),
+                },
+            )
             return
         seen.write(True)
         expiry.set(timestamp + self.horizon_s)
@@ -50,7 +66,8 @@ class _DropSeenFn(beam.DoFn):
 
 
 class DeduplicateEvents(beam.PTransform):
-    """Events -> events with at most one per event_id within ``horizon_s`` of event time."""
+    """Events -> {events: at most one per event_id within ``horizon_s`` of event time,
+    duplicates: an audit row per dropped delivery}."""
 
     def __init__(self, horizon_s: int = 3600):
         super().__init__()
@@ -59,6 +76,6 @@ class DeduplicateEvents(beam.PTransform):
     def expand(self, events):
         return (
             events
-            | "KeyByEventId" >> beam.Map(lambda e: (e["event_id"], e))
-            | "DropSeen" >> beam.ParDo(_DropSeenFn(self.horizon_s))
+            | "KeyByEventId" >> beam.Map(lambda e: (e["event_id"], e)).with_output_types(tuple[str, dict[str, Any]])
+            | "DropSeen" >> beam.ParDo(_DropSeenFn(self.horizon_s)).with_outputs(DUPLICATES, main=EVENTS)
         )

@@ -46,20 +46,21 @@ def load_catalog(
 class CatalogSideInput(beam.PTransform):
     """The catalog as a singleton side input.
 
-    Batch: loaded once. Streaming: re-loaded every ``refresh_s`` by a PeriodicImpulse into
+    With ``refresh_s`` > 0 it is re-loaded every ``refresh_s`` by a PeriodicImpulse into
     the global window with a repeating trigger (Beam's slowly-changing side input
-    pattern); readers always see the latest load.
+    pattern), and readers always see the latest load. The local streaming runner
+    (BundleBasedDirectRunner) cannot run PeriodicImpulse, a splittable DoFn, so local
+    and batch runs pass ``refresh_s=0`` and load the catalog once at start.
     """
 
-    def __init__(self, loader_args: tuple[Any, ...], streaming: bool, refresh_s: int):
+    def __init__(self, loader_args: tuple[Any, ...], refresh_s: int):
         super().__init__()
         self.loader_args = loader_args
-        self.streaming = streaming
         self.refresh_s = refresh_s
 
     def expand(self, pbegin):
         args = self.loader_args
-        if not self.streaming:
+        if not self.refresh_s:
             return pbegin | "Once" >> beam.Create([None]) | "Load" >> beam.Map(lambda _: load_catalog(*args))
         return (
             pbegin

@@ -27,8 +27,9 @@ from tests.pipeline.harness import (
 )
 
 
-def run_stream(stream: TestStream, **opts):
+def run_stream(stream: TestStream, with_duplicates: bool = False, **opts):
     opts_ = options(**opts)
+    du_key, duplicates = collector()
     ev_key, events = collector()
     se_key, sessions = collector()
     dl_key, dead = collector()
@@ -39,6 +40,9 @@ def run_stream(stream: TestStream, **opts):
         out.events | "CollectEvents" >> beam.ParDo(Collect(ev_key))
         out.sessions | "CollectSessions" >> beam.ParDo(Collect(se_key))
         out.dead_letters | "CollectDead" >> beam.ParDo(Collect(dl_key))
+        out.duplicates | "CollectDuplicates" >> beam.ParDo(Collect(du_key))
+    if with_duplicates:
+        return events, sessions, dead, duplicates
     return events, sessions, dead
 
 
@@ -168,8 +172,9 @@ def test_duplicates_are_dropped_across_bundles() -> None:
         .add_elements(at([message(event, publish_delay_ms=5_000)]))
         .advance_watermark_to_infinity()
     )
-    events, sessions, _ = run_stream(stream)
+    events, sessions, _, duplicates = run_stream(stream, with_duplicates=True)
     assert [e["event_id"] for e in events] == [event.event_id]
+    assert [d["event_id"] for d in duplicates] == [event.event_id] * 2  # an audit row per dropped delivery
     assert sum(p["event_count"] for p in panes(sessions, "fay") if p["pane_timing"] == "ON_TIME") == 1
 
 

@@ -1,0 +1,122 @@
+"""Decode/validate rules: every dead-letter reason, and the skew correction maths."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from clickstream import contract
+from emitters.events import ThumbnailClicked, VideoPaused
+from pipelines.rules.messages import RawMessage, raw_from_dead_letter
+from pipelines.rules.validation import Limits, correct_clock_skew, decode_and_validate
+from tests.pipeline.harness import T0_MS, clicked, message, paused
+
+LIMITS = Limits(max_age_ms=3 * 86_400_000)
+
+
+def outcome_for(event, **message_kw):
+    record = event.to_record()
+    data = contract.encode(record, event.schema_version)
+    raw = RawMessage(
+        data=data,
+        attributes=event.attributes(),
+        message_id="m-1",
+        publish_time_ms=message_kw.get("publish_time_ms", T0_MS + 150),
+    )
+    return decode_and_validate(raw, LIMITS, now_ms=T0_MS)
+
+
+def with_payload(event, **changes):
+    return replace(event, payload=replace(event.payload, **changes))
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (with_payload(paused("u", 0), position_ms=-1), "negative_position"),
+        (with_payload(paused("u", 0), video_duration_ms=0), "invalid_duration"),
+        (with_payload(paused("u", 0), position_ms=500_000, video_duration_ms=300_000), "position_beyond_duration"),
+        (with_payload(paused("u", 0), playback_rate=math.nan), "invalid_playback_rate"),
+        (with_payload(paused("u", 0), playback_rate=-1.0), "invalid_playback_rate"),
+        (with_payload(paused("u", 0), video_id=""), "missing_video_id"),
+        (with_payload(clicked("u", 0), slot=0), "invalid_slot"),
+        (with_payload(clicked("u", 0), rank=0), "invalid_rank"),
+        (with_payload(clicked("u", 0), surface=" "), "missing_surface"),
+        (with_payload(clicked("u", 0), impression_id=""), "missing_impression_id"),
+        (replace(paused("u", 0), user_id=""), "missing_user_id"),
+        (replace(paused("u", 0), device_id=""), "missing_device_id"),
+        (replace(paused("u", 0), event_id="not-a-uuid"), "invalid_event_id"),
+        (replace(paused("u", 0), event_type="VideoSeeked"), "unknown_event_type"),
+        (replace(paused("u", 0), event_type="ThumbnailClicked"), "event_type_mismatch"),
+        (replace(paused("u", 0), event_ts_ms=-5), "invalid_timestamp"),
+        (replace(paused("u", 0), event_ts_ms=10**15), "invalid_timestamp"),
+    ],
+)
+def test_each_validation_reason(event, reason) -> None:
+    outcome = outcome_for(event)
+    assert not outcome.ok
+    assert outcome.dead_letter["reason"] == reason
+    assert outcome.dead_letter["stage"] == "validate"
+    assert outcome.dead_letter["event_id"] == event.event_id
+    assert outcome.dead_letter["error"]
+
+
+def test_future_and_too_old_event_times() -> None:
+    future = replace(paused("u", 0), event_ts_ms=T0_MS + 2 * 86_400_000, sent_at_ms=T0_MS + 100)
+    assert outcome_for(future, publish_time_ms=T0_MS + 200).dead_letter["reason"] == "event_time_in_future"
+    old = replace(paused("u", 0), event_ts_ms=T0_MS - 4 * 86_400_000, sent_at_ms=T0_MS + 100)
+    assert outcome_for(old, publish_time_ms=T0_MS + 200).dead_letter["reason"] == "event_time_too_old"
+    within = replace(paused("u", 0), event_ts_ms=T0_MS - 2 * 86_400_000, sent_at_ms=T0_MS + 100)
+    assert outcome_for(within, publish_time_ms=T0_MS + 200).ok
+
+
+@pytest.mark.parametrize(
+    ("data", "attributes", "reason"),
+    [
+        (b"", {}, "empty_payload"),
+        (b"x" * 40_000, {}, "payload_too_large"),
+        (b"\x00\x01\x02", {"schema_version": "1.1"}, "undecodable"),
+        (b"\xff" * 10, {"schema_version": "1.1"}, "undecodable"),
+        (b"\x02abc", {"schema_version": "7.0"}, "unknown_schema_version"),
+    ],
+)
+def test_decode_reasons_keep_the_raw_payload(data, attributes, reason) -> None:
+    raw = RawMessage(data=data, attributes=attributes, message_id="m-9", publish_time_ms=T0_MS)
+    outcome = decode_and_validate(raw, LIMITS, now_ms=T0_MS)
+    assert outcome.dead_letter["reason"] == reason and outcome.dead_letter["stage"] == "decode"
+    assert raw_from_dead_letter(outcome.dead_letter) == raw  # everything needed to replay
+
+
+def test_trailing_bytes_are_not_silently_ignored() -> None:
+    raw = message(paused("u", 0))
+    outcome = decode_and_validate(replace(raw, data=raw.data + b"\x00\x00"), LIMITS, now_ms=T0_MS)
+    assert outcome.dead_letter["reason"] == "undecodable" and "trailing" in outcome.dead_letter["error"]
+
+
+def test_valid_event_row_matches_the_events_table_columns() -> None:
+    from clickstream.bq_tables import table_specs
+    from pipelines.rules.enrichment import enrich
+
+    outcome = outcome_for(clicked("u", 0))
+    assert outcome.ok and outcome.event_ts_ms == T0_MS
+    row = enrich(outcome.event, {}, "2026-01-01T00:00:00.000Z")
+    assert set(row) == set(table_specs()["events"].field_names())
+
+
+def test_skew_correction_keeps_the_clients_measure_of_elapsed_time() -> None:
+    # Client clock 2 h behind: event 30 s before sending, published 0.2 s after sending.
+    publish = T0_MS
+    sent = publish - 2 * 3_600_000 - 200
+    event_ts, skew, corrected = correct_clock_skew(sent - 30_000, sent, publish, 60_000)
+    assert corrected and skew == sent - publish
+    assert event_ts == publish - 30_000
+    # Within tolerance nothing changes.
+    assert correct_clock_skew(T0_MS, T0_MS + 500, T0_MS + 400, 60_000) == (T0_MS, 100, False)
+    # Without a publish time (a replay file that lacks it) there is nothing to correct against.
+    assert correct_clock_skew(T0_MS, T0_MS, None, 60_000) == (T0_MS, None, False)
+
+
+def test_payload_types_are_known() -> None:
+    assert {VideoPaused.event_type, ThumbnailClicked.event_type} == set(contract.EVENT_TYPES)
