@@ -13,7 +13,7 @@ from typing import Any
 
 from google.cloud import bigquery
 
-from clickstream.paths import schemas_dir
+from clickstream.paths import schemas_dir, sql_dir
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,25 @@ def ensure_dataset_and_tables(client: bigquery.Client, project: str, dataset: st
         client.create_table(spec.to_table(f"{project}.{dataset}.{spec.name}"), exists_ok=True)
         created.append(spec.name)
     return created
+
+
+def view_queries(project: str, dataset: str) -> dict[str, str]:
+    """View name -> SELECT, from ``sql/views/<name>.sql`` with ${project}/${dataset} filled in."""
+    from string import Template
+
+    return {
+        path.stem: Template(path.read_text()).substitute(project=project, dataset=dataset)
+        for path in sorted((sql_dir() / "views").glob("*.sql"))
+    }
+
+
+def ensure_views(client: bigquery.Client, project: str, dataset: str) -> list[str]:
+    """Create or replace every view from ``sql/views``."""
+    names = []
+    for name, query in view_queries(project, dataset).items():
+        view = bigquery.Table(f"{project}.{dataset}.{name}")
+        view.view_query = query
+        client.delete_table(view, not_found_ok=True)
+        client.create_table(view)
+        names.append(name)
+    return names

@@ -33,7 +33,7 @@ from google.cloud import bigquery
 from google.pubsub_v1.types import Encoding, Schema
 
 from clickstream import contract
-from clickstream.bq_tables import ensure_dataset_and_tables, table_specs
+from clickstream.bq_tables import ensure_dataset_and_tables, ensure_views, table_specs
 from clickstream.catalog import generate_catalog
 from clickstream.clients import bigquery_client, publisher_client, schema_client, subscriber_client
 from clickstream.config import Settings
@@ -466,4 +466,5 @@ def provision(settings: Settings) -> None:
     ensure_topics_and_subscriptions(settings)
     client = bigquery_client(settings)
     ensure_dataset_and_tables(client, settings.project, settings.dataset)
+    ensure_views(client, settings.project, settings.dataset)
     seed_catalog(client, settings)

@@ -23,3 +23,14 @@ def schemas_dir() -> Path:
         if (candidate / "avro").is_dir():
             return candidate
     raise FileNotFoundError("schemas/ not found next to the clickstream package; set CLICKSTREAM_SCHEMAS_DIR")
+
+
+def sql_dir() -> Path:
+    """The warehouse SQL (views, signal job); a built wheel carries a copy as ``clickstream/_sql``."""
+    override = os.environ.get("CLICKSTREAM_SQL_DIR")
+    if override:
+        return Path(override)
+    for candidate in (_PACKAGE_DIR / "_sql", REPO_ROOT / "sql"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("sql/ not found next to the clickstream package; set CLICKSTREAM_SQL_DIR")

@@ -1,0 +1,64 @@
+"""The sessions_final view: exactly one row per final session, merges included.
+
+The session panes come from a real TestStream run of the pipeline's sessionizer, then go
+into the stand-in's ``sessions`` table through the same client the sink uses.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from google.cloud import bigquery
+
+from clickstream.clients import bigquery_client
+from clickstream.config import Settings
+from pipelines.rules.sessions import session_id
+from tests.pipeline.harness import T0_MS, clicked, message, paused, secs
+from tests.pipeline.test_lateness import at, new_stream, run_stream
+
+pytestmark = pytest.mark.integration
+
+
+def test_one_row_per_final_session_even_after_a_merge(stack: Settings) -> None:
+    tag = uuid.uuid4().hex[:6]
+    merged_user, plain_user = f"merge-{tag}", f"plain-{tag}"
+    stream = (
+        new_stream()
+        .add_elements(
+            at(
+                [
+                    message(paused(merged_user, 0)),
+                    message(clicked(merged_user, 100)),
+                    message(paused(plain_user, 0)),
+                    message(paused(plain_user, 500)),
+                ]
+            )
+        )
+        .advance_processing_time(11)
+        .advance_watermark_to(secs(250))
+        # A late event bridges the merged user's two fired sessions.
+        .add_elements(at([message(paused(merged_user, 50, sent_at=T0_MS + 249_900), publish_time_ms=T0_MS + 250_000)]))
+        .advance_watermark_to(secs(300))
+        .advance_watermark_to_infinity()
+    )
+    _, panes, _ = run_stream(stream)
+    assert len(panes) >= 5  # several panes per session were written
+
+    client = bigquery_client(stack)
+    assert client.insert_rows_json(stack.table_id("sessions"), panes) == []
+    rows = list(
+        client.query(
+            f"SELECT user_id, session_id, event_count, pane_timing FROM `{stack.table_id('sessions_final')}` "
+            "WHERE user_id IN UNNEST(@users) ORDER BY user_id, session_start",
+            job_config=bigquery.QueryJobConfig(
+                query_parameters=[bigquery.ArrayQueryParameter("users", "STRING", [merged_user, plain_user])]
+            ),
+        ).result()
+    )
+    final = [(r.user_id, r.session_id, r.event_count, r.pane_timing) for r in rows]
+    assert final == [
+        (merged_user, session_id(merged_user, T0_MS), 3, "LATE"),
+        (plain_user, session_id(plain_user, T0_MS), 1, "ON_TIME"),
+        (plain_user, session_id(plain_user, T0_MS + 500_000), 1, "ON_TIME"),
+    ]

@@ -1,0 +1,70 @@
+"""The Dataflow graph builds offline: DataflowRunner --dry_run=True, no credentials needed."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.io.gcp.pubsub import ReadFromPubSub
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+from apache_beam.transforms.window import Sessions
+
+from pipelines.options import option_names
+from pipelines.streaming import build, make_options
+
+ARGV = [
+    "--runner=DataflowRunner",
+    "--project=offline-project",
+    "--region=us-central1",
+    "--temp_location=gs://offline-bucket/tmp",
+    "--dry_run=True",
+    "--sdk_location=container",
+    "--input_subscription=projects/offline-project/subscriptions/clickstream-pipeline",
+    "--session_gap_s=900",
+]
+
+
+class _Collect(beam.pipeline.PipelineVisitor):
+    def __init__(self) -> None:
+        self.nodes: list = []
+
+    def visit_transform(self, node) -> None:
+        self.nodes.append(node)
+
+    def enter_composite_transform(self, node) -> None:
+        self.nodes.append(node)
+
+
+def test_dataflow_graph_holds_the_read_windowing_and_sinks() -> None:
+    options = make_options(ARGV)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, options)
+    result = pipeline.run()
+    assert result.state == "DONE"
+
+    visitor = _Collect()
+    pipeline.visit(visitor)
+    by_label = {n.full_label: n.transform for n in visitor.nodes}
+    read = by_label["ReadPubSub"]
+    assert isinstance(read, ReadFromPubSub)
+    assert read.with_attributes and read._source.id_label == "event_id"  # Dataflow de-duplicates redeliveries
+    windows = [t for t in by_label.values() if isinstance(t, beam.WindowInto)]
+    sessions = [w for w in windows if isinstance(w.windowing.windowfn, Sessions)]
+    assert len(sessions) == 1 and sessions[0].windowing.windowfn.gap_size == 900
+    assert any(isinstance(t, PeriodicImpulse) for t in by_label.values())  # catalog refresh on Dataflow
+    for sink in ("WriteEvents", "WriteDuplicates", "WriteSessions", "WriteDeadLetters"):
+        assert f"{sink}/InsertAll" in by_label, sink
+
+
+def test_local_runs_do_not_set_id_label() -> None:
+    options = make_options([a for a in ARGV if not a.startswith(("--runner", "--dry_run"))])
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, options)
+    visitor = _Collect()
+    pipeline.visit(visitor)
+    read = next(n.transform for n in visitor.nodes if n.full_label == "ReadPubSub")
+    assert read._source.id_label is None
+
+
+def test_option_names_are_snake_case_and_complete() -> None:
+    names = option_names()
+    assert "input_subscription" in names and "session_gap_s" in names and "duplicates_table" in names
+    assert all(name == name.lower() and "-" not in name for name in names)
