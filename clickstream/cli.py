@@ -244,6 +244,42 @@ def pipeline_run(
     console.print(f"pipeline state: {result.state}")
 
 
+@app.command("replay", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def replay_cmd(
+    ctx: typer.Context,
+    input: Annotated[str, typer.Option("--input", help="JSON-lines/Avro archive (globs, gs://) or bq://dataset table")],
+    output_dir: Annotated[
+        str | None, typer.Option(help="Write events/sessions/dead_letters/duplicates .jsonl here")
+    ] = None,
+    dead_letter_filter: Annotated[str | None, typer.Option(help="SQL condition on dead_letters (bq:// input)")] = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Re-run the pipeline's transforms in batch over archived messages or dead letters."""
+    import time
+
+    from pipelines import replay
+
+    # The catalog (and a bq:// input or BigQuery output) come from the configured BigQuery;
+    # pass --catalog_path to replay files fully offline.
+    settings = resolve_endpoints(_settings(state_dir))
+    args = [f"--input={input}", f"--project={settings.project}", f"--dataset={settings.dataset}", *ctx.args]
+    if settings.bigquery_endpoint:
+        args.append(f"--bigquery_endpoint={settings.bigquery_endpoint}")
+    if output_dir:
+        args.append(f"--output_dir={output_dir}")
+    if dead_letter_filter:
+        args.append(f"--dead_letter_filter={dead_letter_filter}")
+    started = time.monotonic()
+    try:
+        replay.run(args)
+    except Exception as exc:  # a bad path or query is one line for the user, not a traceback
+        _fail(f"replay failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    console.print(
+        f"replay finished in {time.monotonic() - started:.1f}s"
+        + (f"; files in {output_dir}" if output_dir else "; rows written to BigQuery")
+    )
+
+
 @contract_app.command("show")
 def contract_show() -> None:
     """List contract revisions and the encoded size of sample events."""

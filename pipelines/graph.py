@@ -28,10 +28,11 @@ class Outputs:
 def process(messages: beam.PCollection, options: ClickstreamOptions, catalog: beam.PCollection) -> Outputs:
     """RawMessages -> enriched events, session panes and dead letters (no I/O)."""
     decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(options.limits())
-    deduplicated = decoded.events | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s)
+    streaming = options.view_as(StandardOptions).streaming
+    deduplicated = decoded.events | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s, streaming)
     events = deduplicated[EVENTS] | "EnrichEvents" >> EnrichEvents(catalog)
     sessions = events | "Sessionize" >> Sessionize(
-        options.session_gap_s, options.allowed_lateness_s, options.early_firing_s
+        options.session_gap_s, options.allowed_lateness_s, options.early_firing_s if streaming else 0, streaming
     )
     return Outputs(
         events=events, sessions=sessions, dead_letters=decoded[DEAD_LETTERS], duplicates=deduplicated[DUPLICATES]

@@ -19,6 +19,35 @@ EVENTS = "events"
 DUPLICATES = "duplicates"
 
 
+def duplicate_row(event: dict[str, Any]) -> dict[str, Any]:
+    """The ``duplicates`` audit row for a dropped delivery."""
+    return {
+        "event_id": event["event_id"],
+        "message_id": event.get("message_id"),
+        "publish_time": event.get("publish_time"),
+        "event_ts": event["event_ts"],
+        "dropped_at": iso(time.time_ns() // 1_000_000),
+    }
+
+
+class _KeepFirstFn(beam.DoFn):
+    """Batch: all deliveries of one event_id at once; keep the earliest published."""
+
+    def __init__(self):
+        self.duplicates = Metrics.counter(METRICS_NAMESPACE, "duplicates_dropped")
+        self.unique = Metrics.counter(METRICS_NAMESPACE, "unique_events")
+
+    def process(self, element):
+        _, deliveries = element
+        ordered = sorted(deliveries, key=lambda d: (d[1].get("publish_time") or "", d[1].get("message_id") or ""))
+        ts_ms, first = ordered[0]
+        self.unique.inc()
+        yield TimestampedValue(first, ts_ms / 1000)
+        for _, again in ordered[1:]:
+            self.duplicates.inc()
+            yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(again))
+
+
 class _DropSeenFn(beam.DoFn):
     """Keyed by event_id: pass the first, drop the rest, forget the key after the horizon.
 
@@ -66,14 +95,29 @@ class _DropSeenFn(beam.DoFn):
 
 
 class DeduplicateEvents(beam.PTransform):
-    """Events -> {events: at most one per event_id within ``horizon_s`` of event time,
-    duplicates: an audit row per dropped delivery}."""
+    """Events -> {events: at most one per event_id, duplicates: an audit row per dropped delivery}.
 
-    def __init__(self, horizon_s: int = 3600):
+    Streaming remembers event_ids for ``horizon_s`` of event time (bounded state);
+    batch de-duplicates over the whole input.
+    """
+
+    def __init__(self, horizon_s: int = 3600, streaming: bool = True):
         super().__init__()
         self.horizon_s = horizon_s
+        self.streaming = streaming
 
     def expand(self, events):
+        if not self.streaming:
+            # Batch replays see every delivery at once: a GroupByKey is exact over the whole
+            # input and about 10x faster than per-key state on the local batch runner
+            # (measured: the state cache's object sizing dominated).
+            return (
+                events
+                | "KeyByEventId"
+                >> beam.Map(lambda e, ts=beam.DoFn.TimestampParam: (e["event_id"], (ts.micros // 1000, e)))
+                | "GroupDeliveries" >> beam.GroupByKey()
+                | "KeepFirst" >> beam.ParDo(_KeepFirstFn()).with_outputs(DUPLICATES, main=EVENTS)
+            )
         return (
             events
             | "KeyByEventId" >> beam.Map(lambda e: (e["event_id"], e)).with_output_types(tuple[str, dict[str, Any]])

@@ -36,7 +36,11 @@ class SessionCombineFn(beam.CombineFn):
 
 
 class SessionRowFn(beam.DoFn):
-    def __init__(self):
+    """Session row per pane. In batch each window fires exactly once, when the input is
+    complete, so that pane is final even though the runner does not mark it last."""
+
+    def __init__(self, streaming: bool = True):
+        self.streaming = streaming
         self.emitted = Metrics.counter(METRICS_NAMESPACE, "sessions_emitted")
         self.final = Metrics.counter(METRICS_NAMESPACE, "sessions_final")
         self.late_panes = Metrics.counter(METRICS_NAMESPACE, "late_panes")
@@ -44,8 +48,9 @@ class SessionRowFn(beam.DoFn):
     def process(self, element, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
         user_id, acc = element
         timing = _TIMING.get(pane.timing, "ON_TIME")
+        is_final = pane.is_last or not self.streaming
         self.emitted.inc()
-        if pane.is_last:
+        if is_final:
             self.final.inc()
         if timing == "LATE":
             self.late_panes.inc()
@@ -56,7 +61,7 @@ class SessionRowFn(beam.DoFn):
             win.end.micros // 1000,
             timing,
             pane.index,
-            pane.is_last,
+            is_final,
             time.time_ns() // 1_000_000,
         )
 
@@ -70,8 +75,11 @@ class Sessionize(beam.PTransform):
     the latest pane of a window is the whole session so far.
     """
 
-    def __init__(self, gap_s: int = 1800, allowed_lateness_s: int = 3 * 86400, early_firing_s: int = 60):
+    def __init__(
+        self, gap_s: int = 1800, allowed_lateness_s: int = 3 * 86400, early_firing_s: int = 60, streaming: bool = True
+    ):
         super().__init__()
+        self.streaming = streaming
         self.gap_s = gap_s
         self.allowed_lateness_s = allowed_lateness_s
         self.early_firing_s = early_firing_s
@@ -90,11 +98,12 @@ class Sessionize(beam.PTransform):
             >> beam.WindowInto(
                 window.Sessions(self.gap_s),
                 trigger=trigger.AfterWatermark(
-                    early=trigger.AfterProcessingTime(self.early_firing_s), late=trigger.AfterCount(1)
+                    early=trigger.AfterProcessingTime(self.early_firing_s) if self.early_firing_s > 0 else None,
+                    late=trigger.AfterCount(1),
                 ),
                 accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
                 allowed_lateness=self.allowed_lateness_s,
             )
             | "Summarize" >> beam.CombinePerKey(SessionCombineFn())
-            | "ToRow" >> beam.ParDo(SessionRowFn())
+            | "ToRow" >> beam.ParDo(SessionRowFn(self.streaming))
         )

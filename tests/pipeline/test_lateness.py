@@ -27,7 +27,7 @@ from tests.pipeline.harness import (
 )
 
 
-def run_stream(stream: TestStream, with_duplicates: bool = False, **opts):
+def run_stream(stream: TestStream, with_duplicates: bool = False, catalog: dict | None = None, **opts):
     opts_ = options(**opts)
     du_key, duplicates = collector()
     ev_key, events = collector()
@@ -35,8 +35,8 @@ def run_stream(stream: TestStream, with_duplicates: bool = False, **opts):
     dl_key, dead = collector()
     with pipeline(opts_) as p:
         messages = p | stream
-        catalog = p | "Catalog" >> beam.Create([CATALOG])
-        out = process(messages, opts_, catalog)
+        side = p | "Catalog" >> beam.Create([CATALOG if catalog is None else catalog])
+        out = process(messages, opts_, side)
         out.events | "CollectEvents" >> beam.ParDo(Collect(ev_key))
         out.sessions | "CollectSessions" >> beam.ParDo(Collect(se_key))
         out.dead_letters | "CollectDead" >> beam.ParDo(Collect(dl_key))

@@ -1,0 +1,118 @@
+"""Replay and backfill: the streaming pipeline's transforms in batch over archived messages.
+
+Inputs (``--input``):
+
+* JSON lines or Avro files, local or ``gs://`` (globs allowed): archived Pub/Sub messages,
+  see ``pipelines.rules.archive``;
+* ``bq://project.dataset.dead_letters``: re-process dead letters after a fix (optionally
+  ``--dead_letter_filter "reason = 'x'"``).
+
+Outputs: the BigQuery tables (as streaming), or with ``--output_dir`` the files
+``events.jsonl``, ``sessions.jsonl``, ``dead_letters.jsonl`` and ``duplicates.jsonl``.
+
+Run::
+
+    clickstream replay --input archive/*.jsonl --output-dir out/
+    python -m pipelines.replay --input gs://bucket/archive/*.avro --project P
+
+Batch runs use Beam's in-process FnApiRunner explicitly (the default DirectRunner would
+first try to download the Prism runner). Sessions fire once per window (ON_TIME, final).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.transforms import window
+
+from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
+from pipelines.options import ClickstreamOptions
+from pipelines.rules import archive
+from pipelines.rules.messages import raw_from_dead_letter
+
+log = logging.getLogger(__name__)
+
+
+class ReplayOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--input", default=None, help="Files (JSON lines or .avro, globs, gs://) or bq://table.")
+        parser.add_argument("--output_dir", default=None, help="Write JSON-lines files here instead of BigQuery.")
+        parser.add_argument("--dead_letter_filter", default=None, help="SQL condition on dead_letters rows (bq://).")
+
+
+def read_messages(
+    pipeline: beam.Pipeline, source: str, dead_letter_filter: str | None, options: ClickstreamOptions
+) -> beam.PCollection:
+    if source.startswith("bq://"):
+        table = source.removeprefix("bq://")
+        where = f" WHERE {dead_letter_filter}" if dead_letter_filter else ""
+        query = f"SELECT message_id, publish_time, payload, attributes FROM `{table}`{where}"
+        endpoint, project = options.bigquery_endpoint, options.view_as(GoogleCloudOptions).project
+        return (
+            pipeline
+            | "Query" >> beam.Create([query])
+            | "ReadDeadLetters" >> beam.FlatMap(_query_rows, endpoint, project)
+            | "ToRawMessage" >> beam.Map(raw_from_dead_letter)
+        )
+    if source.endswith(".avro"):
+        return pipeline | "ReadAvro" >> beam.io.ReadFromAvro(source) | "ToRawMessage" >> beam.Map(archive.from_record)
+    return pipeline | "ReadLines" >> beam.io.ReadFromText(source) | "ToRawMessage" >> beam.Map(archive.from_json_line)
+
+
+def _query_rows(query: str, endpoint: str | None, project: str | None):
+    from clickstream.clients import bigquery_client
+    from clickstream.config import Settings
+
+    settings = Settings(project=project or Settings().project, bigquery_endpoint=endpoint)
+    for row in bigquery_client(settings).query(query).result():
+        yield {**dict(row), "payload": row.payload}
+
+
+def write_files(outputs: Outputs, output_dir: str) -> None:
+    for name, pcoll in (
+        ("events", outputs.events),
+        ("sessions", outputs.sessions),
+        ("dead_letters", outputs.dead_letters),
+        ("duplicates", outputs.duplicates),
+    ):
+        (
+            pcoll
+            | f"{name}ToGlobal" >> beam.WindowInto(window.GlobalWindows())
+            | f"{name}ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True, default=str))
+            | f"Write{name}"
+            >> beam.io.WriteToText(
+                f"{output_dir.rstrip('/')}/{name}", file_name_suffix=".jsonl", num_shards=1, shard_name_template=""
+            )
+        )
+
+
+def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult:
+    options = PipelineOptions(argv)
+    options.view_as(StandardOptions).streaming = False
+    replay = options.view_as(ReplayOptions)
+    clickstream = options.view_as(ClickstreamOptions)
+    if not replay.input:
+        raise ValueError("--input is required: files (JSON lines or .avro) or bq://project.dataset.dead_letters")
+    runner = None if options.view_as(StandardOptions).runner else FnApiRunner()
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    messages = read_messages(pipeline, replay.input, replay.dead_letter_filter, clickstream)
+    outputs = process(messages, clickstream, catalog_input(pipeline, clickstream))
+    if replay.output_dir:
+        write_files(outputs, replay.output_dir)
+    else:
+        write_to_bigquery(outputs, clickstream)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    run(sys.argv[1:])
