@@ -104,6 +104,18 @@ def encode(record: dict[str, Any], version: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
+@cache
+def _decoder(writer_version: str) -> tuple[Any, Any]:
+    """(writer schema, reader schema or None when they are the same), resolved once per revision."""
+    writer = revision(writer_version)
+    reader = revision(current_version())
+    if writer.major != reader.major:
+        raise UnknownSchemaVersion(
+            f"schema_version {writer_version} is major {writer.major}; this reader handles {reader.major}"
+        )
+    return writer.parsed, (None if writer is reader else reader.parsed)
+
+
 def decode(data: bytes, writer_version: str) -> dict[str, Any]:
     """Decode bytes written under ``writer_version`` into the newest revision's shape.
 
@@ -111,15 +123,9 @@ def decode(data: bytes, writer_version: str) -> dict[str, Any]:
     UnknownSchemaVersion, or the underlying fastavro/EOF error for bytes that are
     not the contract; callers that must not raise (the pipeline) catch those.
     """
-    writer = revision(writer_version)
-    reader = revision(current_version())
-    if writer.major != reader.major:
-        raise UnknownSchemaVersion(
-            f"schema_version {writer_version} is major {writer.major}; this reader handles {reader.major}"
-        )
-    reader_schema = None if writer is reader else reader.parsed
+    writer_schema, reader_schema = _decoder(writer_version)
     buffer = io.BytesIO(data)
-    record = fastavro.schemaless_reader(buffer, writer.parsed, reader_schema, return_record_name=True)
+    record = fastavro.schemaless_reader(buffer, writer_schema, reader_schema, return_record_name=True)
     if buffer.tell() != len(data):
         # Avro has no framing: bytes left over mean this was not one event of this schema.
         raise ContractError(f"{len(data) - buffer.tell()} trailing bytes after the event")
