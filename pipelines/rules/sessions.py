@@ -121,3 +121,19 @@ def to_row(
         "is_final": is_final,
         "emitted_at": iso(emitted_at_ms),
     }
+
+
+def split_sessions(events: list[SessionEvent], gap_ms: int) -> list[list[SessionEvent]]:
+    """Cut one user's events into sessions exactly as Beam's ``Sessions(gap)`` merges windows.
+
+    Each event opens the window [t, t + gap); windows that overlap merge, so a new session
+    starts where the next event is ``gap`` or more after the previous one.
+    """
+    ordered = sorted(events, key=lambda e: e[0])
+    sessions: list[list[SessionEvent]] = []
+    for event in ordered:
+        if sessions and event[0] - sessions[-1][-1][0] < gap_ms:
+            sessions[-1].append(event)
+        else:
+            sessions.append([event])
+    return sessions

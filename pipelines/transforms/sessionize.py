@@ -66,6 +66,43 @@ class SessionRowFn(beam.DoFn):
         )
 
 
+class _SplitSessionsFn(beam.DoFn):
+    def __init__(self, gap_s: int):
+        self.gap_ms = gap_s * 1000
+        self.emitted = Metrics.counter(METRICS_NAMESPACE, "sessions_emitted")
+
+    def process(self, element):
+        user_id, events = element
+        emitted_at = time.time_ns() // 1_000_000
+        for session in sessions.split_sessions(list(events), self.gap_ms):
+            acc = sessions.empty()
+            for event in session:
+                sessions.add(acc, event)
+            self.emitted.inc()
+            yield sessions.to_row(user_id, acc, acc["start"], acc["end"] + self.gap_ms, "ON_TIME", 0, True, emitted_at)
+
+
+class _BatchSessions(beam.PTransform):
+    """Batch: all of a user's events at once, cut at the gap. Same sessions as Beam's merging
+    ``Sessions`` windows (a test holds replay and streaming to it), about 2x faster on the
+    local batch runner, whose merging-window code path is pure Python per element."""
+
+    def __init__(self, gap_s: int):
+        super().__init__()
+        self.gap_s = gap_s
+
+    def expand(self, events):
+        return (
+            events
+            | "ToSessionEvent"
+            >> beam.Map(
+                lambda e, ts=beam.DoFn.TimestampParam: (e["user_id"], sessions.session_event(e, ts.micros // 1000))
+            )
+            | "GroupByUser" >> beam.GroupByKey()
+            | "SplitAtGap" >> beam.ParDo(_SplitSessionsFn(self.gap_s))
+        )
+
+
 class Sessionize(beam.PTransform):
     """Enriched events (timestamped with event time) -> one ``sessions`` row per pane.
 
@@ -85,6 +122,8 @@ class Sessionize(beam.PTransform):
         self.early_firing_s = early_firing_s
 
     def expand(self, events):
+        if not self.streaming:
+            return events | "BatchSessions" >> _BatchSessions(self.gap_s)
         return (
             events
             | "ToSessionEvent"
