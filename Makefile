@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # pip on some machines warns about missing local mirrors; keep the output readable.
 PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: setup demo test lint stack-up stack-down clean
+.PHONY: setup demo test bench lint stack-up stack-down clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ demo: setup
 test: setup
 	@$(BIN)/ruff check .
 	@$(BIN)/pytest
+
+bench: setup
+	@$(BIN)/python -m bench.pipeline_chain
+	@$(BIN)/python -m bench.replay --breakdown
 
 lint: setup
 	@$(BIN)/ruff check .

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 import apache_beam as beam
+import requests
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
@@ -34,6 +35,8 @@ from pipelines.transforms import METRICS_NAMESPACE
 log = logging.getLogger(__name__)
 REJECTED = "rejected"
 _TRANSIENT = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
     gexc.InternalServerError,
     gexc.BadGateway,
     gexc.ServiceUnavailable,
@@ -146,8 +149,10 @@ class WriteRows(beam.PTransform):
         row_id_field: str | None = None,
         method: str = "INSERT_ALL",
         schema: Any = None,
+        retry_deadline_s: float = 600.0,
     ):
         super().__init__()
+        self.retry_deadline_s = retry_deadline_s
         self.project = project
         self.table_id = table_id
         self.endpoint = endpoint
@@ -164,10 +169,11 @@ class WriteRows(beam.PTransform):
                 create_disposition=beam.io.BigQueryDisposition.CREATE_NEVER,
                 write_disposition=beam.io.BigQueryDisposition.WRITE_APPEND,
             )
+            table_id = self.table_id
             return result.failed_rows_with_errors | "ToDeadLetter" >> beam.Map(
-                lambda failed: sink_dead_letter(self.table_id, failed[1], str(failed[2]))
+                lambda failed: sink_dead_letter(table_id, failed[1], str(failed[2]))
             )
         written = rows | "InsertAll" >> beam.ParDo(
-            InsertAllFn(self.project, self.table_id, self.endpoint, self.row_id_field)
+            InsertAllFn(self.project, self.table_id, self.endpoint, self.row_id_field, self.retry_deadline_s)
         ).with_outputs(REJECTED, main="ignored")
         return written[REJECTED]
