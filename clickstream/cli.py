@@ -183,7 +183,14 @@ def emit(
     ):
         task = progress.add_task("emit", total=target, info="")
 
+        sent = 0
+
         def tick(_: object) -> None:
+            nonlocal sent
+            sent += 1
+            if sent % 50:  # a report snapshot takes the publisher's lock: not on every event
+                progress.update(task, advance=1)
+                return
             report = publisher.report()
             progress.update(task, advance=1, info=f"delivered {report.delivered} spooled {report.spool_depth}")
 

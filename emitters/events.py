@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,12 +35,7 @@ class ClientInfo:
     locale: str | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "platform": self.platform,
-            "app_version": self.app_version,
-            "user_agent": self.user_agent,
-            "locale": self.locale,
-        }
+        return asdict(self)  # field names are the Avro field names
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +48,7 @@ class VideoPaused:
     event_type = "VideoPaused"
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "video_id": self.video_id,
-            "position_ms": self.position_ms,
-            "video_duration_ms": self.video_duration_ms,
-            "playback_rate": self.playback_rate,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +64,7 @@ class ThumbnailClicked:
     event_type = "ThumbnailClicked"
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "video_id": self.video_id,
-            "impression_id": self.impression_id,
-            "surface": self.surface,
-            "slot": self.slot,
-            "rank": self.rank,
-            "recommendation_request_id": self.recommendation_request_id,
-            "thumbnail_variant": self.thumbnail_variant,
-        }
+        return asdict(self)
 
 
 Payload = VideoPaused | ThumbnailClicked

@@ -195,7 +195,17 @@ class EventPublisher:
                 self._wake.set()
                 return
             self._pending += 1
-        future = self._batched_publish(data, attributes)
+        try:
+            future = self._batched_publish(data, attributes)
+        except Exception:
+            # Refused before sending (e.g. MessageTooLargeError): the caller gets the error,
+            # and flush() must not wait for an event that never left.
+            with self._lock:
+                self._report.accepted -= 1
+                self._report.accepted_bytes -= len(data)
+                self._pending -= 1
+                self._lock.notify_all()
+            raise
         future.add_done_callback(lambda f: self._on_done(data, attributes, f))
 
     def flush(self, timeout: float | None = None, drain: bool = False) -> PublishReport:

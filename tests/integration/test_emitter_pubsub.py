@@ -184,3 +184,14 @@ def test_emit_command_plays_traffic_and_reports_per_kind(fresh_topic: Settings) 
     assert "duplicate" in result.output and "bytes/event" in result.output
     received = pull_all(fresh_topic, expect=120)
     assert len(received) == 120
+
+
+def test_oversized_message_is_a_clear_error_at_the_call_site(fresh_topic: Settings) -> None:
+    from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
+
+    with _publisher(fresh_topic) as publisher:
+        with pytest.raises(MessageTooLargeError):
+            publisher.publish_encoded(b"x" * (11 * 1024 * 1024), {"event_id": "huge"})
+        publisher.publish(sample_paused())
+        report = publisher.flush(timeout=30)  # does not wait for the refused message
+    assert report.accepted == 1 and report.delivered == 1
