@@ -82,10 +82,21 @@ def view_queries(project: str, dataset: str) -> dict[str, str]:
     }
 
 
+def _dependency_order(queries: dict[str, str]) -> list[tuple[str, str]]:
+    """Views that read other views come after them (BigQuery checks references on create)."""
+    pending, ordered = dict(queries), []
+    while pending:
+        ready = sorted(n for n, q in pending.items() if not any(f".{o}`" in q for o in pending if o != n))
+        if not ready:
+            raise ValueError(f"views reference each other in a cycle: {sorted(pending)}")
+        ordered.extend((n, pending.pop(n)) for n in ready)
+    return ordered
+
+
 def ensure_views(client: bigquery.Client, project: str, dataset: str) -> list[str]:
     """Create or replace every view from ``sql/views``."""
     names = []
-    for name, query in view_queries(project, dataset).items():
+    for name, query in _dependency_order(view_queries(project, dataset)):
         view = bigquery.Table(f"{project}.{dataset}.{name}")
         view.view_query = query
         client.delete_table(view, not_found_ok=True)

@@ -62,3 +62,37 @@ def test_one_row_per_final_session_even_after_a_merge(stack: Settings) -> None:
         (plain_user, session_id(plain_user, T0_MS), 1, "ON_TIME"),
         (plain_user, session_id(plain_user, T0_MS + 500_000), 1, "ON_TIME"),
     ]
+
+
+def test_events_too_late_for_their_session_are_counted_by_late_dropped_events(stack: Settings) -> None:
+    user = f"toolate-{uuid.uuid4().hex[:6]}"
+    too_late = paused(user, 10, position_ms=5_000, sent_at=T0_MS + 999_900)  # inside the fired session's span
+    way_too_late = paused(user, 500, position_ms=6_000, sent_at=T0_MS + 999_950)  # its own window expired too
+    stream = (
+        new_stream()
+        .add_elements(at([message(paused(user, 0)), message(paused(user, 20, position_ms=70_000))]))
+        .advance_watermark_to(secs(1000))  # window [0, 80) expired at 80 + 300
+        .add_elements(
+            at(
+                [
+                    message(too_late, publish_time_ms=T0_MS + 1_000_000),
+                    message(way_too_late, publish_time_ms=T0_MS + 1_000_050),
+                ]
+            )
+        )
+        .advance_watermark_to_infinity()
+    )
+    events, panes, _ = run_stream(stream)
+    assert len(events) == 4 and [p["event_count"] for p in panes] == [2]
+    client = bigquery_client(stack)
+    assert client.insert_rows_json(stack.table_id("events"), events, row_ids=[e["event_id"] for e in events]) == []
+    assert client.insert_rows_json(stack.table_id("sessions"), panes) == []
+    rows = list(
+        client.query(
+            f"SELECT late_dropped_events FROM `{stack.table_id('late_dropped_events')}` WHERE user_id = @user",
+            job_config=bigquery.QueryJobConfig(
+                query_parameters=[bigquery.ScalarQueryParameter("user", "STRING", user)]
+            ),
+        ).result()
+    )
+    assert [r.late_dropped_events for r in rows] == [2]
