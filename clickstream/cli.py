@@ -223,6 +223,7 @@ def pipeline_run(
     ctx: typer.Context,
     local: Annotated[bool, typer.Option(help="Stream from the local emulator into the local stand-in")] = False,
     max_runtime: Annotated[int, typer.Option(help="Local runs: stop after this many seconds (0 = never)")] = 0,
+    idle_stop: Annotated[int, typer.Option(help="Local runs: stop after this many seconds without messages")] = 0,
     state_dir: StateDir = None,
 ) -> None:
     """Run the streaming pipeline; extra arguments are Beam pipeline options (see README)."""
@@ -245,6 +246,8 @@ def pipeline_run(
         ]
     if max_runtime:
         args.append(f"--max_runtime_s={max_runtime}")
+    if idle_stop:
+        args.append(f"--idle_stop_s={idle_stop}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console.print(f"running the pipeline with {' '.join(args)}")
     result = streaming.run(args)

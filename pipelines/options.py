@@ -105,6 +105,12 @@ class ClickstreamOptions(PipelineOptions):
             default=0,
             help="Local streaming runs: stop after this many seconds (0 = run until cancelled).",
         )
+        add(
+            "--idle_stop_s",
+            type=int,
+            default=0,
+            help="Local streaming runs: stop once no message has arrived for this many seconds (0 = off).",
+        )
 
     def limits(self) -> Limits:
         return Limits(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 
 import apache_beam as beam
@@ -42,7 +43,17 @@ def is_dataflow(options: PipelineOptions) -> bool:
     return "dataflow" in str(runner).lower()
 
 
-def build(pipeline: beam.Pipeline, options: ClickstreamOptions) -> None:
+# Wall-clock time of the last message each local run read, by run key. The local runner is
+# in-process, so its workers and run() share this module; Dataflow never touches it.
+_LAST_MESSAGE: dict[str, float] = {}
+
+
+def _note_arrival(message, run_key: str):
+    _LAST_MESSAGE[run_key] = time.monotonic()
+    return message
+
+
+def build(pipeline: beam.Pipeline, options: ClickstreamOptions, run_key: str | None = None) -> None:
     if not (options.input_subscription or options.input_topic):
         raise ValueError("set --input_subscription (preferred) or --input_topic")
     # id_label lets Dataflow drop Pub/Sub redeliveries by event_id; the local runner rejects it.
@@ -58,6 +69,8 @@ def build(pipeline: beam.Pipeline, options: ClickstreamOptions) -> None:
         )
         | "ToRawMessage" >> beam.Map(from_pubsub)
     )
+    if run_key is not None:
+        messages = messages | "NoteArrival" >> beam.Map(_note_arrival, run_key)
     outputs = process(messages, options, catalog_input(pipeline, options))
     write_to_bigquery(outputs, options)
 
@@ -72,16 +85,35 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     options = make_options(argv)
     runner = None if is_dataflow(options) or options.view_as(StandardOptions).runner else BundleBasedDirectRunner()
     pipeline = beam.Pipeline(runner=runner, options=options)
-    build(pipeline, options)
+    local_stop = not is_dataflow(options) and (options.max_runtime_s or options.idle_stop_s)
+    run_key = uuid.uuid4().hex if local_stop else None
+    build(pipeline, options, run_key)
     result = pipeline.run()
-    if options.max_runtime_s and not is_dataflow(options):
-        # The local runner's wait_until_finish takes no duration: poll, then cancel.
-        deadline = time.monotonic() + options.max_runtime_s
-        while time.monotonic() < deadline and not PipelineState.is_terminal(result.state):
-            time.sleep(0.5)
-        log.info("max runtime reached; cancelling the local pipeline")
-        result.cancel()
+    if local_stop:
+        _wait_then_cancel(result, options, run_key)
     return result
+
+
+def _wait_then_cancel(result, options: ClickstreamOptions, run_key: str) -> None:
+    """The local runner's wait_until_finish takes no duration: poll, then cancel.
+
+    Stops at ``max_runtime_s``, or once no message arrived for ``idle_stop_s``. The local
+    runner acks on pull, so whatever it pulled and had not written yet is lost on cancel;
+    an idle stop makes that window empty. Session windows still open at the stop do not
+    fire (their events are in ``events`` already).
+    """
+    started = time.monotonic()
+    while not PipelineState.is_terminal(result.state):
+        now = time.monotonic()
+        if options.max_runtime_s and now - started >= options.max_runtime_s:
+            log.info("max runtime reached; cancelling the local pipeline")
+            break
+        if options.idle_stop_s and now - max(started, _LAST_MESSAGE.get(run_key, 0.0)) >= options.idle_stop_s:
+            log.info("no message for %ss; cancelling the local pipeline", options.idle_stop_s)
+            break
+        time.sleep(0.5)
+    _LAST_MESSAGE.pop(run_key, None)
+    result.cancel()
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ def test_published_equals_events_plus_dead_letters_plus_duplicates(
         "--session_gap_s=4",
         "--early_firing_s=5",
         "--allowed_lateness_s=60",
-        "--max_runtime_s=75",
+        "--max_runtime_s=120",
+        "--idle_stop_s=30",
     ]
     runner = threading.Thread(target=lambda: results.setdefault("result", streaming.run(argv)), daemon=True)
     runner.start()
