@@ -12,7 +12,20 @@ def test_every_schema_file_has_table_options_and_back() -> None:
     base = schemas_dir() / "bigquery"
     files = {p.name.removesuffix(".schema.json") for p in base.glob("*.schema.json")}
     options = set(json.loads((base / "tables.json").read_text()))
-    assert files == options == {"events", "sessions", "dead_letters", "duplicates", "video_catalog"}
+    assert (
+        files
+        == options
+        == {
+            "events",
+            "sessions",
+            "dead_letters",
+            "duplicates",
+            "video_catalog",
+            "user_video_affinity",
+            "video_similarity",
+            "video_trending",
+        }
+    )
 
 
 def test_partition_and_cluster_fields_exist_with_the_right_types() -> None:

@@ -1,0 +1,61 @@
+-- Signal 2: video_similarity(video_id, similar_video_id, score, co_sessions, rank, as_of)
+--
+-- Contract (README, "Signals"): sessions from the sessions_final view (one row per final
+-- session) that started in (@as_of - @lookback_days, @as_of]; a session's video set is the
+-- videos clicked or paused in it.
+--   co(a, b) = sessions holding both a and b (a != b);  n(a) = sessions holding a
+--   score    = co / SQRT(n(a) * n(b)); pairs with co >= @min_support only
+--   rank     = 1-based per video_id by score desc, co desc, similar_video_id asc; rank <= @top_k
+-- Re-running one @as_of replaces that as_of's rows and nothing else.
+-- Parameters: @as_of TIMESTAMP, @lookback_days INT64, @min_support INT64, @top_k INT64.
+BEGIN TRANSACTION;
+
+DELETE FROM `${project}.${dataset}.video_similarity` WHERE as_of = @as_of;
+
+INSERT INTO `${project}.${dataset}.video_similarity`
+  (video_id, similar_video_id, score, co_sessions, rank, as_of)
+WITH recent AS (
+  SELECT session_id, videos_paused, thumbnails_clicked
+  FROM `${project}.${dataset}.sessions_final`
+  WHERE session_start > TIMESTAMP_SUB(@as_of, INTERVAL @lookback_days DAY)
+    AND session_start <= @as_of
+),
+session_videos AS (
+  SELECT DISTINCT session_id, video_id
+  FROM (
+    SELECT r.session_id, p.video_id FROM recent AS r, UNNEST(r.videos_paused) AS p
+    UNION ALL
+    SELECT r.session_id, c.video_id FROM recent AS r, UNNEST(r.thumbnails_clicked) AS c
+  )
+),
+holders AS (
+  SELECT video_id, COUNT(*) AS n FROM session_videos GROUP BY video_id
+),
+pairs AS (
+  SELECT a.video_id, b.video_id AS similar_video_id, COUNT(*) AS co
+  FROM session_videos AS a
+  JOIN session_videos AS b ON a.session_id = b.session_id AND a.video_id != b.video_id
+  GROUP BY a.video_id, b.video_id
+),
+scored AS (
+  SELECT
+    p.video_id,
+    p.similar_video_id,
+    p.co / SQRT(ha.n * hb.n) AS score,
+    p.co AS co_sessions
+  FROM pairs AS p
+  JOIN holders AS ha ON ha.video_id = p.video_id
+  JOIN holders AS hb ON hb.video_id = p.similar_video_id
+  WHERE p.co >= @min_support
+),
+ranked AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER (PARTITION BY video_id ORDER BY score DESC, co_sessions DESC, similar_video_id ASC) AS rank
+  FROM scored
+)
+SELECT video_id, similar_video_id, score, co_sessions, rank, @as_of AS as_of
+FROM ranked
+WHERE rank <= @top_k;
+
+COMMIT TRANSACTION;
