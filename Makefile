@@ -33,6 +33,8 @@ test: setup
 bench: setup
 	@$(BIN)/python -m bench.pipeline_chain
 	@$(BIN)/python -m bench.replay --breakdown
+	@$(BIN)/clickstream local up >/dev/null
+	@$(BIN)/python -m bench.signals
 
 lint: setup
 	@$(BIN)/ruff check .
