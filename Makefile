@@ -19,6 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	@$(BIN)/python -c "import clickstream, emitters, apache_beam" || (echo "install failed" >&2; exit 1)
 	@echo "==> installing the BigQuery stand-in into its own venv"
 	@$(BIN)/clickstream local install
+	@echo "==> installing checkov into its own venv (offline Terraform and Dockerfile checks)"
+	@test -x .clickstream/tools/checkov-venv/bin/checkov || ( \
+		$(PYTHON) -m venv .clickstream/tools/checkov-venv && \
+		.clickstream/tools/checkov-venv/bin/python -m pip install -q checkov==3.3.30 $(PIP_QUIET) )
+	@test -x .clickstream/tools/checkov-venv/bin/checkov || (echo "checkov install failed" >&2; exit 1)
 	@touch $@
 
 # The local path end to end: stack, streaming pipeline, a minute of viewers, signals, answers.

@@ -1,29 +1,32 @@
 """The recommendation-signal job: three tables computed by the SQL in ``sql/signals``.
 
-Defaults live here, once; the CLI, the scheduled query in Terraform and the README read
-them from ``SignalParams``.
+The default parameters live once, in ``sql/signals/params.json``: ``SignalParams`` (the CLI)
+and the scheduled query in Terraform both read that file.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from google.cloud import bigquery
 
 from clickstream.config import Settings
+from clickstream.paths import sql_dir
 from clickstream.warehouse import read_sql, run_script
 
 SIGNALS = ("user_video_affinity", "video_similarity", "video_trending")
+DEFAULTS = json.loads((sql_dir() / "signals" / "params.json").read_text())
 
 
 @dataclass(frozen=True)
 class SignalParams:
     as_of: datetime
-    lookback_days: int = 28
-    half_life_days: float = 7.0
-    top_k: int = 20
-    min_support: int = 2
+    lookback_days: int = DEFAULTS["lookback_days"]
+    half_life_days: float = DEFAULTS["half_life_days"]
+    top_k: int = DEFAULTS["top_k"]
+    min_support: int = DEFAULTS["min_support"]
 
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None:

@@ -1,0 +1,37 @@
+locals {
+  # Parameter names and defaults come from dataflow/metadata.json, which is generated from the
+  # pipeline's option parser: the job passes every option, so the three lists stay equal.
+  flex_metadata = jsondecode(file("${path.module}/../dataflow/metadata.json"))
+  deployment_parameters = {
+    input_subscription = google_pubsub_subscription.pipeline.id
+    bq_project         = var.project_id
+    dataset            = google_bigquery_dataset.clickstream.dataset_id
+  }
+  pipeline_parameters = {
+    for p in local.flex_metadata.parameters :
+    p.name => lookup(var.pipeline_parameters, p.name, lookup(local.deployment_parameters, p.name, p.defaultValue))
+  }
+}
+
+resource "google_dataflow_flex_template_job" "pipeline" {
+  provider                = google-beta
+  count                   = var.template_gcs_path == "" ? 0 : 1
+  name                    = "${var.name_prefix}-pipeline"
+  region                  = var.region
+  container_spec_gcs_path = var.template_gcs_path
+  parameters              = local.pipeline_parameters
+  service_account_email   = google_service_account.dataflow_worker.email
+  temp_location           = "${google_storage_bucket.pipeline.url}/tmp"
+  staging_location        = "${google_storage_bucket.pipeline.url}/staging"
+  max_workers             = var.dataflow_max_workers
+  enable_streaming_engine = true
+  # `terraform destroy` drains: in-flight data is finished, not dropped (see README, teardown).
+  on_delete = "drain"
+
+  depends_on = [
+    google_project_iam_member.dataflow_worker,
+    google_pubsub_subscription_iam_member.dataflow_subscriber,
+    google_bigquery_dataset_iam_member.dataflow_editor,
+    google_storage_bucket_iam_member.dataflow_objects,
+  ]
+}

@@ -1,0 +1,66 @@
+# Least privilege: every grant is on the one resource a service account needs, except
+# the project-level roles that exist only at project level (dataflow.worker, bigquery.jobUser).
+
+resource "google_service_account" "dataflow_worker" {
+  account_id   = "${var.name_prefix}-dataflow"
+  display_name = "Clickstream Dataflow worker"
+}
+
+resource "google_service_account" "emitter" {
+  account_id   = "${var.name_prefix}-emitter"
+  display_name = "Clickstream event emitters (publish only)"
+}
+
+resource "google_service_account" "signals" {
+  account_id   = "${var.name_prefix}-signals"
+  display_name = "Clickstream signal job (scheduled query)"
+}
+
+resource "google_project_iam_member" "dataflow_worker" {
+  project = var.project_id
+  role    = "roles/dataflow.worker"
+  member  = google_service_account.dataflow_worker.member
+}
+
+# The catalog side input runs a query job.
+resource "google_project_iam_member" "dataflow_job_user" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = google_service_account.dataflow_worker.member
+}
+
+resource "google_pubsub_subscription_iam_member" "dataflow_subscriber" {
+  subscription = google_pubsub_subscription.pipeline.id
+  role         = "roles/pubsub.subscriber"
+  member       = google_service_account.dataflow_worker.member
+}
+
+resource "google_bigquery_dataset_iam_member" "dataflow_editor" {
+  dataset_id = google_bigquery_dataset.clickstream.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.dataflow_worker.member
+}
+
+resource "google_storage_bucket_iam_member" "dataflow_objects" {
+  bucket = google_storage_bucket.pipeline.name
+  role   = "roles/storage.objectAdmin"
+  member = google_service_account.dataflow_worker.member
+}
+
+resource "google_pubsub_topic_iam_member" "emitter_publisher" {
+  topic  = google_pubsub_topic.events.id
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.emitter.member
+}
+
+resource "google_project_iam_member" "signals_job_user" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = google_service_account.signals.member
+}
+
+resource "google_bigquery_dataset_iam_member" "signals_editor" {
+  dataset_id = google_bigquery_dataset.clickstream.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.signals.member
+}

@@ -1,0 +1,38 @@
+output "events_topic" {
+  description = "Topic the emitters publish to (set CLICKSTREAM_TOPIC to its short name)."
+  value       = google_pubsub_topic.events.id
+}
+
+output "pipeline_subscription" {
+  description = "Subscription the Dataflow job reads."
+  value       = google_pubsub_subscription.pipeline.id
+}
+
+output "dead_letter_subscription" {
+  description = "Subscription to inspect messages Pub/Sub could not deliver."
+  value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "dataset" {
+  description = "BigQuery dataset with events, sessions, dead letters and signals."
+  value       = google_bigquery_dataset.clickstream.id
+}
+
+output "bucket" {
+  description = "Bucket for Dataflow staging/temp and replay archives (archive/ prefix)."
+  value       = google_storage_bucket.pipeline.url
+}
+
+output "service_accounts" {
+  description = "Service accounts by role."
+  value = {
+    dataflow_worker = google_service_account.dataflow_worker.email
+    emitter         = google_service_account.emitter.email
+    signals         = google_service_account.signals.email
+  }
+}
+
+output "dataflow_job_id" {
+  description = "Id of the streaming job (empty until a template path is given)."
+  value       = one(google_dataflow_flex_template_job.pipeline[*].job_id)
+}

@@ -1,0 +1,137 @@
+"""Offline checks of terraform/ and dataflow/: the real tree passes each, a broken copy fails it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from clickstream import infra_checks as checks
+from clickstream.paths import REPO_ROOT
+
+
+@pytest.mark.parametrize("check", checks.ALL_CHECKS, ids=lambda c: c.__name__)
+def test_the_repository_passes(check: Callable[[Path], list[str]]) -> None:
+    problems = check(REPO_ROOT)
+    assert problems == [], "\n".join(problems)
+
+
+def _copy(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    for part in ("terraform", "dataflow", "schemas", "sql"):
+        shutil.copytree(REPO_ROOT / part, root / part, ignore=shutil.ignore_patterns(".terraform*"))
+    return root
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+_PIPELINE_RETRY = (
+    '  retry_policy {\n    minimum_backoff = "10s"\n    maximum_backoff = "600s"\n  }\n}\n\n'
+    'resource "google_pubsub_subscription" "dead_letter"'
+)
+
+BREAKAGES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], None]]] = [
+    (
+        "misformatted",
+        checks.terraform_fmt,
+        lambda r: _edit(
+            r / "terraform/storage.tf", "  location                    = var.region", "location=var.region"
+        ),
+    ),
+    (
+        "schema without table entry",
+        checks.tables_match_schemas,
+        lambda r: (r / "schemas/bigquery/orphan.schema.json").write_text('[{"name": "x", "type": "STRING"}]'),
+    ),
+    (
+        "cluster field not in schema",
+        checks.tables_match_schemas,
+        lambda r: _edit(r / "schemas/bigquery/tables.json", '"user_id",\n      "video_id"', '"user_id",\n      "nope"'),
+    ),
+    (
+        "subscription without dead-letter policy",
+        checks.subscriptions_have_policies,
+        lambda r: _edit(
+            r / "terraform/pubsub.tf",
+            "    dead_letter_topic     = google_pubsub_topic.dead_letter.id\n",
+            "    dead_letter_topic     = google_pubsub_topic.missing.id\n",
+        ),
+    ),
+    (
+        "subscription without retry policy",
+        checks.subscriptions_have_policies,
+        lambda r: _edit(
+            r / "terraform/pubsub.tf",
+            _PIPELINE_RETRY,
+            '}\n\nresource "google_pubsub_subscription" "dead_letter"',
+        ),
+    ),
+    (
+        "basic role",
+        checks.no_basic_roles_or_public_access,
+        lambda r: _edit(r / "terraform/iam.tf", '"roles/bigquery.jobUser"', '"roles/editor"'),
+    ),
+    (
+        "public member",
+        checks.no_basic_roles_or_public_access,
+        lambda r: _edit(r / "terraform/iam.tf", "google_service_account.emitter.member", '"allUsers"'),
+    ),
+    (
+        "stale metadata",
+        checks.flex_parameters_match_options,
+        lambda r: _edit(r / "dataflow/metadata.json", '"name": "session_gap_s"', '"name": "gap"'),
+    ),
+    (
+        "job parameters not from metadata",
+        checks.flex_parameters_match_options,
+        lambda r: _edit(
+            r / "terraform/dataflow.tf",
+            "parameters              = local.pipeline_parameters",
+            "parameters              = {}",
+        ),
+    ),
+    (
+        "scheduled query with other SQL",
+        checks.scheduled_query_runs_signal_sql,
+        lambda r: _edit(r / "terraform/scheduled_query.tf", "sql/signals/${name}.sql", "sql/other/${name}.sql"),
+    ),
+    (
+        "Dockerfile lint",
+        checks.hadolint,
+        lambda r: _edit(
+            r / "dataflow/Dockerfile",
+            "RUN pip install --no-cache-dir -r requirements.txt",
+            "RUN cd /tmp && pip install -r requirements.txt",
+        ),
+    ),
+    (
+        "metadata missing a required field",
+        checks.flex_template_build,
+        lambda r: _edit(r / "dataflow/metadata.json", '"name": "Clickstream streaming pipeline",', ""),
+    ),
+    (
+        "checkov finding",
+        checks.checkov,
+        lambda r: _edit(
+            r / "terraform/storage.tf",
+            'public_access_prevention    = "enforced"',
+            'public_access_prevention    = "inherited"',
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "check", "breakage"), BREAKAGES, ids=[b[0] for b in BREAKAGES])
+def test_each_check_fails_on_a_broken_copy(tmp_path: Path, what: str, check, breakage) -> None:
+    root = _copy(tmp_path)
+    assert check(root) == [], f"the unbroken copy should pass {check.__name__}"
+    breakage(root)
+    problems = check(root)
+    print(f"{what}: {problems[0].splitlines()[0] if problems else 'NOT DETECTED'}")
+    assert problems, f"{check.__name__} did not notice: {what}"
