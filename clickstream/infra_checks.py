@@ -11,11 +11,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import hcl2
 from hcl2 import SerializationOptions
+
+from clickstream.paths import REPO_ROOT
 
 BASIC_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
@@ -156,12 +159,12 @@ def scheduled_query_runs_signal_sql(root: Path) -> list[str]:
     return problems
 
 
-def checkov_python(root: Path) -> Path:
+def checkov_binary(root: Path) -> Path:
     return root / ".clickstream" / "tools" / "checkov-venv" / "bin" / "checkov"
 
 
 def checkov(root: Path, target: Path | None = None) -> list[str]:
-    binary = checkov_python(Path(__file__).resolve().parents[1])
+    binary = checkov_binary(REPO_ROOT)
     if not binary.exists():
         return [f"checkov is not installed at {binary}: run `make setup`"]
     problems = []
@@ -182,7 +185,7 @@ def checkov(root: Path, target: Path | None = None) -> list[str]:
 
 
 def hadolint(root: Path) -> list[str]:
-    binary = shutil.which("hadolint") or str(Path(os.sys.executable).parent / "hadolint")
+    binary = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     result = subprocess.run([binary, str(root / "dataflow" / "Dockerfile")], capture_output=True, text=True)
     return [] if result.returncode == 0 else [f"hadolint failed:\n{result.stdout}{result.stderr}"]
 
