@@ -14,8 +14,7 @@ from google.cloud import bigquery
 from clickstream.clients import bigquery_client
 from clickstream.config import Settings
 from pipelines.rules.sessions import session_id
-from tests.pipeline.harness import T0_MS, clicked, message, paused, secs
-from tests.pipeline.test_lateness import at, new_stream, run_stream
+from tests.pipeline.harness import T0_MS, at, clicked, message, new_stream, paused, run_stream, secs
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,7 @@
-"""Helpers to run the pipeline's transforms on TestStream with the in-process runner."""
+"""Helpers to run the pipeline's transforms on TestStream with the in-process runner.
+
+``run_stream`` feeds a TestStream through ``pipelines.graph.process`` and returns what each
+output carried (events, session panes, dead letters, and optionally duplicates)."""
 
 from __future__ import annotations
 
@@ -11,9 +14,11 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.testing.test_stream import TestStream
 
 from clickstream import contract
 from emitters.events import ClientInfo, Event, encode_event, thumbnail_clicked, video_paused
+from pipelines.graph import process
 from pipelines.options import ClickstreamOptions
 from pipelines.rules.messages import RawMessage
 
@@ -122,3 +127,30 @@ def at(messages: Iterable[RawMessage]) -> list[beam.window.TimestampedValue]:
 
 def secs(s: float) -> float:
     return T0_MS / 1000 + s
+
+
+def run_stream(stream: TestStream, with_duplicates: bool = False, catalog: dict | None = None, **opts):
+    opts_ = options(**opts)
+    du_key, duplicates = collector()
+    ev_key, events = collector()
+    se_key, sessions = collector()
+    dl_key, dead = collector()
+    with pipeline(opts_) as p:
+        messages = p | stream
+        side = p | "Catalog" >> beam.Create([CATALOG if catalog is None else catalog])
+        out = process(messages, opts_, side)
+        out.events | "CollectEvents" >> beam.ParDo(Collect(ev_key))
+        out.sessions | "CollectSessions" >> beam.ParDo(Collect(se_key))
+        out.dead_letters | "CollectDead" >> beam.ParDo(Collect(dl_key))
+        out.duplicates | "CollectDuplicates" >> beam.ParDo(Collect(du_key))
+    if with_duplicates:
+        return events, sessions, dead, duplicates
+    return events, sessions, dead
+
+
+def new_stream() -> TestStream:
+    return TestStream(coder=beam.coders.PickleCoder()).advance_watermark_to(secs(-1))
+
+
+def panes(sessions, user):
+    return sorted((s for s in sessions if s["user_id"] == user), key=lambda s: (s["emitted_at"], s["pane_index"]))

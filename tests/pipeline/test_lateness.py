@@ -6,52 +6,9 @@ accumulating panes. Event time 0 is T0.
 
 from __future__ import annotations
 
-import apache_beam as beam
-from apache_beam.testing.test_stream import TestStream
-
-from pipelines.graph import process
 from pipelines.rules.messages import RawMessage
 from pipelines.rules.sessions import session_id
-from tests.pipeline.harness import (
-    CATALOG,
-    T0_MS,
-    Collect,
-    at,
-    clicked,
-    collector,
-    message,
-    options,
-    paused,
-    pipeline,
-    secs,
-)
-
-
-def run_stream(stream: TestStream, with_duplicates: bool = False, catalog: dict | None = None, **opts):
-    opts_ = options(**opts)
-    du_key, duplicates = collector()
-    ev_key, events = collector()
-    se_key, sessions = collector()
-    dl_key, dead = collector()
-    with pipeline(opts_) as p:
-        messages = p | stream
-        side = p | "Catalog" >> beam.Create([CATALOG if catalog is None else catalog])
-        out = process(messages, opts_, side)
-        out.events | "CollectEvents" >> beam.ParDo(Collect(ev_key))
-        out.sessions | "CollectSessions" >> beam.ParDo(Collect(se_key))
-        out.dead_letters | "CollectDead" >> beam.ParDo(Collect(dl_key))
-        out.duplicates | "CollectDuplicates" >> beam.ParDo(Collect(du_key))
-    if with_duplicates:
-        return events, sessions, dead, duplicates
-    return events, sessions, dead
-
-
-def new_stream() -> TestStream:
-    return TestStream(coder=beam.coders.PickleCoder()).advance_watermark_to(secs(-1))
-
-
-def panes(sessions, user):
-    return sorted((s for s in sessions if s["user_id"] == user), key=lambda s: (s["emitted_at"], s["pane_index"]))
+from tests.pipeline.harness import T0_MS, at, clicked, message, new_stream, panes, paused, run_stream, secs
 
 
 def test_on_time_pane_when_the_watermark_passes_the_session() -> None:

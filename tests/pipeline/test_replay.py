@@ -16,8 +16,7 @@ from emitters.simulator import Simulator, TrafficProfile
 from pipelines import replay
 from pipelines.rules.archive import to_json_line
 from pipelines.rules.messages import RawMessage
-from tests.pipeline.harness import T0_MS
-from tests.pipeline.test_lateness import at, run_stream
+from tests.pipeline.harness import T0_MS, at, run_stream
 
 GAP_S = 30
 
