@@ -14,10 +14,8 @@ needs the Java expansion service); its ``failed_rows_with_errors`` become dead l
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import time
 from typing import Any
 
 import apache_beam as beam
@@ -29,7 +27,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
 
-from pipelines.rules.timefmt import iso
+from pipelines.rules.messages import RawMessage, dead_letter_row
+from pipelines.rules.timefmt import parse_iso_ms
 from pipelines.transforms import METRICS_NAMESPACE
 
 log = logging.getLogger(__name__)
@@ -50,21 +49,32 @@ _MAX_ROWS = 500
 _MAX_BYTES = 8 * 1024 * 1024  # under the 10 MB request limit
 
 
+def _publish_ms(value: Any) -> int | None:
+    """The refused row's publish time, if it is a readable timestamp (it may be what was refused)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_iso_ms(value)
+    except ValueError:
+        return None
+
+
 def sink_dead_letter(table: str, row: dict[str, Any], error: str) -> dict[str, Any]:
-    """A dead letter for a row the warehouse refused; the row itself is the payload."""
-    data = json.dumps(row, default=str).encode()
-    return {
-        "message_id": row.get("message_id"),
-        "publish_time": row.get("publish_time"),
-        "failed_at": iso(time.time_ns() // 1_000_000),
-        "stage": "sink",
-        "reason": "warehouse_rejected",
-        "error": f"{table}: {error}"[:4000],
-        "event_id": row.get("event_id"),
-        "event_type": row.get("event_type"),
-        "payload": base64.b64encode(data).decode("ascii"),
-        "attributes": [{"key": "table", "value": table}],
-    }
+    """A dead letter for a row the warehouse refused; the row itself (as JSON) is the payload."""
+    raw = RawMessage(
+        data=json.dumps(row, default=str).encode(),
+        attributes={"table": table},
+        message_id=row.get("message_id"),
+        publish_time_ms=_publish_ms(row.get("publish_time")),
+    )
+    return dead_letter_row(
+        raw,
+        "sink",
+        "warehouse_rejected",
+        f"{table}: {error}",
+        event_id=row.get("event_id"),
+        event_type=row.get("event_type"),
+    )
 
 
 class InsertAllFn(beam.DoFn):
