@@ -74,10 +74,10 @@ def ensure_dataset_and_tables(client: bigquery.Client, project: str, dataset: st
 
 def view_queries(project: str, dataset: str) -> dict[str, str]:
     """View name -> SELECT, from ``sql/views/<name>.sql`` with ${project}/${dataset} filled in."""
-    from string import Template
+    from clickstream.warehouse import render_sql
 
     return {
-        path.stem: Template(path.read_text()).substitute(project=project, dataset=dataset)
+        path.stem: render_sql(path.read_text(), project, dataset)
         for path in sorted((sql_dir() / "views").glob("*.sql"))
     }
 

@@ -27,10 +27,14 @@ _PARAM = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _TRANSACTION = re.compile(r"^\s*(BEGIN\s+TRANSACTION|COMMIT\s+TRANSACTION|COMMIT|ROLLBACK)\s*$", re.IGNORECASE)
 
 
+def render_sql(text: str, project: str, dataset: str) -> str:
+    """Fill in ``${project}`` and ``${dataset}``, the only substitutions SQL files get."""
+    return Template(text).substitute(project=project, dataset=dataset)
+
+
 def read_sql(relative: str, settings: Settings) -> str:
     """A file from ``sql/`` with the project and dataset filled in."""
-    text = (sql_dir() / relative).read_text()
-    return Template(text).substitute(project=settings.project, dataset=settings.dataset)
+    return render_sql((sql_dir() / relative).read_text(), settings.project, settings.dataset)
 
 
 def _strip_comments(statement: str) -> str:
