@@ -26,22 +26,11 @@ $(VENV)/.installed: pyproject.toml
 	@test -x .clickstream/tools/checkov-venv/bin/checkov || (echo "checkov install failed" >&2; exit 1)
 	@touch $@
 
-# The local path end to end: stack, streaming pipeline, a minute of viewers, signals, answers.
-# The pipeline stops itself once no message came for 20 s (its log: .clickstream/logs/demo-pipeline.log).
+# The local path end to end: stack, streaming pipeline, a minute of viewers, signal job, summary.
+# Stops everything it started (also on Ctrl-C). Options: make demo DEMO_ARGS="--keep-running --report report".
+DEMO_ARGS ?=
 demo: setup
-	@$(BIN)/clickstream local up
-	@mkdir -p .clickstream/logs
-	@$(BIN)/clickstream pipeline run --local --idle-stop 20 --session_gap_s=30 --early_firing_s=10 \
-		> .clickstream/logs/demo-pipeline.log 2>&1 & \
-	sleep 8; \
-	$(BIN)/clickstream emit --duration 60 --rate 40 --session-gap 30 \
-		--duplicates 0.02 --invalid 0.01 --late 0.02 --skewed 0.02 || exit 1; \
-	echo "==> waiting for the pipeline to drain the subscription"; wait
-	@$(BIN)/clickstream signals run
-	@$(BIN)/clickstream query --file sql/queries/reconciliation.sql --param days=1
-	@$(BIN)/clickstream query --file sql/queries/top_dead_letter_reasons.sql --param days=1
-	@$(BIN)/clickstream query "SELECT rank, video_id, ROUND(score, 2) AS score, unique_users FROM \`\$${project}.\$${dataset}.video_trending\` WHERE as_of = (SELECT MAX(as_of) FROM \`\$${project}.\$${dataset}.video_trending\`) AND rank <= 5 ORDER BY rank"
-	@echo "The stack stays up: query it with .venv/bin/clickstream query, stop it with .venv/bin/clickstream local down"
+	@$(BIN)/clickstream demo $(DEMO_ARGS)
 
 test: setup
 	@$(BIN)/ruff check .

@@ -6,6 +6,7 @@ import typer
 
 from clickstream.commands.common import resolve_endpoints
 from clickstream.commands.contract import contract_app
+from clickstream.commands.demo import demo_cmd
 from clickstream.commands.deploy import deploy_cmd
 from clickstream.commands.local import local_app
 from clickstream.commands.pipeline import pipeline_app, replay_cmd
@@ -21,6 +22,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(contract_app, name="contract")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(signals_app, name="signals")
+app.command("demo")(demo_cmd)
 app.command("emit")(emit)
 app.command("replay", context_settings=_PASS_THROUGH)(replay_cmd)
 app.command("query")(query_cmd)

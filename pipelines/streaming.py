@@ -118,4 +118,9 @@ def _wait_then_cancel(result, options: ClickstreamOptions, run_key: str) -> None
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    run(sys.argv[1:])
+    # Run through the imported module, not __main__: the pipeline's functions are pickled
+    # with their module's globals, and a copy of __main__'s _LAST_MESSAGE would never see
+    # an arrival (measured: idle stop fired while messages were flowing).
+    from pipelines import streaming as _module
+
+    _module.run(sys.argv[1:])

@@ -1,0 +1,113 @@
+"""`clickstream demo` end to end, as a newcomer runs it: a subprocess on free ports.
+
+Short traffic keeps it near a minute and a half; the defaults are exercised by `make demo`.
+Each test checks that the demo stopped everything it started (stack services and pipeline).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clickstream import local_stack
+from clickstream.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _env(state_dir: Path) -> tuple[dict[str, str], Settings]:
+    ports = {
+        "CLICKSTREAM_PUBSUB_PORT": local_stack.free_port(),
+        "CLICKSTREAM_BIGQUERY_PORT": local_stack.free_port(),
+        "CLICKSTREAM_BIGQUERY_GRPC_PORT": local_stack.free_port(),
+    }
+    env = {k: v for k, v in os.environ.items() if k not in ("PUBSUB_EMULATOR_HOST", "CLICKSTREAM_BIGQUERY_ENDPOINT")}
+    env.update({k: str(v) for k, v in ports.items()}, CLICKSTREAM_STATE_DIR=str(state_dir), COLUMNS="120")
+    settings = Settings.from_env(
+        state_dir=state_dir,
+        pubsub_port=ports["CLICKSTREAM_PUBSUB_PORT"],
+        bigquery_port=ports["CLICKSTREAM_BIGQUERY_PORT"],
+        bigquery_grpc_port=ports["CLICKSTREAM_BIGQUERY_GRPC_PORT"],
+    )
+    return env, settings
+
+
+def _pipeline_pid(output: str) -> int:
+    match = re.search(r"pipeline started \(pid (\d+)", output)
+    assert match, f"no pipeline pid in the output:\n{output}"
+    return int(match.group(1))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _assert_all_stopped(settings: Settings, pipeline_pid: int) -> None:
+    for name in local_stack.SERVICES:
+        assert not local_stack.service_state(settings, name).running, f"{name} was left running"
+    assert not _alive(pipeline_pid), "the pipeline process was left running"
+
+
+def test_demo_reconciles_reports_and_stops_what_it_started(tmp_path: Path) -> None:
+    env, settings = _env(tmp_path / "state")
+    report = tmp_path / "report"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "clickstream.cli", "demo", "--duration", "15", "--rate", "20", "--report", str(report)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    print(output[-3000:])
+    print(f"demo took {time.monotonic() - started:.0f}s")
+    assert done.returncode == 0, output
+    assert "reconciliation OK" in output
+    published = int(re.search(r"published (\d+) = stored", output).group(1))
+    assert published >= 200
+    assert "top trending videos" in output and "recommendations for u-" in output
+    assert {p.name for p in report.iterdir()} == {
+        "index.html",
+        "sessions_per_minute.png",
+        "session_length.png",
+        "pause_positions.png",
+        "clicks_by_slot.png",
+    }
+    assert all(p.stat().st_size > 1000 for p in report.glob("*.png"))
+    _assert_all_stopped(settings, _pipeline_pid(output))
+
+
+def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
+    env, settings = _env(tmp_path / "state")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clickstream.cli", "demo", "--duration", "60"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until traffic flows: stack and pipeline are both up
+        lines.append(line)
+        if "emitted" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=90)
+    output = "".join(lines) + rest
+    print(output[-2000:])
+    assert process.returncode == 130, output
+    assert "everything the demo started has been stopped" in output
+    _assert_all_stopped(settings, _pipeline_pid(output))
