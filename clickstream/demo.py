@@ -17,12 +17,8 @@ the last session windows close.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +30,7 @@ from typing import Any
 from clickstream import local_stack
 from clickstream.clients import bigquery_client
 from clickstream.config import Settings
+from clickstream.pipeline_process import PipelineProcess
 from clickstream.signals import SignalParams, run_signals
 from clickstream.warehouse import read_sql, run_script
 
@@ -127,56 +124,6 @@ class DemoError(RuntimeError):
     """The demo could not run to the end; the message says which step failed."""
 
 
-class PipelineProcess:
-    """The streaming pipeline in a process group of its own, stoppable by PID."""
-
-    def __init__(self, settings: Settings, options: DemoOptions, log_path: Path):
-        self.log_path = log_path
-        args = [
-            sys.executable,
-            "-m",
-            "pipelines.streaming",
-            f"--input_subscription={settings.subscription_path}",
-            f"--project={settings.project}",
-            f"--dataset={settings.dataset}",
-            f"--bigquery_endpoint={settings.bigquery_endpoint}",
-            f"--session_gap_s={options.session_gap_s}",
-            f"--early_firing_s={options.early_firing_s}",
-            f"--idle_stop_s={options.idle_stop_s}",
-        ]
-        env = dict(os.environ, PUBSUB_EMULATOR_HOST=settings.pubsub_emulator_host or "")
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
-            )
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def wait(self, timeout: float) -> bool:
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    def stop(self) -> None:
-        if not self.running:
-            return
-        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
-            if self.wait(wait):
-                return
-
-    def log_tail(self, lines: int = 15) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
 class _Stop(Exception):
     """Raised inside the emitter thread to end ``play`` early (Ctrl-C)."""
 
@@ -198,8 +145,13 @@ class Demo:
             local = self._stack_up()
             timings["stack"] = time.monotonic() - began
             client = bigquery_client(local)
+            o = self.options
             self._pipeline = PipelineProcess(
-                local, self.options, local.state_dir / "logs" / f"demo-pipeline-{os.getpid()}.log"
+                local,
+                local.state_dir / "logs" / f"demo-pipeline-{os.getpid()}.log",
+                f"--session_gap_s={o.session_gap_s}",
+                f"--early_firing_s={o.early_firing_s}",
+                f"--idle_stop_s={o.idle_stop_s}",
             )
             self.say(
                 f"pipeline started (pid {self._pipeline.process.pid}, log {self._pipeline.log_path}); "

@@ -91,6 +91,10 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     result = pipeline.run()
     if local_stop:
         _wait_then_cancel(result, options, run_key)
+    elif not is_dataflow(options):
+        # The local runner works on background threads: returning would end the process
+        # (measured: `python -m pipelines.streaming` exited at once without a stop option).
+        result.wait_until_finish()
     return result
 
 
