@@ -102,6 +102,22 @@ def wait_until_accounted(
         time.sleep(2)
 
 
+def wait_until_stored(
+    client: bigquery.Client, settings: Settings, event_ids: set[str], timeout_s: float, pipeline: PipelineProcess
+) -> set[str]:
+    """Poll until every id in ``event_ids`` has an events row (extra deliveries can make the
+    message count complete before the last event lands); returns the stored ids."""
+    deadline = time.monotonic() + timeout_s
+    sql = f"SELECT DISTINCT event_id FROM `{settings.table_id('events')}`"
+    while True:
+        stored = set(column(client, sql))
+        if event_ids <= stored or time.monotonic() > deadline:
+            return stored
+        if not pipeline.running:
+            raise AssertionError(f"the pipeline exited (code {pipeline.process.returncode}):\n{pipeline.log_tail()}")
+        time.sleep(2)
+
+
 class Traffic:
     """Sends ``(due_s, event)`` pairs in real time from a background thread."""
 

@@ -28,7 +28,7 @@ from tests.reliability.harness import Traffic, isolated, landed, sample_every, s
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-RATE = float(os.environ.get("CLICKSTREAM_LOAD_RATE", "20"))
+RATE = float(os.environ.get("CLICKSTREAM_LOAD_RATE", "25"))
 SECONDS = float(os.environ.get("CLICKSTREAM_LOAD_SECONDS", "300"))
 
 
