@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -67,6 +68,15 @@ def revisions() -> dict[str, Revision]:
     return dict(sorted(found.items(), key=lambda item: _version_key(item[0])))
 
 
+# event_id is a UUID in the canonical 8-4-4-4-12 form; a compiled match is ~8x cheaper than
+# uuid.UUID(), and both the emitters and the pipeline check every event.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_uuid(value: object) -> bool:
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
 def current_version() -> str:
     return next(reversed(revisions()))
 
@@ -86,6 +96,11 @@ def payload_branch(event_type: str) -> str:
 def validate_record(record: dict[str, Any], version: str | None = None) -> None:
     """Raise ContractError unless ``record`` fits the revision's Avro schema."""
     rev = revision(version or current_version())
+    # The quiet check first: with raise_errors=True fastavro builds an error object (with a
+    # JSON dump of the datum) for every union branch it tries, even when the record is
+    # valid; that was half the emitter's per-event cost (measured 31k vs 117k records/s).
+    if validate(record, rev.parsed, raise_errors=False):
+        return
     try:
         validate(record, rev.parsed, raise_errors=True)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,12 @@ def to_ms(value: datetime | int | None) -> int | None:
     return int(value.timestamp() * 1000)
 
 
+def _fields(obj: Any) -> dict[str, Any]:
+    """A flat slots dataclass as a dict. Its values are primitives, so no deep copy is needed
+    (``dataclasses.asdict`` deep-copies: a fifth of the emitter's per-event cost)."""
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
     platform: str
@@ -35,7 +41,7 @@ class ClientInfo:
     locale: str | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)  # field names are the Avro field names
+        return _fields(self)  # field names are the Avro field names
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +54,7 @@ class VideoPaused:
     event_type = "VideoPaused"
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+        return _fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,7 @@ class ThumbnailClicked:
     event_type = "ThumbnailClicked"
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+        return _fields(self)
 
 
 Payload = VideoPaused | ThumbnailClicked
@@ -198,10 +204,8 @@ def encode_event(event: Event, sent_at_ms: int | None = None) -> bytes:
     Raises ``contract.ContractError`` with a readable message: the caller learns of a
     malformed event at the call site, before anything is sent.
     """
-    try:
-        uuid.UUID(event.event_id)
-    except (ValueError, AttributeError, TypeError):
-        raise contract.ContractError(f"event_id {event.event_id!r} is not a UUID") from None
+    if not contract.is_uuid(event.event_id):
+        raise contract.ContractError(f"event_id {event.event_id!r} is not a UUID")
     if event.event_type not in contract.EVENT_TYPES:
         raise contract.ContractError(f"unknown event_type {event.event_type!r}")
     if event.event_type != event.payload.event_type:

@@ -25,6 +25,7 @@ de-duplicates by ``event_id``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -206,7 +207,7 @@ class EventPublisher:
                 self._pending -= 1
                 self._lock.notify_all()
             raise
-        future.add_done_callback(lambda f: self._on_done(data, attributes, f))
+        future.add_done_callback(functools.partial(self._on_done, data, attributes))
 
     def flush(self, timeout: float | None = None, drain: bool = False) -> PublishReport:
         """Wait until every accepted event is delivered, rejected or spooled.

@@ -15,7 +15,6 @@ enrichment) or a dead-letter row with a stable reason code. Reasons by stage:
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +25,6 @@ from pipelines.rules.timefmt import MAX_TS_MS, MIN_TS_MS, iso
 
 _VIDEO_PAUSED = contract.payload_branch("VideoPaused")
 _THUMBNAIL_CLICKED = contract.payload_branch("ThumbnailClicked")
-# The canonical 8-4-4-4-12 form clients send; a compiled match is ~8x cheaper than uuid.UUID().
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _BRANCH_TYPE = {_VIDEO_PAUSED: "VideoPaused", _THUMBNAIL_CLICKED: "ThumbnailClicked"}
 
 
@@ -95,7 +92,7 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
     if _BRANCH_TYPE.get(branch) != event_type:
         raise _Invalid("event_type_mismatch", f"event_type {event_type} carries a {branch} payload")
     event_id = record["event_id"]
-    if not _UUID.fullmatch(event_id):
+    if not contract.is_uuid(event_id):
         raise _Invalid("invalid_event_id", f"event_id {event_id!r} is not a UUID")
     if _blank(record["user_id"]):
         raise _Invalid("missing_user_id", "user_id is empty")
