@@ -82,11 +82,11 @@ def stage_breakdown(path: Path, catalog: Path) -> list[tuple[str, float]]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--breakdown", action="store_true", help="also time the pipeline stage by stage")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         path = write_archive(work / "archive.jsonl", messages(args.events, duplicates=0.01, invalid=0.01))
@@ -114,6 +114,7 @@ def main() -> None:
             )
         )
         print(f"Beam / plain Python: {plain_s / beam_s:.2f}x; peak RSS {peak_rss_mb():.0f} MB")
+        figures = {"replay_events_per_s": args.events / beam_s, "plain_python_events_per_s": args.events / plain_s}
         if args.breakdown:
             rows = stage_breakdown(path, catalog)
             added = [seconds - before for (_, seconds), (_, before) in zip(rows, [("", 0.0), *rows], strict=False)]
@@ -127,6 +128,8 @@ def main() -> None:
                     ("stages", "seconds", "added"),
                 )
             )
+
+        return figures
 
 
 if __name__ == "__main__":

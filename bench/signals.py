@@ -131,11 +131,11 @@ def load(client: bigquery.Client, table_id: str, data: pa.Table) -> None:
     client.load_table_from_file(buffer, table_id, job_config=config).result()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None, base: Settings | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    args = parser.parse_args()
-    base = resolve_endpoints(Settings.from_env())
+    args = parser.parse_args(argv)
+    base = base or resolve_endpoints(Settings.from_env())
     if not base.bigquery_endpoint:
         raise SystemExit("start the local stack first: clickstream local up")
     results = []
@@ -173,6 +173,7 @@ def main() -> None:
     if len(results) > 1:
         (n0, _, t0, _), (n1, _, t1, _) = results[0], results[-1]
         print(f"growth: {n1 / n0:.0f}x events took {t1 / t0:.1f}x the time")
+    return {f"signals_s_{n}": job_s for n, _, job_s, _ in results}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+"""Every benchmark in one run: ``python -m bench`` (``make bench``).
+
+Starts a local stack of its own on free ports in a temporary folder (the emulator for the
+emitter benchmark, both services for latency and the signal job), runs each benchmark,
+prints its table, then the cost note derived from this run's figures and a summary, and
+stops what it started. ``--quick`` uses smaller inputs (a smoke run, not figures to quote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from bench import cost, emitter, latency, pipeline_chain, replay, signals
+from bench.common import machine
+from clickstream import local_stack
+from clickstream.config import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small inputs: checks the benchmarks run")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    quick = args.quick
+    figures: dict[str, float] = {}
+    started = time.monotonic()
+    print(f"benchmarks on {machine()}\n")
+    figures |= pipeline_chain.main(["--events", "20000" if quick else "100000"])
+    print()
+    figures |= replay.main(["--events", "10000" if quick else "100000"])
+    print()
+    with tempfile.TemporaryDirectory() as state:
+        own = Settings.from_env(
+            state_dir=Path(state),
+            pubsub_port=local_stack.free_port(),
+            bigquery_port=local_stack.free_port(),
+            bigquery_grpc_port=local_stack.free_port(),
+            pubsub_emulator_host=None,
+            bigquery_endpoint=None,
+        )
+        local_stack.up(own)
+        try:
+            local = own.with_local_endpoints()
+            figures |= emitter.main(["--events", "3000" if quick else "20000"], base=local)
+            print()
+            figures |= latency.main(["--seconds", "15" if quick else "60"], base=local)
+            print()
+            figures |= signals.main(["--sizes", "10000", "100000"] if quick else [], base=local)
+            print()
+        finally:
+            local_stack.down(own)
+    figures |= cost.note(figures)
+    print(f"\nall benchmarks took {time.monotonic() - started:.0f}s")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), **figures}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Emitter throughput: ``emitters.EventPublisher`` vs the bare google-cloud-pubsub publisher.
+
+Both publish the same simulated events to the same schema-checked topic on the Pub/Sub
+emulator with the same batching (100 messages, 1 MB, 10 ms: the client's defaults).
+
+* baseline: the bare client, Avro-encoding each event with plain fastavro in the loop: the
+  least any publisher of these events must do;
+* ``EventPublisher``: also validates each event against the contract, applies flow control
+  and tracks every message for the spool and the report;
+* for reference, the bare client with bytes encoded beforehand (transport alone).
+
+Rounds interleave the three, so emulator warm-up and noise hit all alike. The emulator (Java)
+shares the machine's cores with the publisher, so single rounds vary by up to 30%; the median
+of the rounds is the figure. Goal: EventPublisher >= 0.9x the baseline.
+
+Starts its own emulator on a free port unless ``PUBSUB_EMULATOR_HOST`` is set.
+
+    python -m bench.emitter [--events 20000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import fastavro
+from google.cloud import pubsub_v1
+from google.pubsub_v1.types import Encoding
+
+from bench.common import machine, table
+from clickstream import contract, local_stack
+from clickstream.clients import publisher_client
+from clickstream.config import Settings
+from emitters.events import Event, encode_event, now_ms
+from emitters.publisher import EventPublisher, PublisherConfig
+from emitters.simulator import Simulator, TrafficProfile
+
+
+def _events(n: int) -> list[Event]:
+    profile = TrafficProfile(rate=500, session_gap_s=60, seed=3)
+    emissions = Simulator(profile, start_ms=int(time.time() * 1000)).emissions()
+    return [e.event for e in itertools.islice(emissions, n)]
+
+
+def bare_client(settings: Settings, events: list[Event], encode_in_loop: bool) -> float:
+    """The bare client; with ``encode_in_loop`` it also Avro-encodes each event with plain
+    fastavro (no validation), the least any publisher of these events must do."""
+    rev = contract.revision(contract.current_version())
+    encoded = None if encode_in_loop else [(encode_event(e), e.attributes()) for e in events]
+    config = PublisherConfig.from_settings(settings)
+    batching = pubsub_v1.types.BatchSettings(
+        max_messages=config.max_messages, max_bytes=config.max_bytes, max_latency=config.max_latency_s
+    )
+    client = publisher_client(settings, batch_settings=batching)
+    started = time.perf_counter()
+    if encoded is None:
+        futures = []
+        for event in events:  # the same per-event steps as EventPublisher, minus its checks
+            buffer = io.BytesIO()
+            fastavro.schemaless_writer(buffer, rev.parsed, event.to_record(now_ms()))
+            futures.append(client.publish(settings.topic_path, buffer.getvalue(), **event.attributes()))
+    else:
+        futures = [client.publish(settings.topic_path, data, **attrs) for data, attrs in encoded]
+    for future in futures:
+        future.result(timeout=120)
+    elapsed = time.perf_counter() - started
+    client.stop()
+    return elapsed
+
+
+def event_publisher(settings: Settings, events: list[Event], spool_dir: Path) -> float:
+    config = replace(PublisherConfig.from_settings(settings), spool_path=spool_dir / f"{uuid.uuid4().hex}.sqlite")
+    publisher = EventPublisher(config)
+    started = time.perf_counter()
+    for event in events:
+        publisher.publish(event)
+    report = publisher.flush(timeout=120)
+    elapsed = time.perf_counter() - started
+    publisher.close()
+    if report.delivered != len(events):
+        raise RuntimeError(f"EventPublisher delivered {report.delivered} of {len(events)}: {report}")
+    return elapsed
+
+
+def measure(settings: Settings, n: int, rounds: int) -> dict[str, float]:
+    events = _events(n)
+    bare_client(settings, events[:500], encode_in_loop=True)  # warm up the emulator's schema check
+    transport: list[float] = []
+    bare: list[float] = []
+    ours: list[float] = []
+    with tempfile.TemporaryDirectory() as spool_dir:
+        for _ in range(rounds):
+            transport.append(bare_client(settings, events, encode_in_loop=False))
+            bare.append(bare_client(settings, events, encode_in_loop=True))
+            ours.append(event_publisher(settings, events, Path(spool_dir)))
+    transport_rate, bare_rate, our_rate = (n / statistics.median(runs) for runs in (transport, bare, ours))
+    print(
+        table(
+            f"emitter: {n} events to the Pub/Sub emulator, median of {rounds} interleaved rounds ({machine()})",
+            [
+                ("bare client + fastavro encode (baseline)", f"{bare_rate:,.0f}", "1.00"),
+                ("emitters.EventPublisher", f"{our_rate:,.0f}", f"{our_rate / bare_rate:.2f}"),
+                (
+                    "bare client, bytes encoded beforehand",
+                    f"{transport_rate:,.0f}",
+                    f"{transport_rate / bare_rate:.2f}",
+                ),
+            ],
+            ("publisher", "events/s", "ratio"),
+        )
+    )
+    print(
+        "same batching (100 messages, 1 MB, 10 ms); EventPublisher also validates each event against the "
+        "contract and tracks it for the spool; goal >= 0.9"
+    )
+    return {
+        "emitter_events_per_s": our_rate,
+        "bare_publisher_events_per_s": bare_rate,
+        "bare_publisher_preencoded_events_per_s": transport_rate,
+    }
+
+
+def topic_settings(base: Settings) -> Settings:
+    """A fresh schema-checked topic (no subscription: nothing accumulates in the emulator)."""
+    settings = replace(base, topic=f"bench-emitter-{uuid.uuid4().hex[:8]}")
+    local_stack.ensure_schema(settings)
+    schema = {"schema": settings.schema_path, "encoding": Encoding.BINARY}
+    publisher_client(settings).create_topic(request={"name": settings.topic_path, "schema_settings": schema})
+    return settings
+
+
+def main(argv: list[str] | None = None, base: Settings | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    if base is not None or Settings.from_env().pubsub_emulator_host:
+        return measure(topic_settings(base or Settings.from_env()), args.events, args.rounds)
+    with tempfile.TemporaryDirectory() as state:
+        own = Settings.from_env(state_dir=Path(state), pubsub_port=local_stack.free_port())
+        local_stack.start_service(own, "pubsub")
+        try:
+            return measure(topic_settings(own.with_local_endpoints()), args.events, args.rounds)
+        finally:
+            local_stack.stop_service(own, "pubsub")
+
+
+if __name__ == "__main__":
+    main()
