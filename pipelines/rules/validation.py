@@ -134,12 +134,13 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
         raise _Invalid("event_time_too_old", f"event time {iso(event_ts)} is older than the maximum age")
 
     client = record["client"]
+    client_iso = iso(client_ts)
     row = {
         "event_id": event_id,
         "event_type": event_type,
         "schema_version": record["schema_version"],
-        "event_ts": iso(event_ts),
-        "client_event_ts": iso(client_ts),
+        "event_ts": iso(event_ts) if corrected else client_iso,
+        "client_event_ts": client_iso,
         "sent_at": iso(sent_at),
         "publish_time": iso(publish_ms) if publish_ms is not None else None,
         "clock_skew_ms": skew,
