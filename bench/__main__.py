@@ -17,7 +17,6 @@ from pathlib import Path
 from bench import cost, emitter, latency, pipeline_chain, replay, signals
 from bench.common import machine
 from clickstream import local_stack
-from clickstream.config import Settings
 
 
 def main() -> None:
@@ -33,26 +32,16 @@ def main() -> None:
     print()
     figures |= replay.main(["--events", "10000" if quick else "100000"])
     print()
-    with tempfile.TemporaryDirectory() as state:
-        own = Settings.from_env(
-            state_dir=Path(state),
-            pubsub_port=local_stack.free_port(),
-            bigquery_port=local_stack.free_port(),
-            bigquery_grpc_port=local_stack.free_port(),
-            pubsub_emulator_host=None,
-            bigquery_endpoint=None,
-        )
-        local_stack.up(own)
-        try:
-            local = own.with_local_endpoints()
-            figures |= emitter.main(["--events", "3000" if quick else "20000"], base=local)
-            print()
-            figures |= latency.main(["--seconds", "15" if quick else "60"], base=local)
-            print()
-            figures |= signals.main(["--sizes", "10000", "100000"] if quick else [], base=local)
-            print()
-        finally:
-            local_stack.down(own)
+    with (
+        tempfile.TemporaryDirectory() as state,
+        local_stack.running(local_stack.own_stack_settings(Path(state))) as local,
+    ):
+        figures |= emitter.main(["--events", "3000" if quick else "20000"], base=local)
+        print()
+        figures |= latency.main(["--seconds", "15" if quick else "60"], base=local)
+        print()
+        figures |= signals.main(["--sizes", "10000", "100000"] if quick else [], base=local)
+        print()
     figures |= cost.note(figures)
     print(f"\nall benchmarks took {time.monotonic() - started:.0f}s")
     if args.json:

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None, base: Settings | None = None) -> dict[st
     if base is not None or Settings.from_env().pubsub_emulator_host:
         return measure(topic_settings(base or Settings.from_env()), args.events, args.rounds)
     with tempfile.TemporaryDirectory() as state:
-        own = Settings.from_env(state_dir=Path(state), pubsub_port=local_stack.free_port())
+        own = local_stack.own_stack_settings(Path(state))
         local_stack.start_service(own, "pubsub")
         try:
             return measure(topic_settings(own.with_local_endpoints()), args.events, args.rounds)

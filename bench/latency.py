@@ -18,13 +18,10 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
-from dataclasses import replace
 from pathlib import Path
 
 from bench.common import machine, table
 from clickstream import local_stack
-from clickstream.bq_tables import ensure_dataset_and_tables, ensure_views
 from clickstream.clients import bigquery_client
 from clickstream.commands.common import resolve_endpoints
 from clickstream.config import Settings
@@ -35,29 +32,13 @@ from emitters.simulator import Simulator, TrafficProfile
 POLL_S = 0.25
 
 
-def _isolated(base: Settings) -> Settings:
-    suffix = uuid.uuid4().hex[:8]
-    settings = replace(
-        base,
-        topic=f"bench-latency-{suffix}",
-        subscription=f"bench-latency-{suffix}",
-        dataset=f"bench_latency_{suffix}",
-        state_dir=base.state_dir / f"bench-{suffix}",
-    )
-    local_stack.ensure_topics_and_subscriptions(settings)
-    client = bigquery_client(settings)
-    ensure_dataset_and_tables(client, settings.project, settings.dataset)
-    ensure_views(client, settings.project, settings.dataset)
-    local_stack.seed_catalog(client, settings)
-    return settings
-
-
 def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
 def measure(base: Settings, rate: float, seconds: float) -> dict[str, float]:
-    settings = _isolated(base)
+    settings = base.isolated("bench-latency")
+    local_stack.provision(settings)
     client = bigquery_client(settings)
     published: dict[str, float] = {}
     seen: dict[str, float] = {}

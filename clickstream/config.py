@@ -81,6 +81,23 @@ class Settings:
             bigquery_endpoint=f"http://127.0.0.1:{self.bigquery_port}",
         )
 
+    def isolated(self, tag: str, own_dataset: bool = True) -> Settings:
+        """These settings with a topic, subscriptions, client state folder (spool) and, with
+        ``own_dataset``, a BigQuery dataset of their own: a test or benchmark run whose counts
+        nothing else can touch. Nothing is created here (``local_stack.provision`` does)."""
+        import uuid
+
+        suffix = f"{tag}-{uuid.uuid4().hex[:8]}"
+        return replace(
+            self,
+            topic=f"events-{suffix}",
+            subscription=f"pipeline-{suffix}",
+            dead_letter_topic=f"dead-letter-{suffix}",
+            dead_letter_subscription=f"dead-letter-inspect-{suffix}",
+            dataset=suffix.replace("-", "_") if own_dataset else self.dataset,
+            state_dir=self.state_dir / f"client-{suffix}",
+        )
+
     # Resource paths, spelled once.
     @property
     def topic_path(self) -> str:

@@ -25,7 +25,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from google.api_core import exceptions as gexc
@@ -353,6 +354,29 @@ def stop_service(settings: Settings, name: str, timeout: float = 15.0) -> bool:
 
 
 SERVICES = ("pubsub", "bigquery")
+
+
+def own_stack_settings(state_dir: Path) -> Settings:
+    """Settings for a stack of one's own: ``state_dir`` and free ports. Endpoints from the
+    environment are dropped: tests and benchmarks must not touch a stack they did not start."""
+    settings = Settings.from_env(
+        state_dir=state_dir,
+        pubsub_port=free_port(),
+        bigquery_port=free_port(),
+        bigquery_grpc_port=free_port(),
+    )
+    return replace(settings, pubsub_emulator_host=None, bigquery_endpoint=None)
+
+
+@contextlib.contextmanager
+def running(settings: Settings) -> Iterator[Settings]:
+    """``up`` on entry, ``down`` on exit (also when starting fails half-way); yields the
+    settings pointed at the running services."""
+    try:
+        up(settings)
+        yield settings.with_local_endpoints()
+    finally:
+        down(settings)
 
 
 def up(settings: Settings) -> list[ServiceState]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 
@@ -39,37 +37,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         local_stack.provision(base)
         yield base
         return
-    settings = Settings.from_env(
-        state_dir=tmp_path_factory.mktemp("stack"),
-        pubsub_port=local_stack.free_port(),
-        bigquery_port=local_stack.free_port(),
-        bigquery_grpc_port=local_stack.free_port(),
-        pubsub_emulator_host=None,
-        bigquery_endpoint=None,
-    )
+    settings = local_stack.own_stack_settings(tmp_path_factory.mktemp("stack"))
     try:
-        local_stack.up(settings)
+        with local_stack.running(settings) as local:
+            yield local
     except local_stack.StackError as exc:
-        local_stack.down(settings)
         pytest.fail(f"local stack did not start: {exc}", pytrace=False)
-    try:
-        yield settings.with_local_endpoints()
-    finally:
-        local_stack.down(settings)
 
 
 @pytest.fixture
 def fresh_topic(stack: Settings) -> Settings:
     """The stack's settings with a topic and subscriptions of this test's own."""
-    suffix = uuid.uuid4().hex[:8]
-    settings = replace(
-        stack,
-        topic=f"events-{suffix}",
-        subscription=f"pipeline-{suffix}",
-        dead_letter_topic=f"dead-letter-{suffix}",
-        dead_letter_subscription=f"dead-letter-inspect-{suffix}",
-        state_dir=stack.state_dir / f"client-{suffix}",
-    )
+    settings = stack.isolated("test", own_dataset=False)
     local_stack.ensure_topics_and_subscriptions(settings)
     return settings
 

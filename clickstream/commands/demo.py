@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from clickstream.commands.common import StateDir, console, err, settings_from
+from clickstream.commands.warehouse import recommendations_table
 
 
 def demo_cmd(
@@ -93,12 +94,7 @@ def _print_summary(result) -> None:
         )
     console.print(trending)
     for user, rows in result.recommendations.items():
-        recs = Table(title=f"recommendations for {user}")
-        for column in ("#", "video_id", "score", "reason"):
-            recs.add_column(column)
-        for row in rows:
-            recs.add_row(str(row["position"]), row["video_id"], f"{row['score']:.3f}", row["reason"])
-        console.print(recs)
+        console.print(recommendations_table(user, rows))
     t = result.timings
     console.print("took " + ", ".join(f"{name.replace('_', ' ')} {seconds:.0f}s" for name, seconds in t.items()))
     if result.report_files:

@@ -168,9 +168,14 @@ def recommend_cmd(
     if not rows:
         console.print(f"no candidates for {user}: run `clickstream signals run` first")
         return
+    console.print(recommendations_table(user, rows))
+
+
+def recommendations_table(user: str, rows: list[dict]) -> Table:
+    """``sql/serving/recommend.sql`` rows as a table: position, video, score, reason."""
     table = Table(title=f"recommendations for {user}")
     for column in ("#", "video_id", "score", "reason"):
         table.add_column(column)
     for row in rows:
         table.add_row(str(row["position"]), row["video_id"], f"{row['score']:.4f}", row["reason"])
-    console.print(table)
+    return table

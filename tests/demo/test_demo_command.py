@@ -23,18 +23,14 @@ pytestmark = pytest.mark.integration
 
 
 def _env(state_dir: Path) -> tuple[dict[str, str], Settings]:
-    ports = {
-        "CLICKSTREAM_PUBSUB_PORT": local_stack.free_port(),
-        "CLICKSTREAM_BIGQUERY_PORT": local_stack.free_port(),
-        "CLICKSTREAM_BIGQUERY_GRPC_PORT": local_stack.free_port(),
-    }
+    settings = local_stack.own_stack_settings(state_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("PUBSUB_EMULATOR_HOST", "CLICKSTREAM_BIGQUERY_ENDPOINT")}
-    env.update({k: str(v) for k, v in ports.items()}, CLICKSTREAM_STATE_DIR=str(state_dir), COLUMNS="120")
-    settings = Settings.from_env(
-        state_dir=state_dir,
-        pubsub_port=ports["CLICKSTREAM_PUBSUB_PORT"],
-        bigquery_port=ports["CLICKSTREAM_BIGQUERY_PORT"],
-        bigquery_grpc_port=ports["CLICKSTREAM_BIGQUERY_GRPC_PORT"],
+    env.update(
+        CLICKSTREAM_PUBSUB_PORT=str(settings.pubsub_port),
+        CLICKSTREAM_BIGQUERY_PORT=str(settings.bigquery_port),
+        CLICKSTREAM_BIGQUERY_GRPC_PORT=str(settings.bigquery_grpc_port),
+        CLICKSTREAM_STATE_DIR=str(state_dir),
+        COLUMNS="120",
     )
     return env, settings
 

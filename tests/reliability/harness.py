@@ -12,38 +12,22 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from google.cloud import bigquery
 
 from clickstream import local_stack
-from clickstream.bq_tables import ensure_dataset_and_tables, ensure_views
-from clickstream.clients import bigquery_client
 from clickstream.config import Settings
 from clickstream.pipeline_process import PipelineProcess
 from emitters.events import Event
 from emitters.publisher import EventPublisher, PublisherConfig, PublishReport
 
 
-def isolated(base: Settings, tag: str, provision_tables: bool = True) -> Settings:
+def isolated(base: Settings, tag: str) -> Settings:
     """``base`` with a topic, subscriptions and dataset of this test's own, all provisioned."""
-    suffix = uuid.uuid4().hex[:8]
-    settings = replace(
-        base,
-        topic=f"rel-{tag}-{suffix}",
-        subscription=f"rel-{tag}-pipeline-{suffix}",
-        dead_letter_topic=f"rel-{tag}-dead-letter-{suffix}",
-        dead_letter_subscription=f"rel-{tag}-dead-letter-inspect-{suffix}",
-        dataset=f"rel_{tag}_{suffix}",
-        state_dir=base.state_dir / f"client-{suffix}",
-    )
-    local_stack.ensure_topics_and_subscriptions(settings)
-    if provision_tables:
-        client = bigquery_client(settings)
-        ensure_dataset_and_tables(client, settings.project, settings.dataset)
-        ensure_views(client, settings.project, settings.dataset)
-        local_stack.seed_catalog(client, settings)
+    settings = base.isolated(tag)
+    local_stack.provision(settings)
     return settings
 
 
