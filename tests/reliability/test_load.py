@@ -1,7 +1,9 @@
 """Load: five minutes at the local pipeline's maximum steady rate.
 
-The rate is the highest at which the lag stayed flat on this 2-core machine (README,
-"Reliability suite"); ``CLICKSTREAM_LOAD_RATE`` and ``CLICKSTREAM_LOAD_SECONDS`` override it.
+The rate is the highest target at which the lag stayed flat for the whole five minutes on
+this 2-core machine: 20 events/s (the simulator sends ~18/s at that target); at 25 the lag
+held for four minutes, then grew as the local runner slowed (README, "Reliability suite").
+``CLICKSTREAM_LOAD_RATE`` and ``CLICKSTREAM_LOAD_SECONDS`` override it.
 Every 10 s the test samples published messages, messages accounted for in the warehouse
 (the lag is the difference) and the pipeline process's RSS.
 
@@ -28,7 +30,7 @@ from tests.reliability.harness import Traffic, isolated, landed, sample_every, s
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-RATE = float(os.environ.get("CLICKSTREAM_LOAD_RATE", "25"))
+RATE = float(os.environ.get("CLICKSTREAM_LOAD_RATE", "20"))
 SECONDS = float(os.environ.get("CLICKSTREAM_LOAD_SECONDS", "300"))
 
 
@@ -92,10 +94,11 @@ def test_sustained_rate_keeps_lag_and_memory_bounded(stack: Settings, tmp_path: 
 
     assert final.accounted == len(schedule), final
     assert final.events == final.distinct_events, "duplicate rows in events"
-    # Lag bounded: never more than half a minute of traffic behind, and not trending up.
-    assert max(lags) <= RATE * 30, f"lag reached {max(lags)} messages"
+    # Steady: never more than 15 s of traffic behind, and the second half no more than 5 s
+    # further behind than the first (measured at 25/s: flat for four minutes, then 95 -> 401).
+    assert max(lags) <= RATE * 15, f"lag reached {max(lags)} messages"
     half = len(steady) // 2
-    assert statistics.mean(lags[half:]) <= statistics.mean(lags[:half]) + RATE * 10, lags
+    assert statistics.mean(lags[half:]) <= statistics.mean(lags[:half]) + RATE * 5, lags
     # Memory bounded: the last two minutes hold no more than 15% over the plateau of minutes 2-3.
     plateau = max(s[3] for s in samples if 60 <= s[0] < 180)
     late = max(s[3] for s in samples if s[0] >= SECONDS - 120)
