@@ -343,7 +343,6 @@ class Demo:
             if self._started_services:
                 self.say("the local stack stays up (--keep-running); stop it with `clickstream local down`")
             return
-        for name in reversed(self._started_services):
-            local_stack.stop_service(self.settings, name)
-        if self._started_services:
-            self.say(f"stopped what the demo started: {', '.join(self._started_services)}")
+        stopped = [name for name in reversed(self._started_services) if local_stack.stop_service(self.settings, name)]
+        if stopped:
+            self.say(f"stopped what the demo started: {', '.join(stopped)}")

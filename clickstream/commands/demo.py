@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from clickstream.commands.common import StateDir, console, err, settings_from
+from clickstream.commands.common import StateDir, console, err, one_line, settings_from
 from clickstream.commands.warehouse import recommendations_table
 
 
@@ -43,6 +43,9 @@ def demo_cmd(
     except KeyboardInterrupt:
         err.print("interrupted: everything the demo started has been stopped")
         raise typer.Exit(130) from None
+    except Exception as exc:  # a warehouse or broker error mid-run: one line, not a traceback
+        err.print(f"[bold red]demo failed:[/] {one_line(exc)} (everything the demo started has been stopped)")
+        raise typer.Exit(1) from None
     _print_summary(result)
     if result.outcomes.difference:
         raise typer.Exit(2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -107,3 +108,24 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
     assert process.returncode == 130, output
     assert "everything the demo started has been stopped" in output
     _assert_all_stopped(settings, _pipeline_pid(output))
+
+
+def test_a_taken_port_is_one_clear_error_and_nothing_is_left_running(tmp_path: Path) -> None:
+    env, settings = _env(tmp_path / "state")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", settings.pubsub_port))
+        taken.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "clickstream.cli", "demo", "--duration", "5"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    output = done.stdout + done.stderr
+    print(output[-1500:])
+    assert done.returncode == 1
+    assert f"port {settings.pubsub_port} on 127.0.0.1 is taken" in output
+    assert "Traceback" not in output
+    for name in local_stack.SERVICES:
+        assert not local_stack.service_state(settings, name).running
