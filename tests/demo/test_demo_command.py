@@ -36,6 +36,15 @@ def _env(state_dir: Path) -> tuple[dict[str, str], Settings]:
     return env, settings
 
 
+def _demo(env: dict[str, str], *args: str, timeout: float) -> tuple[subprocess.CompletedProcess, str]:
+    """Run ``clickstream demo`` to the end; returns the process and its whole output."""
+    command = [sys.executable, "-m", "clickstream.cli", "demo", *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    output = done.stdout + done.stderr
+    print(output[-3000:])
+    return done, output
+
+
 def _pipeline_pid(output: str) -> int:
     match = re.search(r"pipeline started \(pid (\d+)", output)
     assert match, f"no pipeline pid in the output:\n{output}"
@@ -60,15 +69,7 @@ def test_demo_reconciles_reports_and_stops_what_it_started(tmp_path: Path) -> No
     env, settings = _env(tmp_path / "state")
     report = tmp_path / "report"
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "clickstream.cli", "demo", "--duration", "15", "--rate", "20", "--report", str(report)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    output = done.stdout + done.stderr
-    print(output[-3000:])
+    done, output = _demo(env, "--duration", "15", "--rate", "20", "--report", str(report), timeout=300)
     print(f"demo took {time.monotonic() - started:.0f}s")
     assert done.returncode == 0, output
     assert "reconciliation OK" in output
@@ -115,15 +116,7 @@ def test_a_taken_port_is_one_clear_error_and_nothing_is_left_running(tmp_path: P
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", settings.pubsub_port))
         taken.listen()
-        done = subprocess.run(
-            [sys.executable, "-m", "clickstream.cli", "demo", "--duration", "5"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    output = done.stdout + done.stderr
-    print(output[-1500:])
+        done, output = _demo(env, "--duration", "5", timeout=120)
     assert done.returncode == 1
     assert f"port {settings.pubsub_port} on 127.0.0.1 is taken" in output
     assert "Traceback" not in output
