@@ -269,8 +269,9 @@ class Demo:
         return summary
 
     def _landed(self, client, local: Settings, since: datetime) -> int:
-        rows = run_script(client, local, read_sql("demo/landed.sql", local), {"since": since})
-        return int(rows[0]["landed"])
+        """Published messages the pipeline has accounted for so far (the lag's other half)."""
+        rows = run_script(client, local, read_sql("demo/outcomes.sql", local), {"since": since})
+        return outcomes_from_rows(0, rows).accounted
 
     def _check_pipeline(self) -> None:
         assert self._pipeline is not None

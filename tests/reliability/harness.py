@@ -42,9 +42,7 @@ class Landed:
     events: int
     distinct_events: int
     dead_letters: int
-    rejected_by_warehouse: int
     duplicates: int
-    sessions: int
 
     @property
     def accounted(self) -> int:
@@ -60,9 +58,7 @@ def landed(client: bigquery.Client, settings: Settings) -> Landed:
       (SELECT COUNT(DISTINCT event_id) FROM `{t("events")}`) AS distinct_events,
       (SELECT COUNT(*) FROM `{t("dead_letters")}`
         WHERE stage != 'sink' OR error LIKE '{t("events")}:%') AS dead_letters,
-      (SELECT COUNT(*) FROM `{t("dead_letters")}` WHERE reason = 'warehouse_rejected') AS rejected_by_warehouse,
-      (SELECT COUNT(*) FROM `{t("duplicates")}`) AS duplicates,
-      (SELECT COUNT(*) FROM `{t("sessions_final")}`) AS sessions
+      (SELECT COUNT(*) FROM `{t("duplicates")}`) AS duplicates
     """
     row = next(iter(client.query(sql).result()))
     return Landed(**{k: int(row[k]) for k in Landed.__dataclass_fields__})
