@@ -32,7 +32,6 @@ from pathlib import Path
 
 import fastavro
 from google.cloud import pubsub_v1
-from google.pubsub_v1.types import Encoding
 
 from bench.common import machine, table
 from clickstream import contract, local_stack
@@ -131,8 +130,7 @@ def topic_settings(base: Settings) -> Settings:
     """A fresh schema-checked topic (no subscription: nothing accumulates in the emulator)."""
     settings = replace(base, topic=f"bench-emitter-{uuid.uuid4().hex[:8]}")
     local_stack.ensure_schema(settings)
-    schema = {"schema": settings.schema_path, "encoding": Encoding.BINARY}
-    publisher_client(settings).create_topic(request={"name": settings.topic_path, "schema_settings": schema})
+    local_stack.ensure_event_topic(settings)
     return settings
 
 

@@ -3,8 +3,9 @@
 Plays simulated viewers in real time (5 events/s for 60 s by default) into a fresh topic
 and dataset, with the streaming pipeline running on the DirectRunner as its own process.
 A poller queries the events table every 0.25 s; an event's latency is the time from its
-``publish()`` call to the first poll that sees its row, so it includes up to 0.25 s of
-polling. The pipeline's own part (publish -> ``processed_at``) is shown beside it.
+``publish()`` call returning (it does not wait for the broker) to the first poll that sees
+its row, so it includes up to 0.25 s of polling. The pipeline's own part (publish ->
+``processed_at``) is shown beside it.
 
 Needs a running local stack (``clickstream local up``), or run ``python -m bench``.
 
@@ -27,7 +28,8 @@ from clickstream.commands.common import resolve_endpoints
 from clickstream.config import Settings
 from clickstream.pipeline_process import PipelineProcess
 from emitters.publisher import EventPublisher, PublisherConfig
-from emitters.simulator import Simulator, TrafficProfile
+from emitters.simulator import Emission, TrafficProfile
+from emitters.traffic import play
 
 POLL_S = 0.25
 
@@ -62,16 +64,12 @@ def measure(base: Settings, rate: float, seconds: float) -> dict[str, float]:
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         profile = TrafficProfile(rate=rate, session_gap_s=30, seed=11)
-        started = time.monotonic()
+
+        def note_publish(emission: Emission) -> None:  # called as publish() returns (it does not wait)
+            published[emission.event.event_id] = time.time()
+
         with EventPublisher(PublisherConfig.from_settings(settings)) as publisher:
-            for emission in Simulator(profile, start_ms=int(time.time() * 1000)).emissions():
-                if emission.due_s > seconds:
-                    break
-                wait = started + emission.due_s - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                published[emission.event.event_id] = time.time()
-                publisher.publish(emission.event)
+            play(profile, publisher, duration_s=seconds, on_emit=note_publish)
         deadline = time.monotonic() + 120
         while len(seen) < len(published) and time.monotonic() < deadline and pipeline.running:
             time.sleep(0.5)

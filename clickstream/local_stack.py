@@ -334,23 +334,29 @@ def stop_service(settings: Settings, name: str, timeout: float = 15.0) -> bool:
     pidfile = _run_dir(settings) / f"{name}.json"
     if not info:
         return False
-    pgid = int(info["pgid"])
-    stopped = False
-    if _group_alive(pgid):
-        stopped = True
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _group_alive(pgid):
-                _alive(int(info["pid"]))  # reaps our own child
-                time.sleep(0.1)
-            if not _group_alive(pgid):
-                break
+    stopped = stop_group(int(info["pgid"]), int(info["pid"]), timeout)
     pidfile.unlink(missing_ok=True)
     return stopped
+
+
+def stop_group(pgid: int, pid: int, timeout: float = 15.0, kill: bool = False) -> bool:
+    """SIGTERM a process group, then SIGKILL what is left after ``timeout`` seconds (``kill``
+    goes straight to SIGKILL, to play a crash); True when something was running."""
+    if not _group_alive(pgid):
+        return False
+    steps = ((signal.SIGKILL, 5.0),) if kill else ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0))
+    for sig, wait in steps:
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_alive(pgid):
+            _alive(pid)  # reaps our own child
+            time.sleep(0.1)
+        if not _group_alive(pgid):
+            break
+    return True
 
 
 SERVICES = ("pubsub", "bigquery")
@@ -426,19 +432,23 @@ def ensure_schema(settings: Settings) -> str:
     return settings.schema_path
 
 
+def ensure_event_topic(settings: Settings) -> None:
+    """The events topic, checked against the contract's schema (``ensure_schema`` first)."""
+    request = {
+        "name": settings.topic_path,
+        "schema_settings": {"schema": settings.schema_path, "encoding": Encoding.BINARY},
+    }
+    with contextlib.suppress(gexc.AlreadyExists):
+        publisher_client(settings).create_topic(request=request)
+
+
 def ensure_topics_and_subscriptions(settings: Settings) -> None:
+    ensure_event_topic(settings)
     publisher = publisher_client(settings)
     subscriber = subscriber_client(settings)
     try:
-        for request in (
-            {
-                "name": settings.topic_path,
-                "schema_settings": {"schema": settings.schema_path, "encoding": Encoding.BINARY},
-            },
-            {"name": settings.dead_letter_topic_path},
-        ):
-            with contextlib.suppress(gexc.AlreadyExists):
-                publisher.create_topic(request=request)
+        with contextlib.suppress(gexc.AlreadyExists):
+            publisher.create_topic(request={"name": settings.dead_letter_topic_path})
         for request in (
             {
                 "name": settings.subscription_path,

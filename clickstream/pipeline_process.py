@@ -7,13 +7,12 @@ can be read from ``/proc`` without counting the caller's.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from clickstream import local_stack
 from clickstream.config import Settings
 
 
@@ -59,14 +58,9 @@ class PipelineProcess:
 
     def stop(self, kill: bool = False) -> None:
         """SIGTERM (then SIGKILL) the process group; ``kill`` goes straight to SIGKILL, as a crash."""
-        if not self.running:
-            return
-        steps = ((signal.SIGKILL, 5.0),) if kill else ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0))
-        for sig, wait in steps:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
-            if self.wait(wait):
-                return
+        if self.running:
+            local_stack.stop_group(self.process.pid, self.process.pid, timeout=10.0, kill=kill)
+            self.wait(5.0)  # settles Popen's own view of the exit
 
     def rss_mb(self) -> float | None:
         """Resident memory now (Linux /proc), or None once the process is gone."""
