@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import cost, emitter, latency, pipeline_chain, replay, signals
 from bench.common import machine
-from clickstream import local_stack
+from clickstream.app.local import services
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     print()
     with (
         tempfile.TemporaryDirectory() as state,
-        local_stack.running(local_stack.own_stack_settings(Path(state))) as local,
+        services.running(services.own_stack_settings(Path(state))) as local,
     ):
         figures |= emitter.main(["--events", "3000" if quick else "20000"], base=local)
         print()

@@ -8,11 +8,11 @@ import platform
 import resource
 from pathlib import Path
 
-from clickstream.catalog import generate_catalog
+from clickstream.core.synthetic_videos import generate_catalog
 from emitters.events import encode_event
 from emitters.simulator import Simulator, TrafficProfile
-from pipelines.rules.archive import to_json_line
-from pipelines.rules.messages import RawMessage
+from pipelines.archive import to_json_line
+from pipelines.messages import RawMessage
 
 START_MS = 1_767_225_600_000
 

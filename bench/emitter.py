@@ -34,9 +34,11 @@ import fastavro
 from google.cloud import pubsub_v1
 
 from bench.common import machine, table
-from clickstream import contract, local_stack
-from clickstream.clients import publisher_client
-from clickstream.config import Settings
+from clickstream.app import provisioning
+from clickstream.app.local import services
+from clickstream.core import contract
+from clickstream.core.config import Settings
+from clickstream.core.pubsub_clients import publisher_client
 from emitters.events import Event, encode_event, now_ms
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import Simulator, TrafficProfile
@@ -129,8 +131,8 @@ def measure(settings: Settings, n: int, rounds: int) -> dict[str, float]:
 def topic_settings(base: Settings) -> Settings:
     """A fresh schema-checked topic (no subscription: nothing accumulates in the emulator)."""
     settings = replace(base, topic=f"bench-emitter-{uuid.uuid4().hex[:8]}")
-    local_stack.ensure_schema(settings)
-    local_stack.ensure_event_topic(settings)
+    provisioning.ensure_schema(settings)
+    provisioning.ensure_event_topic(settings)
     return settings
 
 
@@ -142,12 +144,12 @@ def main(argv: list[str] | None = None, base: Settings | None = None) -> dict[st
     if base is not None or Settings.from_env().pubsub_emulator_host:
         return measure(topic_settings(base or Settings.from_env()), args.events, args.rounds)
     with tempfile.TemporaryDirectory() as state:
-        own = local_stack.own_stack_settings(Path(state))
-        local_stack.start_service(own, "pubsub")
+        own = services.own_stack_settings(Path(state))
+        services.start_service(own, "pubsub")
         try:
             return measure(topic_settings(own.with_local_endpoints()), args.events, args.rounds)
         finally:
-            local_stack.stop_service(own, "pubsub")
+            services.stop_service(own, "pubsub")
 
 
 if __name__ == "__main__":

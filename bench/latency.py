@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 from bench.common import machine, table
-from clickstream import local_stack
-from clickstream.clients import bigquery_client
-from clickstream.commands.common import resolve_endpoints
-from clickstream.config import Settings
-from clickstream.pipeline_process import PipelineProcess
+from clickstream.app import provisioning
+from clickstream.app.commands.common import resolve_endpoints
+from clickstream.app.pipeline_process import PipelineProcess
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import Emission, TrafficProfile
 from emitters.traffic import play
@@ -40,7 +40,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def measure(base: Settings, rate: float, seconds: float) -> dict[str, float]:
     settings = base.isolated("bench-latency")
-    local_stack.provision(settings)
+    provisioning.provision(settings)
     client = bigquery_client(settings)
     published: dict[str, float] = {}
     seen: dict[str, float] = {}

@@ -18,9 +18,9 @@ import time
 import fastavro
 
 from bench.common import catalog_dict, machine, messages, table
-from clickstream import contract
-from pipelines.rules.enrichment import enrich
-from pipelines.rules.validation import Limits, decode_and_validate
+from clickstream.core import contract
+from pipelines.rules.decode import Limits, decode_and_validate
+from pipelines.rules.enrich import enrich
 
 
 def raw_decode(msgs) -> float:

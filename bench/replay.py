@@ -22,12 +22,12 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from bench.common import machine, messages, peak_rss_mb, table, write_archive, write_catalog
-from pipelines import replay
+from pipelines import archive, replay
 from pipelines.options import ClickstreamOptions
-from pipelines.rules import archive
-from pipelines.rules.validation import Limits, decode_and_validate
+from pipelines.rules.decode import Limits, decode_and_validate
+from pipelines.transforms import EVENTS
 from pipelines.transforms.decode import DecodeAndValidate
-from pipelines.transforms.dedup import EVENTS, DeduplicateEvents
+from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import CatalogSideInput, EnrichEvents
 from pipelines.transforms.sessionize import Sessionize
 

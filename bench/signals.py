@@ -22,11 +22,11 @@ import pyarrow.parquet as pq
 from google.cloud import bigquery
 
 from bench.common import machine, table
-from clickstream.bq_tables import ensure_dataset_and_tables, ensure_views, table_specs
-from clickstream.cli import resolve_endpoints
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
-from clickstream.signals import SignalParams, run_signals
+from clickstream.app.cli import resolve_endpoints
+from clickstream.app.signals import SignalParams, run_signals
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from clickstream.core.tables import ensure_dataset_and_tables, ensure_views, table_specs
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 _ARROW = {

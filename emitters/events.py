@@ -1,7 +1,7 @@
 """Typed constructors for the two event types, mirroring the Avro contract.
 
 The dataclasses are the caller-facing shape; ``Event.to_record`` is the single
-mapping onto the Avro record that ``clickstream.contract`` encodes.
+mapping onto the Avro record that ``clickstream.core.contract`` encodes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from clickstream import contract
+from clickstream.core import contract
 
 
 def now_ms() -> int:

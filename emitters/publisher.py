@@ -39,8 +39,8 @@ from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
 from google.cloud.pubsub_v1 import types
 
-from clickstream.clients import publisher_api, publisher_client
-from clickstream.config import Settings
+from clickstream.core.config import Settings
+from clickstream.core.pubsub_clients import publisher_api, publisher_client
 from emitters.events import Event, encode_event, now_ms
 from emitters.spool import DiskSpool, SpoolFullError
 

@@ -32,7 +32,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from clickstream.catalog import generate_catalog, video_id
+from clickstream.core.reasons import Reason
+from clickstream.core.synthetic_videos import generate_catalog, video_id
 from emitters.events import ClientInfo, Event, ThumbnailClicked, VideoPaused
 
 SURFACES = ("home", "search", "up_next", "channel", "notifications")
@@ -65,11 +66,11 @@ _USER_AGENTS = {
 _PLATFORM_WEIGHTS = (("web", 0.42), ("android", 0.30), ("ios", 0.22), ("tv", 0.06))
 _LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "pt-BR", "ja-JP", "es-ES")
 _PLAYBACK_RATES = ((1.0, 0.86), (1.25, 0.05), (1.5, 0.05), (2.0, 0.04))
-_ANY_EVENT_REASONS = ("future_event_time", "ancient_event_time", "empty_video_id")
-# Which bad values each payload type can carry.
+_ANY_EVENT_REASONS = (Reason.EVENT_TIME_IN_FUTURE, Reason.EVENT_TIME_TOO_OLD, Reason.MISSING_VIDEO_ID)
+# Which bad values each payload type can carry, named after the reason the pipeline gives them.
 INVALID_REASONS_BY_TYPE = {
-    "VideoPaused": ("negative_position", "position_beyond_duration", *_ANY_EVENT_REASONS),
-    "ThumbnailClicked": ("bad_slot", *_ANY_EVENT_REASONS),
+    "VideoPaused": (Reason.NEGATIVE_POSITION, Reason.POSITION_BEYOND_DURATION, *_ANY_EVENT_REASONS),
+    "ThumbnailClicked": (Reason.INVALID_SLOT, *_ANY_EVENT_REASONS),
 }
 INVALID_REASONS = tuple(sorted({r for rs in INVALID_REASONS_BY_TYPE.values() for r in rs}))
 # Events per session, on average: a click, ~1.6 pauses, repeated ~2.5 times.
@@ -259,18 +260,18 @@ class Simulator:
     def _make_invalid(self, event: Event, reason: str) -> Event:
         payload = event.payload
         day_ms = 86_400_000
-        if reason == "negative_position" and isinstance(payload, VideoPaused):
+        if reason == Reason.NEGATIVE_POSITION and isinstance(payload, VideoPaused):
             return replace(event, payload=replace(payload, position_ms=-abs(payload.position_ms) - 1000))
-        if reason == "position_beyond_duration" and isinstance(payload, VideoPaused):
+        if reason == Reason.POSITION_BEYOND_DURATION and isinstance(payload, VideoPaused):
             duration = payload.video_duration_ms or 600_000
             return replace(event, payload=replace(payload, video_duration_ms=duration, position_ms=duration + 120_000))
-        if reason == "bad_slot" and isinstance(payload, ThumbnailClicked):
+        if reason == Reason.INVALID_SLOT and isinstance(payload, ThumbnailClicked):
             return replace(event, payload=replace(payload, slot=0, rank=-1))
-        if reason == "future_event_time":
+        if reason == Reason.EVENT_TIME_IN_FUTURE:
             return replace(event, event_ts_ms=event.event_ts_ms + 2 * day_ms)
-        if reason == "ancient_event_time":
+        if reason == Reason.EVENT_TIME_TOO_OLD:
             return replace(event, event_ts_ms=event.event_ts_ms - 400 * day_ms)
-        if reason == "empty_video_id":
+        if reason == Reason.MISSING_VIDEO_ID:
             return replace(event, payload=replace(payload, video_id=""))
         raise ValueError(f"{reason} does not apply to {event.event_type}")
 

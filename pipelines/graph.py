@@ -8,11 +8,12 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, StandardOptions
 from apache_beam.transforms import window
 
-from clickstream.bq_tables import table_specs
+from clickstream.core.tables import CATALOG_TABLE, table_specs
 from pipelines.options import ClickstreamOptions
+from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS
 from pipelines.transforms.bigquery_sink import WriteRows
-from pipelines.transforms.decode import DEAD_LETTERS, DecodeAndValidate
-from pipelines.transforms.dedup import DUPLICATES, EVENTS, DeduplicateEvents
+from pipelines.transforms.decode import DecodeAndValidate
+from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import CatalogSideInput, EnrichEvents
 from pipelines.transforms.sessionize import Sessionize
 
@@ -44,7 +45,7 @@ def catalog_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.
     streaming = options.view_as(StandardOptions).streaming
     runner = str(options.view_as(StandardOptions).runner or "").lower()
     refresh_s = options.catalog_refresh_s if streaming and "dataflow" in runner else 0
-    table_id = f"{project}.{options.dataset}.{options.catalog_table}"
+    table_id = f"{project}.{options.dataset}.{CATALOG_TABLE}"
     return pipeline | "Catalog" >> CatalogSideInput(
         (options.catalog_path, table_id, options.bigquery_endpoint, project), refresh_s
     )
@@ -58,19 +59,19 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
     def table(name: str) -> str:
         return f"{project}.{options.dataset}.{name}"
 
-    def write(label: str, rows: beam.PCollection, name: str, spec: str, row_id: str | None):
+    def write(label: str, rows: beam.PCollection, name: str, row_id: str | None):
         return rows | label >> WriteRows(
             project,
             table(name),
             options.bigquery_endpoint,
             row_id_field=row_id,
             method=options.write_method,
-            schema={"fields": list(specs[spec].fields)},
+            schema={"fields": list(specs[name].fields)},
         )
 
-    rejected_events = write("WriteEvents", outputs.events, options.events_table, "events", "event_id")
-    rejected_duplicates = write("WriteDuplicates", outputs.duplicates, options.duplicates_table, "duplicates", None)
-    rejected_sessions = write("WriteSessions", outputs.sessions, options.sessions_table, "sessions", None) | (
+    rejected_events = write("WriteEvents", outputs.events, "events", "event_id")
+    rejected_duplicates = write("WriteDuplicates", outputs.duplicates, "duplicates", None)
+    rejected_sessions = write("WriteSessions", outputs.sessions, "sessions", None) | (
         "SessionRejectsToGlobal" >> beam.WindowInto(window.GlobalWindows())
     )
     all_dead = (
@@ -79,4 +80,4 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
         rejected_duplicates,
         rejected_sessions,
     ) | "AllDeadLetters" >> beam.Flatten()
-    write("WriteDeadLetters", all_dead, options.dead_letters_table, "dead_letters", None)
+    write("WriteDeadLetters", all_dead, "dead_letters", None)

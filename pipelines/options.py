@@ -1,14 +1,17 @@
 """Pipeline options: every knob of the clickstream pipeline, with its default.
 
 The same names are the Dataflow Flex Template parameters (``terraform/`` and
-``metadata.json`` read this list), so keep them snake_case and stable.
+``metadata.json`` read this list), so keep them snake_case and stable. Table names are not
+options: they come from ``schemas/bigquery/tables.json``, the one place that the pipeline,
+the SQL and Terraform all read. Knobs that only make sense on the local runner (stopping
+after a while, or when idle) belong to ``clickstream.app.local_runner``, not here.
 """
 
 from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.rules.validation import Limits
+from pipelines.rules.decode import Limits
 
 WRITE_METHODS = ("INSERT_ALL", "STORAGE_WRITE_API")
 
@@ -29,11 +32,6 @@ class ClickstreamOptions(PipelineOptions):
         )
         add("--bq_project", default=None, help="Project of the BigQuery dataset [the pipeline's project].")
         add("--dataset", default="clickstream", help="BigQuery dataset.")
-        add("--events_table", default="events", help="Table for enriched events.")
-        add("--sessions_table", default="sessions", help="Table for session panes.")
-        add("--dead_letters_table", default="dead_letters", help="Table for dead letters.")
-        add("--duplicates_table", default="duplicates", help="Table for the audit rows of dropped duplicates.")
-        add("--catalog_table", default="video_catalog", help="Table the catalog side input is read from.")
         add(
             "--catalog_path",
             default=None,
@@ -98,18 +96,6 @@ class ClickstreamOptions(PipelineOptions):
             default="INSERT_ALL",
             choices=WRITE_METHODS,
             help="INSERT_ALL (insertId = event_id; local and Dataflow) or STORAGE_WRITE_API (Dataflow only).",
-        )
-        add(
-            "--max_runtime_s",
-            type=int,
-            default=0,
-            help="Local streaming runs: stop after this many seconds (0 = run until cancelled).",
-        )
-        add(
-            "--idle_stop_s",
-            type=int,
-            default=0,
-            help="Local streaming runs: stop once no message has arrived for this many seconds (0 = off).",
         )
 
     def limits(self) -> Limits:

@@ -3,7 +3,7 @@
 Inputs (``--input``):
 
 * JSON lines or Avro files, local or ``gs://`` (globs allowed): archived Pub/Sub messages,
-  see ``pipelines.rules.archive``;
+  see ``pipelines.archive``;
 * ``bq://project.dataset.dead_letters``: re-process dead letters after a fix (optionally
   ``--dead_letter_filter "reason = 'x'"``).
 
@@ -31,10 +31,12 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.transforms import window
 
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from pipelines import archive
 from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
+from pipelines.messages import raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
-from pipelines.rules import archive
-from pipelines.rules.messages import raw_from_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +69,6 @@ def read_messages(
 
 
 def _query_rows(query: str, endpoint: str | None, project: str | None):
-    from clickstream.clients import bigquery_client
-    from clickstream.config import Settings
-
     settings = Settings(project=project or Settings().project, bigquery_endpoint=endpoint)
     for row in bigquery_client(settings).query(query).result():
         yield {**dict(row), "payload": row.payload}

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from clickstream import local_stack
-from clickstream.config import Settings
+from clickstream.app import provisioning
+from clickstream.app.local import services
+from clickstream.core.config import Settings
 
 
 def _reachable(url: str) -> bool:
@@ -34,14 +35,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     if base.pubsub_emulator_host and base.bigquery_endpoint:
         if not _reachable(f"http://{base.pubsub_emulator_host}/"):
             pytest.fail(f"PUBSUB_EMULATOR_HOST={base.pubsub_emulator_host} does not answer", pytrace=False)
-        local_stack.provision(base)
+        provisioning.provision(base)
         yield base
         return
-    settings = local_stack.own_stack_settings(tmp_path_factory.mktemp("stack"))
+    settings = services.own_stack_settings(tmp_path_factory.mktemp("stack"))
     try:
-        with local_stack.running(settings) as local:
+        with services.running(settings) as local:
             yield local
-    except local_stack.StackError as exc:
+    except services.StackError as exc:
         pytest.fail(f"local stack did not start: {exc}", pytrace=False)
 
 
@@ -49,7 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 def fresh_topic(stack: Settings) -> Settings:
     """The stack's settings with a topic and subscriptions of this test's own."""
     settings = stack.isolated("test", own_dataset=False)
-    local_stack.ensure_topics_and_subscriptions(settings)
+    provisioning.ensure_topics_and_subscriptions(settings)
     return settings
 
 

@@ -1,3 +1,8 @@
-"""Composite PTransforms of the pipeline; each wraps rules from ``pipelines.rules``."""
+"""Composite PTransforms of the pipeline; each wraps the rules of the same name in ``pipelines.rules``."""
 
 METRICS_NAMESPACE = "clickstream"
+
+# Output tags, spelled once: the main output of decode and dedup is EVENTS.
+EVENTS = "events"
+DEAD_LETTERS = "dead_letters"
+DUPLICATES = "duplicates"

@@ -27,8 +27,11 @@ from apache_beam.utils.windowed_value import WindowedValue
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
 
-from pipelines.rules.messages import RawMessage, dead_letter_row
-from pipelines.rules.timefmt import parse_iso_ms
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from clickstream.core.reasons import Reason, Stage
+from pipelines.messages import RawMessage, dead_letter_row
+from pipelines.timefmt import parse_iso_ms
 from pipelines.transforms import METRICS_NAMESPACE
 
 log = logging.getLogger(__name__)
@@ -69,11 +72,12 @@ def sink_dead_letter(table: str, row: dict[str, Any], error: str) -> dict[str, A
     )
     return dead_letter_row(
         raw,
-        "sink",
-        "warehouse_rejected",
+        Stage.SINK,
+        Reason.WAREHOUSE_REJECTED,
         f"{table}: {error}",
         event_id=row.get("event_id"),
         event_type=row.get("event_type"),
+        refused_table=table.rsplit(".", 1)[-1],
     )
 
 
@@ -98,9 +102,6 @@ class InsertAllFn(beam.DoFn):
         self.retries = Metrics.counter(METRICS_NAMESPACE, "bigquery_retries")
 
     def setup(self) -> None:
-        from clickstream.clients import bigquery_client
-        from clickstream.config import Settings
-
         self._client = bigquery_client(Settings(project=self.project, bigquery_endpoint=self.endpoint))
         self._retry = Retry(
             predicate=if_exception_type(*_TRANSIENT),

@@ -8,12 +8,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
-from pipelines.rules.messages import RawMessage
-from pipelines.rules.validation import Limits, decode_and_validate
-from pipelines.transforms import METRICS_NAMESPACE
-
-EVENTS = "events"
-DEAD_LETTERS = "dead_letters"
+from pipelines.messages import RawMessage
+from pipelines.rules.decode import Limits, decode_and_validate
+from pipelines.transforms import DEAD_LETTERS, EVENTS, METRICS_NAMESPACE
 
 
 def from_pubsub(message: Any) -> RawMessage:

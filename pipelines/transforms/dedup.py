@@ -12,22 +12,8 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import TimestampedValue
 
-from pipelines.rules.timefmt import iso
-from pipelines.transforms import METRICS_NAMESPACE
-
-EVENTS = "events"
-DUPLICATES = "duplicates"
-
-
-def duplicate_row(event: dict[str, Any]) -> dict[str, Any]:
-    """The ``duplicates`` audit row for a dropped delivery."""
-    return {
-        "event_id": event["event_id"],
-        "message_id": event.get("message_id"),
-        "publish_time": event.get("publish_time"),
-        "event_ts": event["event_ts"],
-        "dropped_at": iso(time.time_ns() // 1_000_000),
-    }
+from pipelines.rules.dedup import delivery_order, duplicate_row
+from pipelines.transforms import DUPLICATES, EVENTS, METRICS_NAMESPACE
 
 
 class _KeepFirstFn(beam.DoFn):
@@ -39,13 +25,13 @@ class _KeepFirstFn(beam.DoFn):
 
     def process(self, element):
         _, deliveries = element
-        ordered = sorted(deliveries, key=lambda d: (d[1].get("publish_time") or "", d[1].get("message_id") or ""))
+        ordered = sorted(deliveries, key=lambda d: delivery_order(d[1]))
         ts_ms, first = ordered[0]
         self.unique.inc()
         yield TimestampedValue(first, ts_ms / 1000)
         for _, again in ordered[1:]:
             self.duplicates.inc()
-            yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(again))
+            yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(again, time.time_ns() // 1_000_000))
 
 
 class _DropSeenFn(beam.DoFn):
@@ -72,17 +58,7 @@ class _DropSeenFn(beam.DoFn):
     ):
         if seen.read():
             self.duplicates.inc()
-            event = element[1]
-            yield beam.pvalue.TaggedOutput(
-                DUPLICATES,
-                {
-                    "event_id": event["event_id"],
-                    "message_id": event.get("message_id"),
-                    "publish_time": event.get("publish_time"),
-                    "event_ts": event["event_ts"],
-                    "dropped_at": iso(time.time_ns() // 1_000_000),
-                },
-            )
+            yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(element[1], time.time_ns() // 1_000_000))
             return
         seen.write(True)
         expiry.set(timestamp + self.horizon_s)

@@ -7,12 +7,15 @@ import time
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, window
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
-from pipelines.rules.enrichment import CatalogEntry, enrich
-from pipelines.rules.timefmt import iso
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from pipelines.rules.enrich import CatalogEntry, enrich
+from pipelines.timefmt import iso
 from pipelines.transforms import METRICS_NAMESPACE
 
 
@@ -21,14 +24,9 @@ def load_catalog(
 ) -> dict[str, CatalogEntry]:
     """video_id -> catalog entry, from a JSON-lines file or the BigQuery table."""
     if path:
-        from apache_beam.io.filesystems import FileSystems
-
         with FileSystems.open(path) as handle:
             rows = [json.loads(line) for line in handle.read().decode().splitlines() if line.strip()]
     else:
-        from clickstream.clients import bigquery_client
-        from clickstream.config import Settings
-
         settings = Settings(project=project or Settings().project, bigquery_endpoint=bigquery_endpoint)
         query = f"SELECT video_id, title, category, duration_ms, creator_id FROM `{table_id}`"
         rows = [dict(r) for r in bigquery_client(settings).query(query).result()]

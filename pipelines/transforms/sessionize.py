@@ -10,7 +10,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.windowed_value import PaneInfoTiming
 
-from pipelines.rules import sessions
+from pipelines.rules import sessionize as sessions
 from pipelines.transforms import METRICS_NAMESPACE
 
 _TIMING = {

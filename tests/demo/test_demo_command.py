@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from clickstream import local_stack
-from clickstream.config import Settings
+from clickstream.app.local import services
+from clickstream.core.config import Settings
 
 pytestmark = pytest.mark.integration
 
 
 def _env(state_dir: Path) -> tuple[dict[str, str], Settings]:
-    settings = local_stack.own_stack_settings(state_dir)
+    settings = services.own_stack_settings(state_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("PUBSUB_EMULATOR_HOST", "CLICKSTREAM_BIGQUERY_ENDPOINT")}
     env.update(
         CLICKSTREAM_PUBSUB_PORT=str(settings.pubsub_port),
@@ -38,7 +38,7 @@ def _env(state_dir: Path) -> tuple[dict[str, str], Settings]:
 
 def _demo(env: dict[str, str], *args: str, timeout: float) -> tuple[subprocess.CompletedProcess, str]:
     """Run ``clickstream demo`` to the end; returns the process and its whole output."""
-    command = [sys.executable, "-m", "clickstream.cli", "demo", *args]
+    command = [sys.executable, "-m", "clickstream.app.cli", "demo", *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     output = done.stdout + done.stderr
     print(output[-3000:])
@@ -60,8 +60,8 @@ def _alive(pid: int) -> bool:
 
 
 def _assert_all_stopped(settings: Settings, pipeline_pid: int) -> None:
-    for name in local_stack.SERVICES:
-        assert not local_stack.service_state(settings, name).running, f"{name} was left running"
+    for name in services.SERVICES:
+        assert not services.service_state(settings, name).running, f"{name} was left running"
     assert not _alive(pipeline_pid), "the pipeline process was left running"
 
 
@@ -90,7 +90,7 @@ def test_demo_reconciles_reports_and_stops_what_it_started(tmp_path: Path) -> No
 def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
     env, settings = _env(tmp_path / "state")
     process = subprocess.Popen(
-        [sys.executable, "-m", "clickstream.cli", "demo", "--duration", "60"],
+        [sys.executable, "-m", "clickstream.app.cli", "demo", "--duration", "60"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -120,5 +120,5 @@ def test_a_taken_port_is_one_clear_error_and_nothing_is_left_running(tmp_path: P
     assert done.returncode == 1
     assert f"port {settings.pubsub_port} on 127.0.0.1 is taken" in output
     assert "Traceback" not in output
-    for name in local_stack.SERVICES:
-        assert not local_stack.service_state(settings, name).running
+    for name in services.SERVICES:
+        assert not services.service_state(settings, name).running

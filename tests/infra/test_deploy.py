@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from clickstream.cli import app
+from clickstream.app.cli import app
 
 
 def test_dry_run_prints_image_template_terraform_in_order() -> None:

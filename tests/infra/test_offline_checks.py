@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from clickstream import infra_checks as checks
-from clickstream.paths import REPO_ROOT
+from clickstream.core.paths import REPO_ROOT
+from tests.support import infra_checks as checks
 
 
 @pytest.mark.parametrize("check", checks.ALL_CHECKS, ids=lambda c: c.__name__)

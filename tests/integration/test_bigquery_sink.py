@@ -10,11 +10,11 @@ import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from clickstream import local_stack
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
+from clickstream.app.local import processes
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
 from pipelines.transforms.bigquery_sink import WriteRows
-from tests.pipeline.harness import Collect, collector
+from tests.support.teststream import Collect, collector
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def test_rows_the_warehouse_refuses_become_dead_letters_and_good_rows_land(stack
 
 
 def test_an_unreachable_warehouse_fails_the_bundle_instead_of_dropping_rows(stack: Settings) -> None:
-    dead_endpoint = f"http://127.0.0.1:{local_stack.free_port()}"  # nothing listens here
+    dead_endpoint = f"http://127.0.0.1:{processes.free_port()}"  # nothing listens here
     with pytest.raises(Exception, match=r"(?i)retry|connect|timeout|refused"), beam.Pipeline(runner=FnApiRunner()) as p:
         _ = (
             p

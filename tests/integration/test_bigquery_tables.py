@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from google.cloud import bigquery
 
-from clickstream.bq_tables import table_specs
-from clickstream.catalog import generate_catalog
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from clickstream.core.synthetic_videos import generate_catalog
+from clickstream.core.tables import table_specs
 
 pytestmark = pytest.mark.integration
 

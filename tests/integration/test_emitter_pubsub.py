@@ -7,12 +7,13 @@ from dataclasses import replace
 
 import pytest
 
-from clickstream import contract, local_stack
-from clickstream.clients import publisher_client, subscriber_client
-from clickstream.config import Settings
+from clickstream.app import provisioning
+from clickstream.core import contract
+from clickstream.core.config import Settings
+from clickstream.core.pubsub_clients import publisher_client, subscriber_client
 from emitters.events import encode_event
 from emitters.publisher import EventPublisher, PublisherConfig, PublishRejectedError
-from tests.helpers import pull_all, sample_click, sample_paused
+from tests.support.events import pull_all, sample_click, sample_paused
 
 pytestmark = pytest.mark.integration
 
@@ -144,7 +145,7 @@ def test_missing_topic_keeps_events_in_the_spool_not_dropped(fresh_topic: Settin
     assert publisher.close(timeout=30).spool_depth == 1  # kept on disk, not dropped
 
     # Once the topic (and a subscription to see it) exists, the next publisher drains it.
-    local_stack.ensure_topics_and_subscriptions(missing)
+    provisioning.ensure_topics_and_subscriptions(missing)
     report = _publisher(missing).close(timeout=60, drain=True)
     assert report.drained == 1 and report.spool_depth == 0
     assert [m.message.attributes["event_id"] for m in pull_all(missing, expect=1)] == [event.event_id]
@@ -153,7 +154,7 @@ def test_missing_topic_keeps_events_in_the_spool_not_dropped(fresh_topic: Settin
 def test_emit_command_plays_traffic_and_reports_per_kind(fresh_topic: Settings) -> None:
     from typer.testing import CliRunner
 
-    from clickstream.cli import app
+    from clickstream.app.cli import app
 
     env = {
         "PUBSUB_EMULATOR_HOST": fresh_topic.pubsub_emulator_host,

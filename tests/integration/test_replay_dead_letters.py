@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
 from pipelines import replay
-from pipelines.rules.validation import Limits, decode_and_validate
-from tests.pipeline.harness import T0_MS, message, paused
+from pipelines.rules.decode import Limits, decode_and_validate
+from tests.support.teststream import T0_MS, message, paused
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ import uuid
 import pytest
 from google.cloud import bigquery
 
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
-from pipelines.rules.sessions import session_id
-from tests.pipeline.harness import T0_MS, at, clicked, message, new_stream, paused, run_stream, secs
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from pipelines.rules.sessionize import session_id
+from tests.support.teststream import T0_MS, at, clicked, message, new_stream, paused, run_stream, secs
 
 pytestmark = pytest.mark.integration
 

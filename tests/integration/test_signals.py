@@ -10,10 +10,10 @@ import math
 
 import pytest
 
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
-from clickstream.signals import SignalParams, run_signals
-from tests.integration.warehouse_seeds import AS_OF, catalog_row, event, fresh_dataset, load, session, ts
+from clickstream.app.signals import SignalParams, run_signals
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from tests.support.warehouse_seeds import AS_OF, catalog_row, event, fresh_dataset, load, session, ts
 
 pytestmark = pytest.mark.integration
 

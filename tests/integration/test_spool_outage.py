@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from clickstream import local_stack
-from clickstream.config import Settings
+from clickstream.app import provisioning
+from clickstream.app.local import processes, services
+from clickstream.core.config import Settings
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import Simulator, TrafficProfile
-from tests.helpers import pull_all
+from tests.support.events import pull_all
 
 pytestmark = pytest.mark.integration
 
@@ -24,18 +25,18 @@ pytestmark = pytest.mark.integration
 def own_emulator(tmp_path: Path) -> Iterator[Settings]:
     settings = Settings.from_env(
         state_dir=tmp_path / "own-stack",
-        pubsub_port=local_stack.free_port(),
+        pubsub_port=processes.free_port(),
         pubsub_emulator_host=None,
         bigquery_endpoint=None,
     )
-    local_stack.start_service(settings, "pubsub")
+    services.start_service(settings, "pubsub")
     local = settings.with_local_endpoints()
-    local_stack.ensure_schema(local)
-    local_stack.ensure_topics_and_subscriptions(local)
+    provisioning.ensure_schema(local)
+    provisioning.ensure_topics_and_subscriptions(local)
     try:
         yield local
     finally:
-        local_stack.stop_service(settings, "pubsub")
+        services.stop_service(settings, "pubsub")
 
 
 def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settings) -> None:
@@ -58,8 +59,8 @@ def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settin
     assert publisher.flush(timeout=30).delivered == 100
     received_before = pull_all(settings, expect=100)
 
-    local_stack.stop_service(settings, "pubsub")
-    assert not local_stack.service_state(settings, "pubsub").running
+    services.stop_service(settings, "pubsub")
+    assert not services.service_state(settings, "pubsub").running
     outage_started = time.monotonic()
     for e in during:
         publisher.publish(e.event)
@@ -69,9 +70,9 @@ def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settin
     assert publisher.degraded
 
     # The emulator keeps no state across restarts: start it and provision again.
-    local_stack.start_service(settings, "pubsub")
-    local_stack.ensure_schema(settings)
-    local_stack.ensure_topics_and_subscriptions(settings)
+    services.start_service(settings, "pubsub")
+    provisioning.ensure_schema(settings)
+    provisioning.ensure_topics_and_subscriptions(settings)
     print(f"outage lasted {time.monotonic() - outage_started:.1f}s with 200 events spooled")
     report = publisher.flush(timeout=120, drain=True)
     publisher.close(timeout=30)
@@ -96,16 +97,16 @@ def test_spool_survives_a_publisher_restart(own_emulator: Settings, tmp_path: Pa
             strict=False,
         )
     ]
-    local_stack.stop_service(settings, "pubsub")
+    services.stop_service(settings, "pubsub")
     first = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=2.0))
     for event in events:
         first.publish(event)
     report = first.close(timeout=60)
     assert report.spool_depth == 40  # close() waited for delivery or spool
 
-    local_stack.start_service(settings, "pubsub")
-    local_stack.ensure_schema(settings)
-    local_stack.ensure_topics_and_subscriptions(settings)
+    services.start_service(settings, "pubsub")
+    provisioning.ensure_schema(settings)
+    provisioning.ensure_topics_and_subscriptions(settings)
     second = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=5.0))
     report = second.close(timeout=120, drain=True)
     assert report.drained == 40 and report.spool_depth == 0

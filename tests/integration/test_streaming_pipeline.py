@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import TrafficProfile
 from emitters.traffic import play

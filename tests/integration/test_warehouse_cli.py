@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from clickstream.cli import app
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
-from clickstream.paths import sql_dir
-from clickstream.signals import SignalParams, run_signals
-from tests.integration.warehouse_seeds import AS_OF, event, fresh_dataset, load, session, ts
+from clickstream.app.cli import app
+from clickstream.app.signals import SignalParams, run_signals
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from clickstream.core.paths import sql_dir
+from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, session, ts
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ accumulating panes. Event time 0 is T0.
 
 from __future__ import annotations
 
-from pipelines.rules.messages import RawMessage
-from pipelines.rules.sessions import session_id
-from tests.pipeline.harness import T0_MS, at, clicked, message, new_stream, panes, paused, run_stream, secs
+from pipelines.messages import RawMessage
+from pipelines.rules.sessionize import session_id
+from tests.support.teststream import T0_MS, at, clicked, message, new_stream, panes, paused, run_stream, secs
 
 
 def test_on_time_pane_when_the_watermark_passes_the_session() -> None:

@@ -10,13 +10,13 @@ import fastavro
 import pytest
 from apache_beam.testing.test_stream import TestStream
 
-from clickstream.catalog import generate_catalog
+from clickstream.core.synthetic_videos import generate_catalog
 from emitters.events import encode_event
 from emitters.simulator import Simulator, TrafficProfile
 from pipelines import replay
-from pipelines.rules.archive import to_json_line
-from pipelines.rules.messages import RawMessage
-from tests.pipeline.harness import T0_MS, at, run_stream
+from pipelines.archive import to_json_line
+from pipelines.messages import RawMessage
+from tests.support.teststream import T0_MS, at, run_stream
 
 GAP_S = 30
 

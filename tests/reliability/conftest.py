@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from clickstream import local_stack
-from clickstream.config import Settings
+from clickstream.app.local import services
+from clickstream.core.config import Settings
 
 
 @pytest.fixture
 def own_stack(tmp_path: Path) -> Iterator[Settings]:
     try:
-        with local_stack.running(local_stack.own_stack_settings(tmp_path / "own-stack")) as local:
+        with services.running(services.own_stack_settings(tmp_path / "own-stack")) as local:
             yield local
-    except local_stack.StackError as exc:
+    except services.StackError as exc:
         pytest.fail(f"local stack did not start: {exc}", pytrace=False)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from clickstream import local_stack
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
+from clickstream.app.local import services
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
 from emitters.simulator import TrafficProfile
-from tests.reliability.harness import Traffic, isolated, landed, simulated, start_pipeline, wait_until_stored
+from tests.support.reliability import Traffic, isolated, landed, simulated, start_pipeline, wait_until_stored
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,7 +35,7 @@ def test_thirty_second_broker_outage_loses_and_doubles_nothing(own_stack: Settin
     emissions = simulated(TrafficProfile(rate=10, session_gap_s=10, seed=51, duplicates=0.05), duration_s=60)
     schedule = [(due, event) for due, event, _ in emissions]
     injected = sum(1 for *_, kind in emissions if kind == "duplicate")
-    emulator = local_stack.service_state(own_stack, "pubsub")
+    emulator = services.service_state(own_stack, "pubsub")
     assert emulator.pid is not None
 
     with start_pipeline(settings, tmp_path, "--session_gap_s=10") as pipeline:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
 from emitters.simulator import TrafficProfile
-from tests.reliability.harness import Traffic, column, isolated, landed, simulated, start_pipeline
+from tests.support.reliability import Traffic, column, isolated, landed, simulated, start_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
 from emitters.events import Event
 from emitters.simulator import TrafficProfile
-from tests.reliability.harness import Landed, Traffic, isolated, landed, simulated, start_pipeline
+from tests.support.reliability import Landed, Traffic, isolated, landed, simulated, start_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,10 +14,10 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clickstream import contract
+from clickstream.core import contract
 from emitters.events import ClientInfo, Event, ThumbnailClicked, VideoPaused
-from pipelines.rules.messages import RawMessage
-from pipelines.rules.validation import Limits, decode_and_validate
+from pipelines.messages import RawMessage
+from pipelines.rules.decode import Limits, decode_and_validate
 
 T0 = 1_767_225_600_000
 LIMITS = Limits()

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from google.cloud import bigquery
 
-from clickstream import local_stack
-from clickstream.bq_tables import table_specs
-from clickstream.clients import bigquery_client
-from clickstream.config import Settings
+from clickstream.app.local import services
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from clickstream.core.tables import table_specs
 from emitters.simulator import TrafficProfile
-from tests.reliability.harness import Traffic, column, isolated, simulated, start_pipeline, wait_until_accounted
+from tests.support.reliability import Traffic, column, isolated, simulated, start_pipeline, wait_until_accounted
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -80,10 +80,10 @@ def test_warehouse_outage_is_retried_without_loss(own_stack: Settings, tmp_path:
     with start_pipeline(settings, tmp_path, "--session_gap_s=10") as pipeline:
         traffic = Traffic(settings, schedule).start()
         time.sleep(10)
-        local_stack.stop_service(own_stack, "bigquery")
+        services.stop_service(own_stack, "bigquery")
         down_at = time.monotonic()
         time.sleep(20)
-        local_stack.start_service(own_stack, "bigquery")
+        services.start_service(own_stack, "bigquery")
         outage_s = time.monotonic() - down_at
         traffic.join()
         final = wait_until_accounted(client, settings, len(schedule), 300, pipeline)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from clickstream.config import Settings
+from clickstream.core.config import Settings
 
 
 def test_environment_then_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from clickstream import contract
+from clickstream.core import contract
 from emitters.events import encode_event
-from tests.helpers import sample_click, sample_paused
+from tests.support.events import sample_click, sample_paused
 
 
 def test_revisions_are_discovered_in_version_order() -> None:

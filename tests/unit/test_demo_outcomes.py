@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clickstream.demo import outcomes_from_rows
+from clickstream.app.demo import outcomes_from_rows
 
 
 def _rows(events: int, duplicates: int, dead: list[tuple[str, bool, int]]) -> list[dict]:
@@ -15,8 +15,8 @@ def _rows(events: int, duplicates: int, dead: list[tuple[str, bool, int]]) -> li
 
 
 def test_every_message_accounted_for_is_ok() -> None:
-    o = outcomes_from_rows(100, _rows(90, 4, [("bad_slot", True, 4), ("event_time_in_future", True, 2)]))
-    assert (o.events, o.duplicates, o.dead_letters) == (90, 4, {"bad_slot": 4, "event_time_in_future": 2})
+    o = outcomes_from_rows(100, _rows(90, 4, [("invalid_slot", True, 4), ("event_time_in_future", True, 2)]))
+    assert (o.events, o.duplicates, o.dead_letters) == (90, 4, {"invalid_slot": 4, "event_time_in_future": 2})
     assert o.difference == 0
 
 
@@ -27,7 +27,7 @@ def test_refused_session_panes_are_not_inputs() -> None:
 
 
 def test_a_missing_message_shows_as_a_difference() -> None:
-    o = outcomes_from_rows(50, _rows(45, 1, [("bad_slot", True, 2)]))
+    o = outcomes_from_rows(50, _rows(45, 1, [("invalid_slot", True, 2)]))
     assert o.difference == 2
     o = outcomes_from_rows(50, _rows(48, 3, []))
     assert o.difference == -1

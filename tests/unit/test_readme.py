@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from clickstream.paths import REPO_ROOT
+from clickstream.core.paths import REPO_ROOT
 from pipelines.options import option_names
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import random
 
-from clickstream.bq_tables import table_specs
-from pipelines.rules import sessions
+from clickstream.core.tables import table_specs
+from pipelines.rules import sessionize as sessions
 
 T0 = 1_767_225_600_000
 EVENTS = [

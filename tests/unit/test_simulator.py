@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from clickstream.catalog import generate_catalog
+from clickstream.core.synthetic_videos import generate_catalog
 from emitters.events import ThumbnailClicked, VideoPaused, encode_event
 from emitters.simulator import INVALID_REASONS, Emission, Simulator, TrafficProfile
 
@@ -126,10 +126,10 @@ def test_invalid_events_carry_the_bad_value_they_name() -> None:
         holds = {
             "negative_position": lambda p=p: p.position_ms < 0,
             "position_beyond_duration": lambda p=p: p.position_ms > p.video_duration_ms,
-            "future_event_time": lambda d=delta_ms: d > 86_400_000,
-            "ancient_event_time": lambda d=delta_ms: -d > 300 * 86_400_000,
-            "empty_video_id": lambda p=p: p.video_id == "",
-            "bad_slot": lambda p=p: p.slot < 1,
+            "event_time_in_future": lambda d=delta_ms: d > 86_400_000,
+            "event_time_too_old": lambda d=delta_ms: -d > 300 * 86_400_000,
+            "missing_video_id": lambda p=p: p.video_id == "",
+            "invalid_slot": lambda p=p: p.slot < 1,
         }[reason]()
         assert holds, reason
         encode_event(ev)  # still valid Avro: only the values are wrong

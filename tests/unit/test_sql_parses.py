@@ -6,8 +6,8 @@ import pytest
 import sqlglot
 from sqlglot.errors import ErrorLevel
 
-from clickstream.paths import sql_dir
-from clickstream.warehouse import statements
+from clickstream.core.paths import sql_dir
+from clickstream.core.sql import statements
 
 SQL_FILES = sorted(sql_dir().rglob("*.sql"))
 

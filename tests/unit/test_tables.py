@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from clickstream.bq_tables import table_specs
-from clickstream.paths import schemas_dir
+from clickstream.core.paths import schemas_dir
+from clickstream.core.tables import table_specs
 
 
 def test_every_schema_file_has_table_options_and_back() -> None:

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from clickstream import contract
+from clickstream.core import contract
 from emitters.events import ThumbnailClicked, VideoPaused
-from pipelines.rules.messages import RawMessage, raw_from_dead_letter
-from pipelines.rules.validation import Limits, correct_clock_skew, decode_and_validate
-from tests.pipeline.harness import T0_MS, clicked, message, paused
+from pipelines.messages import RawMessage, raw_from_dead_letter
+from pipelines.rules.decode import Limits, correct_clock_skew, decode_and_validate
+from tests.support.teststream import T0_MS, clicked, message, paused
 
 LIMITS = Limits(max_age_ms=3 * 86_400_000)
 
@@ -96,8 +96,8 @@ def test_trailing_bytes_are_not_silently_ignored() -> None:
 
 
 def test_valid_event_row_matches_the_events_table_columns() -> None:
-    from clickstream.bq_tables import table_specs
-    from pipelines.rules.enrichment import enrich
+    from clickstream.core.tables import table_specs
+    from pipelines.rules.enrich import enrich
 
     outcome = outcome_for(clicked("u", 0))
     assert outcome.ok and outcome.event_ts_ms == T0_MS

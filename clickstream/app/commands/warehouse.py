@@ -1,0 +1,176 @@
+"""`clickstream query`, `clickstream signals run` and `clickstream recommend`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from clickstream.app.commands.common import (
+    StateDir,
+    console,
+    fail,
+    one_line,
+    resolve_endpoints,
+    settings_from,
+)
+from clickstream.app.signals import SignalParams, run_signals
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.sql import read_sql, run_script
+
+signals_app = typer.Typer(help="The recommendation-signal job (sql/signals).", no_args_is_help=True)
+
+
+def _warehouse(state_dir: Path | None):
+    settings = resolve_endpoints(settings_from(state_dir))
+    return settings, bigquery_client(settings)
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    """``name=value`` with the type inferred (INT64, FLOAT64, TIMESTAMP, else STRING),
+    or ``name:TYPE=value`` to say it."""
+    from datetime import datetime
+
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise typer.BadParameter(f"--param takes name=value, got {text!r}")
+    name, _, kind = name.partition(":")
+    kind = kind.upper()
+    converters = {
+        "INT64": int,
+        "FLOAT64": float,
+        "STRING": str,
+        "BOOL": lambda v: v.lower() in ("1", "true", "yes"),
+        "TIMESTAMP": lambda v: datetime.fromisoformat(v.replace("Z", "+00:00")),
+    }
+    if kind:
+        if kind not in converters:
+            raise typer.BadParameter(f"unknown parameter type {kind}; use one of {', '.join(converters)}")
+        return name, converters[kind](value)
+    for convert in (int, float, converters["TIMESTAMP"]):
+        try:
+            return name, convert(value)
+        except ValueError:
+            continue
+    return name, value
+
+
+def _print_rows(rows: list[dict], fmt: str) -> None:
+    import csv
+    import io
+    import json
+
+    if fmt == "json":
+        print(json.dumps(rows, default=str, indent=2))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(buffer.getvalue(), end="")
+    else:
+        table = Table()
+        for column in rows[0] if rows else []:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+        console.print(table)
+        console.print(f"{len(rows)} row(s)")
+
+
+def query_cmd(
+    sql: Annotated[str | None, typer.Argument(help="SQL; ${project} and ${dataset} are filled in")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the SQL from this file")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="name=value or name:TYPE=value, repeatable")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    state_dir: StateDir = None,
+) -> None:
+    """Query the configured BigQuery (local stand-in or real) and print the result."""
+    from string import Template
+
+    if (sql is None) == (file is None):
+        fail("give the SQL as an argument or with --file, not both")
+    if fmt not in ("table", "csv", "json"):
+        fail(f"--format must be table, csv or json, not {fmt!r}")
+    settings, client = _warehouse(state_dir)
+    text = file.read_text() if file else sql
+    try:
+        params = dict(_parse_param(p) for p in param or [])
+        rows = run_script(
+            client, settings, Template(text).safe_substitute(project=settings.project, dataset=settings.dataset), params
+        )
+    except typer.BadParameter as exc:
+        fail(str(exc))
+    except Exception as exc:  # one line, not a traceback: the user mistyped SQL or a parameter
+        fail(f"query failed: {one_line(exc)}")
+    _print_rows(rows, fmt)
+
+
+@signals_app.command("run")
+def signals_run(
+    as_of: Annotated[str | None, typer.Option(help="As-of time (ISO 8601, UTC) [now]")] = None,
+    lookback_days: Annotated[int | None, typer.Option(help="Days of events to use [28]")] = None,
+    half_life_days: Annotated[float | None, typer.Option(help="Decay half-life in days [7]")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Similar videos kept per video [20]")] = None,
+    min_support: Annotated[int | None, typer.Option(help="Minimum shared sessions for a pair [2]")] = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Compute user_video_affinity, video_similarity and video_trending for one as-of time."""
+    from dataclasses import fields as dc_fields
+    from datetime import UTC, datetime
+
+    when = datetime.now(UTC).replace(microsecond=0) if as_of is None else None
+    try:
+        when = when or datetime.fromisoformat(as_of.replace("Z", "+00:00"))  # type: ignore[union-attr]
+        given = {
+            "lookback_days": lookback_days,
+            "half_life_days": half_life_days,
+            "top_k": top_k,
+            "min_support": min_support,
+        }
+        params = SignalParams(as_of=when, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        fail(str(exc))
+    settings, client = _warehouse(state_dir)
+    with console.status(f"computing signals as of {params.as_of.isoformat()}..."):
+        try:
+            written = run_signals(client, settings, params)
+        except Exception as exc:
+            fail(f"signal job failed: {one_line(exc)}")
+    table = Table(title=f"signals as of {params.as_of.isoformat()}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in written.items():
+        table.add_row(name, str(count))
+    console.print(table)
+    console.print(", ".join(f"{f.name}={getattr(params, f.name)}" for f in dc_fields(params) if f.name != "as_of"))
+
+
+def recommend_cmd(
+    user: Annotated[str, typer.Option(help="User id")],
+    n: Annotated[int, typer.Option("-n", help="How many candidates")] = 10,
+    state_dir: StateDir = None,
+) -> None:
+    """Candidates for one user from the latest signals, with the reason for each."""
+    settings, client = _warehouse(state_dir)
+    try:
+        rows = run_script(client, settings, read_sql("serving/recommend.sql", settings), {"user_id": user, "n": n})
+    except Exception as exc:
+        fail(f"recommend failed: {one_line(exc)}")
+    if not rows:
+        console.print(f"no candidates for {user}: run `clickstream signals run` first")
+        return
+    console.print(recommendations_table(user, rows))
+
+
+def recommendations_table(user: str, rows: list[dict]) -> Table:
+    """``sql/serving/recommend.sql`` rows as a table: position, video, score, reason."""
+    table = Table(title=f"recommendations for {user}")
+    for column in ("#", "video_id", "score", "reason"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row["position"]), row["video_id"], f"{row['score']:.4f}", row["reason"])
+    return table

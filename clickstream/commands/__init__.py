@@ -1,1 +1,0 @@
-"""The ``clickstream`` sub-commands, one module per area; ``clickstream.cli`` assembles them."""

@@ -1,0 +1,133 @@
+"""One configuration object for every command, read from flags and environment.
+
+Precedence: explicit argument > environment variable > default. The same code
+talks to real Google Cloud when no emulator endpoint is set: ``PUBSUB_EMULATOR_HOST``
+(honoured as the Google client libraries honour it) and ``CLICKSTREAM_BIGQUERY_ENDPOINT``
+switch each service to its local stand-in.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from clickstream.core.paths import REPO_ROOT
+
+ENV_PREFIX = "CLICKSTREAM_"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(ENV_PREFIX + name.upper(), default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob shared by the emitters, the local stack and (later) the pipeline.
+
+    Each field maps to the environment variable ``CLICKSTREAM_<FIELD>`` (upper case),
+    except ``pubsub_emulator_host`` which is ``PUBSUB_EMULATOR_HOST``.
+    """
+
+    project: str = "clickstream-local"
+    topic: str = "clickstream-events"
+    schema_id: str = "clickstream-event"
+    subscription: str = "clickstream-pipeline"
+    dead_letter_topic: str = "clickstream-events-dead-letter"
+    dead_letter_subscription: str = "clickstream-events-dead-letter-inspect"
+    dataset: str = "clickstream"
+    # Local endpoints: None means "talk to real Google Cloud".
+    pubsub_emulator_host: str | None = None
+    bigquery_endpoint: str | None = None
+    # Local stack.
+    state_dir: Path = field(default_factory=lambda: REPO_ROOT / ".clickstream")
+    # The BigQuery stand-in's own venv; shared by every state_dir (tests use their own).
+    tools_dir: Path = field(default_factory=lambda: REPO_ROOT / ".clickstream" / "tools")
+    pubsub_port: int = 8085
+    bigquery_port: int = 9050
+    bigquery_grpc_port: int = 9060
+    catalog_size: int = 500
+    # Subscription retry policy; short locally so dead-lettering is observable in seconds.
+    retry_min_backoff_s: int = 1
+    retry_max_backoff_s: int = 10
+    max_delivery_attempts: int = 5
+    ack_deadline_s: int = 60
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then ``CLICKSTREAM_*`` variables, then non-None ``overrides``."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get("PUBSUB_EMULATOR_HOST") if f.name == "pubsub_emulator_host" else _env(f.name)
+            if raw is None or raw == "":
+                continue
+            default = getattr(cls(), f.name)
+            if isinstance(default, bool):
+                values[f.name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, Path):
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_local_endpoints(self) -> Settings:
+        """These settings pointed at the local stack's ports."""
+        return replace(
+            self,
+            pubsub_emulator_host=f"127.0.0.1:{self.pubsub_port}",
+            bigquery_endpoint=f"http://127.0.0.1:{self.bigquery_port}",
+        )
+
+    def isolated(self, tag: str, own_dataset: bool = True) -> Settings:
+        """These settings with a topic, subscriptions, client state folder (spool) and, with
+        ``own_dataset``, a BigQuery dataset of their own: a test or benchmark run whose counts
+        nothing else can touch. Nothing is created here (``provisioning.provision`` does)."""
+        import uuid
+
+        suffix = f"{tag}-{uuid.uuid4().hex[:8]}"
+        return replace(
+            self,
+            topic=f"events-{suffix}",
+            subscription=f"pipeline-{suffix}",
+            dead_letter_topic=f"dead-letter-{suffix}",
+            dead_letter_subscription=f"dead-letter-inspect-{suffix}",
+            dataset=suffix.replace("-", "_") if own_dataset else self.dataset,
+            state_dir=self.state_dir / f"client-{suffix}",
+        )
+
+    # Resource paths, spelled once.
+    @property
+    def topic_path(self) -> str:
+        return f"projects/{self.project}/topics/{self.topic}"
+
+    @property
+    def schema_path(self) -> str:
+        return f"projects/{self.project}/schemas/{self.schema_id}"
+
+    @property
+    def subscription_path(self) -> str:
+        return f"projects/{self.project}/subscriptions/{self.subscription}"
+
+    @property
+    def dead_letter_topic_path(self) -> str:
+        return f"projects/{self.project}/topics/{self.dead_letter_topic}"
+
+    @property
+    def dead_letter_subscription_path(self) -> str:
+        return f"projects/{self.project}/subscriptions/{self.dead_letter_subscription}"
+
+    def table_id(self, table: str) -> str:
+        return f"{self.project}.{self.dataset}.{table}"
+
+    def pipeline_args(self, read_subscription: bool = True) -> list[str]:
+        """The pipeline options these settings imply: the one mapping from Settings to the
+        Beam pipeline's arguments (``pipelines.options.ClickstreamOptions``)."""
+        args = [f"--project={self.project}", f"--dataset={self.dataset}"]
+        if read_subscription:
+            args.insert(0, f"--input_subscription={self.subscription_path}")
+        if self.bigquery_endpoint:
+            args.append(f"--bigquery_endpoint={self.bigquery_endpoint}")
+        return args

@@ -1,0 +1,71 @@
+"""The one vocabulary of outcomes: why a message was dead-lettered, and at which stage.
+
+The pipeline writes these codes into ``dead_letters.reason`` and ``dead_letters.stage``, the
+simulator names the invalid events it makes after the reason the pipeline will give them,
+the ledger (``sql/views/message_outcomes.sql``) groups by them, and the tests compare with
+them. A reason is a stable, machine-readable code: renaming one is a breaking change for
+every query that filters on it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """Where in the pipeline a message was dead-lettered."""
+
+    DECODE = "decode"  # the bytes are not an event of a known revision
+    VALIDATE = "validate"  # a well-formed event with a value the contract forbids
+    SINK = "sink"  # the warehouse refused the row (the table is in ``dead_letters.refused_table``)
+
+
+class Reason(StrEnum):
+    """Why a message was dead-lettered (``dead_letters.reason``)."""
+
+    # decode
+    EMPTY_PAYLOAD = "empty_payload"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+    UNDECODABLE = "undecodable"
+    # validate
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    EVENT_TYPE_MISMATCH = "event_type_mismatch"
+    INVALID_EVENT_ID = "invalid_event_id"
+    MISSING_USER_ID = "missing_user_id"
+    MISSING_DEVICE_ID = "missing_device_id"
+    MISSING_VIDEO_ID = "missing_video_id"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    NEGATIVE_POSITION = "negative_position"
+    INVALID_DURATION = "invalid_duration"
+    POSITION_BEYOND_DURATION = "position_beyond_duration"
+    INVALID_PLAYBACK_RATE = "invalid_playback_rate"
+    INVALID_SLOT = "invalid_slot"
+    INVALID_RANK = "invalid_rank"
+    MISSING_SURFACE = "missing_surface"
+    MISSING_IMPRESSION_ID = "missing_impression_id"
+    EVENT_TIME_IN_FUTURE = "event_time_in_future"
+    EVENT_TIME_TOO_OLD = "event_time_too_old"
+    INVALID_VALUE = "invalid_value"  # a value the checks above did not foresee
+    # sink
+    WAREHOUSE_REJECTED = "warehouse_rejected"
+
+
+STAGE_OF: dict[Reason, Stage] = {
+    **{
+        r: Stage.DECODE
+        for r in (Reason.EMPTY_PAYLOAD, Reason.PAYLOAD_TOO_LARGE, Reason.UNKNOWN_SCHEMA_VERSION, Reason.UNDECODABLE)
+    },
+    Reason.WAREHOUSE_REJECTED: Stage.SINK,
+}
+for _reason in Reason:
+    STAGE_OF.setdefault(_reason, Stage.VALIDATE)
+
+
+class Outcome(StrEnum):
+    """Where a published message ended (``message_outcomes.outcome``): exactly one per message."""
+
+    STORED = "stored"
+    DEAD_LETTER = "dead_letter"
+    DUPLICATE = "duplicate"
+    FILTERED = "filtered"

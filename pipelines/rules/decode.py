@@ -1,0 +1,217 @@
+"""Decode and validate one message; correct clock skew. Never raises.
+
+Every message yields exactly one ``Outcome``: an event row for ``events`` (before
+enrichment) or a dead-letter row with a stable reason code. Reasons by stage:
+
+* ``decode``: ``payload_too_large``, ``empty_payload``, ``unknown_schema_version``,
+  ``undecodable``
+* ``validate``: ``unknown_event_type``, ``event_type_mismatch``, ``invalid_event_id``,
+  ``missing_user_id``, ``missing_device_id``, ``missing_video_id``, ``invalid_timestamp``,
+  ``negative_position``, ``invalid_duration``, ``position_beyond_duration``,
+  ``invalid_playback_rate``, ``invalid_slot``, ``invalid_rank``, ``missing_surface``,
+  ``missing_impression_id``, ``event_time_in_future``, ``event_time_too_old``
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from clickstream.core import contract
+from clickstream.core.reasons import Reason, Stage
+from pipelines.messages import RawMessage, dead_letter_row
+from pipelines.timefmt import MAX_TS_MS, MIN_TS_MS, iso
+
+_VIDEO_PAUSED = contract.payload_branch("VideoPaused")
+_THUMBNAIL_CLICKED = contract.payload_branch("ThumbnailClicked")
+_BRANCH_TYPE = {_VIDEO_PAUSED: "VideoPaused", _THUMBNAIL_CLICKED: "ThumbnailClicked"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Validation thresholds; the pipeline options set them."""
+
+    max_payload_bytes: int = 32 * 1024  # Segment's per-event limit; ours average ~290 bytes
+    future_tolerance_ms: int = 5 * 60_000
+    max_age_ms: int = 3 * 86_400_000  # GA4 accepts events up to 3 days late
+    skew_tolerance_ms: int = 60_000  # |sent_at - publish_time| above this is a wrong clock
+    position_slack_ms: int = 2_000  # players report a playhead slightly past the end
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    event: dict[str, Any] | None = None
+    event_ts_ms: int | None = None  # corrected event time: the element timestamp downstream
+    dead_letter: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.event is not None
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+def correct_clock_skew(
+    event_ts_ms: int, sent_at_ms: int, publish_time_ms: int | None, tolerance_ms: int
+) -> tuple[int, int | None, bool]:
+    """(event time, skew, corrected?) with skew = sent_at - publish_time.
+
+    When the client's clock is off by more than the tolerance, the event time is
+    re-based on the server's clock: ``publish_time - (sent_at - event_ts)``, which keeps
+    the client's own measure of how long ago the event happened (Segment's fix).
+    """
+    if publish_time_ms is None:
+        return event_ts_ms, None, False
+    skew = sent_at_ms - publish_time_ms
+    if abs(skew) <= tolerance_ms:
+        return event_ts_ms, skew, False
+    return publish_time_ms - (sent_at_ms - event_ts_ms), skew, True
+
+
+def _blank(value: str) -> bool:
+    # Avro already guarantees a string; blank means empty or whitespace only.
+    return not value or value.isspace()
+
+
+def _check_time(ms: int, name: str) -> None:
+    if not MIN_TS_MS <= ms <= MAX_TS_MS:
+        raise _Invalid(Reason.INVALID_TIMESTAMP, f"{name}={ms} is outside 1970..2100")
+
+
+def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: int) -> Outcome:
+    """All checks first, then one row literal: this runs once per message, so it stays lean."""
+    event_type = record["event_type"]
+    branch, payload = record["payload"]
+    if event_type not in contract.EVENT_TYPES:
+        raise _Invalid(Reason.UNKNOWN_EVENT_TYPE, f"event_type {event_type!r} is not one of {contract.EVENT_TYPES}")
+    if _BRANCH_TYPE.get(branch) != event_type:
+        raise _Invalid(Reason.EVENT_TYPE_MISMATCH, f"event_type {event_type} carries a {branch} payload")
+    event_id = record["event_id"]
+    if not contract.is_uuid(event_id):
+        raise _Invalid(Reason.INVALID_EVENT_ID, f"event_id {event_id!r} is not a UUID")
+    if _blank(record["user_id"]):
+        raise _Invalid(Reason.MISSING_USER_ID, "user_id is empty")
+    if _blank(record["device_id"]):
+        raise _Invalid(Reason.MISSING_DEVICE_ID, "device_id is empty")
+    if _blank(payload["video_id"]):
+        raise _Invalid(Reason.MISSING_VIDEO_ID, "video_id is empty")
+    client_ts, sent_at = record["event_ts"], record["sent_at"]
+    _check_time(client_ts, "event_ts")
+    _check_time(sent_at, "sent_at")
+
+    paused = event_type == "VideoPaused"
+    if paused:
+        position, duration, rate = payload["position_ms"], payload["video_duration_ms"], payload["playback_rate"]
+        if position < 0:
+            raise _Invalid(Reason.NEGATIVE_POSITION, f"position_ms={position} < 0")
+        if duration is not None and duration <= 0:
+            raise _Invalid(Reason.INVALID_DURATION, f"video_duration_ms={duration} <= 0")
+        if duration is not None and position > duration + limits.position_slack_ms:
+            raise _Invalid(Reason.POSITION_BEYOND_DURATION, f"position_ms={position} > video_duration_ms={duration}")
+        if rate is not None and not (math.isfinite(rate) and 0 < rate <= 16):
+            raise _Invalid(Reason.INVALID_PLAYBACK_RATE, f"playback_rate={rate} is not in (0, 16]")
+    else:
+        if payload["slot"] < 1:
+            raise _Invalid(Reason.INVALID_SLOT, f"slot={payload['slot']} < 1")
+        if payload["rank"] < 1:
+            raise _Invalid(Reason.INVALID_RANK, f"rank={payload['rank']} < 1")
+        if _blank(payload["surface"]):
+            raise _Invalid(Reason.MISSING_SURFACE, "surface is empty")
+        if _blank(payload["impression_id"]):
+            raise _Invalid(Reason.MISSING_IMPRESSION_ID, "impression_id is empty")
+
+    publish_ms = raw.publish_time_ms
+    event_ts, skew, corrected = correct_clock_skew(client_ts, sent_at, publish_ms, limits.skew_tolerance_ms)
+    reference = publish_ms if publish_ms is not None else now_ms
+    if event_ts > reference + limits.future_tolerance_ms:
+        raise _Invalid(Reason.EVENT_TIME_IN_FUTURE, f"event time {iso(event_ts)} is after {iso(reference)}")
+    if reference - event_ts > limits.max_age_ms:
+        raise _Invalid(Reason.EVENT_TIME_TOO_OLD, f"event time {iso(event_ts)} is older than the maximum age")
+
+    client = record["client"]
+    client_iso = iso(client_ts)
+    row = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "schema_version": record["schema_version"],
+        "event_ts": iso(event_ts) if corrected else client_iso,
+        "client_event_ts": client_iso,
+        "sent_at": iso(sent_at),
+        "publish_time": iso(publish_ms) if publish_ms is not None else None,
+        "clock_skew_ms": skew,
+        "skew_corrected": corrected,
+        "user_id": record["user_id"],
+        "device_id": record["device_id"],
+        "platform": client["platform"],
+        "app_version": client["app_version"],
+        "user_agent": client["user_agent"],
+        "locale": client.get("locale"),
+        "video_id": payload["video_id"],
+        "position_ms": position if paused else None,
+        "video_duration_ms": duration if paused else None,
+        "playback_rate": rate if paused else None,
+        "watch_ratio": None,
+        "impression_id": None if paused else payload["impression_id"],
+        "surface": None if paused else payload["surface"],
+        "slot": None if paused else payload["slot"],
+        "rank": None if paused else payload["rank"],
+        "recommendation_request_id": None if paused else payload["recommendation_request_id"],
+        "thumbnail_variant": None if paused else payload.get("thumbnail_variant"),
+        "message_id": raw.message_id,
+    }
+    return Outcome(event=row, event_ts_ms=event_ts)
+
+
+def _dead(
+    raw: RawMessage, now_ms: int, stage: str, reason: str, error: str, record: dict[str, Any] | None = None
+) -> Outcome:
+    source = record if record else raw.attributes
+    return Outcome(
+        dead_letter=dead_letter_row(
+            raw,
+            stage,
+            reason,
+            error,
+            event_id=source.get("event_id"),
+            event_type=source.get("event_type"),
+            now_ms=now_ms,
+        )
+    )
+
+
+def decode_and_validate(raw: RawMessage, limits: Limits, now_ms: int | None = None) -> Outcome:
+    """Exactly one outcome per message; any failure becomes a dead letter with its reason.
+
+    ``now_ms`` is only the reference for messages without a publish time (replay files).
+    """
+    now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    data = raw.data
+    if not data:
+        return _dead(raw, now, Stage.DECODE, Reason.EMPTY_PAYLOAD, "message has no data")
+    if len(data) > limits.max_payload_bytes:
+        return _dead(
+            raw,
+            now,
+            Stage.DECODE,
+            Reason.PAYLOAD_TOO_LARGE,
+            f"{len(data)} bytes > max_payload_bytes={limits.max_payload_bytes}",
+        )
+    version = raw.attributes.get("schema_version") or contract.current_version()
+    try:
+        record = contract.decode(data, version)
+    except contract.UnknownSchemaVersion as exc:
+        return _dead(raw, now, Stage.DECODE, Reason.UNKNOWN_SCHEMA_VERSION, str(exc))
+    except Exception as exc:  # fastavro raises many types for bytes that are not the contract
+        return _dead(raw, now, Stage.DECODE, Reason.UNDECODABLE, f"{type(exc).__name__}: {exc}")
+    try:
+        return _validate(record, raw, limits, now)
+    except _Invalid as exc:
+        return _dead(raw, now, Stage.VALIDATE, exc.reason, str(exc), record)
+    except Exception as exc:  # a value the checks did not foresee must still land somewhere
+        return _dead(raw, now, Stage.VALIDATE, Reason.INVALID_VALUE, f"{type(exc).__name__}: {exc}", record)

@@ -1,0 +1,162 @@
+"""Shared parts of the reliability suite.
+
+Each test gets its own topic, subscription and BigQuery dataset (``isolated``), so its counts
+are exact whatever ran before. The pipeline runs as a child process (``PipelineProcess``)
+so a test can crash it, restart it and read its memory. Traffic is played in real time in a
+background thread (``Traffic``), because the pipeline checks event times against the clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.cloud import bigquery
+
+from clickstream.app import provisioning
+from clickstream.app.pipeline_process import PipelineProcess
+from clickstream.core.config import Settings
+from emitters.events import Event
+from emitters.publisher import EventPublisher, PublisherConfig, PublishReport
+
+
+def isolated(base: Settings, tag: str) -> Settings:
+    """``base`` with a topic, subscriptions and dataset of this test's own, all provisioned."""
+    settings = base.isolated(tag)
+    provisioning.provision(settings)
+    return settings
+
+
+def start_pipeline(settings: Settings, log_dir: Path, *args: str) -> PipelineProcess:
+    return PipelineProcess(settings, log_dir / f"pipeline-{uuid.uuid4().hex[:6]}.log", *args)
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What the pipeline wrote to this test's dataset."""
+
+    events: int
+    distinct_events: int
+    dead_letters: int
+    duplicates: int
+
+    @property
+    def accounted(self) -> int:
+        """Published messages accounted for (sink dead letters of session panes are outputs)."""
+        return self.events + self.dead_letters + self.duplicates
+
+
+def landed(client: bigquery.Client, settings: Settings) -> Landed:
+    t = settings.table_id
+    sql = f"""
+    SELECT
+      (SELECT COUNT(*) FROM `{t("events")}`) AS events,
+      (SELECT COUNT(DISTINCT event_id) FROM `{t("events")}`) AS distinct_events,
+      (SELECT COUNT(*) FROM `{t("dead_letters")}`
+        WHERE stage != 'sink' OR error LIKE '{t("events")}:%') AS dead_letters,
+      (SELECT COUNT(*) FROM `{t("duplicates")}`) AS duplicates
+    """
+    row = next(iter(client.query(sql).result()))
+    return Landed(**{k: int(row[k]) for k in Landed.__dataclass_fields__})
+
+
+def column(client: bigquery.Client, sql: str) -> list:
+    return [row[0] for row in client.query(sql).result()]
+
+
+def wait_until_accounted(
+    client: bigquery.Client, settings: Settings, expected: int, timeout_s: float, pipeline: PipelineProcess
+) -> Landed:
+    """Poll until ``expected`` messages are accounted for; fail early if the pipeline died."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        now = landed(client, settings)
+        if now.accounted >= expected or time.monotonic() > deadline:
+            return now
+        if not pipeline.running:
+            raise AssertionError(f"the pipeline exited (code {pipeline.process.returncode}):\n{pipeline.log_tail()}")
+        time.sleep(2)
+
+
+def wait_until_stored(
+    client: bigquery.Client, settings: Settings, event_ids: set[str], timeout_s: float, pipeline: PipelineProcess
+) -> set[str]:
+    """Poll until every id in ``event_ids`` has an events row (extra deliveries can make the
+    message count complete before the last event lands); returns the stored ids."""
+    deadline = time.monotonic() + timeout_s
+    sql = f"SELECT DISTINCT event_id FROM `{settings.table_id('events')}`"
+    while True:
+        stored = set(column(client, sql))
+        if event_ids <= stored or time.monotonic() > deadline:
+            return stored
+        if not pipeline.running:
+            raise AssertionError(f"the pipeline exited (code {pipeline.process.returncode}):\n{pipeline.log_tail()}")
+        time.sleep(2)
+
+
+class Traffic:
+    """Sends ``(due_s, event)`` pairs in real time from a background thread."""
+
+    def __init__(self, settings: Settings, schedule: list[tuple[float, Event]], **publisher_overrides: float):
+        self.schedule = schedule
+        self.publisher = EventPublisher(PublisherConfig.from_settings(settings, **publisher_overrides))
+        self.sent: list[tuple[float, Event]] = []  # (monotonic send time, event)
+        self.report: PublishReport | None = None
+        self.error: BaseException | None = None
+        self.started = 0.0
+        self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
+
+    def start(self) -> Traffic:
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for due, event in self.schedule:
+                wait = self.started + due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                self.publisher.publish(event)
+                self.sent.append((time.monotonic(), event))
+            self.report = self.publisher.close(timeout=180, drain=True)
+        except BaseException as exc:  # surfaced by join()
+            self.error = exc
+
+    def join(self, timeout: float = 300) -> PublishReport:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError("the traffic thread did not finish")
+        if self.error is not None:
+            raise self.error
+        assert self.report is not None
+        return self.report
+
+    def progress(self) -> PublishReport:
+        return self.publisher.report()
+
+
+def simulated(profile, n: int | None = None, duration_s: float | None = None) -> list[tuple[float, Event, str]]:
+    """The simulator's emissions as ``(due_s, event, kind)``, event times starting now."""
+    from emitters.simulator import Simulator
+
+    out = []
+    for emission in Simulator(profile, start_ms=int(time.time() * 1000)).emissions():
+        if (n is not None and len(out) >= n) or (duration_s is not None and emission.due_s > duration_s):
+            break
+        out.append((emission.due_s, emission.event, emission.kind))
+    return out
+
+
+def sample_every(interval_s: float, stop: threading.Event, sample: Callable[[], None]) -> threading.Thread:
+    def loop() -> None:
+        while not stop.wait(interval_s):
+            sample()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread

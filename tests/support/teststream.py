@@ -1,0 +1,156 @@
+"""Helpers to run the pipeline's transforms on TestStream with the in-process runner.
+
+``run_stream`` feeds a TestStream through ``pipelines.graph.process`` and returns what each
+output carried (events, session panes, dead letters, and optionally duplicates)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.testing.test_stream import TestStream
+
+from clickstream.core import contract
+from emitters.events import ClientInfo, Event, encode_event, thumbnail_clicked, video_paused
+from pipelines.graph import process
+from pipelines.messages import RawMessage
+from pipelines.options import ClickstreamOptions
+
+T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: every test's event-time origin
+CLIENT = ClientInfo(
+    platform="web",
+    app_version="6.1.0",
+    user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+)
+CATALOG = {
+    "vid-000001": {"title": "One", "category": "music", "duration_ms": 240_000, "creator_id": "creator-0001"},
+    "vid-000002": {"title": "Two", "category": "news", "duration_ms": 600_000, "creator_id": "creator-0002"},
+}
+
+_SINKS: dict[str, list[Any]] = defaultdict(list)
+_LOCK = threading.Lock()
+
+
+class Collect(beam.DoFn):
+    """Appends every element to an in-memory list (the in-process runner shares memory)."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def process(self, element):
+        with _LOCK:
+            _SINKS[self.key].append(element)
+
+
+def collector() -> tuple[str, list[Any]]:
+    key = uuid.uuid4().hex
+    return key, _SINKS[key]
+
+
+def options(**overrides: Any) -> ClickstreamOptions:
+    args = {
+        "session_gap_s": 60,
+        "allowed_lateness_s": 300,
+        "early_firing_s": 10,
+        "dedup_horizon_s": 600,
+        "max_event_age_s": 10 * 365 * 86400,
+        "input_topic": "projects/p/topics/t",
+    }
+    args.update(overrides)
+    argv = [f"--{k}={v}" for k, v in args.items()]
+    opts = PipelineOptions(argv)
+    opts.view_as(StandardOptions).streaming = True
+    return opts.view_as(ClickstreamOptions)
+
+
+def pipeline(opts: ClickstreamOptions) -> beam.Pipeline:
+    return beam.Pipeline(runner=BundleBasedDirectRunner(), options=opts)
+
+
+def paused(user: str, at_s: float, video: str = "vid-000001", position_ms: int = 60_000, **kw: Any) -> Event:
+    ts = T0_MS + int(at_s * 1000)
+    return video_paused(
+        user_id=user,
+        device_id=kw.pop("device_id", f"d-{user}"),
+        client=CLIENT,
+        video_id=video,
+        position_ms=position_ms,
+        event_ts=ts,
+        sent_at=kw.pop("sent_at", ts + 100),
+        **kw,
+    )
+
+
+def clicked(user: str, at_s: float, video: str = "vid-000002", slot: int = 1, **kw: Any) -> Event:
+    ts = T0_MS + int(at_s * 1000)
+    return thumbnail_clicked(
+        user_id=user,
+        device_id=kw.pop("device_id", f"d-{user}"),
+        client=CLIENT,
+        video_id=video,
+        impression_id="imp-1",
+        surface="home",
+        slot=slot,
+        rank=slot,
+        event_ts=ts,
+        sent_at=kw.pop("sent_at", ts + 100),
+        **kw,
+    )
+
+
+def message(event: Event, publish_delay_ms: int = 150, publish_time_ms: int | None = None) -> RawMessage:
+    """The RawMessage Pub/Sub would deliver for ``event``."""
+    publish = publish_time_ms if publish_time_ms is not None else event.event_ts_ms + publish_delay_ms
+    return RawMessage(
+        data=encode_event(event),
+        attributes=event.attributes(),
+        message_id=f"m-{event.event_id[:8]}",
+        publish_time_ms=publish,
+    )
+
+
+def raw_message(data: bytes, **attributes: str) -> RawMessage:
+    attrs = {"schema_version": contract.current_version(), **attributes}
+    return RawMessage(data=data, attributes=attrs, message_id="m-raw", publish_time_ms=T0_MS)
+
+
+def at(messages: Iterable[RawMessage]) -> list[beam.window.TimestampedValue]:
+    """Stamp messages with their publish time, as ReadFromPubSub does."""
+    return [beam.window.TimestampedValue(m, m.publish_time_ms / 1000) for m in messages]
+
+
+def secs(s: float) -> float:
+    return T0_MS / 1000 + s
+
+
+def run_stream(stream: TestStream, with_duplicates: bool = False, catalog: dict | None = None, **opts):
+    opts_ = options(**opts)
+    du_key, duplicates = collector()
+    ev_key, events = collector()
+    se_key, sessions = collector()
+    dl_key, dead = collector()
+    with pipeline(opts_) as p:
+        messages = p | stream
+        side = p | "Catalog" >> beam.Create([CATALOG if catalog is None else catalog])
+        out = process(messages, opts_, side)
+        out.events | "CollectEvents" >> beam.ParDo(Collect(ev_key))
+        out.sessions | "CollectSessions" >> beam.ParDo(Collect(se_key))
+        out.dead_letters | "CollectDead" >> beam.ParDo(Collect(dl_key))
+        out.duplicates | "CollectDuplicates" >> beam.ParDo(Collect(du_key))
+    if with_duplicates:
+        return events, sessions, dead, duplicates
+    return events, sessions, dead
+
+
+def new_stream() -> TestStream:
+    return TestStream(coder=beam.coders.PickleCoder()).advance_watermark_to(secs(-1))
+
+
+def panes(sessions, user):
+    return sorted((s for s in sessions if s["user_id"] == user), key=lambda s: (s["emitted_at"], s["pane_index"]))

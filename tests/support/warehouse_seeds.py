@@ -1,0 +1,115 @@
+"""dbt-style seeds for the warehouse tests: rows written straight into a fresh dataset."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from clickstream.core.tables import ensure_dataset_and_tables, ensure_views
+
+AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def ts(days_before: float = 0, seconds_after: float = 0) -> str:
+    return (AS_OF - timedelta(days=days_before) + timedelta(seconds=seconds_after)).isoformat()
+
+
+def fresh_dataset(stack: Settings) -> Settings:
+    settings = replace(stack, dataset=f"wh_{uuid.uuid4().hex[:10]}")
+    client = bigquery_client(settings)
+    ensure_dataset_and_tables(client, settings.project, settings.dataset)
+    ensure_views(client, settings.project, settings.dataset)
+    return settings
+
+
+def event(
+    user: str,
+    video: str,
+    kind: str,
+    at: str,
+    *,
+    event_id: str | None = None,
+    position_ms: int | None = None,
+    duration_ms: int | None = None,
+    processed_at: str | None = None,
+) -> dict:
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "event_type": kind,
+        "schema_version": "1.1",
+        "event_ts": at,
+        "client_event_ts": at,
+        "sent_at": at,
+        "publish_time": at,
+        "clock_skew_ms": 0,
+        "skew_corrected": False,
+        "user_id": user,
+        "device_id": f"d-{user}",
+        "platform": "web",
+        "app_version": "6.1.0",
+        "user_agent": "ua",
+        "locale": None,
+        "device_family": None,
+        "os_family": None,
+        "browser_family": None,
+        "video_id": video,
+        "position_ms": position_ms,
+        "video_duration_ms": duration_ms,
+        "playback_rate": None,
+        "watch_ratio": None,
+        "impression_id": "imp" if kind == "ThumbnailClicked" else None,
+        "surface": "home" if kind == "ThumbnailClicked" else None,
+        "slot": 1 if kind == "ThumbnailClicked" else None,
+        "rank": 1 if kind == "ThumbnailClicked" else None,
+        "recommendation_request_id": None,
+        "thumbnail_variant": None,
+        "catalog_hit": True,
+        "video_title": None,
+        "video_category": None,
+        "video_creator_id": None,
+        "message_id": "m",
+        "processed_at": processed_at or at,
+    }
+
+
+def session(user: str, start: str, paused: list[str], clicked: list[str], *, session_id: str | None = None) -> dict:
+    return {
+        "session_id": session_id or uuid.uuid4().hex,
+        "user_id": user,
+        "session_start": start,
+        "session_end": start,
+        "window_end": start,
+        "duration_s": 0.0,
+        "event_count": len(paused) + len(clicked),
+        "video_paused_count": len(paused),
+        "thumbnail_clicked_count": len(clicked),
+        "videos_paused": [{"video_id": v, "pauses": 1, "max_watch_ratio": 0.5} for v in paused],
+        "thumbnails_clicked": [
+            {"video_id": v, "surface": "home", "slot": 1, "rank": 1, "event_ts": start} for v in clicked
+        ],
+        "devices": ["d"],
+        "pane_timing": "ON_TIME",
+        "pane_index": 0,
+        "is_final": True,
+        "emitted_at": start,
+    }
+
+
+def catalog_row(video: str, duration_ms: int) -> dict:
+    return {
+        "video_id": video,
+        "title": video,
+        "category": "film",
+        "duration_ms": duration_ms,
+        "creator_id": "c",
+        "published_at": ts(100),
+        "updated_at": ts(100),
+    }
+
+
+def load(settings: Settings, table: str, rows: list[dict]) -> None:
+    errors = bigquery_client(settings).insert_rows_json(settings.table_id(table), rows)
+    assert errors == [], errors
