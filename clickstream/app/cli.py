@@ -8,6 +8,7 @@ from clickstream.app.commands.common import resolve_endpoints
 from clickstream.app.commands.contract import contract_app
 from clickstream.app.commands.demo import demo_cmd
 from clickstream.app.commands.deploy import deploy_cmd
+from clickstream.app.commands.ledger import ledger_cmd
 from clickstream.app.commands.local import local_app
 from clickstream.app.commands.pipeline import pipeline_app, replay_cmd
 from clickstream.app.commands.traffic import emit
@@ -26,6 +27,7 @@ app.command("demo")(demo_cmd)
 app.command("emit")(emit)
 app.command("replay", context_settings=_PASS_THROUGH)(replay_cmd)
 app.command("query")(query_cmd)
+app.command("ledger")(ledger_cmd)
 app.command("recommend")(recommend_cmd)
 app.command("deploy")(deploy_cmd)
 

@@ -33,6 +33,7 @@ from clickstream.app.pipeline_process import PipelineProcess
 from clickstream.app.signals import SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.ledger import Ledger, read_ledger
 from clickstream.core.sql import read_sql, run_script
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import TrafficProfile
@@ -67,48 +68,12 @@ class DemoOptions:
 
 
 @dataclass
-class Outcomes:
-    """Where the published messages went, from the tables."""
-
-    published: int
-    events: int = 0
-    duplicates: int = 0
-    dead_letters: dict[str, int] = field(default_factory=dict)  # input messages, by reason
-    output_dead_letters: int = 0  # session panes the warehouse refused: not inputs
-
-    @property
-    def accounted(self) -> int:
-        return self.events + sum(self.dead_letters.values()) + self.duplicates
-
-    @property
-    def difference(self) -> int:
-        return self.published - self.accounted
-
-
-def outcomes_from_rows(published: int, rows: list[dict[str, Any]]) -> Outcomes:
-    """Fold ``sql/demo/outcomes.sql`` rows into an ``Outcomes``."""
-    result = Outcomes(published=published)
-    for row in rows:
-        n = int(row["n"])
-        if not n:
-            continue
-        if row["outcome"] == "events":
-            result.events += n
-        elif row["outcome"] == "duplicates":
-            result.duplicates += n
-        elif row["is_input"]:
-            result.dead_letters[row["reason"]] = result.dead_letters.get(row["reason"], 0) + n
-        else:
-            result.output_dead_letters += n
-    return result
-
-
-@dataclass
 class DemoResult:
     since: datetime
     sent: int
     by_kind: dict[str, int]
-    outcomes: Outcomes
+    published: int
+    ledger: Ledger
     sessions: list[dict[str, Any]]
     trending: list[dict[str, Any]]
     recommendations: dict[str, list[dict[str, Any]]]
@@ -268,8 +233,7 @@ class Demo:
 
     def _landed(self, client, local: Settings, since: datetime) -> int:
         """Published messages the pipeline has accounted for so far (the lag's other half)."""
-        rows = run_script(client, local, read_sql("demo/outcomes.sql", local), {"since": since})
-        return outcomes_from_rows(0, rows).accounted
+        return read_ledger(client, local, since).accounted
 
     def _check_pipeline(self) -> None:
         assert self._pipeline is not None
@@ -315,7 +279,6 @@ class Demo:
         def query(name: str, **params: Any) -> list[dict[str, Any]]:
             return run_script(client, local, read_sql(f"demo/{name}.sql", local), {"since": since, **params})
 
-        outcomes = outcomes_from_rows(summary.report.delivered, query("outcomes"))
         users = [row["user_id"] for row in query("sample_users", n=2)]
         recommend_sql = read_sql("serving/recommend.sql", local)
         recommendations = {u: run_script(client, local, recommend_sql, {"user_id": u, "n": 5}) for u in users}
@@ -323,7 +286,8 @@ class Demo:
             since=since,
             sent=summary.sent,
             by_kind=dict(summary.by_kind),
-            outcomes=outcomes,
+            published=summary.report.delivered,
+            ledger=read_ledger(client, local, since),
             sessions=query("sessions"),
             trending=run_script(client, local, read_sql("demo/trending.sql", local), {"n": 5}),
             recommendations=recommendations,

@@ -84,13 +84,19 @@ def write_report(result: DemoResult, out_dir: Path) -> list[Path]:
 
 
 def _html(result: DemoResult, images: list[str]) -> str:
-    o = result.outcomes
+    ledger, published = result.ledger, result.published
     rows = [
-        ("events published", o.published),
-        ("events stored", o.events),
-        *((f"dead letters: {reason}", n) for reason, n in sorted(o.dead_letters.items())),
-        ("duplicates dropped", o.duplicates),
-        ("reconciliation", "OK" if o.difference == 0 else f"difference {o.difference:+d}"),
+        ("events published", published),
+        ("events stored", ledger.stored),
+        *((f"dead letters: {reason}", n) for reason, n in sorted(ledger.dead_letters.items())),
+        ("duplicates dropped", ledger.duplicates),
+        *((f"filtered: {reason}", n) for reason, n in sorted(ledger.filtered.items())),
+        (
+            "reconciliation",
+            "OK"
+            if ledger.balances(published)
+            else f"difference {ledger.difference(published):+d}, doubled {ledger.doubled}",
+        ),
         ("sessions", len(result.sessions)),
         ("median session length (s)", f"{result.median_session_s:.1f}" if result.median_session_s else "-"),
     ]

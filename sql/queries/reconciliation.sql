@@ -1,19 +1,16 @@
--- Where every input went: events, dead letters and dropped duplicates per day.
--- Their sum is the number of messages the pipeline read. Parameter: @days INT64.
-WITH landed AS (
-  SELECT DATE(processed_at) AS day, 'events' AS outcome FROM `${project}.${dataset}.events`
-  UNION ALL
-  SELECT DATE(failed_at), 'dead_letters' FROM `${project}.${dataset}.dead_letters`
-  UNION ALL
-  SELECT DATE(dropped_at), 'duplicates' FROM `${project}.${dataset}.duplicates`
-)
+-- Where every message published in the last @days days (INT64) went, per publish day: the
+-- ledger's (message_outcomes) totals. messages = stored + dead_lettered + duplicates + filtered;
+-- compare it with what the emitters published. not_inputs are rows that stand for no published
+-- message (refused session panes, redeliveries of a message already counted).
 SELECT
-  day,
-  COUNTIF(outcome = 'events') AS events,
-  COUNTIF(outcome = 'dead_letters') AS dead_letters,
-  COUNTIF(outcome = 'duplicates') AS duplicates,
-  COUNT(*) AS messages_read
-FROM landed
-WHERE day >= DATE_SUB(CURRENT_DATE(), INTERVAL @days DAY)
+  DATE(publish_time) AS day,
+  COUNTIF(is_input AND outcome = 'stored') AS stored,
+  COUNTIF(is_input AND outcome = 'dead_letter') AS dead_lettered,
+  COUNTIF(is_input AND outcome = 'duplicate') AS duplicates,
+  COUNTIF(is_input AND outcome = 'filtered') AS filtered,
+  COUNTIF(is_input) AS messages,
+  COUNTIF(NOT is_input) AS not_inputs
+FROM `${project}.${dataset}.message_outcomes`
+WHERE DATE(publish_time) >= DATE_SUB(CURRENT_DATE(), INTERVAL @days DAY)
 GROUP BY day
 ORDER BY day

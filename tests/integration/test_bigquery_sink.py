@@ -46,7 +46,7 @@ def test_rows_the_warehouse_refuses_become_dead_letters_and_good_rows_land(stack
     assert len(dead) == 1
     (letter,) = dead
     assert letter["stage"] == "sink" and letter["reason"] == "warehouse_rejected"
-    assert letter["event_id"] == f"bad-{tag}" and "duplicates" in letter["error"]
+    assert letter["event_id"] == f"bad-{tag}" and letter["refused_table"] == "duplicates"
     assert json.loads(base64.b64decode(letter["payload"]))["event_ts"] == "not a timestamp"  # replayable
 
     client = bigquery_client(stack)

@@ -1,7 +1,7 @@
 """End to end on the local stack: emitter -> emulator -> streaming pipeline -> stand-in tables.
 
-Counts must reconcile exactly: every published message is an event row, a dead letter,
-or a duplicate the pipeline dropped.
+The ledger (``message_outcomes``) must balance exactly: every published message is an event
+row, a dead letter, or a duplicate the pipeline dropped, and no event is stored twice.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ import time
 
 import pytest
 
+from clickstream.app import provisioning
+from clickstream.app.local import runner
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.ledger import read_ledger
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import TrafficProfile
 from emitters.traffic import play
-from pipelines import streaming
 
 pytestmark = pytest.mark.integration
 
@@ -26,30 +28,19 @@ def _count(client, settings: Settings, table: str, where: str = "TRUE") -> int:
     return next(iter(client.query(sql).result())).n
 
 
-def test_published_equals_events_plus_dead_letters_plus_duplicates(
-    fresh_topic: Settings, monkeypatch: pytest.MonkeyPatch
+def test_published_equals_stored_plus_dead_letters_plus_duplicates_in_the_ledger(
+    stack: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = fresh_topic
+    settings = stack.isolated("e2e")  # a topic, subscription and dataset of this test's own
+    provisioning.provision(settings)
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", settings.pubsub_emulator_host)
     client = bigquery_client(settings)
-    run_id = settings.topic  # rows of this test are told apart by their message ids' subscription
-    tables = ("events", "dead_letters", "duplicates", "sessions")
-    before = {t: _count(client, settings, t) for t in tables}
 
     results: dict[str, object] = {}
-    argv = [
-        f"--input_subscription={settings.subscription_path}",
-        f"--project={settings.project}",
-        f"--dataset={settings.dataset}",
-        f"--bigquery_endpoint={settings.bigquery_endpoint}",
-        "--session_gap_s=4",
-        "--early_firing_s=5",
-        "--allowed_lateness_s=60",
-        "--max_runtime_s=120",
-        "--idle_stop_s=30",
-    ]
-    runner = threading.Thread(target=lambda: results.setdefault("result", streaming.run(argv)), daemon=True)
-    runner.start()
+    args = [*settings.pipeline_args(), "--session_gap_s=4", "--early_firing_s=5", "--allowed_lateness_s=60"]
+    stop = runner.LocalStop(max_runtime_s=120, idle_stop_s=30)
+    thread = threading.Thread(target=lambda: results.setdefault("result", runner.run(args, stop)), daemon=True)
+    thread.start()
     time.sleep(5)  # let the pipeline subscribe
 
     profile = TrafficProfile(rate=60, session_gap_s=4, seed=21, duplicates=0.1, invalid=0.05, skewed=0.1)
@@ -57,28 +48,25 @@ def test_published_equals_events_plus_dead_letters_plus_duplicates(
         summary = play(profile, publisher, max_events=240)
     assert summary.report.delivered == 240
 
-    def landed() -> dict[str, int]:
-        return {t: _count(client, settings, t) - before[t] for t in tables}
-
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        now = landed()
-        if now["events"] + now["dead_letters"] + now["duplicates"] >= summary.sent:
-            break
+    while read_ledger(client, settings).accounted < summary.sent and time.monotonic() < deadline:
         time.sleep(2)
-    runner.join(timeout=120)
+    thread.join(timeout=120)
     assert "result" in results, "the pipeline thread did not finish"
 
-    now = landed()
-    stored, dead, dropped = now["events"], now["dead_letters"], now["duplicates"]
+    ledger = read_ledger(client, settings)
     invalid_sent = sum(n for kind, n in summary.by_kind.items() if kind.startswith("invalid"))
     print(
-        f"[{run_id}] published {summary.sent} = events {stored} + dead letters {dead} + duplicates dropped "
-        f"{dropped} ({summary.by_kind['duplicate']} injected, {invalid_sent} invalid)"
+        f"[{settings.dataset}] {ledger.equation(summary.sent)} "
+        f"({summary.by_kind['duplicate']} duplicates injected, {invalid_sent} invalid)"
     )
-    assert summary.sent == stored + dead + dropped
+    assert ledger.balances(summary.sent), ledger
     # Every injected duplicate of a valid event was dropped; duplicates of invalid events are dead letters.
-    assert dropped <= summary.by_kind["duplicate"]
-    assert dead >= invalid_sent  # invalid events, and the duplicates of invalid events
+    assert ledger.duplicates <= summary.by_kind["duplicate"]
+    assert ledger.dead_lettered >= invalid_sent  # invalid events, and the duplicates of invalid events
+    # The simulator names its invalid events after the reason the pipeline gives them.
+    for kind, n in summary.by_kind.items():
+        if kind.startswith("invalid:"):
+            assert ledger.dead_letters.get(kind.removeprefix("invalid:"), 0) >= n, (kind, ledger.dead_letters)
     assert _count(client, settings, "events", "skew_corrected") > 0
-    assert now["sessions"] > 0, "session windows should have fired within the run"
+    assert _count(client, settings, "sessions") > 0, "session windows should have fired within the run"

@@ -33,7 +33,7 @@ def test_restart_loses_only_what_the_killed_pipeline_had_in_flight(stack: Settin
         time.sleep(15)
         first.stop(kill=True)
     killed_at = time.monotonic()
-    stored_at_kill = landed(client, settings).events
+    stored_at_kill = landed(client, settings).stored
     time.sleep(5)
     with start_pipeline(settings, tmp_path, "--session_gap_s=10") as second:
         restarted_at = time.monotonic()

@@ -17,7 +17,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from emitters.events import Event
 from emitters.simulator import TrafficProfile
-from tests.support.reliability import Landed, Traffic, isolated, landed, simulated, start_pipeline
+from tests.support.reliability import Traffic, isolated, landed, simulated, start_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,7 +32,7 @@ def _schedule(duplicate_share: float) -> tuple[list[tuple[float, Event]], int]:
     return sorted(base + resent, key=lambda pair: pair[0]), len(resent)
 
 
-def _run(stack: Settings, tmp_path: Path, duplicate_share: float) -> tuple[Landed, list[tuple], int, int]:
+def _run(stack: Settings, tmp_path: Path, duplicate_share: float) -> tuple[list[tuple], int, int]:
     settings = isolated(stack, "dups")
     client = bigquery_client(settings)
     idle_stop = GAP_S + 35  # the empty pull that moves the watermark past the last gap takes 30 s
@@ -54,17 +54,17 @@ def test_ten_percent_duplicates_change_nothing_downstream(stack: Settings, tmp_p
     clean, clean_sessions, clean_sent, _ = _run(stack, tmp_path, 0.0)
     dup, dup_sessions, dup_sent, injected = _run(stack, tmp_path, 0.10)
     print(
-        f"\nduplicate-free run: {clean_sent} sent -> {clean.events} events, {clean.dead_letters} dead letters, "
+        f"\nduplicate-free run: {clean_sent} sent -> {clean.stored} events, {clean.dead_lettered} dead letters, "
         f"{len(clean_sessions)} sessions"
         f"\n10% duplicates run: {dup_sent} sent ({injected} of {dup_sent - injected} events re-sent) -> "
-        f"{dup.events} events ({dup.events - dup.distinct_events} duplicate rows), {dup.duplicates} duplicates "
-        f"dropped, {dup.dead_letters} dead letters, {len(dup_sessions)} sessions"
+        f"{dup.stored} events ({dup.doubled} duplicate rows), {dup.duplicates} duplicates "
+        f"dropped, {dup.dead_lettered} dead letters, {len(dup_sessions)} sessions"
         f"\nboth runs took {time.monotonic() - started:.0f}s"
     )
     assert dup.accounted == dup_sent and clean.accounted == clean_sent
-    assert dup.events == dup.distinct_events, "a duplicate delivery became a second row"
-    assert dup.events == clean.events
+    assert dup.doubled == 0, "a duplicate delivery became a second row"
+    assert dup.stored == clean.stored
     # Re-sent invalid events are dead letters (each delivery is one); every other re-send was dropped.
-    assert dup.duplicates + (dup.dead_letters - clean.dead_letters) == injected
+    assert dup.duplicates + (dup.dead_lettered - clean.dead_lettered) == injected
     assert len(dup_sessions) == len(clean_sessions) > 0
     assert dup_sessions == clean_sessions, "sessions differ: a duplicate changed an event count or a duration"

@@ -93,7 +93,7 @@ def test_sustained_rate_keeps_lag_and_memory_bounded(stack: Settings, tmp_path: 
     )
 
     assert final.accounted == len(schedule), final
-    assert final.events == final.distinct_events, "duplicate rows in events"
+    assert final.doubled == 0, "duplicate rows in events"
     # Steady: never more than 15 s of traffic behind, and the second half no more than 5 s
     # further behind than the first (measured at 25/s: flat for four minutes, then 95 -> 401).
     assert max(lags) <= RATE * 15, f"lag reached {max(lags)} messages"

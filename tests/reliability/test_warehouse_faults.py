@@ -55,7 +55,7 @@ def test_refused_rows_become_dead_letters_and_the_pipeline_keeps_running(stack: 
     refused = column(
         client,
         f"SELECT event_id FROM `{settings.table_id('dead_letters')}` "
-        "WHERE reason = 'warehouse_rejected' AND stage = 'sink'",
+        "WHERE reason = 'warehouse_rejected' AND stage = 'sink' AND refused_table = 'events'",
     )
     print(
         f"\nschema drift: {len(schedule)} sent ({len(clicks)} clicks, {len(pauses)} pauses) -> "
@@ -63,7 +63,9 @@ def test_refused_rows_become_dead_letters_and_the_pipeline_keeps_running(stack: 
     )
     assert stored == pauses
     assert sorted(refused) == sorted(clicks)
-    assert final.accounted == len(schedule)
+    # In the ledger, each refused event is the message's one outcome: a dead letter, not lost.
+    assert final.dead_letters == {"warehouse_rejected": len(clicks)}
+    assert final.accounted == len(schedule) and final.doubled == 0
     assert still_running, "the pipeline stopped after the warehouse refused rows"
 
 
@@ -97,7 +99,7 @@ def test_warehouse_outage_is_retried_without_loss(own_stack: Settings, tmp_path:
     print(
         f"\nwarehouse outage {outage_s:.0f}s: {len(schedule)} sent -> {len(stored)} events stored "
         f"({len(valid - set(stored))} lost, {len(stored) - len(set(stored))} duplicate rows), "
-        f"{final.dead_letters} dead letters, {final.duplicates} duplicates dropped; "
+        f"{final.dead_lettered} dead letters, {final.duplicates} duplicates dropped; "
         f"{retries} insert retries logged; pipeline survived: {survived}"
     )
     assert not sink_errors, f"rows dead-lettered during a transient outage: {sink_errors[:3]}"

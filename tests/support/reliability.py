@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from google.cloud import bigquery
@@ -20,6 +19,7 @@ from google.cloud import bigquery
 from clickstream.app import provisioning
 from clickstream.app.pipeline_process import PipelineProcess
 from clickstream.core.config import Settings
+from clickstream.core.ledger import Ledger, read_ledger
 from emitters.events import Event
 from emitters.publisher import EventPublisher, PublisherConfig, PublishReport
 
@@ -35,33 +35,9 @@ def start_pipeline(settings: Settings, log_dir: Path, *args: str) -> PipelinePro
     return PipelineProcess(settings, log_dir / f"pipeline-{uuid.uuid4().hex[:6]}.log", *args)
 
 
-@dataclass(frozen=True)
-class Landed:
-    """What the pipeline wrote to this test's dataset."""
-
-    events: int
-    distinct_events: int
-    dead_letters: int
-    duplicates: int
-
-    @property
-    def accounted(self) -> int:
-        """Published messages accounted for (sink dead letters of session panes are outputs)."""
-        return self.events + self.dead_letters + self.duplicates
-
-
-def landed(client: bigquery.Client, settings: Settings) -> Landed:
-    t = settings.table_id
-    sql = f"""
-    SELECT
-      (SELECT COUNT(*) FROM `{t("events")}`) AS events,
-      (SELECT COUNT(DISTINCT event_id) FROM `{t("events")}`) AS distinct_events,
-      (SELECT COUNT(*) FROM `{t("dead_letters")}`
-        WHERE stage != 'sink' OR error LIKE '{t("events")}:%') AS dead_letters,
-      (SELECT COUNT(*) FROM `{t("duplicates")}`) AS duplicates
-    """
-    row = next(iter(client.query(sql).result()))
-    return Landed(**{k: int(row[k]) for k in Landed.__dataclass_fields__})
+def landed(client: bigquery.Client, settings: Settings) -> Ledger:
+    """Where the messages published to this test's dataset went: the one ledger."""
+    return read_ledger(client, settings)
 
 
 def column(client: bigquery.Client, sql: str) -> list:
@@ -70,7 +46,7 @@ def column(client: bigquery.Client, sql: str) -> list:
 
 def wait_until_accounted(
     client: bigquery.Client, settings: Settings, expected: int, timeout_s: float, pipeline: PipelineProcess
-) -> Landed:
+) -> Ledger:
     """Poll until ``expected`` messages are accounted for; fail early if the pipeline died."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from clickstream.app.commands.common import StateDir, console, err, one_line, settings_from
+from clickstream.app.commands.ledger import ledger_table, off_by
 from clickstream.app.commands.warehouse import recommendations_table
 from clickstream.app.demo import Demo, DemoError, DemoOptions, DemoResult
 
@@ -46,7 +47,7 @@ def demo_cmd(
         err.print(f"[bold red]demo failed:[/] {one_line(exc)} (everything the demo started has been stopped)")
         raise typer.Exit(1) from None
     _print_summary(result)
-    if result.outcomes.difference:
+    if not result.ledger.balances(result.published):
         raise typer.Exit(2)
 
 
@@ -57,27 +58,13 @@ def _say(line: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {line}", highlight=False)
 
 
-def _print_summary(result) -> None:
-    o = result.outcomes
-    table = Table(title="where every published event went", show_header=False)
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    table.add_row("events published", str(o.published))
-    table.add_row("events stored", str(o.events))
-    for reason, n in sorted(o.dead_letters.items(), key=lambda kv: (-kv[1], kv[0])):
-        table.add_row(f"dead letter: {reason}", str(n))
-    table.add_row("duplicates dropped", str(o.duplicates))
-    if o.output_dead_letters:
-        table.add_row("session panes the warehouse refused", str(o.output_dead_letters))
-    console.print(table)
-    equation = (
-        f"published {o.published} = stored {o.events} + dead-lettered {sum(o.dead_letters.values())} "
-        f"+ duplicates dropped {o.duplicates}"
-    )
-    if o.difference == 0:
-        console.print(f"[bold green]reconciliation OK[/]: {equation}")
+def _print_summary(result: DemoResult) -> None:
+    ledger, published = result.ledger, result.published
+    console.print(ledger_table("where every published event went", ledger, published))
+    if ledger.balances(published):
+        console.print(f"[bold green]reconciliation OK[/]: {ledger.equation(published)}")
     else:
-        console.print(f"[bold red]reconciliation FAILED[/]: {equation} is off by {o.difference:+d}")
+        console.print(f"[bold red]reconciliation FAILED[/]: {ledger.equation(published)}{off_by(ledger, published)}")
     injected = ", ".join(f"{kind} {n}" for kind, n in sorted(result.by_kind.items()))
     console.print(f"the simulator sent: {injected}")
     median = result.median_session_s

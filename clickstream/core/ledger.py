@@ -1,0 +1,99 @@
+"""Reading the one ledger of outcomes: where every published message went.
+
+The definition lives in SQL, once: the view ``message_outcomes`` (``sql/views``), summed by
+``sql/ledger/summary.sql``. This module only folds those rows into a ``Ledger`` and says
+whether it balances against a published count. The demo, ``clickstream ledger``, the
+reliability suite and the integration tests all read it through ``read_ledger``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from google.cloud import bigquery
+
+from clickstream.core.config import Settings
+from clickstream.core.reasons import Outcome
+from clickstream.core.sql import read_sql, run_script
+
+# Before any publish time: "since the beginning".
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Ledger:
+    """The ledger's totals for one publish-time range."""
+
+    stored: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)  # input messages, by reason
+    duplicates: int = 0
+    filtered: dict[str, int] = field(default_factory=dict)  # by reason
+    # Rows that stand for no published message: refused session panes, and redeliveries
+    # (a second record of a message already counted), by outcome.
+    not_inputs: dict[str, int] = field(default_factory=dict)
+    # Stored rows beyond the first of each event_id: an event stored twice.
+    doubled: int = 0
+
+    @property
+    def dead_lettered(self) -> int:
+        return sum(self.dead_letters.values())
+
+    @property
+    def filtered_total(self) -> int:
+        return sum(self.filtered.values())
+
+    @property
+    def accounted(self) -> int:
+        """Published messages with an outcome: stored + dead-lettered + duplicates + filtered."""
+        return self.stored + self.dead_lettered + self.duplicates + self.filtered_total
+
+    def difference(self, published: int) -> int:
+        """Published messages without an outcome (negative: more outcomes than messages)."""
+        return published - self.accounted
+
+    def balances(self, published: int) -> bool:
+        """Nothing lost (every published message has an outcome) and nothing doubled."""
+        return self.difference(published) == 0 and self.doubled == 0
+
+    def equation(self, published: int | None = None) -> str:
+        """``published N = stored a + dead-lettered b + duplicates c (+ filtered d)``."""
+        parts = f"stored {self.stored} + dead-lettered {self.dead_lettered} + duplicates dropped {self.duplicates}"
+        if self.filtered:
+            parts += f" + filtered {self.filtered_total}"
+        left = f"published {published}" if published is not None else f"accounted {self.accounted}"
+        sign = "=" if published is None or self.difference(published) == 0 else "!="
+        return f"{left} {sign} {parts}"
+
+
+def ledger_from_rows(rows: list[dict[str, Any]]) -> Ledger:
+    """Fold ``sql/ledger/summary.sql`` rows (outcome, reason, is_input, n, doubled) into a Ledger."""
+    ledger = Ledger()
+    for row in rows:
+        n, outcome, reason = int(row["n"]), row["outcome"], row["reason"]
+        if outcome == Outcome.STORED and row["is_input"]:
+            ledger.doubled += int(row.get("doubled") or 0)  # one event_id, several messages stored
+        if not n:
+            continue
+        if not row["is_input"]:
+            ledger.not_inputs[outcome] = ledger.not_inputs.get(outcome, 0) + n
+            if outcome == Outcome.STORED:
+                ledger.doubled += n  # one message stored twice
+        elif outcome == Outcome.STORED:
+            ledger.stored += n
+        elif outcome == Outcome.DUPLICATE:
+            ledger.duplicates += n
+        elif outcome == Outcome.DEAD_LETTER:
+            ledger.dead_letters[reason] = ledger.dead_letters.get(reason, 0) + n
+        elif outcome == Outcome.FILTERED:
+            ledger.filtered[reason] = ledger.filtered.get(reason, 0) + n
+        else:
+            raise ValueError(f"message_outcomes has an outcome this reader does not know: {outcome!r}")
+    return ledger
+
+
+def read_ledger(client: bigquery.Client, settings: Settings, since: datetime = EPOCH) -> Ledger:
+    """The ledger of the messages published since ``since`` in ``settings.dataset``."""
+    rows = run_script(client, settings, read_sql("ledger/summary.sql", settings), {"since": since})
+    return ledger_from_rows(rows)

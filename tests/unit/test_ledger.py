@@ -1,0 +1,51 @@
+"""The ledger's arithmetic, from the rows sql/ledger/summary.sql returns."""
+
+from __future__ import annotations
+
+from clickstream.core.ledger import ledger_from_rows
+
+
+def _rows(stored: int, duplicates: int, dead: list[tuple[str, bool, int]], doubled: int = 0) -> list[dict]:
+    rows = [
+        {"outcome": "stored", "reason": None, "is_input": True, "n": stored, "doubled": doubled},
+        {"outcome": "duplicate", "reason": None, "is_input": True, "n": duplicates, "doubled": 0},
+    ]
+    rows += [{"outcome": "dead_letter", "reason": r, "is_input": i, "n": n, "doubled": 0} for r, i, n in dead]
+    return rows
+
+
+def test_every_message_accounted_for_balances() -> None:
+    ledger = ledger_from_rows(_rows(90, 4, [("invalid_slot", True, 4), ("event_time_in_future", True, 2)]))
+    assert (ledger.stored, ledger.duplicates) == (90, 4)
+    assert ledger.dead_letters == {"invalid_slot": 4, "event_time_in_future": 2}
+    assert ledger.difference(100) == 0 and ledger.balances(100)
+    assert ledger.equation(100) == "published 100 = stored 90 + dead-lettered 6 + duplicates dropped 4"
+
+
+def test_refused_session_panes_are_not_inputs() -> None:
+    ledger = ledger_from_rows(_rows(10, 0, [("warehouse_rejected", False, 3)]))
+    assert ledger.not_inputs == {"dead_letter": 3} and ledger.dead_letters == {}
+    assert ledger.balances(10)
+
+
+def test_a_missing_or_extra_message_shows_as_a_difference() -> None:
+    ledger = ledger_from_rows(_rows(45, 1, [("invalid_slot", True, 2)]))
+    assert ledger.difference(50) == 2 and not ledger.balances(50)
+    assert ledger.equation(50).startswith("published 50 != ")
+    assert ledger_from_rows(_rows(48, 3, [])).difference(50) == -1
+
+
+def test_an_event_stored_twice_does_not_balance() -> None:
+    # Two messages with one event_id, both stored: the count adds up, the ledger still fails.
+    assert not ledger_from_rows(_rows(10, 0, [], doubled=1)).balances(10)
+    # One message stored twice: the second row is no input, and it is a doubling.
+    rows = [*_rows(10, 0, []), {"outcome": "stored", "reason": None, "is_input": False, "n": 1, "doubled": 0}]
+    ledger = ledger_from_rows(rows)
+    assert ledger.doubled == 1 and ledger.difference(10) == 0 and not ledger.balances(10)
+
+
+def test_filtered_messages_count_as_outcomes() -> None:
+    rows = [*_rows(8, 0, []), {"outcome": "filtered", "reason": "consent_denied", "is_input": True, "n": 2}]
+    ledger = ledger_from_rows(rows)
+    assert ledger.filtered == {"consent_denied": 2} and ledger.balances(10)
+    assert ledger.equation(10).endswith("+ filtered 2")
