@@ -1,13 +1,17 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # Each one does its whole setup first (venv, install, local services).
+# `make check` is the fast loop while working: lint, layers, unit and pipeline tests, no services.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # pip on some machines warns about missing local mirrors; keep the output readable.
 PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+# Integration and reliability tests mostly wait on services and real time; each worker runs
+# its own local stack on free ports, so they run side by side (see docs/testing.md).
+TEST_WORKERS ?= 3
 
-.PHONY: setup demo test bench lint stack-up stack-down clean
+.PHONY: setup demo check test lint docs bench stack-up stack-down clean
 
 setup: $(VENV)/.installed
 
@@ -32,19 +36,24 @@ DEMO_ARGS ?=
 demo: setup
 	@$(BIN)/clickstream demo $(DEMO_ARGS)
 
-test: setup
-	@$(BIN)/ruff check .
-	@$(BIN)/pytest
-
-bench: setup
-	@$(BIN)/python -m bench.pipeline_chain
-	@$(BIN)/python -m bench.replay --breakdown
-	@$(BIN)/clickstream local up >/dev/null
-	@$(BIN)/python -m bench.signals
-
 lint: setup
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
+	@$(BIN)/lint-imports --no-cache
+
+# Lint plus every test that needs no service: under two minutes.
+check: lint
+	@$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/pipeline
+
+docs: setup
+	@$(BIN)/mkdocs build --strict --quiet -d .clickstream/site
+
+# Everything, as CI runs it.
+test: lint docs
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+bench: setup
+	@$(BIN)/python -m bench
 
 stack-up: setup
 	@$(BIN)/clickstream local up

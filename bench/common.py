@@ -8,7 +8,7 @@ import platform
 import resource
 from pathlib import Path
 
-from clickstream.core.synthetic_videos import generate_catalog
+from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import encode_event
 from emitters.simulator import Simulator, TrafficProfile
 from pipelines.archive import to_json_line
@@ -35,12 +35,12 @@ def write_archive(path: Path, msgs: list[RawMessage]) -> Path:
 def catalog_dict() -> dict[str, dict]:
     return {
         v.video_id: {"title": v.title, "category": v.category, "duration_ms": v.duration_ms, "creator_id": v.creator_id}
-        for v in generate_catalog(500)
+        for v in generate_videos(500)
     }
 
 
 def write_catalog(path: Path) -> Path:
-    path.write_text("\n".join(json.dumps(v.to_row()) for v in generate_catalog(500)) + "\n")
+    path.write_text("\n".join(json.dumps(v.to_row()) for v in generate_videos(500)) + "\n")
     return path
 
 

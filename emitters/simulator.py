@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from clickstream.core.reasons import Reason
-from clickstream.core.synthetic_videos import generate_catalog, video_id
+from clickstream.core.synthetic_videos import generate_videos, video_id
 from emitters.events import ClientInfo, Event, ThumbnailClicked, VideoPaused
 
 SURFACES = ("home", "search", "up_next", "channel", "notifications")
@@ -157,7 +157,7 @@ class Simulator:
         self.profile = profile
         self.start_ms = start_ms
         self._rng = random.Random(profile.seed)
-        self._catalog = generate_catalog(profile.catalog_size)
+        self._catalog = generate_videos(profile.catalog_size)
         self._cum_popularity = list(itertools.accumulate(1.0 / (i + 1) ** 0.8 for i in range(len(self._catalog))))
         self._slot_weights = [1.0 / slot**1.1 for slot in range(1, 13)]
 

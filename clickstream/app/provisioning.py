@@ -19,7 +19,7 @@ from clickstream.core import contract
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import publisher_client, schema_client, subscriber_client
-from clickstream.core.synthetic_videos import generate_catalog
+from clickstream.core.synthetic_videos import generate_videos
 from clickstream.core.tables import ensure_dataset_and_tables, ensure_views, table_specs
 
 
@@ -99,13 +99,13 @@ def ensure_topics_and_subscriptions(settings: Settings) -> None:
         subscriber.close()
 
 
-def seed_catalog(client: bigquery.Client, settings: Settings) -> int:
+def seed_video_catalog(client: bigquery.Client, settings: Settings) -> int:
     """Load the generated catalog into ``video_catalog`` when it is empty; returns rows loaded."""
     table_id = settings.table_id("video_catalog")
     existing = next(iter(client.query(f"SELECT COUNT(*) AS n FROM `{table_id}`").result())).n
     if existing:
         return 0
-    rows = [video.to_row() for video in generate_catalog(settings.catalog_size)]
+    rows = [video.to_row() for video in generate_videos(settings.catalog_size)]
     payload = io.BytesIO("\n".join(json.dumps(row) for row in rows).encode())
     config = bigquery.LoadJobConfig(
         source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
@@ -123,4 +123,4 @@ def provision(settings: Settings) -> None:
     client = bigquery_client(settings)
     ensure_dataset_and_tables(client, settings.project, settings.dataset)
     ensure_views(client, settings.project, settings.dataset)
-    seed_catalog(client, settings)
+    seed_video_catalog(client, settings)

@@ -9,10 +9,11 @@ switch each service to its local stand-in.
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from clickstream.core.paths import REPO_ROOT
+from clickstream.core.paths import default_state_dir
 
 ENV_PREFIX = "CLICKSTREAM_"
 
@@ -40,9 +41,10 @@ class Settings:
     pubsub_emulator_host: str | None = None
     bigquery_endpoint: str | None = None
     # Local stack.
-    state_dir: Path = field(default_factory=lambda: REPO_ROOT / ".clickstream")
+    # A checkout keeps it in <repo>/.clickstream; an installed package in the user's state folder.
+    state_dir: Path = field(default_factory=default_state_dir)
     # The BigQuery stand-in's own venv; shared by every state_dir (tests use their own).
-    tools_dir: Path = field(default_factory=lambda: REPO_ROOT / ".clickstream" / "tools")
+    tools_dir: Path = field(default_factory=lambda: default_state_dir() / "tools")
     pubsub_port: int = 8085
     bigquery_port: int = 9050
     bigquery_grpc_port: int = 9060
@@ -85,8 +87,6 @@ class Settings:
         """These settings with a topic, subscriptions, client state folder (spool) and, with
         ``own_dataset``, a BigQuery dataset of their own: a test or benchmark run whose counts
         nothing else can touch. Nothing is created here (``provisioning.provision`` does)."""
-        import uuid
-
         suffix = f"{tag}-{uuid.uuid4().hex[:8]}"
         return replace(
             self,

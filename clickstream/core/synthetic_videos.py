@@ -1,6 +1,8 @@
-"""A realistic, deterministic video catalog shared by the simulator and the local warehouse.
+"""Synthetic videos: a realistic, deterministic library shared by the simulator and the local warehouse.
 
-The simulator picks video ids from the same generator that seeds ``video_catalog``,
+"Catalog" names one thing in this project: the ``video_catalog`` table and the pipeline's side
+input read from it. This module generates the synthetic videos the local stack seeds that
+table with, and the simulator picks video ids from the same generator,
 so enrichment hits locally exactly as it would in production; ids beyond
 ``size`` play "fresh uploads" the catalog has not caught up with yet.
 """
@@ -97,7 +99,7 @@ def video_id(index: int) -> str:
 
 
 @cache
-def generate_catalog(size: int = 500, seed: int = 7) -> tuple[Video, ...]:
+def generate_videos(size: int = 500, seed: int = 7) -> tuple[Video, ...]:
     rng = random.Random(seed)
     creators = [f"creator-{i:04d}" for i in range(max(1, size // 8))]
     videos = []

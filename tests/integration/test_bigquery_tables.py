@@ -9,7 +9,7 @@ from google.cloud import bigquery
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
-from clickstream.core.synthetic_videos import generate_catalog
+from clickstream.core.synthetic_videos import generate_videos
 from clickstream.core.tables import table_specs
 
 pytestmark = pytest.mark.integration
@@ -62,5 +62,5 @@ def test_catalog_is_seeded_with_the_ids_the_simulator_uses(stack: Settings) -> N
             f"SELECT video_id, duration_ms FROM `{stack.table_id('video_catalog')}` ORDER BY video_id"
         ).result()
     )
-    expected = generate_catalog(stack.catalog_size)
+    expected = generate_videos(stack.catalog_size)
     assert [(r.video_id, r.duration_ms) for r in rows] == [(v.video_id, v.duration_ms) for v in expected]
