@@ -51,5 +51,5 @@ def note(figures: dict[str, float]) -> dict[str, float]:
             ("basis", "events/s/core", "vCPU-h / 1e9", "vCPUs at 100k ev/s"),
         )
     )
-    print("assumptions and exclusions: see bench/cost.py and the README's benchmark section")
+    print("assumptions and exclusions: see bench/cost.py and docs/benchmarks.md")
     return {"vcpu_hours_per_billion_low": low, "vcpu_hours_per_billion_high": high}

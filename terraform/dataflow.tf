@@ -25,7 +25,7 @@ resource "google_dataflow_flex_template_job" "pipeline" {
   staging_location        = "${google_storage_bucket.pipeline.url}/staging"
   max_workers             = var.dataflow_max_workers
   enable_streaming_engine = true
-  # `terraform destroy` drains: in-flight data is finished, not dropped (see README, teardown).
+  # `terraform destroy` drains: in-flight data is finished, not dropped (docs/deploy.md, teardown).
   on_delete = "drain"
 
   depends_on = [

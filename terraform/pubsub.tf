@@ -19,7 +19,7 @@ resource "google_pubsub_topic" "events" {
   name = "${var.name_prefix}-events"
   schema_settings {
     schema   = google_pubsub_schema.event.id
-    encoding = "BINARY" # Avro BINARY: compact, and what the emitters write (README, Event contract)
+    encoding = "BINARY" # Avro BINARY: compact, and what the emitters write (docs/contract.md)
   }
   message_retention_duration = local.retention
 }

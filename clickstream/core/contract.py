@@ -4,7 +4,7 @@ Every producer and consumer goes through this module, so the wire format is defi
 once. Payloads travel as Avro BINARY (schemaless, no embedded schema): about a third
 of the JSON size, and fastavro decodes it at ~100k events/s per core.
 
-Evolution policy (see README, "Event contract"): within a major version a new
+Evolution policy (docs/contract.md): within a major version a new
 revision may only *add* fields that are optional (a ``["null", T]`` union with
 ``default: null``). Readers always decode with the newest revision as the reader
 schema and the revision named by the message as the writer schema, so events

@@ -2,7 +2,7 @@
 
 The rate is the highest target at which the lag stayed flat for the whole five minutes on
 this 2-core machine: 20 events/s (the simulator sends ~18/s at that target); at 25 the lag
-held for four minutes, then grew as the local runner slowed (README, "Reliability suite").
+held for four minutes, then grew as the local runner slowed (docs/testing.md, "Reliability suite").
 ``CLICKSTREAM_LOAD_RATE`` and ``CLICKSTREAM_LOAD_SECONDS`` override it.
 Every 10 s the test samples published messages, messages accounted for in the warehouse
 (the lag is the difference) and the pipeline process's RSS.

@@ -28,7 +28,7 @@ def pipeline_run(
     idle_stop: Annotated[int, typer.Option(help="Local runs: stop after this many seconds without messages")] = 0,
     state_dir: StateDir = None,
 ) -> None:
-    """Run the streaming pipeline; extra arguments are Beam pipeline options (see README)."""
+    """Run the streaming pipeline; extra arguments are Beam pipeline options (docs/options.md)."""
     # Beam takes seconds to import; only this command and `replay` need it, so `clickstream
     # --help` and every other command stay fast.
     from clickstream.app.local import runner
