@@ -26,7 +26,8 @@ from clickstream.core import contract
 from clickstream.core.config import Settings
 from tests.support.events import pull_all
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# One worker builds the wheel and the venv once for the whole module under `pytest -n --dist loadgroup`.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT_S = 900
