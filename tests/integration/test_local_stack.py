@@ -38,7 +38,7 @@ def test_up_twice_is_a_no_op_and_down_leaves_no_process(tmp_path: Path) -> None:
         stopped = services.down(settings)
     assert sorted(stopped) == ["bigquery", "pubsub"]
     for pgid in pgids:
-        assert not services._group_alive(pgid), "a process of the stack outlived `down`"
+        assert not processes.group_alive(pgid), "a process of the stack outlived `down`"
     assert all(not s.running for s in services.status(settings))
     assert services.down(settings) == []  # a second down has nothing to stop
 
