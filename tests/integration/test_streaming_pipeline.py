@@ -10,8 +10,10 @@ import threading
 import time
 
 import pytest
+from typer.testing import CliRunner
 
 from clickstream.app import provisioning
+from clickstream.app.cli import app
 from clickstream.app.local import runner
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
@@ -70,3 +72,19 @@ def test_published_equals_stored_plus_dead_letters_plus_duplicates_in_the_ledger
             assert ledger.dead_letters.get(kind.removeprefix("invalid:"), 0) >= n, (kind, ledger.dead_letters)
     assert _count(client, settings, "events", "skew_corrected") > 0
     assert _count(client, settings, "sessions") > 0, "session windows should have fired within the run"
+
+    # `clickstream ledger` reads the same ledger: it balances against the true count, and
+    # exits 2 when a message is missing.
+    env = {
+        "CLICKSTREAM_PROJECT": settings.project,
+        "CLICKSTREAM_DATASET": settings.dataset,
+        "CLICKSTREAM_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
+        "PUBSUB_EMULATOR_HOST": settings.pubsub_emulator_host,
+    }
+    balanced = CliRunner().invoke(app, ["ledger", "--published", str(summary.sent)], env=env)
+    assert balanced.exit_code == 0, balanced.output
+    assert f"ledger balances: {ledger.equation(summary.sent)}" in " ".join(balanced.output.split())
+    missing = CliRunner().invoke(app, ["ledger", "--published", str(summary.sent + 1)], env=env)
+    assert missing.exit_code == 2 and "off by +1" in " ".join(missing.output.split()), missing.output
+    later = CliRunner().invoke(app, ["ledger", "--since", "2999-01-01T00:00:00Z"], env=env)
+    assert later.exit_code == 0 and "accounted 0 =" in " ".join(later.output.split()), later.output
