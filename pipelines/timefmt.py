@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 # Timestamps outside this range are not plausible event times (and overflow datetime).
@@ -23,5 +23,14 @@ def iso(ms: int) -> str:
     return f"{_second_prefix(seconds)}.{millis:03d}Z"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def parse_iso_ms(value: str) -> int:
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    """The inverse of ``iso``. Integer arithmetic: ``timestamp() * 1000`` is a float product
+    that truncates some instants 1 ms early (measured: about 0.6% of 1970-2100)."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return (parsed - _EPOCH) // _MS

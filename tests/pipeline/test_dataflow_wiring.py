@@ -9,6 +9,7 @@ from apache_beam.transforms.window import Sessions
 
 from pipelines.options import option_names
 from pipelines.streaming import build, make_options
+from tests.support.teststream import transforms_by_label
 
 ARGV = [
     "--runner=DataflowRunner",
@@ -22,17 +23,6 @@ ARGV = [
 ]
 
 
-class _Collect(beam.pipeline.PipelineVisitor):
-    def __init__(self) -> None:
-        self.nodes: list = []
-
-    def visit_transform(self, node) -> None:
-        self.nodes.append(node)
-
-    def enter_composite_transform(self, node) -> None:
-        self.nodes.append(node)
-
-
 def test_dataflow_graph_holds_the_read_windowing_and_sinks() -> None:
     options = make_options(ARGV)
     pipeline = beam.Pipeline(options=options)
@@ -40,9 +30,7 @@ def test_dataflow_graph_holds_the_read_windowing_and_sinks() -> None:
     result = pipeline.run()
     assert result.state == "DONE"
 
-    visitor = _Collect()
-    pipeline.visit(visitor)
-    by_label = {n.full_label: n.transform for n in visitor.nodes}
+    by_label = transforms_by_label(pipeline)
     read = by_label["ReadPubSub"]
     assert isinstance(read, ReadFromPubSub)
     assert read.with_attributes and read._source.id_label == "event_id"  # Dataflow de-duplicates redeliveries
@@ -58,13 +46,13 @@ def test_local_runs_do_not_set_id_label() -> None:
     options = make_options([a for a in ARGV if not a.startswith(("--runner", "--dry_run"))])
     pipeline = beam.Pipeline(options=options)
     build(pipeline, options)
-    visitor = _Collect()
-    pipeline.visit(visitor)
-    read = next(n.transform for n in visitor.nodes if n.full_label == "ReadPubSub")
+    read = transforms_by_label(pipeline)["ReadPubSub"]
     assert read._source.id_label is None
 
 
 def test_option_names_are_snake_case_and_complete() -> None:
     names = option_names()
-    assert "input_subscription" in names and "session_gap_s" in names and "duplicates_table" in names
+    assert {"input_subscription", "session_gap_s", "dedup_horizon_s", "write_method"} <= set(names)
+    # Table names come from schemas/bigquery/tables.json only, never from an option.
+    assert not [name for name in names if name.endswith("_table")]
     assert all(name == name.lower() and "-" not in name for name in names)

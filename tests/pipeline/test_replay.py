@@ -10,7 +10,7 @@ import fastavro
 import pytest
 from apache_beam.testing.test_stream import TestStream
 
-from clickstream.core.synthetic_videos import generate_catalog
+from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import encode_event
 from emitters.simulator import Simulator, TrafficProfile
 from pipelines import replay
@@ -37,7 +37,7 @@ def _messages(n: int, seed: int = 3, **knobs: float) -> list[RawMessage]:
 @pytest.fixture(scope="module")
 def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("catalog") / "catalog.jsonl"
-    path.write_text("\n".join(json.dumps(v.to_row()) for v in generate_catalog(500)) + "\n")
+    path.write_text("\n".join(json.dumps(v.to_row()) for v in generate_videos(500)) + "\n")
     return path
 
 
@@ -102,7 +102,7 @@ def test_replay_and_streaming_agree_on_final_sessions(tmp_path: Path, catalog_fi
     stream = stream.advance_watermark_to_infinity()
     catalog = {
         v.video_id: {"title": v.title, "category": v.category, "duration_ms": v.duration_ms, "creator_id": v.creator_id}
-        for v in generate_catalog(500)
+        for v in generate_videos(500)
     }
     # Default limits: the simulator's "ancient" events are dead letters in both modes, so
     # every event that reaches a session is on time.

@@ -1,5 +1,10 @@
-"""Helpers to run the pipeline's transforms on TestStream with the in-process runner.
+"""Helpers to run the pipeline's transforms on TestStream with the in-process runners.
 
+``streaming_pipeline`` and ``batch_pipeline`` are TestPipelines on a named in-process runner:
+the BundleBasedDirectRunner (the one that executes TestStream) and the FnApiRunner. Beam's
+default DirectRunner would first try to download the Prism runner, which fails offline (and
+is slow where it does not). ``message``/``at``/``new_stream`` build the input as Pub/Sub
+delivers it; ``decoded``/``enriched``/``at_event_time`` build the input of a later stage.
 ``run_stream`` feeds a TestStream through ``pipelines.graph.process`` and returns what each
 output carried (events, session panes, dead letters, and optionally duplicates)."""
 
@@ -9,11 +14,14 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 
 from clickstream.core import contract
@@ -21,6 +29,9 @@ from emitters.events import ClientInfo, Event, encode_event, thumbnail_clicked, 
 from pipelines.graph import process
 from pipelines.messages import RawMessage
 from pipelines.options import ClickstreamOptions
+from pipelines.rules.decode import Limits, decode_and_validate
+from pipelines.rules.enrich import enrich
+from pipelines.timefmt import iso
 
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: every test's event-time origin
 CLIENT = ClientInfo(
@@ -104,13 +115,15 @@ def clicked(user: str, at_s: float, video: str = "vid-000002", slot: int = 1, **
     )
 
 
-def message(event: Event, publish_delay_ms: int = 150, publish_time_ms: int | None = None) -> RawMessage:
+def message(
+    event: Event, publish_delay_ms: int = 150, publish_time_ms: int | None = None, message_id: str | None = None
+) -> RawMessage:
     """The RawMessage Pub/Sub would deliver for ``event``."""
     publish = publish_time_ms if publish_time_ms is not None else event.event_ts_ms + publish_delay_ms
     return RawMessage(
         data=encode_event(event),
         attributes=event.attributes(),
-        message_id=f"m-{event.event_id[:8]}",
+        message_id=message_id or f"m-{event.event_id[:8]}",
         publish_time_ms=publish,
     )
 
@@ -127,6 +140,65 @@ def at(messages: Iterable[RawMessage]) -> list[beam.window.TimestampedValue]:
 
 def secs(s: float) -> float:
     return T0_MS / 1000 + s
+
+
+def streaming_pipeline(opts: PipelineOptions | None = None) -> TestPipeline:
+    """A streaming TestPipeline on the BundleBasedDirectRunner, which runs TestStream in process."""
+    opts = opts or PipelineOptions([])  # not PipelineOptions(): that parses sys.argv, pytest's flags
+    opts.view_as(StandardOptions).streaming = True
+    return TestPipeline(runner=BundleBasedDirectRunner(), options=opts)
+
+
+def batch_pipeline() -> TestPipeline:
+    """A batch TestPipeline on the in-process FnApiRunner (what replay uses)."""
+    return TestPipeline(runner=FnApiRunner(), options=PipelineOptions([]))
+
+
+def decoded(event: Event, **message_kw: Any) -> dict[str, Any]:
+    """The ``events`` row that DecodeAndValidate makes of ``event`` (before enrichment);
+    ``message_kw`` as for ``message`` (publish time, message id)."""
+    outcome = decode_and_validate(message(event, **message_kw), Limits())
+    assert outcome.ok, outcome.dead_letter
+    return outcome.event
+
+
+def enriched(event: Event, catalog: dict | None = None, **message_kw: Any) -> dict[str, Any]:
+    """The enriched ``events`` row of ``event``, as Sessionize receives it."""
+    return enrich(decoded(event, **message_kw), CATALOG if catalog is None else catalog, iso(T0_MS))
+
+
+def iso_ms(value: str) -> int:
+    """Milliseconds of an ISO timestamp, in integers (a float product can be 1 ms short)."""
+    since_epoch = datetime.fromisoformat(value.replace("Z", "+00:00")) - datetime(1970, 1, 1, tzinfo=UTC)
+    return since_epoch // timedelta(milliseconds=1)
+
+
+def at_event_time(rows: Iterable[dict[str, Any]]) -> list[beam.window.TimestampedValue]:
+    """Stamp event rows with their event time, as DecodeAndValidate does."""
+    return [beam.window.TimestampedValue(r, iso_ms(r["event_ts"]) / 1000) for r in rows]
+
+
+def id_and_timestamp(row: dict[str, Any], ts=beam.DoFn.TimestampParam) -> tuple[str, int]:
+    """(event_id, element timestamp in ms): ``beam.Map(id_and_timestamp)`` shows what time an element carries."""
+    return row["event_id"], ts.micros // 1000
+
+
+def transforms_by_label(pipeline: beam.Pipeline) -> dict[str, beam.PTransform]:
+    """Every transform of a built pipeline, composite or not, by its full label ("A/B/C")."""
+
+    class _Visitor(beam.pipeline.PipelineVisitor):
+        def __init__(self) -> None:
+            self.found: dict[str, beam.PTransform] = {}
+
+        def visit_transform(self, node) -> None:
+            self.found[node.full_label] = node.transform
+
+        def enter_composite_transform(self, node) -> None:
+            self.found[node.full_label] = node.transform
+
+    visitor = _Visitor()
+    pipeline.visit(visitor)
+    return visitor.found
 
 
 def run_stream(stream: TestStream, with_duplicates: bool = False, catalog: dict | None = None, **opts):

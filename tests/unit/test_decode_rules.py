@@ -89,6 +89,13 @@ def test_decode_reasons_keep_the_raw_payload(data, attributes, reason) -> None:
     assert raw_from_dead_letter(outcome.dead_letter) == raw  # everything needed to replay
 
 
+def test_a_dead_letter_keeps_the_publish_time_to_the_millisecond() -> None:
+    raw = RawMessage(data=b"", attributes={}, message_id="m-1", publish_time_ms=2_176_038_127_141)
+    letter = decode_and_validate(raw, LIMITS, now_ms=T0_MS).dead_letter
+    assert letter["publish_time"] == "2038-12-15T15:02:07.141Z"
+    assert raw_from_dead_letter(letter).publish_time_ms == raw.publish_time_ms
+
+
 def test_trailing_bytes_are_not_silently_ignored() -> None:
     raw = message(paused("u", 0))
     outcome = decode_and_validate(replace(raw, data=raw.data + b"\x00\x00"), LIMITS, now_ms=T0_MS)

@@ -54,3 +54,27 @@ def test_row_contents() -> None:
     assert row["session_id"] == sessions.session_id("u", T0)
     assert row["session_id"] != sessions.session_id("u", T0 + 1)
     assert row["session_id"] != sessions.session_id("other", T0)
+
+
+def test_split_sessions_cuts_where_the_next_event_is_a_gap_or_more_later() -> None:
+    def at(s: float) -> sessions.SessionEvent:
+        return (T0 + int(s * 1000), "VideoPaused", "v1", None, None, None, None, "d1")
+
+    # 59 s apart: one session; 60 s (the gap) apart: windows [t, t + gap) only touch, two sessions.
+    cut = sessions.split_sessions([at(300), at(59), at(0), at(119)], 60_000)
+    assert [[e[0] - T0 for e in s] for s in cut] == [[0, 59_000], [119_000], [300_000]]
+    assert sessions.split_sessions([], 60_000) == []
+
+
+def test_session_event_takes_the_timestamp_given_not_the_rows() -> None:
+    row = {
+        "event_ts": "2026-01-01T01:00:00.000Z",
+        "event_type": "ThumbnailClicked",
+        "video_id": "v2",
+        "watch_ratio": None,
+        "surface": "home",
+        "slot": 2,
+        "rank": 3,
+        "device_id": "d1",
+    }
+    assert sessions.session_event(row, T0) == (T0, "ThumbnailClicked", "v2", None, "home", 2, 3, "d1")

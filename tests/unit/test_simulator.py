@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from clickstream.core.synthetic_videos import generate_catalog
+from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import ThumbnailClicked, VideoPaused, encode_event
 from emitters.simulator import INVALID_REASONS, Emission, Simulator, TrafficProfile
 
@@ -69,7 +69,7 @@ def test_browsing_looks_like_browsing() -> None:
     slots = Counter(c.slot for c in clicks)
     assert slots[1] > slots[3] > slots[8]  # position bias
     assert all(0 <= p.position_ms <= (p.video_duration_ms or 10**9) for p in pauses)
-    catalog_ids = {v.video_id for v in generate_catalog(500)}
+    catalog_ids = {v.video_id for v in generate_videos(500)}
     known = sum(1 for c in clicks if c.video_id in catalog_ids) / len(clicks)
     assert 0.95 < known < 1.0  # a few fresh uploads miss the catalog
     devices_per_user: dict[str, set[str]] = defaultdict(set)

@@ -46,7 +46,7 @@ def alive(pid: int) -> bool:
         return True
 
 
-def _groupalive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -77,7 +77,7 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 def stop_group(pgid: int, pid: int, timeout: float = 15.0, kill: bool = False) -> bool:
     """SIGTERM a process group, then SIGKILL what is left after ``timeout`` seconds (``kill``
     goes straight to SIGKILL, to play a crash); True when something was running."""
-    if not _groupalive(pgid):
+    if not group_alive(pgid):
         return False
     steps = ((signal.SIGKILL, 5.0),) if kill else ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0))
     for sig, wait in steps:
@@ -86,10 +86,10 @@ def stop_group(pgid: int, pid: int, timeout: float = 15.0, kill: bool = False) -
         except ProcessLookupError:
             break
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _groupalive(pgid):
+        while time.monotonic() < deadline and group_alive(pgid):
             alive(pid)  # reaps our own child
             time.sleep(0.1)
-        if not _groupalive(pgid):
+        if not group_alive(pgid):
             break
     return True
 

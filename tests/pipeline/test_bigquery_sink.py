@@ -1,0 +1,99 @@
+"""WriteRows (INSERT_ALL) against an in-memory client, for what the real stand-in cannot show:
+transient faults (quota, 5xx) mid-request, the request size, a refused row with an unreadable
+publish time. Insert ids and refused rows against a real BigQuery API (the local stand-in) are
+tests/integration/test_bigquery_sink.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+from google.api_core import exceptions as gexc
+
+from pipelines.transforms import bigquery_sink
+from pipelines.transforms.bigquery_sink import WriteRows, sink_dead_letter
+from tests.support.teststream import batch_pipeline
+
+TABLE = "p.clickstream.duplicates"
+
+
+class FakeClient:
+    """insert_rows_json as google-cloud-bigquery has it: refuses the rows ``refuse`` picks, and
+    raises ``fail_first`` (one error per call) before it accepts anything."""
+
+    def __init__(self, refuse=lambda row: False, fail_first: list[Exception] | None = None):
+        self.refuse = refuse
+        self.fail_first = list(fail_first or [])
+        self.calls: list[dict[str, Any]] = []
+        self.attempts = 0
+        self._lock = threading.Lock()
+
+    def insert_rows_json(self, table, rows, row_ids=None, skip_invalid_rows=False, retry=None, timeout=None):
+        def attempt():
+            with self._lock:
+                self.attempts += 1
+                if self.fail_first:
+                    raise self.fail_first.pop(0)
+                self.calls.append({"table": table, "rows": list(rows), "row_ids": row_ids, "skip": skip_invalid_rows})
+            return [{"index": i, "errors": [{"reason": "invalid"}]} for i, row in enumerate(rows) if self.refuse(row)]
+
+        return retry(attempt)() if retry else attempt()
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch):
+    """Install a FakeClient as the sink's client; the test configures it before running."""
+    fake = FakeClient()
+    # The in-process runner runs the DoFn in this process: setup() finds the patched factory.
+    monkeypatch.setattr(bigquery_sink, "bigquery_client", lambda settings: fake)
+    return fake
+
+
+def _row(i: int, **overrides: Any) -> dict[str, Any]:
+    row = {
+        "event_id": f"e-{i}",
+        "message_id": f"m-{i}",
+        "publish_time": "2026-01-01T00:00:00.000Z",
+        "event_ts": "2026-01-01T00:00:00.000Z",
+        "dropped_at": "2026-01-01T00:00:01.000Z",
+    }
+    row.update(overrides)
+    return row
+
+
+def _write(rows: list[dict], check, **kw: Any) -> None:
+    with batch_pipeline() as p:
+        rejected = p | beam.Create(rows) | WriteRows("p", TABLE, row_id_field="event_id", **kw)
+        assert_that(rejected, check)
+
+
+def test_a_large_bundle_is_sent_in_requests_of_at_most_500_rows(client: FakeClient) -> None:
+    _write([_row(i) for i in range(1201)], equal_to([]))
+    sizes = [len(call["rows"]) for call in client.calls]
+    assert sum(sizes) == 1201 and max(sizes) <= 500
+    assert sorted(r["event_id"] for call in client.calls for r in call["rows"]) == sorted(f"e-{i}" for i in range(1201))
+
+
+def test_transient_errors_are_retried_and_nothing_is_written_twice(client: FakeClient) -> None:
+    client.fail_first = [gexc.ServiceUnavailable("try again"), ConnectionError("reset")]
+    _write([_row(0), _row(1)], equal_to([]))
+    assert client.attempts == 3
+    assert [r["event_id"] for call in client.calls for r in call["rows"]] == ["e-0", "e-1"]
+
+
+def test_an_error_that_is_not_transient_fails_the_pipeline(client: FakeClient) -> None:
+    client.fail_first = [gexc.Forbidden("no access to the dataset")]
+    with pytest.raises(Exception, match="no access to the dataset"):
+        _write([_row(0)], equal_to([]))
+    assert client.attempts == 1 and client.calls == []
+
+
+def test_a_refused_row_with_an_unreadable_publish_time_still_makes_a_dead_letter() -> None:
+    letter = sink_dead_letter("p.d.events", _row(0, publish_time="yesterday", event_type="VideoPaused"), "bad")
+    assert letter["publish_time"] is None and letter["refused_table"] == "events"
+    assert letter["event_type"] == "VideoPaused" and letter["error"] == "p.d.events: bad"
+    assert dict((a["key"], a["value"]) for a in letter["attributes"]) == {"table": "p.d.events"}

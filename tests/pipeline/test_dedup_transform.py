@@ -1,0 +1,126 @@
+"""DeduplicateEvents: at most one event per event_id, an audit row for every dropped delivery.
+
+Streaming keeps per-event_id state until the watermark is the horizon past the event
+(TestStream moves the watermark); batch sees every delivery at once and keeps the earliest
+published. Input: decoded event rows stamped with event time, as DecodeAndValidate emits them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import apache_beam as beam
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.transforms import DUPLICATES, EVENTS
+from pipelines.transforms.dedup import DeduplicateEvents
+from tests.support.teststream import (
+    T0_MS,
+    at_event_time,
+    batch_pipeline,
+    clicked,
+    decoded,
+    new_stream,
+    paused,
+    secs,
+    streaming_pipeline,
+)
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def _delivery(row: dict, ts=beam.DoFn.TimestampParam) -> tuple[str, str, int]:
+    """(event_id, message_id, element timestamp in ms) of a kept event."""
+    return row["event_id"], row["message_id"], ts.micros // 1000
+
+
+def _dropped(row: dict) -> tuple[str, str, str, str]:
+    """What a duplicate row says, less dropped_at (wall-clock time)."""
+    assert ISO_MS.match(row["dropped_at"]), row["dropped_at"]
+    return row["event_id"], row["message_id"], row["publish_time"], row["event_ts"]
+
+
+def test_duplicates_are_dropped_across_bundles() -> None:
+    event = paused("fay", 0)
+    first = decoded(event, message_id="m-1")
+    again = decoded(event, publish_delay_ms=900, message_id="m-2")
+    much_later = decoded(event, publish_delay_ms=5_000, message_id="m-3")
+    stream = (
+        new_stream()
+        .add_elements(at_event_time([first]))
+        .advance_processing_time(1)
+        .add_elements(at_event_time([again]))  # redelivered in a later bundle
+        .advance_watermark_to(secs(10))
+        .add_elements(at_event_time([much_later]))
+        .advance_watermark_to_infinity()
+    )
+    with streaming_pipeline() as p:
+        out = p | stream | DeduplicateEvents(horizon_s=600)
+        assert_that(out[EVENTS] | beam.Map(_delivery), equal_to([(event.event_id, "m-1", T0_MS)]), label="Kept")
+        # An audit row per dropped delivery, saying which delivery it was.
+        assert_that(
+            out[DUPLICATES] | beam.Map(_dropped),
+            equal_to(
+                [(event.event_id, r["message_id"], r["publish_time"], r["event_ts"]) for r in (again, much_later)]
+            ),
+            label="Dropped",
+        )
+
+
+def test_event_ids_are_forgotten_once_the_watermark_passes_the_horizon() -> None:
+    a, b = paused("gil", 0), clicked("gil", 100)
+    stream = (
+        new_stream()
+        .add_elements(at_event_time([decoded(a, message_id="a-1"), decoded(b, message_id="b-1")]))
+        .advance_watermark_to(secs(30))
+        .add_elements(at_event_time([decoded(a, publish_delay_ms=30_000, message_id="a-2")]))  # within the horizon
+        .advance_watermark_to(secs(61))  # a's state expires at 0 + 60; b's only at 100 + 60
+        .advance_processing_time(1)
+        .add_elements(
+            at_event_time(
+                [
+                    decoded(a, publish_delay_ms=61_000, message_id="a-3"),  # forgotten: kept again
+                    decoded(b, publish_delay_ms=61_000, message_id="b-2"),  # still remembered
+                ]
+            )
+        )
+        .advance_watermark_to_infinity()
+    )
+    with streaming_pipeline() as p:
+        out = p | stream | DeduplicateEvents(horizon_s=60)
+        assert_that(out[EVENTS] | beam.Map(lambda e: e["message_id"]), equal_to(["a-1", "b-1", "a-3"]), label="Kept")
+        assert_that(out[DUPLICATES] | beam.Map(lambda d: d["message_id"]), equal_to(["a-2", "b-2"]), label="Dropped")
+
+
+def test_batch_keeps_the_earliest_published_delivery() -> None:
+    event, other = paused("hop", 0), clicked("hop", 30)
+    deliveries = [
+        decoded(event, publish_delay_ms=900, message_id="m-b"),
+        decoded(event, publish_delay_ms=150, message_id="m-c"),
+        decoded(other, message_id="m-other"),
+        decoded(event, publish_delay_ms=150, message_id="m-a"),  # same publish time as m-c: the id decides
+        decoded(event, publish_delay_ms=5_000, message_id="m-0"),
+    ]
+    with batch_pipeline() as p:
+        out = (
+            p
+            | beam.Create(deliveries)
+            | beam.Map(lambda row: at_event_time([row])[0])
+            | DeduplicateEvents(horizon_s=60, streaming=False)
+        )
+        assert_that(
+            out[EVENTS] | beam.Map(_delivery),
+            equal_to([(event.event_id, "m-a", T0_MS), (other.event_id, "m-other", T0_MS + 30_000)]),
+            label="Kept",
+        )
+        assert_that(
+            out[DUPLICATES] | beam.Map(_dropped),
+            equal_to(
+                [
+                    (r["event_id"], r["message_id"], r["publish_time"], r["event_ts"])
+                    for r in deliveries
+                    if r["message_id"] in ("m-b", "m-c", "m-0")
+                ]
+            ),
+            label="Dropped",
+        )
