@@ -10,6 +10,7 @@ PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" |
 # Integration and reliability tests mostly wait on services and real time; each worker runs
 # its own local stack on free ports, so they run side by side (see docs/testing.md).
 TEST_WORKERS ?= 3
+PYTEST_ARGS ?=
 
 .PHONY: setup demo check test lint docs bench stack-up stack-down clean
 
@@ -50,7 +51,7 @@ docs: setup
 
 # Everything, as CI runs it.
 test: lint docs
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: setup
 	@$(BIN)/python -m bench

@@ -97,6 +97,14 @@ class _Stop(Exception):
     """Raised inside the emitter thread to end ``play`` early (Ctrl-C)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """The demo was asked to stop (SIGINT or SIGTERM); cleanup runs as for Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 class Demo:
     def __init__(self, settings: Settings, options: DemoOptions, say: Say):
         self.settings = settings
@@ -105,6 +113,17 @@ class Demo:
         self._started_services: list[str] = []
         self._pipeline: PipelineProcess | None = None
         self._stop_emitting = threading.Event()
+        self._interrupted: int | None = None
+
+    def interrupt(self, signum: int) -> None:
+        """Called from a signal handler: every wait of the demo ends at its next check, even if
+        the exception the handler raises is swallowed by a library call it lands in. A second
+        signal is ignored, so that it cannot cut the cleanup of the first short."""
+        if self._interrupted is not None:
+            return
+        self._interrupted = signum
+        self._stop_emitting.set()
+        raise Interrupted(signum)
 
     # -- the steps -----------------------------------------------------------------------
     def run(self) -> DemoResult:
@@ -237,6 +256,8 @@ class Demo:
 
     def _check_pipeline(self) -> None:
         assert self._pipeline is not None
+        if self._interrupted is not None:
+            raise Interrupted(self._interrupted)
         if not self._pipeline.running:
             raise DemoError(
                 f"the pipeline exited early (code {self._pipeline.process.returncode}); "
@@ -268,6 +289,8 @@ class Demo:
         )
         started = time.monotonic()
         while not self._pipeline.wait(timeout=10):
+            if self._interrupted is not None:
+                raise Interrupted(self._interrupted)
             elapsed = time.monotonic() - started
             if elapsed > wait + 60:
                 self.say("the pipeline did not stop by itself; stopping it")

@@ -87,7 +87,8 @@ def test_demo_reconciles_reports_and_stops_what_it_started(tmp_path: Path) -> No
     _assert_all_stopped(settings, _pipeline_pid(output))
 
 
-def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stop_signal", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_everything_the_demo_started(tmp_path: Path, stop_signal: int, exit_code: int) -> None:
     env, settings = _env(tmp_path / "state")
     process = subprocess.Popen(
         [sys.executable, "-m", "clickstream.app.cli", "demo", "--duration", "60"],
@@ -102,11 +103,11 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
         lines.append(line)
         if "emitted" in line:
             break
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop_signal)
     rest, _ = process.communicate(timeout=90)
     output = "".join(lines) + rest
     print(output[-2000:])
-    assert process.returncode == 130, output
+    assert process.returncode == exit_code, output
     assert "everything the demo started has been stopped" in output
     _assert_all_stopped(settings, _pipeline_pid(output))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,8 @@ from pipelines.rules.decode import Limits, decode_and_validate
 T0 = 1_767_225_600_000
 LIMITS = Limits()
 OUTCOMES: Counter[str] = Counter()
+# test_zz_report_outcomes reads what the fuzz test counted: both run on one test worker, in order.
+pytestmark = pytest.mark.xdist_group("malformed_input")
 
 _text = st.text(max_size=40) | st.sampled_from(["", " ", "vid-000001", "u-1", "d-1"])
 _huge_or_text = _text | st.just("x" * 50_000)  # one field may be huge (payload_too_large)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from clickstream.app.commands.common import StateDir, console, err, one_line, settings_from
 from clickstream.app.commands.ledger import ledger_table, off_by
 from clickstream.app.commands.warehouse import recommendations_table
-from clickstream.app.demo import Demo, DemoError, DemoOptions, DemoResult
+from clickstream.app.demo import Demo, DemoError, DemoOptions, DemoResult, Interrupted
 
 
 def demo_cmd(
@@ -35,11 +36,18 @@ def demo_cmd(
         duration_s=duration, events=events, rate=rate, seed=seed, keep_running=keep_running, report_dir=report
     )
     demo = Demo(settings_from(state_dir), options, say=_say)
+    # SIGTERM (a supervisor, `kill`) stops the demo like Ctrl-C: the pipeline child and the
+    # services it started are stopped, never left running.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda received, _frame: demo.interrupt(received))
     try:
         result: DemoResult = demo.run()
     except DemoError as exc:
         err.print(f"[bold red]demo failed:[/] {exc}")
         raise typer.Exit(1) from None
+    except Interrupted as exc:
+        err.print("interrupted: everything the demo started has been stopped")
+        raise typer.Exit(128 + exc.signum) from None
     except KeyboardInterrupt:
         err.print("interrupted: everything the demo started has been stopped")
         raise typer.Exit(130) from None
