@@ -4,7 +4,7 @@ The same names are the Dataflow Flex Template parameters (``terraform/`` and
 ``metadata.json`` read this list), so keep them snake_case and stable. Table names are not
 options: they come from ``schemas/bigquery/tables.json``, the one place that the pipeline,
 the SQL and Terraform all read. Knobs that only make sense on the local runner (stopping
-after a while, or when idle) belong to ``clickstream.app.local_runner``, not here.
+after a while, or when idle) belong to ``clickstream.app.local.runner``, not here.
 """
 
 from __future__ import annotations

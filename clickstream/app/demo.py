@@ -18,22 +18,22 @@ the last session windows close.
 from __future__ import annotations
 
 import os
-import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from clickstream.app.demo_report import write_report
+from clickstream.app.demo_result import DemoResult
 from clickstream.app.local import services
 from clickstream.app.pipeline_process import PipelineProcess
 from clickstream.app.signals import SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
-from clickstream.core.ledger import Ledger, read_ledger
+from clickstream.core.ledger import read_ledger
 from clickstream.core.sql import read_sql, run_script
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import TrafficProfile
@@ -65,28 +65,6 @@ class DemoOptions:
     @property
     def idle_stop_s(self) -> int:
         return self.session_gap_s + EMPTY_PULL_WAIT_S + 5
-
-
-@dataclass
-class DemoResult:
-    since: datetime
-    sent: int
-    by_kind: dict[str, int]
-    published: int
-    ledger: Ledger
-    sessions: list[dict[str, Any]]
-    trending: list[dict[str, Any]]
-    recommendations: dict[str, list[dict[str, Any]]]
-    signal_rows: dict[str, int]
-    pause_ratios: list[float]
-    clicks_by_slot: list[tuple[int, int]]
-    timings: dict[str, float]
-    report_files: list[Path] = field(default_factory=list)
-
-    @property
-    def median_session_s(self) -> float | None:
-        durations = [float(s["duration_s"]) for s in self.sessions if s["duration_s"] is not None]
-        return statistics.median(durations) if durations else None
 
 
 class DemoError(RuntimeError):

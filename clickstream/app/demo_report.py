@@ -10,11 +10,8 @@ from __future__ import annotations
 import html
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from clickstream.app.demo import DemoResult  # typing only: demo.py imports this module
-
+from clickstream.app.demo_result import DemoResult
 
 BIN_S = 10  # a one-minute demo would be one or two bars per whole minute
 

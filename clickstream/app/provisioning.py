@@ -20,7 +20,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import publisher_client, schema_client, subscriber_client
 from clickstream.core.synthetic_videos import generate_videos
-from clickstream.core.tables import ensure_dataset_and_tables, ensure_views, table_specs
+from clickstream.core.tables import CATALOG_TABLE, ensure_dataset_and_tables, ensure_views, table_specs
 
 
 def ensure_schema(settings: Settings) -> str:
@@ -101,7 +101,7 @@ def ensure_topics_and_subscriptions(settings: Settings) -> None:
 
 def seed_video_catalog(client: bigquery.Client, settings: Settings) -> int:
     """Load the generated catalog into ``video_catalog`` when it is empty; returns rows loaded."""
-    table_id = settings.table_id("video_catalog")
+    table_id = settings.table_id(CATALOG_TABLE)
     existing = next(iter(client.query(f"SELECT COUNT(*) AS n FROM `{table_id}`").result())).n
     if existing:
         return 0
@@ -109,7 +109,7 @@ def seed_video_catalog(client: bigquery.Client, settings: Settings) -> int:
     payload = io.BytesIO("\n".join(json.dumps(row) for row in rows).encode())
     config = bigquery.LoadJobConfig(
         source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-        schema=table_specs()["video_catalog"].schema(),
+        schema=table_specs()[CATALOG_TABLE].schema(),
         write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
     )
     client.load_table_from_file(payload, table_id, job_config=config).result()

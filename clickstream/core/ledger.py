@@ -22,18 +22,25 @@ from clickstream.core.sql import read_sql, run_script
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# Why a row of message_outcomes stands for no published message (its not_input_because).
+OUTPUT_ROW = "output_row"
+RECORDED_AGAIN = "recorded_again"
+
+
 @dataclass
 class Ledger:
-    """The ledger's totals for one publish-time range."""
+    """The ledger's totals for one range of ledger time (publish time)."""
 
     stored: int = 0
     dead_letters: dict[str, int] = field(default_factory=dict)  # input messages, by reason
     duplicates: int = 0
     filtered: dict[str, int] = field(default_factory=dict)  # by reason
-    # Rows that stand for no published message: refused session panes, and redeliveries
-    # (a second record of a message already counted), by outcome.
-    not_inputs: dict[str, int] = field(default_factory=dict)
-    # Stored rows beyond the first of each event_id: an event stored twice.
+    # Rows that stand for no published message: session panes the warehouse refused ...
+    output_rows: int = 0
+    # ... and a second record of a message already counted (a Pub/Sub redelivery dropped by
+    # dedup or dead-lettered again). A second *stored* record counts in ``doubled`` instead.
+    redelivered: int = 0
+    # Stored rows beyond the first of each event_id, and messages stored twice.
     doubled: int = 0
 
     @property
@@ -68,18 +75,23 @@ class Ledger:
 
 
 def ledger_from_rows(rows: list[dict[str, Any]]) -> Ledger:
-    """Fold ``sql/ledger/summary.sql`` rows (outcome, reason, is_input, n, doubled) into a Ledger."""
+    """Fold ``sql/ledger/summary.sql`` rows (outcome, reason, not_input_because, n, doubled)."""
     ledger = Ledger()
     for row in rows:
-        n, outcome, reason = int(row["n"]), row["outcome"], row["reason"]
-        if outcome == Outcome.STORED and row["is_input"]:
+        n, outcome, reason, why = int(row["n"]), row["outcome"], row["reason"], row.get("not_input_because")
+        if outcome == Outcome.STORED and why is None:
             ledger.doubled += int(row.get("doubled") or 0)  # one event_id, several messages stored
         if not n:
             continue
-        if not row["is_input"]:
-            ledger.not_inputs[outcome] = ledger.not_inputs.get(outcome, 0) + n
+        if why == OUTPUT_ROW:
+            ledger.output_rows += n
+        elif why == RECORDED_AGAIN:
             if outcome == Outcome.STORED:
                 ledger.doubled += n  # one message stored twice
+            else:
+                ledger.redelivered += n
+        elif why is not None:
+            raise ValueError(f"message_outcomes has a not_input_because this reader does not know: {why!r}")
         elif outcome == Outcome.STORED:
             ledger.stored += n
         elif outcome == Outcome.DUPLICATE:

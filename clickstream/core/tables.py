@@ -68,11 +68,18 @@ def table_specs() -> dict[str, TableSpec]:
 
 
 def ensure_dataset_and_tables(client: bigquery.Client, project: str, dataset: str) -> list[str]:
-    """Create the dataset and every table from the specs; existing ones are left as they are."""
+    """Create the dataset and every table from the specs. An existing table keeps its data and
+    gets the columns a newer spec added (the evolution policy only adds NULLABLE columns, which
+    BigQuery accepts in place), so views that read a new column work on an old dataset."""
     client.create_dataset(bigquery.Dataset(f"{project}.{dataset}"), exists_ok=True)
     created = []
     for spec in table_specs().values():
-        client.create_table(spec.to_table(f"{project}.{dataset}.{spec.name}"), exists_ok=True)
+        table = client.create_table(spec.to_table(f"{project}.{dataset}.{spec.name}"), exists_ok=True)
+        have = {f.name for f in table.schema}
+        missing = [f for f in spec.schema() if f.name not in have]
+        if missing:
+            table.schema = [*table.schema, *missing]
+            client.update_table(table, ["schema"])
         created.append(spec.name)
     return created
 

@@ -3,15 +3,20 @@
 -- One row per recorded outcome. Every published message ends in exactly one place: stored
 -- as an event, dead-lettered with a reason (and the stage, and for sink refusals the table
 -- that refused it), or dropped as a duplicate of an event already kept (filtered, with a
--- reason, joins here when the pipeline filters). So, over any publish-time range,
+-- reason, joins here when the pipeline filters). So, over any range of ledger_time,
 --   published = COUNT(*) WHERE is_input
--- and a message_id that appears in two input rows was counted twice.
+-- and is_input rows never share a message.
 --
--- is_input is FALSE for rows that do not stand for a published message:
---   * sink dead letters of session panes (refused_table = 'sessions'): outputs of the
---     pipeline, not inputs;
---   * a second record of the same message (same message_id): a redelivery by Pub/Sub of a
---     message already counted, dropped by dedup or dead-lettered again.
+-- not_input_because says why a row stands for no published message:
+--   * 'output_row': a sink dead letter of a session pane (refused_table = 'sessions'), an
+--     output of the pipeline, not an input;
+--   * 'recorded_again': a second record of a message already counted (same message_id and
+--     publish time): a Pub/Sub redelivery, dropped by dedup or dead-lettered again, or (if it
+--     is a stored row) an event stored twice, which the ledger reports as doubled.
+-- Message ids are unique per topic only while the topic lives (the emulator restarts them at
+-- 1), so a message is its id together with its publish time.
+-- ledger_time is the publish time, or when the outcome was recorded for inputs that carry no
+-- publish time (an archive line without one), so that no outcome falls out of a time range.
 -- A refused event or duplicate row is the message's one outcome (it is not in its table).
 -- The reason and stage codes are clickstream.core.reasons.
 -- ${project} and ${dataset} are filled in by the deployer.
@@ -59,20 +64,31 @@ ranked AS (
   SELECT
     *,
     -- The first record of a message (a stored event before a dead letter before a dropped
-    -- duplicate, then the earliest) is its outcome; later records of it are redeliveries.
+    -- duplicate, then the earliest) is its outcome; later records of it are recorded_again.
     ROW_NUMBER() OVER (
-      PARTITION BY counts, message_id ORDER BY precedence, recorded_at
+      PARTITION BY counts, message_id, publish_time ORDER BY precedence, recorded_at
     ) AS record_of_message
   FROM recorded
+),
+classified AS (
+  SELECT
+    *,
+    CASE
+      WHEN NOT counts THEN 'output_row'
+      WHEN message_id IS NOT NULL AND record_of_message > 1 THEN 'recorded_again'
+    END AS not_input_because
+  FROM ranked
 )
 SELECT
   outcome,
   reason,
   stage,
   refused_table,
-  counts AND (message_id IS NULL OR record_of_message = 1) AS is_input,
+  not_input_because IS NULL AS is_input,
+  not_input_because,
   message_id,
   event_id,
   publish_time,
-  recorded_at
-FROM ranked
+  recorded_at,
+  COALESCE(publish_time, recorded_at) AS ledger_time
+FROM classified

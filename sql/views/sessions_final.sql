@@ -9,7 +9,7 @@
 --     second session's id is left behind with its stale panes. Such a swallowed session is
 --     recognised because a later pane of the same user covers its whole window.
 -- ${project} and ${dataset} are filled in by the deployer (Terraform templatefile, or
--- clickstream.bq_tables.ensure_views locally).
+-- clickstream.core.tables.ensure_views locally).
 WITH latest AS (
   SELECT * EXCEPT (pane_rank)
   FROM (

@@ -10,7 +10,7 @@ from google.cloud import bigquery
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.synthetic_videos import generate_videos
-from clickstream.core.tables import table_specs
+from clickstream.core.tables import ensure_dataset_and_tables, table_specs
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +64,15 @@ def test_catalog_is_seeded_with_the_ids_the_simulator_uses(stack: Settings) -> N
     )
     expected = generate_videos(stack.catalog_size)
     assert [(r.video_id, r.duration_ms) for r in rows] == [(v.video_id, v.duration_ms) for v in expected]
+
+
+def test_an_existing_table_gets_the_columns_a_newer_spec_added(stack: Settings) -> None:
+    settings = stack.isolated("migrate", own_dataset=True)
+    client = bigquery_client(settings)
+    client.create_dataset(bigquery.Dataset(f"{settings.project}.{settings.dataset}"))
+    spec = table_specs()["dead_letters"]
+    old = [f for f in spec.schema() if f.name != "refused_table"]  # dead_letters before refused_table
+    client.create_table(bigquery.Table(settings.table_id("dead_letters"), schema=old))
+    ensure_dataset_and_tables(client, settings.project, settings.dataset)
+    names = [f.name for f in client.get_table(settings.table_id("dead_letters")).schema]
+    assert set(names) == set(spec.field_names()) and names[: len(old)] == [f.name for f in old]

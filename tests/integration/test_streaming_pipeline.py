@@ -63,6 +63,7 @@ def test_published_equals_stored_plus_dead_letters_plus_duplicates_in_the_ledger
         f"({summary.by_kind['duplicate']} duplicates injected, {invalid_sent} invalid)"
     )
     assert ledger.balances(summary.sent), ledger
+    assert ledger.redelivered == 0 and ledger.output_rows == 0, ledger  # one record per message
     # Every injected duplicate of a valid event was dropped; duplicates of invalid events are dead letters.
     assert ledger.duplicates <= summary.by_kind["duplicate"]
     assert ledger.dead_lettered >= invalid_sent  # invalid events, and the duplicates of invalid events

@@ -137,6 +137,17 @@ def test_base_install_is_the_emitter_library_only(base_venv: Venv) -> None:
         p.name for p in (REPO / "sql").rglob("*.sql")
     )
     assert not (found["beam"] or found["bigquery"] or found["typer"]), found
+    # The console script comes with the plain install: it names the extra instead of a traceback.
+    script = subprocess.run(
+        [str(Path(base_venv.python).parent / "clickstream"), "--help"],
+        cwd=base_venv.workdir,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert script.returncode == 1 and "Traceback" not in script.stderr, script.stderr
+    assert "pip install 'clickstream[cli]'" in script.stderr
 
 
 @pytest.fixture

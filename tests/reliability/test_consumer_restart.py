@@ -66,4 +66,5 @@ def test_restart_loses_only_what_the_killed_pipeline_had_in_flight(stack: Settin
     assert sent_after_kill <= set(stored), "a message published after the crash was lost"
     assert lost <= sent_before_kill
     assert redelivered == 0, "the local runner acks on pull: nothing should come back"
+    assert landed(client, settings).redelivered == 0, "a message recorded twice in the ledger"
     assert len(lost) <= 100, f"lost {len(lost)}: more than the runner keeps in flight"

@@ -93,6 +93,7 @@ def test_sustained_rate_keeps_lag_and_memory_bounded(stack: Settings, tmp_path: 
     )
 
     assert final.accounted == len(schedule), final
+    assert final.redelivered == 0, "a message recorded twice"
     assert final.doubled == 0, "duplicate rows in events"
     # Steady: never more than 15 s of traffic behind, and the second half no more than 5 s
     # further behind than the first (measured at 25/s: flat for four minutes, then 95 -> 401).

@@ -65,7 +65,7 @@ def test_refused_rows_become_dead_letters_and_the_pipeline_keeps_running(stack: 
     assert sorted(refused) == sorted(clicks)
     # In the ledger, each refused event is the message's one outcome: a dead letter, not lost.
     assert final.dead_letters == {"warehouse_rejected": len(clicks)}
-    assert final.accounted == len(schedule) and final.doubled == 0
+    assert final.accounted == len(schedule) and final.doubled == 0 and final.redelivered == 0
     assert still_running, "the pipeline stopped after the warehouse refused rows"
 
 
@@ -105,5 +105,5 @@ def test_warehouse_outage_is_retried_without_loss(own_stack: Settings, tmp_path:
     assert not sink_errors, f"rows dead-lettered during a transient outage: {sink_errors[:3]}"
     assert retries > 0, "the outage never reached the sink"
     assert set(stored) == valid and len(stored) == len(valid)
-    assert final.accounted == len(schedule)
+    assert final.accounted == len(schedule) and final.redelivered == 0
     assert survived

@@ -7,10 +7,13 @@ from clickstream.core.ledger import ledger_from_rows
 
 def _rows(stored: int, duplicates: int, dead: list[tuple[str, bool, int]], doubled: int = 0) -> list[dict]:
     rows = [
-        {"outcome": "stored", "reason": None, "is_input": True, "n": stored, "doubled": doubled},
-        {"outcome": "duplicate", "reason": None, "is_input": True, "n": duplicates, "doubled": 0},
+        {"outcome": "stored", "reason": None, "not_input_because": None, "n": stored, "doubled": doubled},
+        {"outcome": "duplicate", "reason": None, "not_input_because": None, "n": duplicates, "doubled": 0},
     ]
-    rows += [{"outcome": "dead_letter", "reason": r, "is_input": i, "n": n, "doubled": 0} for r, i, n in dead]
+    rows += [
+        {"outcome": "dead_letter", "reason": r, "not_input_because": None if i else "output_row", "n": n, "doubled": 0}
+        for r, i, n in dead
+    ]
     return rows
 
 
@@ -24,7 +27,7 @@ def test_every_message_accounted_for_balances() -> None:
 
 def test_refused_session_panes_are_not_inputs() -> None:
     ledger = ledger_from_rows(_rows(10, 0, [("warehouse_rejected", False, 3)]))
-    assert ledger.not_inputs == {"dead_letter": 3} and ledger.dead_letters == {}
+    assert ledger.output_rows == 3 and ledger.dead_letters == {} and ledger.redelivered == 0
     assert ledger.balances(10)
 
 
@@ -39,13 +42,20 @@ def test_an_event_stored_twice_does_not_balance() -> None:
     # Two messages with one event_id, both stored: the count adds up, the ledger still fails.
     assert not ledger_from_rows(_rows(10, 0, [], doubled=1)).balances(10)
     # One message stored twice: the second row is no input, and it is a doubling.
-    rows = [*_rows(10, 0, []), {"outcome": "stored", "reason": None, "is_input": False, "n": 1, "doubled": 0}]
+    again = {"outcome": "stored", "reason": None, "not_input_because": "recorded_again", "n": 1, "doubled": 0}
+    rows = [*_rows(10, 0, []), again]
     ledger = ledger_from_rows(rows)
     assert ledger.doubled == 1 and ledger.difference(10) == 0 and not ledger.balances(10)
 
 
 def test_filtered_messages_count_as_outcomes() -> None:
-    rows = [*_rows(8, 0, []), {"outcome": "filtered", "reason": "consent_denied", "is_input": True, "n": 2}]
+    rows = [*_rows(8, 0, []), {"outcome": "filtered", "reason": "consent_denied", "not_input_because": None, "n": 2}]
     ledger = ledger_from_rows(rows)
     assert ledger.filtered == {"consent_denied": 2} and ledger.balances(10)
     assert ledger.equation(10).endswith("+ filtered 2")
+
+
+def test_a_redelivery_is_no_new_message_and_no_doubling() -> None:
+    again = {"outcome": "duplicate", "reason": None, "not_input_because": "recorded_again", "n": 4, "doubled": 0}
+    ledger = ledger_from_rows([*_rows(10, 0, []), again])
+    assert ledger.redelivered == 4 and ledger.duplicates == 0 and ledger.balances(10)

@@ -13,7 +13,8 @@ from rich.table import Table
 from clickstream.app.commands.common import StateDir, console, err, one_line, settings_from
 from clickstream.app.commands.ledger import ledger_table, off_by
 from clickstream.app.commands.warehouse import recommendations_table
-from clickstream.app.demo import Demo, DemoError, DemoOptions, DemoResult, Interrupted
+from clickstream.app.demo import Demo, DemoError, DemoOptions, Interrupted
+from clickstream.app.demo_result import DemoResult
 
 
 def demo_cmd(

@@ -25,9 +25,12 @@ def ledger_table(title: str, ledger: Ledger, published: int | None) -> Table:
     table.add_row("duplicates dropped", str(ledger.duplicates))
     for reason, n in sorted(ledger.filtered.items(), key=lambda kv: (-kv[1], kv[0])):
         table.add_row(f"filtered: {reason}", str(n))
-    for outcome, n in sorted(ledger.not_inputs.items()):
-        what = "session panes the warehouse refused" if outcome == "dead_letter" else f"{outcome} again"
-        table.add_row(f"not a published message: {what}", str(n))
+    if ledger.output_rows:
+        table.add_row("not a published message: session panes the warehouse refused", str(ledger.output_rows))
+    if ledger.redelivered:
+        table.add_row("not a published message: redeliveries of a message already counted", str(ledger.redelivered))
+    if ledger.doubled:
+        table.add_row("events stored twice", str(ledger.doubled))
     return table
 
 

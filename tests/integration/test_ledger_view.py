@@ -1,0 +1,125 @@
+"""The ledger view (sql/views/message_outcomes.sql) on rows seeded into the BigQuery stand-in:
+each case of "where did this message go" the end-to-end runs rarely or never produce."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from clickstream.app import provisioning
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from clickstream.core.ledger import read_ledger
+from clickstream.core.tables import table_specs
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def _ts(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _event(message_id: str | None, event_id: str, published: datetime | None, processed: datetime) -> dict:
+    row = {name: None for name in table_specs()["events"].field_names()}
+    row.update(
+        event_id=event_id,
+        event_type="VideoPaused",
+        schema_version="1.1",
+        event_ts=_ts(published or processed),
+        client_event_ts=_ts(published or processed),
+        sent_at=_ts(published or processed),
+        publish_time=_ts(published) if published else None,
+        processed_at=_ts(processed),
+        user_id="u",
+        device_id="d",
+        video_id="v",
+        message_id=message_id,
+        skew_corrected=False,
+        clock_skew_ms=0,
+        catalog_hit=False,
+    )
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def _dead(message_id: str | None, event_id: str, published: datetime, failed: datetime, **extra) -> dict:
+    row = dict(
+        message_id=message_id,
+        event_id=event_id,
+        publish_time=_ts(published),
+        failed_at=_ts(failed),
+        stage="validate",
+        reason="invalid_slot",
+        error="slot=0 < 1",
+        payload="",
+        attributes=[],
+    )
+    row.update(extra)
+    return row
+
+
+def _duplicate(message_id: str, event_id: str, published: datetime, dropped: datetime) -> dict:
+    return dict(
+        message_id=message_id, event_id=event_id, publish_time=_ts(published), event_ts=_ts(published),
+        dropped_at=_ts(dropped),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def seeded(stack: Settings) -> Settings:
+    settings = stack.isolated("ledger")
+    provisioning.provision(settings)
+    client = bigquery_client(settings)
+    s = timedelta(seconds=1)
+    earlier_run = T0 - timedelta(days=1)
+    rows = {
+        "events": [
+            _event("1", "e-1", T0, T0 + s),
+            _event("2", "e-2", T0, T0 + s),
+            # The emulator restarted its ids: message "1" of an earlier run is another message.
+            _event("1", "e-old", earlier_run, earlier_run + s),
+            # An archive line replayed without a publish time: counted by when it was recorded.
+            _event(None, "e-archive", None, T0 + 5 * s),
+        ],
+        "dead_letters": [
+            _dead("3", "e-3", T0, T0 + s),
+            _dead("3", "e-3", T0, T0 + 70 * s),  # redelivered after the ack deadline, dead again
+            # The warehouse refused the event row of message 4: that is its one outcome.
+            _dead("4", "e-4", T0, T0 + s, stage="sink", reason="warehouse_rejected", refused_table="events"),
+            # A session pane the warehouse refused: an output, not a message.
+            _dead("2", None, T0, T0 + 9 * s, stage="sink", reason="warehouse_rejected", refused_table="sessions"),
+        ],
+        "duplicates": [
+            _duplicate("5", "e-1", T0, T0 + 2 * s),  # published twice by the emitter: its own message
+            _duplicate("2", "e-2", T0, T0 + 70 * s),  # message 2 redelivered, dropped by dedup
+        ],
+    }
+    for table, table_rows in rows.items():
+        errors = client.insert_rows_json(settings.table_id(table), table_rows)
+        assert errors == [], errors
+    return settings
+
+
+def test_every_message_once_redeliveries_and_outputs_apart(seeded: Settings) -> None:
+    client = bigquery_client(seeded)
+    ledger = read_ledger(client, seeded, T0 - timedelta(minutes=1))
+    # Messages since T0: 1, 2 and the archive line stored; 3 and 4 dead-lettered; 5 a duplicate.
+    assert ledger.stored == 3
+    assert ledger.dead_letters == {"invalid_slot": 1, "warehouse_rejected": 1}
+    assert ledger.duplicates == 1
+    assert (ledger.output_rows, ledger.redelivered, ledger.doubled) == (1, 2, 0)
+    assert ledger.balances(6)
+    # Everything: the earlier run's message "1" is a message of its own, not a redelivery.
+    everything = read_ledger(client, seeded)
+    assert everything.stored == 4 and everything.doubled == 0 and everything.balances(7)
+
+
+def test_an_event_stored_twice_does_not_balance(seeded: Settings) -> None:
+    client = bigquery_client(seeded)
+    errors = client.insert_rows_json(seeded.table_id("events"), [_event("1", "e-1", T0, T0 + timedelta(seconds=9))])
+    assert errors == []
+    ledger = read_ledger(client, seeded, T0 - timedelta(minutes=1))
+    assert ledger.stored == 3 and ledger.doubled == 1
+    assert not ledger.balances(6)
