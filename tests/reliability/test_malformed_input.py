@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,9 +21,6 @@ from pipelines.rules.decode import Limits, decode_and_validate
 
 T0 = 1_767_225_600_000
 LIMITS = Limits()
-OUTCOMES: Counter[str] = Counter()
-# test_zz_report_outcomes reads what the fuzz test counted: both run on one test worker, in order.
-pytestmark = pytest.mark.xdist_group("malformed_input")
 
 _text = st.text(max_size=40) | st.sampled_from(["", " ", "vid-000001", "u-1", "d-1"])
 _huge_or_text = _text | st.just("x" * 50_000)  # one field may be huge (payload_too_large)
@@ -77,23 +73,26 @@ def payloads(draw) -> RawMessage:
     return RawMessage(data=data, attributes=attributes, message_id="m", publish_time_ms=publish)
 
 
-@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-@given(payloads())
-def test_every_payload_becomes_an_event_or_a_dead_letter_with_a_reason(raw: RawMessage) -> None:
-    outcome = decode_and_validate(raw, LIMITS, now_ms=T0)  # must not raise
-    assert (outcome.event is None) != (outcome.dead_letter is None)
-    if outcome.dead_letter is not None:
-        assert outcome.dead_letter["reason"] and outcome.dead_letter["stage"] in ("decode", "validate")
-        assert outcome.dead_letter["payload"] is not None
-        OUTCOMES[outcome.dead_letter["reason"]] += 1
-    else:
-        assert outcome.event_ts_ms is not None
-        OUTCOMES["valid"] += 1
+def test_every_payload_becomes_an_event_or_a_dead_letter_with_a_reason() -> None:
+    """10,000 generated payloads; then the spread of outcomes they reached is printed and checked
+    (one test, so the count cannot depend on which test worker ran what, or in which order)."""
+    outcomes: Counter[str] = Counter()
 
+    @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(payloads())
+    def one_outcome_each(raw: RawMessage) -> None:
+        outcome = decode_and_validate(raw, LIMITS, now_ms=T0)  # must not raise
+        assert (outcome.event is None) != (outcome.dead_letter is None)
+        if outcome.dead_letter is not None:
+            assert outcome.dead_letter["reason"] and outcome.dead_letter["stage"] in ("decode", "validate")
+            assert outcome.dead_letter["payload"] is not None
+            outcomes[outcome.dead_letter["reason"]] += 1
+        else:
+            assert outcome.event_ts_ms is not None
+            outcomes["valid"] += 1
 
-def test_zz_report_outcomes() -> None:
-    """Prints the spread of outcomes the generated payloads reached (runs after the fuzz test)."""
-    total = sum(OUTCOMES.values())
-    print(f"{total} generated payloads: " + ", ".join(f"{k}={v}" for k, v in OUTCOMES.most_common()))
+    one_outcome_each()
+    total = sum(outcomes.values())
+    print(f"{total} generated payloads: " + ", ".join(f"{k}={v}" for k, v in outcomes.most_common()))
     assert total >= 10_000
-    assert len(OUTCOMES) >= 8  # the generator reaches many different reasons, not one
+    assert len(outcomes) >= 8  # the generator reaches many different reasons, not one
