@@ -24,6 +24,7 @@ from pathlib import Path
 from bench.common import machine, table
 from clickstream.app import provisioning
 from clickstream.app.commands.common import resolve_endpoints
+from clickstream.app.local.pull_size import PULL_MAX_MESSAGES
 from clickstream.app.pipeline_process import PipelineProcess
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
@@ -99,7 +100,7 @@ def measure(base: Settings, rate: float, seconds: float) -> dict[str, float]:
             ("path", "p50 s", "p95 s", "max s"),
         )
     )
-    print(f"polled every {POLL_S}s; the DirectRunner pulls at most 10 messages per bundle")
+    print(f"polled every {POLL_S}s; local runs pull up to {PULL_MAX_MESSAGES} messages per bundle")
     if len(ids) < len(published):
         raise RuntimeError(f"only {len(ids)} of {len(published)} events became visible")
     return {"latency_p50_s": _percentile(visible, 50), "latency_p95_s": _percentile(visible, 95)}
