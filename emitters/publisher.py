@@ -188,13 +188,17 @@ class EventPublisher:
         if self._closed:
             raise RuntimeError("publisher is closed")
         with self._lock:
-            self._report.accepted += 1
-            self._report.accepted_bytes += len(data)
             if self._degraded:
-                self._spool.append(data, attributes)  # SpoolFullError goes to the caller
+                # SpoolFullError goes to the caller before anything is counted: an event the
+                # publisher refused was never accepted.
+                self._spool.append(data, attributes)
+                self._report.accepted += 1
+                self._report.accepted_bytes += len(data)
                 self._report.spooled += 1
                 self._wake.set()
                 return
+            self._report.accepted += 1
+            self._report.accepted_bytes += len(data)
             self._pending += 1
         try:
             future = self._batched_publish(data, attributes)

@@ -1,0 +1,39 @@
+"""EventPublisher's report while the broker is down: every accepted event is accounted for."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from clickstream.app.local.processes import free_port
+from emitters.publisher import EventPublisher, PublisherConfig, SpoolFullError
+from tests.support.events import sample_paused
+
+
+def test_an_event_refused_by_a_full_spool_is_not_counted_as_accepted(tmp_path: Path) -> None:
+    """Issue 11, item 4: publish raised SpoolFullError after counting the event as accepted."""
+    down = f"127.0.0.1:{free_port()}"  # nothing listens: a broker that is down
+    config = PublisherConfig(
+        topic_path="projects/p/topics/t",
+        spool_path=tmp_path / "spool.sqlite",
+        pubsub_emulator_host=down,
+        publish_deadline_s=0.5,
+        spool_max_messages=2,
+        max_drain_backoff_s=30.0,
+    )
+    publisher = EventPublisher(config)
+    try:
+        publisher.publish(sample_paused())
+        deadline = time.monotonic() + 30
+        while publisher.report().spooled < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the first publish fails after its deadline and is spooled
+        assert publisher.report().spooled == 1
+        publisher.publish(sample_paused())  # spooled behind it: the spool now holds 2
+        with pytest.raises(SpoolFullError):
+            publisher.publish(sample_paused())
+        report = publisher.report()
+        assert (report.accepted, report.spooled, report.delivered, report.lost) == (2, 2, 0, 0), report
+    finally:
+        publisher.close(timeout=5)
