@@ -21,8 +21,9 @@ import pytest
 from clickstream.app.local import services
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.ledger import read_ledger
 from emitters.simulator import TrafficProfile
-from tests.support.reliability import Traffic, isolated, landed, simulated, start_pipeline, wait_until_stored
+from tests.support.reliability import Traffic, isolated, simulated, start_pipeline, wait_until_stored
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,7 +54,7 @@ def test_thirty_second_broker_outage_loses_and_doubles_nothing(own_stack: Settin
         # A pull the frozen emulator answered after the pipeline gave up on it is redelivered
         # once its ack deadline (60 s) passes: wait for the events, not for a message count.
         stored = wait_until_stored(client, settings, sent, 240, pipeline)
-        final = landed(client, settings)
+        final = read_ledger(client, settings)
         pipeline_survived = pipeline.running
     extra = final.duplicates - injected
     print(

@@ -17,8 +17,9 @@ import pytest
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.ledger import read_ledger
 from emitters.simulator import TrafficProfile
-from tests.support.reliability import Traffic, column, isolated, landed, simulated, start_pipeline
+from tests.support.reliability import Traffic, column, isolated, simulated, start_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,7 +34,7 @@ def test_restart_loses_only_what_the_killed_pipeline_had_in_flight(stack: Settin
         time.sleep(15)
         first.stop(kill=True)
     killed_at = time.monotonic()
-    stored_at_kill = landed(client, settings).stored
+    stored_at_kill = read_ledger(client, settings).stored
     time.sleep(5)
     with start_pipeline(settings, tmp_path, "--session_gap_s=10") as second:
         restarted_at = time.monotonic()
@@ -41,7 +42,7 @@ def test_restart_loses_only_what_the_killed_pipeline_had_in_flight(stack: Settin
         deadline = time.monotonic() + 120
         previous, still_since = -1, time.monotonic()
         while time.monotonic() < deadline:  # until everything landed, or nothing more lands for 20 s
-            now = landed(client, settings)
+            now = read_ledger(client, settings)
             if now.accounted >= len(schedule):
                 break
             if now.accounted != previous:
@@ -66,5 +67,5 @@ def test_restart_loses_only_what_the_killed_pipeline_had_in_flight(stack: Settin
     assert sent_after_kill <= set(stored), "a message published after the crash was lost"
     assert lost <= sent_before_kill
     assert redelivered == 0, "the local runner acks on pull: nothing should come back"
-    assert landed(client, settings).redelivered == 0, "a message recorded twice in the ledger"
+    assert read_ledger(client, settings).redelivered == 0, "a message recorded twice in the ledger"
     assert len(lost) <= 100, f"lost {len(lost)}: more than the runner keeps in flight"

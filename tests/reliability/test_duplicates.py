@@ -15,9 +15,10 @@ import pytest
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.ledger import read_ledger
 from emitters.events import Event
 from emitters.simulator import TrafficProfile
-from tests.support.reliability import Traffic, isolated, landed, simulated, start_pipeline
+from tests.support.reliability import Traffic, isolated, simulated, start_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,7 +44,7 @@ def _run(stack: Settings, tmp_path: Path, duplicate_share: float) -> tuple[list[
         report = Traffic(settings, schedule).start().join()
         assert report.delivered == len(schedule)
         assert pipeline.wait(timeout=idle_stop + 120), "the pipeline did not stop after going idle"
-    result = landed(client, settings)
+    result = read_ledger(client, settings)
     sql = f"SELECT event_count, duration_s FROM `{settings.table_id('sessions_final')}`"
     sessions = sorted((row.event_count, row.duration_s) for row in client.query(sql).result())
     return result, sessions, len(schedule), injected

@@ -25,8 +25,9 @@ import pytest
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.ledger import read_ledger
 from emitters.simulator import TrafficProfile
-from tests.support.reliability import Traffic, isolated, landed, sample_every, simulated, start_pipeline
+from tests.support.reliability import Traffic, isolated, sample_every, simulated, start_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,7 +58,7 @@ def test_sustained_rate_keeps_lag_and_memory_bounded(stack: Settings, tmp_path: 
                 stop.set()
                 return
             published = traffic.progress().delivered
-            accounted = landed(client, settings).accounted
+            accounted = read_ledger(client, settings).accounted
             rss = pipeline.rss_mb() or 0.0
             samples.append((time.monotonic() - traffic.started, published, accounted, rss))
 
@@ -68,10 +69,10 @@ def test_sustained_rate_keeps_lag_and_memory_bounded(stack: Settings, tmp_path: 
         stop.set()
         sampler.join(timeout=30)
         drained_at = time.monotonic()
-        final = landed(client, settings)
+        final = read_ledger(client, settings)
         while final.accounted < len(schedule) and time.monotonic() - drained_at < 180 and pipeline.running:
             time.sleep(2)
-            final = landed(client, settings)
+            final = read_ledger(client, settings)
         drain_s = time.monotonic() - drained_at
         peak_rss = max(s[3] for s in samples)
 

@@ -35,11 +35,6 @@ def start_pipeline(settings: Settings, log_dir: Path, *args: str) -> PipelinePro
     return PipelineProcess(settings, log_dir / f"pipeline-{uuid.uuid4().hex[:6]}.log", *args)
 
 
-def landed(client: bigquery.Client, settings: Settings) -> Ledger:
-    """Where the messages published to this test's dataset went: the one ledger."""
-    return read_ledger(client, settings)
-
-
 def column(client: bigquery.Client, sql: str) -> list:
     return [row[0] for row in client.query(sql).result()]
 
@@ -50,7 +45,7 @@ def wait_until_accounted(
     """Poll until ``expected`` messages are accounted for; fail early if the pipeline died."""
     deadline = time.monotonic() + timeout_s
     while True:
-        now = landed(client, settings)
+        now = read_ledger(client, settings)
         if now.accounted >= expected or time.monotonic() > deadline:
             return now
         if not pipeline.running:

@@ -46,12 +46,9 @@ def demo_cmd(
     except DemoError as exc:
         err.print(f"[bold red]demo failed:[/] {exc}")
         raise typer.Exit(1) from None
-    except Interrupted as exc:
+    except Interrupted as exc:  # the handlers above turn SIGINT and SIGTERM into this
         err.print("interrupted: everything the demo started has been stopped")
         raise typer.Exit(128 + exc.signum) from None
-    except KeyboardInterrupt:
-        err.print("interrupted: everything the demo started has been stopped")
-        raise typer.Exit(130) from None
     except Exception as exc:  # a warehouse or broker error mid-run: one line, not a traceback
         err.print(f"[bold red]demo failed:[/] {one_line(exc)} (everything the demo started has been stopped)")
         raise typer.Exit(1) from None
