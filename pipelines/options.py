@@ -60,7 +60,7 @@ class ClickstreamOptions(PipelineOptions):
             "--dedup_horizon_s",
             type=int,
             default=3600,
-            help="Remember event_ids this long (event time, seconds) to drop duplicates.",
+            help="Remember event_ids this long (seconds past the later of event and publish time) to drop duplicates.",
         )
         add(
             "--max_payload_bytes",

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.timefmt import iso
+from pipelines.timefmt import iso, parse_iso_ms
 
 
 def delivery_order(event: dict[str, Any]) -> tuple[str, str]:
     """Sort key among deliveries of one event_id: the earliest published is kept, ties broken by
     message id so that a replay keeps the same delivery every time."""
     return (event.get("publish_time") or "", event.get("message_id") or "")
+
+
+def forget_at_ms(event_ts_ms: int, publish_time: str | None, horizon_s: int) -> int:
+    """When the pipeline may forget an event_id: ``horizon_s`` after the later of the event time
+    and the publish time.
+
+    The event time alone is not enough: an event published long after it happened (buffered
+    offline, or up to the accepted age limit) is already behind the watermark, so a timer at
+    ``event time + horizon`` fires at once and a redelivery is stored again. The publish time is
+    Pub/Sub's clock when the message arrived, and Pub/Sub's watermark never runs ahead of the
+    oldest unacknowledged publish time, so ``publish time + horizon`` is at least
+    ``watermark when seen + horizon``: the state lives a full horizon after the pipeline saw the
+    message, whatever its event time.
+    """
+    seen_ms = event_ts_ms if not publish_time else max(event_ts_ms, parse_iso_ms(publish_time))
+    return seen_ms + horizon_s * 1000
 
 
 def duplicate_row(event: dict[str, Any], now_ms: int) -> dict[str, Any]:

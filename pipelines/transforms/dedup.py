@@ -11,8 +11,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
 
-from pipelines.rules.dedup import delivery_order, duplicate_row
+from pipelines.rules.dedup import delivery_order, duplicate_row, forget_at_ms
 from pipelines.transforms import DUPLICATES, EVENTS, METRICS_NAMESPACE
 
 
@@ -37,8 +38,9 @@ class _KeepFirstFn(beam.DoFn):
 class _DropSeenFn(beam.DoFn):
     """Keyed by event_id: pass the first, drop the rest, forget the key after the horizon.
 
-    State per key is one boolean plus a timer, and the timer clears it once the
-    watermark is ``horizon`` past the event: memory stays bounded by the horizon.
+    State per key is one boolean plus a timer, and the timer clears it once the watermark is
+    ``horizon`` past the later of the event and its publish time (``forget_at_ms``): memory
+    stays bounded by the horizon, and a late event is remembered as long as a timely one.
     """
 
     SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
@@ -61,7 +63,9 @@ class _DropSeenFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(element[1], time.time_ns() // 1_000_000))
             return
         seen.write(True)
-        expiry.set(timestamp + self.horizon_s)
+        expiry.set(
+            Timestamp.of(forget_at_ms(timestamp.micros // 1000, element[1].get("publish_time"), self.horizon_s) / 1000)
+        )
         self.unique.inc()
         yield TimestampedValue(element[1], timestamp)
 
@@ -73,7 +77,8 @@ class _DropSeenFn(beam.DoFn):
 class DeduplicateEvents(beam.PTransform):
     """Events -> {events: at most one per event_id, duplicates: an audit row per dropped delivery}.
 
-    Streaming remembers event_ids for ``horizon_s`` of event time (bounded state);
+    Streaming remembers an event_id until the watermark is ``horizon_s`` past the later of
+    its event and publish time (bounded state);
     batch de-duplicates over the whole input.
     """
 

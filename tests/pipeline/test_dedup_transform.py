@@ -124,3 +124,25 @@ def test_batch_keeps_the_earliest_published_delivery() -> None:
             ),
             label="Dropped",
         )
+
+
+def test_late_redelivery_is_not_stored_twice() -> None:
+    """An event two hours behind the watermark, redelivered: the horizon counts from when the
+    pipeline saw it, so its state outlives the first watermark advance and the second delivery
+    is dropped and audited once."""
+    late = paused("ivy", 0, sent_at=T0_MS + 7_200_000)  # buffered offline, sent two hours later
+    first = decoded(late, publish_delay_ms=7_200_000, message_id="late-1")
+    again = decoded(late, publish_delay_ms=7_260_000, message_id="late-2")
+    stream = (
+        new_stream()
+        .advance_watermark_to(secs(7_200))  # the pipeline is two hours past the event
+        .add_elements(at_event_time([first]))
+        .advance_watermark_to(secs(7_230))  # an event-time timer at 0 + horizon would fire here
+        .advance_processing_time(60)
+        .add_elements(at_event_time([again]))
+        .advance_watermark_to_infinity()
+    )
+    with streaming_pipeline() as p:
+        out = p | stream | DeduplicateEvents(horizon_s=3600)
+        assert_that(out[EVENTS] | beam.Map(lambda e: e["message_id"]), equal_to(["late-1"]), label="Kept")
+        assert_that(out[DUPLICATES] | beam.Map(lambda d: d["message_id"]), equal_to(["late-2"]), label="Dropped")

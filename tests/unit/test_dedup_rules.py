@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from clickstream.core.tables import table_specs
-from pipelines.rules.dedup import delivery_order, duplicate_row
+from pipelines.rules.dedup import delivery_order, duplicate_row, forget_at_ms
 from tests.support.teststream import T0_MS, decoded, paused
 
 EVENT = paused("u", 0)
@@ -47,3 +47,12 @@ def test_duplicate_row_names_the_dropped_delivery_and_matches_the_table() -> Non
         "dropped_at": "2026-01-01T00:00:05.000Z",
     }
     assert set(row) == set(table_specs()["duplicates"].field_names())
+
+
+def test_an_event_is_remembered_a_horizon_past_its_publish_time_when_that_is_later() -> None:
+    timely = decoded(EVENT, publish_delay_ms=150)
+    late = decoded(paused("u", 0, sent_at=T0_MS + 7_200_000), publish_delay_ms=7_200_000)
+    assert forget_at_ms(T0_MS, timely["publish_time"], 60) == T0_MS + 150 + 60_000
+    assert forget_at_ms(T0_MS, late["publish_time"], 60) == T0_MS + 7_200_000 + 60_000
+    # A replayed file without publish times falls back to the event time.
+    assert forget_at_ms(T0_MS, None, 60) == T0_MS + 60_000
