@@ -68,9 +68,33 @@ def revisions() -> dict[str, Revision]:
     return dict(sorted(found.items(), key=lambda item: _version_key(item[0])))
 
 
+@cache
+def validation_rules() -> dict[str, dict[str, Any]]:
+    """The contract's validation rules and thresholds (``schemas/validation.json``), by rule id.
+
+    The pipeline reads its thresholds from here and the README's rule table is generated
+    from it (``rules_markdown``), so a threshold is stated once.
+    """
+    rules = json.loads(Path(schemas_dir(), "validation.json").read_text())
+    return {key: value for key, value in rules.items() if not key.startswith("$")}
+
+
+def rules_markdown() -> str:
+    """The validation rules as the Markdown table the README shows (thresholds filled in)."""
+    lines = ["| field | accepted when | otherwise |", "|---|---|---|"]
+    for rule in validation_rules().values():
+        text = rule["rule"].format(**rule).replace("|", "\\|")
+        reasons = ", ".join(
+            f"`{r.strip()}`" if r.strip().islower() and " " not in r.strip() else r.strip()
+            for r in rule["reason"].split(",")
+        )
+        lines.append(f"| {rule['field']} | {text} | {reasons} |")
+    return "\n".join(lines) + "\n"
+
+
 # event_id is a UUID in the canonical 8-4-4-4-12 form; a compiled match is ~8x cheaper than
 # uuid.UUID(), and both the emitters and the pipeline check every event.
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID = re.compile(validation_rules()["event_id"]["pattern"])
 
 
 def is_uuid(value: object) -> bool:

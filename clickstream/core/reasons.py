@@ -27,8 +27,10 @@ class Reason(StrEnum):
     EMPTY_PAYLOAD = "empty_payload"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+    MISSING_SCHEMA_VERSION = "missing_schema_version"  # no attribute, and no revision reads the bytes
     UNDECODABLE = "undecodable"
     # validate
+    ATTRIBUTE_MISMATCH = "attribute_mismatch"  # an attribute contradicts the payload
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
     EVENT_TYPE_MISMATCH = "event_type_mismatch"
     INVALID_EVENT_ID = "invalid_event_id"
@@ -36,7 +38,10 @@ class Reason(StrEnum):
     MISSING_DEVICE_ID = "missing_device_id"
     MISSING_VIDEO_ID = "missing_video_id"
     INVALID_TIMESTAMP = "invalid_timestamp"
+    WRONG_TIMESTAMP_UNIT = "wrong_timestamp_unit"  # seconds or microseconds where milliseconds belong
+    INVALID_PUBLISH_TIME = "invalid_publish_time"  # a replayed archive's publish time out of range
     NEGATIVE_POSITION = "negative_position"
+    POSITION_OUT_OF_RANGE = "position_out_of_range"
     INVALID_DURATION = "invalid_duration"
     POSITION_BEYOND_DURATION = "position_beyond_duration"
     INVALID_PLAYBACK_RATE = "invalid_playback_rate"
@@ -54,7 +59,13 @@ class Reason(StrEnum):
 STAGE_OF: dict[Reason, Stage] = {
     **{
         r: Stage.DECODE
-        for r in (Reason.EMPTY_PAYLOAD, Reason.PAYLOAD_TOO_LARGE, Reason.UNKNOWN_SCHEMA_VERSION, Reason.UNDECODABLE)
+        for r in (
+            Reason.EMPTY_PAYLOAD,
+            Reason.PAYLOAD_TOO_LARGE,
+            Reason.UNKNOWN_SCHEMA_VERSION,
+            Reason.MISSING_SCHEMA_VERSION,
+            Reason.UNDECODABLE,
+        )
     },
     Reason.WAREHOUSE_REJECTED: Stage.SINK,
 }

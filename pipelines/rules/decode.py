@@ -4,12 +4,11 @@ Every message yields exactly one ``Outcome``: an event row for ``events`` (befor
 enrichment) or a dead-letter row with a stable reason code. Reasons by stage:
 
 * ``decode``: ``payload_too_large``, ``empty_payload``, ``unknown_schema_version``,
-  ``undecodable``
-* ``validate``: ``unknown_event_type``, ``event_type_mismatch``, ``invalid_event_id``,
-  ``missing_user_id``, ``missing_device_id``, ``missing_video_id``, ``invalid_timestamp``,
-  ``negative_position``, ``invalid_duration``, ``position_beyond_duration``,
-  ``invalid_playback_rate``, ``invalid_slot``, ``invalid_rank``, ``missing_surface``,
-  ``missing_impression_id``, ``event_time_in_future``, ``event_time_too_old``
+  ``missing_schema_version``, ``undecodable``
+* ``validate``: the rest of ``clickstream.core.reasons.Reason``.
+
+The rules and every threshold are the contract's, in ``schemas/validation.json`` (read here
+through ``contract.validation_rules``); the README's rule table is generated from that file.
 """
 
 from __future__ import annotations
@@ -22,7 +21,16 @@ from typing import Any
 from clickstream.core import contract
 from clickstream.core.reasons import Reason, Stage
 from pipelines.messages import RawMessage, dead_letter_row
-from pipelines.timefmt import MAX_TS_MS, MIN_TS_MS, iso
+from pipelines.timefmt import iso, parse_iso_ms
+
+_RULES = contract.validation_rules()
+_TS_FROM_MS = parse_iso_ms(_RULES["timestamps"]["from"])
+_TS_UNTIL_MS = parse_iso_ms(_RULES["timestamps"]["until"])
+_POSITION = _RULES["position"]
+_DURATION_MAX_MS = _RULES["duration"]["max_ms"]
+_RATE = _RULES["playback_rate"]
+_SLOT_RANK = _RULES["slot_rank"]
+_CROSS_CHECKED_ATTRIBUTES = ("event_id", "event_type", "schema_version")
 
 _VIDEO_PAUSED = contract.payload_branch("VideoPaused")
 _THUMBNAIL_CLICKED = contract.payload_branch("ThumbnailClicked")
@@ -31,13 +39,16 @@ _BRANCH_TYPE = {_VIDEO_PAUSED: "VideoPaused", _THUMBNAIL_CLICKED: "ThumbnailClic
 
 @dataclass(frozen=True)
 class Limits:
-    """Validation thresholds; the pipeline options set them."""
+    """The thresholds a pipeline option may change; defaults from ``schemas/validation.json``.
 
-    max_payload_bytes: int = 32 * 1024  # Segment's per-event limit; ours average ~290 bytes
-    future_tolerance_ms: int = 5 * 60_000
-    max_age_ms: int = 3 * 86_400_000  # GA4 accepts events up to 3 days late
-    skew_tolerance_ms: int = 60_000  # |sent_at - publish_time| above this is a wrong clock
-    position_slack_ms: int = 2_000  # players report a playhead slightly past the end
+    32 KiB is Segment's per-event limit (ours average ~290 bytes); 3 days is how late GA4
+    accepts events; beyond the skew tolerance a client's clock is wrong and is corrected.
+    """
+
+    max_payload_bytes: int = _RULES["payload_size"]["max_bytes"]
+    future_tolerance_ms: int = _RULES["future"]["future_s"] * 1000
+    max_age_ms: int = _RULES["max_age"]["max_age_s"] * 1000
+    skew_tolerance_ms: int = _RULES["clock_skew"]["tolerance_s"] * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +90,32 @@ def _blank(value: str) -> bool:
     return not value or value.isspace()
 
 
-def _check_time(ms: int, name: str) -> None:
-    if not MIN_TS_MS <= ms <= MAX_TS_MS:
-        raise _Invalid(Reason.INVALID_TIMESTAMP, f"{name}={ms} is outside 1970..2100")
+def _plausible(ms: int) -> bool:
+    return _TS_FROM_MS <= ms < _TS_UNTIL_MS
+
+
+def _check_time(ms: int, name: str, reason: str = Reason.INVALID_TIMESTAMP) -> None:
+    """Milliseconds in the contract's range. A producer that writes seconds (or microseconds)
+    gets a unit error, not a clock-skew correction to publish time or an 'event too old'."""
+    if _plausible(ms):
+        return
+    if _plausible(ms * 1000):
+        raise _Invalid(Reason.WRONG_TIMESTAMP_UNIT, f"{name}={ms} looks like seconds, not milliseconds")
+    if _plausible(ms // 1000):
+        raise _Invalid(Reason.WRONG_TIMESTAMP_UNIT, f"{name}={ms} looks like microseconds, not milliseconds")
+    raise _Invalid(reason, f"{name}={ms} is outside {_RULES['timestamps']['from']}..{_RULES['timestamps']['until']}")
+
+
+def _check_attributes(record: dict[str, Any], attributes: dict[str, str]) -> None:
+    """The routing attributes must say what the payload says. On Dataflow the attributes are
+    read without decoding (ordering, filtering, dashboards), so a contradiction is refused
+    rather than stored under either name."""
+    for name in _CROSS_CHECKED_ATTRIBUTES:
+        given = attributes.get(name)
+        if given is not None and given != record[name]:
+            raise _Invalid(
+                Reason.ATTRIBUTE_MISMATCH, f"attribute {name}={given!r} but the payload says {record[name]!r}"
+            )
 
 
 def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: int) -> Outcome:
@@ -92,6 +126,7 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
         raise _Invalid(Reason.UNKNOWN_EVENT_TYPE, f"event_type {event_type!r} is not one of {contract.EVENT_TYPES}")
     if _BRANCH_TYPE.get(branch) != event_type:
         raise _Invalid(Reason.EVENT_TYPE_MISMATCH, f"event_type {event_type} carries a {branch} payload")
+    _check_attributes(record, raw.attributes)
     event_id = record["event_id"]
     if not contract.is_uuid(event_id):
         raise _Invalid(Reason.INVALID_EVENT_ID, f"event_id {event_id!r} is not a UUID")
@@ -104,29 +139,37 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
     client_ts, sent_at = record["event_ts"], record["sent_at"]
     _check_time(client_ts, "event_ts")
     _check_time(sent_at, "sent_at")
+    publish_ms = raw.publish_time_ms
+    if publish_ms is not None:
+        _check_time(publish_ms, "publish_time", Reason.INVALID_PUBLISH_TIME)
 
     paused = event_type == "VideoPaused"
     if paused:
         position, duration, rate = payload["position_ms"], payload["video_duration_ms"], payload["playback_rate"]
         if position < 0:
             raise _Invalid(Reason.NEGATIVE_POSITION, f"position_ms={position} < 0")
-        if duration is not None and duration <= 0:
-            raise _Invalid(Reason.INVALID_DURATION, f"video_duration_ms={duration} <= 0")
-        if duration is not None and position > duration + limits.position_slack_ms:
+        if position > _POSITION["max_ms"]:
+            raise _Invalid(Reason.POSITION_OUT_OF_RANGE, f"position_ms={position} > {_POSITION['max_ms']}")
+        if duration is not None and not 0 < duration <= _DURATION_MAX_MS:
+            raise _Invalid(Reason.INVALID_DURATION, f"video_duration_ms={duration} is not in (0, {_DURATION_MAX_MS}]")
+        if duration is not None and position > duration + _POSITION["slack_ms"]:
             raise _Invalid(Reason.POSITION_BEYOND_DURATION, f"position_ms={position} > video_duration_ms={duration}")
-        if rate is not None and not (math.isfinite(rate) and 0 < rate <= 16):
-            raise _Invalid(Reason.INVALID_PLAYBACK_RATE, f"playback_rate={rate} is not in (0, 16]")
+        if rate is not None and not (math.isfinite(rate) and _RATE["min_exclusive"] < rate <= _RATE["max"]):
+            raise _Invalid(
+                Reason.INVALID_PLAYBACK_RATE,
+                f"playback_rate={rate} is not in ({_RATE['min_exclusive']}, {_RATE['max']}]",
+            )
     else:
-        if payload["slot"] < 1:
-            raise _Invalid(Reason.INVALID_SLOT, f"slot={payload['slot']} < 1")
-        if payload["rank"] < 1:
-            raise _Invalid(Reason.INVALID_RANK, f"rank={payload['rank']} < 1")
+        low, high = _SLOT_RANK["min"], _SLOT_RANK["max"]
+        if not low <= payload["slot"] <= high:
+            raise _Invalid(Reason.INVALID_SLOT, f"slot={payload['slot']} is not in [{low}, {high}]")
+        if not low <= payload["rank"] <= high:
+            raise _Invalid(Reason.INVALID_RANK, f"rank={payload['rank']} is not in [{low}, {high}]")
         if _blank(payload["surface"]):
             raise _Invalid(Reason.MISSING_SURFACE, "surface is empty")
         if _blank(payload["impression_id"]):
             raise _Invalid(Reason.MISSING_IMPRESSION_ID, "impression_id is empty")
 
-    publish_ms = raw.publish_time_ms
     event_ts, skew, corrected = correct_clock_skew(client_ts, sent_at, publish_ms, limits.skew_tolerance_ms)
     reference = publish_ms if publish_ms is not None else now_ms
     if event_ts > reference + limits.future_tolerance_ms:
@@ -185,6 +228,24 @@ def _dead(
     )
 
 
+def _decode_unlabelled(data: bytes) -> dict[str, Any]:
+    """A message without a ``schema_version`` attribute (a client that sets no attributes):
+    Avro bytes do not say which revision wrote them, and reading 1.0 bytes as 1.1 misreads
+    them. Every record names its own revision, so the one revision, newest first, whose
+    schema reads all the bytes and whose record names that same revision is the writer."""
+    for version in reversed(contract.revisions()):
+        try:
+            record = contract.decode(data, version)
+        except Exception:  # not this revision's bytes
+            continue
+        if record.get("schema_version") == version:
+            return record
+    raise _Invalid(
+        Reason.MISSING_SCHEMA_VERSION,
+        f"no schema_version attribute, and the bytes are no event of revision {', '.join(contract.revisions())}",
+    )
+
+
 def decode_and_validate(raw: RawMessage, limits: Limits, now_ms: int | None = None) -> Outcome:
     """Exactly one outcome per message; any failure becomes a dead letter with its reason.
 
@@ -202,11 +263,13 @@ def decode_and_validate(raw: RawMessage, limits: Limits, now_ms: int | None = No
             Reason.PAYLOAD_TOO_LARGE,
             f"{len(data)} bytes > max_payload_bytes={limits.max_payload_bytes}",
         )
-    version = raw.attributes.get("schema_version") or contract.current_version()
+    version = raw.attributes.get("schema_version")
     try:
-        record = contract.decode(data, version)
+        record = contract.decode(data, version) if version else _decode_unlabelled(data)
     except contract.UnknownSchemaVersion as exc:
         return _dead(raw, now, Stage.DECODE, Reason.UNKNOWN_SCHEMA_VERSION, str(exc))
+    except _Invalid as exc:
+        return _dead(raw, now, Stage.DECODE, exc.reason, str(exc))
     except Exception as exc:  # fastavro raises many types for bytes that are not the contract
         return _dead(raw, now, Stage.DECODE, Reason.UNDECODABLE, f"{type(exc).__name__}: {exc}")
     try:

@@ -51,7 +51,7 @@ def with_payload(event, **changes):
         (replace(paused("u", 0), event_type="VideoSeeked"), "unknown_event_type"),
         (replace(paused("u", 0), event_type="ThumbnailClicked"), "event_type_mismatch"),
         (replace(paused("u", 0), event_ts_ms=-5), "invalid_timestamp"),
-        (replace(paused("u", 0), event_ts_ms=10**15), "invalid_timestamp"),
+        (replace(paused("u", 0), event_ts_ms=10**17), "invalid_timestamp"),
     ],
 )
 def test_each_validation_reason(event, reason) -> None:
@@ -127,3 +127,72 @@ def test_skew_correction_keeps_the_clients_measure_of_elapsed_time() -> None:
 
 def test_payload_types_are_known() -> None:
     assert {VideoPaused.event_type, ThumbnailClicked.event_type} == set(contract.EVENT_TYPES)
+
+
+def _raw(event, attributes=None, publish_time_ms=T0_MS + 150, record=None, version=None) -> RawMessage:
+    record = record or event.to_record()
+    return RawMessage(
+        data=contract.encode(record, version or event.schema_version),
+        attributes=event.attributes() if attributes is None else attributes,
+        message_id="m-1",
+        publish_time_ms=publish_time_ms,
+    )
+
+
+@pytest.mark.parametrize("attribute", ["event_id", "event_type"])
+def test_an_attribute_that_contradicts_the_payload_is_dead_lettered(attribute) -> None:
+    # (A schema_version attribute that contradicts the record: the banana test below.)
+    event = paused("u", 0)
+    other = {"event_id": clicked("u", 1).event_id, "event_type": "ThumbnailClicked"}
+    attributes = {**event.attributes(), attribute: other[attribute]}
+    outcome = decode_and_validate(_raw(event, attributes), LIMITS, now_ms=T0_MS)
+    assert not outcome.ok
+    assert outcome.dead_letter["reason"] == "attribute_mismatch", outcome.dead_letter
+    assert attribute in outcome.dead_letter["error"]
+    # The payload's own id names the dead letter: that is the event the bytes carry.
+    assert outcome.dead_letter["event_id"] == event.event_id
+
+
+def test_a_replayed_publish_time_far_in_the_future_is_refused_not_used_to_rebase() -> None:
+    outcome = decode_and_validate(_raw(paused("u", 0), publish_time_ms=10**17), LIMITS, now_ms=T0_MS)
+    assert not outcome.ok and outcome.dead_letter["reason"] == "invalid_publish_time", outcome.dead_letter
+
+
+def test_a_position_of_2_pow_62_is_refused_when_the_duration_is_unknown() -> None:
+    event = with_payload(paused("u", 0), position_ms=2**62, video_duration_ms=None)
+    assert outcome_for(event).dead_letter["reason"] == "position_out_of_range"
+
+
+def test_a_record_schema_version_of_banana_is_refused() -> None:
+    event = paused("u", 0)
+    record = {**event.to_record(), "schema_version": "banana"}
+    outcome = decode_and_validate(_raw(event, record=record), LIMITS, now_ms=T0_MS)
+    assert not outcome.ok and outcome.dead_letter["reason"] == "attribute_mismatch", outcome.dead_letter
+    assert "schema_version" in outcome.dead_letter["error"]
+
+
+def test_a_1_0_event_without_attributes_decodes_under_1_0() -> None:
+    event = replace(with_payload(clicked("u", 0), thumbnail_variant=None), schema_version="1.0")
+    record = event.to_record()
+    branch, payload = record["payload"]
+    record["payload"] = (branch, {k: v for k, v in payload.items() if k != "thumbnail_variant"})
+    outcome = decode_and_validate(_raw(event, attributes={}, record=record, version="1.0"), LIMITS, now_ms=T0_MS)
+    assert outcome.ok, outcome.dead_letter
+    assert outcome.event["schema_version"] == "1.0" and outcome.event["event_id"] == event.event_id
+
+
+def test_bytes_of_no_revision_without_attributes_say_the_version_is_missing() -> None:
+    raw = RawMessage(data=b"\x02abc", attributes={}, message_id="m-9", publish_time_ms=T0_MS)
+    outcome = decode_and_validate(raw, LIMITS, now_ms=T0_MS)
+    assert outcome.dead_letter["reason"] == "missing_schema_version", outcome.dead_letter
+
+
+def test_seconds_instead_of_milliseconds_is_a_unit_error_not_clock_skew() -> None:
+    in_seconds = replace(paused("u", 0), event_ts_ms=T0_MS // 1000, sent_at_ms=T0_MS // 1000 + 1)
+    outcome = outcome_for(in_seconds)
+    assert not outcome.ok and outcome.dead_letter["reason"] == "wrong_timestamp_unit", outcome.dead_letter
+    assert "seconds" in outcome.dead_letter["error"]
+    only_event_ts = replace(paused("u", 0), event_ts_ms=T0_MS // 1000)
+    assert outcome_for(only_event_ts).dead_letter["reason"] == "wrong_timestamp_unit"
+    in_microseconds = replace(paused("u", 0), event_ts_ms=T0_MS * 1000)
+    assert outcome_for(in_microseconds).dead_letter["reason"] == "wrong_timestamp_unit"

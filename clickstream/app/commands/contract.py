@@ -32,3 +32,9 @@ def contract_show() -> None:
     avro = sum(len(encode_event(e)) for e in sample) / len(sample)
     as_json = sum(len(json.dumps(e.to_record(), default=str)) for e in sample) / len(sample)
     console.print(f"1000 simulated events: Avro BINARY {avro:.0f} bytes/event, JSON {as_json:.0f} bytes/event")
+
+
+@contract_app.command("rules")
+def contract_rules() -> None:
+    """Print the validation rules (schemas/validation.json) as the README's Markdown table."""
+    typer.echo(contract.rules_markdown(), nl=False)
