@@ -45,8 +45,10 @@ def build(pipeline: beam.Pipeline, options: ClickstreamOptions, tap: beam.PTrans
     which is how a local run notices that traffic stopped (``clickstream.app.local.runner``)."""
     if not (options.input_subscription or options.input_topic):
         raise ValueError("set --input_subscription (preferred) or --input_topic")
-    # id_label lets Dataflow drop Pub/Sub redeliveries by event_id; the local runner rejects it.
-    id_label = "event_id" if is_dataflow(options) else None
+    # No id_label: with it Dataflow would drop a re-published event_id before the pipeline sees
+    # it, leaving no duplicates row and the ledger one message short. Dataflow still drops
+    # redeliveries of one message id (one message to the ledger); DeduplicateEvents drops and
+    # audits re-published event_ids on every runner.
     messages = (
         pipeline
         | "ReadPubSub"
@@ -54,7 +56,6 @@ def build(pipeline: beam.Pipeline, options: ClickstreamOptions, tap: beam.PTrans
             subscription=options.input_subscription,
             topic=None if options.input_subscription else options.input_topic,
             with_attributes=True,
-            id_label=id_label,
         )
         | "ToRawMessage" >> beam.Map(from_pubsub)
     )
