@@ -59,19 +59,19 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
     def table(name: str) -> str:
         return f"{project}.{options.dataset}.{name}"
 
-    def write(label: str, rows: beam.PCollection, name: str, row_id: str | None):
+    def write(label: str, rows: beam.PCollection, name: str):
         return rows | label >> WriteRows(
             project,
             table(name),
             options.bigquery_endpoint,
-            row_id_field=row_id,
+            row_id=specs[name].row_id,
             method=options.write_method,
             schema={"fields": list(specs[name].fields)},
         )
 
-    rejected_events = write("WriteEvents", outputs.events, "events", "event_id")
-    rejected_duplicates = write("WriteDuplicates", outputs.duplicates, "duplicates", None)
-    rejected_sessions = write("WriteSessions", outputs.sessions, "sessions", None) | (
+    rejected_events = write("WriteEvents", outputs.events, "events")
+    rejected_duplicates = write("WriteDuplicates", outputs.duplicates, "duplicates")
+    rejected_sessions = write("WriteSessions", outputs.sessions, "sessions") | (
         "SessionRejectsToGlobal" >> beam.WindowInto(window.GlobalWindows())
     )
     all_dead = (
@@ -80,4 +80,4 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
         rejected_duplicates,
         rejected_sessions,
     ) | "AllDeadLetters" >> beam.Flatten()
-    write("WriteDeadLetters", all_dead, "dead_letters", None)
+    write("WriteDeadLetters", all_dead, "dead_letters")

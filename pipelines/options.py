@@ -95,7 +95,7 @@ class ClickstreamOptions(PipelineOptions):
             "--write_method",
             default="INSERT_ALL",
             choices=WRITE_METHODS,
-            help="INSERT_ALL (insertId = event_id; local and Dataflow) or STORAGE_WRITE_API (Dataflow only).",
+            help="INSERT_ALL (insertId derived from the row; local and Dataflow) or STORAGE_WRITE_API (Dataflow only).",
         )
 
     def limits(self) -> Limits:

@@ -25,6 +25,9 @@ class TableSpec:
     partition_field: str | None
     partition_type: str | None
     clustering: tuple[str, ...]
+    # The columns a row's insertId is derived from, so a re-sent row is recognised (a table
+    # the pipeline streams into has one; see pipelines/rules/bigquery_sink.py).
+    row_id: tuple[str, ...] = ()
 
     def schema(self) -> list[bigquery.SchemaField]:
         return [bigquery.SchemaField.from_api_repr(f) for f in self.fields]
@@ -63,6 +66,7 @@ def table_specs() -> dict[str, TableSpec]:
             partition_field=partitioning.get("field"),
             partition_type=partitioning.get("type"),
             clustering=tuple(opts.get("clustering", ())),
+            row_id=tuple(opts.get("row_id", ())),
         )
     return specs
 

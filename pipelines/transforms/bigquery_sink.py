@@ -1,12 +1,14 @@
 """Writing rows to BigQuery through one code path, local stand-in or real BigQuery.
 
-``INSERT_ALL`` (default) calls the insertAll API through google-cloud-bigquery with
-``insertId = event_id`` (BigQuery's best-effort de-duplication) and
-``skipInvalidRows``: rows the warehouse rejects come back one by one and become dead
-letters (stage ``sink``) instead of being retried forever; transient errors (5xx,
-connection failures, quota) are retried with exponential backoff for up to
-``retry_deadline_s``, after which the bundle fails and the runner retries it (Dataflow
-retries a failing bundle indefinitely in streaming; nothing is acked meanwhile).
+``INSERT_ALL`` (default) calls the insertAll API through google-cloud-bigquery with an
+``insertId`` derived from the row (``pipelines.rules.bigquery_sink.row_id``: BigQuery's
+best-effort de-duplication of a re-sent row) and ``skipInvalidRows``: rows the warehouse
+rejects come back one by one and become dead letters (stage ``sink``) instead of being
+retried forever; transient errors (5xx, connection failures, 429 and the 403 quota reasons)
+are retried with exponential backoff for up to ``retry_deadline_s``, after which the bundle
+fails and the runner retries it (Dataflow retries a failing bundle indefinitely in
+streaming; nothing is acked meanwhile). A bundle is written in requests of at most 500 rows,
+so a retried bundle re-sends rows already written: their row ids are what makes that safe.
 
 ``STORAGE_WRITE_API`` hands the rows to Beam's ``WriteToBigQuery`` (Dataflow only: it
 needs the Java expansion service); its ``failed_rows_with_errors`` become dead letters.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -25,12 +28,13 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 from google.api_core import exceptions as gexc
-from google.api_core.retry import Retry, if_exception_type
+from google.api_core.retry import Retry
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.reasons import Reason, Stage
 from pipelines.messages import RawMessage, dead_letter_row
+from pipelines.rules.bigquery_sink import is_quota_error, row_id
 from pipelines.timefmt import parse_iso_ms
 from pipelines.transforms import METRICS_NAMESPACE
 
@@ -48,6 +52,14 @@ _TRANSIENT = (
     ConnectionError,
     TimeoutError,
 )
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT) or (
+        isinstance(exc, gexc.Forbidden) and is_quota_error(getattr(exc, "errors", None))
+    )
+
+
 _MAX_ROWS = 500
 _MAX_BYTES = 8 * 1024 * 1024  # under the 10 MB request limit
 
@@ -89,13 +101,13 @@ class InsertAllFn(beam.DoFn):
         project: str,
         table_id: str,
         endpoint: str | None,
-        row_id_field: str | None,
+        row_id_columns: Sequence[str],
         retry_deadline_s: float = 600.0,
     ):
         self.project = project
         self.table_id = table_id
         self.endpoint = endpoint
-        self.row_id_field = row_id_field
+        self.row_id_columns = tuple(row_id_columns)
         self.retry_deadline_s = retry_deadline_s
         self.written = Metrics.counter(METRICS_NAMESPACE, f"written_{table_id.rsplit('.', 1)[-1]}")
         self.rejected = Metrics.counter(METRICS_NAMESPACE, f"rejected_{table_id.rsplit('.', 1)[-1]}")
@@ -104,7 +116,7 @@ class InsertAllFn(beam.DoFn):
     def setup(self) -> None:
         self._client = bigquery_client(Settings(project=self.project, bigquery_endpoint=self.endpoint))
         self._retry = Retry(
-            predicate=if_exception_type(*_TRANSIENT),
+            predicate=_transient,
             initial=0.5,
             maximum=30.0,
             multiplier=2.0,
@@ -131,7 +143,7 @@ class InsertAllFn(beam.DoFn):
         rows, self._rows, self._bytes = self._rows, [], 0
         if not rows:
             return
-        row_ids = [r.get(self.row_id_field) for r in rows] if self.row_id_field else None
+        row_ids = [row_id(r, self.row_id_columns) for r in rows] if self.row_id_columns else None
         errors = self._client.insert_rows_json(
             self.table_id,
             rows,
@@ -157,7 +169,7 @@ class WriteRows(beam.PTransform):
         project: str,
         table_id: str,
         endpoint: str | None = None,
-        row_id_field: str | None = None,
+        row_id: Sequence[str] = (),
         method: str = "INSERT_ALL",
         schema: Any = None,
         retry_deadline_s: float = 600.0,
@@ -167,7 +179,7 @@ class WriteRows(beam.PTransform):
         self.project = project
         self.table_id = table_id
         self.endpoint = endpoint
-        self.row_id_field = row_id_field
+        self.row_id = tuple(row_id)
         self.method = method
         self.schema = schema
 
@@ -185,6 +197,6 @@ class WriteRows(beam.PTransform):
                 lambda failed: sink_dead_letter(table_id, failed[1], str(failed[2]))
             )
         written = rows | "InsertAll" >> beam.ParDo(
-            InsertAllFn(self.project, self.table_id, self.endpoint, self.row_id_field, self.retry_deadline_s)
+            InsertAllFn(self.project, self.table_id, self.endpoint, self.row_id, self.retry_deadline_s)
         ).with_outputs(REJECTED, main="ignored")
         return written[REJECTED]

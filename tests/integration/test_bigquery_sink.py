@@ -40,7 +40,7 @@ def test_rows_the_warehouse_refuses_become_dead_letters_and_good_rows_land(stack
         rejected = (
             p
             | beam.Create([*good, bad])
-            | WriteRows(stack.project, stack.table_id("duplicates"), stack.bigquery_endpoint, row_id_field="event_id")
+            | WriteRows(stack.project, stack.table_id("duplicates"), stack.bigquery_endpoint, row_id=("event_id",))
         )
         rejected | beam.ParDo(Collect(key))
     assert len(dead) == 1
@@ -65,6 +65,6 @@ def test_an_unreachable_warehouse_fails_the_bundle_instead_of_dropping_rows(stac
             p
             | beam.Create([_duplicate_row("x")])
             | WriteRows(
-                stack.project, stack.table_id("duplicates"), dead_endpoint, row_id_field="event_id", retry_deadline_s=3
+                stack.project, stack.table_id("duplicates"), dead_endpoint, row_id=("event_id",), retry_deadline_s=3
             )
         )

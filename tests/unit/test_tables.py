@@ -51,3 +51,12 @@ def test_dead_letters_keep_everything_needed_to_replay() -> None:
 def test_schemas_convert_to_bigquery_fields() -> None:
     for spec in table_specs().values():
         assert [f.name for f in spec.schema()] == spec.field_names()
+
+
+def test_every_table_the_pipeline_streams_into_names_its_row_id_columns() -> None:
+    specs = table_specs()
+    for name in ("events", "sessions", "dead_letters", "duplicates"):
+        assert specs[name].row_id, f"{name} has no row_id in tables.json"
+        assert set(specs[name].row_id) <= set(specs[name].field_names()), name
+        # A wall-clock column would give a retried bundle's rows new ids.
+        assert not {"failed_at", "dropped_at", "emitted_at"} & set(specs[name].row_id), name

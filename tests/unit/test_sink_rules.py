@@ -1,0 +1,37 @@
+"""Sink rules: row ids derived from the row, and which 403s are quota."""
+
+from __future__ import annotations
+
+from clickstream.core.tables import table_specs
+from pipelines.rules.bigquery_sink import is_quota_error, row_id
+from pipelines.rules.dedup import duplicate_row
+from pipelines.transforms.bigquery_sink import sink_dead_letter
+from tests.support.teststream import T0_MS, decoded, paused
+
+
+def test_the_same_row_recomputed_later_keeps_its_id_and_another_row_gets_another() -> None:
+    columns = table_specs()["duplicates"].row_id
+    delivery = decoded(paused("u", 0), message_id="m-2")
+    first, retried = duplicate_row(delivery, T0_MS), duplicate_row(delivery, T0_MS + 5_000)
+    assert first["dropped_at"] != retried["dropped_at"]
+    assert row_id(first, columns) == row_id(retried, columns)
+    other = duplicate_row(decoded(paused("u", 0), message_id="m-3"), T0_MS)
+    assert row_id(other, columns) != row_id(first, columns)
+
+
+def test_a_refused_row_keeps_its_dead_letter_id_whatever_the_time() -> None:
+    columns = table_specs()["dead_letters"].row_id
+    refused = {"event_id": "e-1", "message_id": "m-1", "publish_time": "2026-01-01T00:00:00.000Z"}
+    a, b = sink_dead_letter("p.d.events", refused, "bad"), sink_dead_letter("p.d.events", refused, "bad")
+    assert row_id(a, columns) == row_id(b, columns)
+    assert row_id(sink_dead_letter("p.d.sessions", refused, "bad"), columns) != row_id(a, columns)
+
+
+def test_events_keep_the_event_id_as_their_row_id() -> None:
+    assert row_id({"event_id": "e-1"}, ("event_id",)) == "e-1"
+    assert row_id({"event_id": "e-1"}, ()) is None
+
+
+def test_only_the_quota_reasons_of_a_403_are_retryable() -> None:
+    assert is_quota_error([{"reason": "rateLimitExceeded"}]) and is_quota_error([{"reason": "quotaExceeded"}])
+    assert not is_quota_error([{"reason": "accessDenied"}]) and not is_quota_error(None)
