@@ -15,6 +15,7 @@ from pipelines.transforms.bigquery_sink import WriteRows
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import CatalogSideInput, EnrichEvents
+from pipelines.transforms.park import ParkRefusedDeadLetters
 from pipelines.transforms.sessionize import Sessionize
 
 
@@ -52,7 +53,8 @@ def catalog_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.
 
 
 def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
-    """The three sinks; rows any table refuses become dead letters too."""
+    """The four sinks; rows any table refuses become dead letters too, and a dead letter the
+    dead_letters table refuses is parked on Pub/Sub (``transforms.park``)."""
     project = options.bq_project or options.view_as(GoogleCloudOptions).project
     specs = table_specs()
 
@@ -80,4 +82,5 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
         rejected_duplicates,
         rejected_sessions,
     ) | "AllDeadLetters" >> beam.Flatten()
-    write("WriteDeadLetters", all_dead, "dead_letters")
+    refused_dead_letters = write("WriteDeadLetters", all_dead, "dead_letters")
+    refused_dead_letters | "ParkRefusedDeadLetters" >> ParkRefusedDeadLetters(options.parked_topic)

@@ -92,6 +92,11 @@ class ClickstreamOptions(PipelineOptions):
             help="BigQuery API endpoint, e.g. http://127.0.0.1:9050 for the local stand-in.",
         )
         add(
+            "--parked_topic",
+            default=None,
+            help="Pub/Sub topic for dead letters the dead_letters table refuses (else the bundle fails, is retried).",
+        )
+        add(
             "--write_method",
             default="INSERT_ALL",
             choices=WRITE_METHODS,

@@ -6,6 +6,7 @@ locals {
     input_subscription = google_pubsub_subscription.pipeline.id
     bq_project         = var.project_id
     dataset            = google_bigquery_dataset.clickstream.dataset_id
+    parked_topic       = google_pubsub_topic.parked.id
   }
   pipeline_parameters = {
     for p in local.flex_metadata.parameters :

@@ -35,6 +35,13 @@ resource "google_pubsub_subscription_iam_member" "dataflow_subscriber" {
   member       = google_service_account.dataflow_worker.member
 }
 
+# The last resort for a dead letter the dead_letters table refuses (pipelines/transforms/park.py).
+resource "google_pubsub_topic_iam_member" "dataflow_parks_refused_dead_letters" {
+  topic  = google_pubsub_topic.parked.id
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.dataflow_worker.member
+}
+
 resource "google_bigquery_dataset_iam_member" "dataflow_editor" {
   dataset_id = google_bigquery_dataset.clickstream.dataset_id
   role       = "roles/bigquery.dataEditor"

@@ -69,8 +69,9 @@ def ensure_topics_and_subscriptions(settings: Settings) -> None:
     publisher = publisher_client(settings)
     subscriber = subscriber_client(settings)
     try:
-        with contextlib.suppress(gexc.AlreadyExists):
-            publisher.create_topic(request={"name": settings.dead_letter_topic_path})
+        for topic in (settings.dead_letter_topic_path, settings.parked_topic_path):
+            with contextlib.suppress(gexc.AlreadyExists):
+                publisher.create_topic(request={"name": topic})
         for request in (
             {
                 "name": settings.subscription_path,
@@ -86,12 +87,18 @@ def ensure_topics_and_subscriptions(settings: Settings) -> None:
                     "maximum_backoff": {"seconds": settings.retry_max_backoff_s},
                 },
             },
-            {
-                "name": settings.dead_letter_subscription_path,
-                "topic": settings.dead_letter_topic_path,
-                "ack_deadline_seconds": settings.ack_deadline_s,
-                "message_retention_duration": {"seconds": 7 * 24 * 3600},
-            },
+            *(
+                {
+                    "name": subscription,
+                    "topic": topic,
+                    "ack_deadline_seconds": settings.ack_deadline_s,
+                    "message_retention_duration": {"seconds": 7 * 24 * 3600},
+                }
+                for subscription, topic in (
+                    (settings.dead_letter_subscription_path, settings.dead_letter_topic_path),
+                    (settings.parked_subscription_path, settings.parked_topic_path),
+                )
+            ),
         ):
             with contextlib.suppress(gexc.AlreadyExists):
                 subscriber.create_subscription(request=request)

@@ -36,6 +36,9 @@ class Settings:
     subscription: str = "clickstream-pipeline"
     dead_letter_topic: str = "clickstream-events-dead-letter"
     dead_letter_subscription: str = "clickstream-events-dead-letter-inspect"
+    # The last resort: dead letters the dead_letters table itself refused (pipelines/transforms/park.py).
+    parked_topic: str = "clickstream-events-parked"
+    parked_subscription: str = "clickstream-events-parked-inspect"
     dataset: str = "clickstream"
     # Local endpoints: None means "talk to real Google Cloud".
     pubsub_emulator_host: str | None = None
@@ -94,6 +97,8 @@ class Settings:
             subscription=f"pipeline-{suffix}",
             dead_letter_topic=f"dead-letter-{suffix}",
             dead_letter_subscription=f"dead-letter-inspect-{suffix}",
+            parked_topic=f"parked-{suffix}",
+            parked_subscription=f"parked-inspect-{suffix}",
             dataset=suffix.replace("-", "_") if own_dataset else self.dataset,
             state_dir=self.state_dir / f"client-{suffix}",
         )
@@ -119,13 +124,21 @@ class Settings:
     def dead_letter_subscription_path(self) -> str:
         return f"projects/{self.project}/subscriptions/{self.dead_letter_subscription}"
 
+    @property
+    def parked_topic_path(self) -> str:
+        return f"projects/{self.project}/topics/{self.parked_topic}"
+
+    @property
+    def parked_subscription_path(self) -> str:
+        return f"projects/{self.project}/subscriptions/{self.parked_subscription}"
+
     def table_id(self, table: str) -> str:
         return f"{self.project}.{self.dataset}.{table}"
 
     def pipeline_args(self, read_subscription: bool = True) -> list[str]:
         """The pipeline options these settings imply: the one mapping from Settings to the
         Beam pipeline's arguments (``pipelines.options.ClickstreamOptions``)."""
-        args = [f"--project={self.project}", f"--dataset={self.dataset}"]
+        args = [f"--project={self.project}", f"--dataset={self.dataset}", f"--parked_topic={self.parked_topic_path}"]
         if read_subscription:
             args.insert(0, f"--input_subscription={self.subscription_path}")
         if self.bigquery_endpoint:

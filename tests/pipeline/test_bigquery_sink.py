@@ -6,6 +6,7 @@ tests/integration/test_bigquery_sink.py.
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -16,6 +17,7 @@ from google.api_core import exceptions as gexc
 
 from pipelines.transforms import bigquery_sink
 from pipelines.transforms.bigquery_sink import WriteRows, sink_dead_letter
+from pipelines.transforms.park import ParkRefusedDeadLetters, parked_message
 from tests.support.teststream import batch_pipeline, new_stream, streaming_pipeline
 
 TABLE = "p.clickstream.duplicates"
@@ -135,3 +137,19 @@ def test_a_retried_bundle_resends_every_row_with_the_same_row_id(client: FakeCli
     assert sum(len(call["rows"]) for call in client.calls) > 600, "the bundle was not retried"
     assert all(len(ids) == 1 and None not in ids for ids in ids_by_message.values())
     assert len({next(iter(ids)) for ids in ids_by_message.values()}) == 600  # distinct rows, distinct ids
+
+
+def test_a_refused_dead_letter_without_a_parked_topic_fails_the_bundle(client: FakeClient) -> None:
+    """Nowhere is not an option: with no topic to park on, the bundle fails (and a runner
+    that retries bundles tries again) instead of the dead letter vanishing."""
+    client.refuse = lambda row: True
+    with pytest.raises(Exception, match="no --parked_topic is set"), batch_pipeline() as p:
+        refused = p | beam.Create([_row(0)]) | WriteRows("p", "p.clickstream.dead_letters", row_id=("event_id",))
+        refused | ParkRefusedDeadLetters(None)
+
+
+def test_a_parked_message_is_the_refused_row_with_its_table_and_error() -> None:
+    refused_letter = {"message_id": "m-1", "publish_time": "2026-01-01T00:00:00.000Z", "reason": "empty_payload"}
+    data, attributes = parked_message(sink_dead_letter("p.d.dead_letters", refused_letter, "x" * 5000))
+    assert json.loads(data) == refused_letter
+    assert attributes["refused_table"] == "dead_letters" and len(attributes["error"]) == 1024

@@ -1,0 +1,83 @@
+"""A dead letter the dead_letters table refuses is parked on Pub/Sub, never dropped.
+
+Real parts: the Pub/Sub emulator holds the parked messages, the BigQuery stand-in refuses the
+rows (this test's dead_letters table declares ``stage`` INTEGER, as a drifted schema would).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from google.cloud import bigquery
+
+from clickstream.app import provisioning
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from clickstream.core.pubsub_clients import subscriber_client
+from clickstream.core.tables import table_specs
+from pipelines.graph import process, write_to_bigquery
+from pipelines.messages import RawMessage, raw_from_dead_letter
+from pipelines.options import ClickstreamOptions
+from tests.support.teststream import CATALOG, T0_MS
+
+pytestmark = pytest.mark.integration
+
+
+def _drift_dead_letters_table(settings: Settings) -> None:
+    client = bigquery_client(settings)
+    table_id = settings.table_id("dead_letters")
+    fields = [
+        bigquery.SchemaField(f.name, "INTEGER", mode=f.mode) if f.name == "stage" else f
+        for f in table_specs()["dead_letters"].schema()
+    ]
+    client.delete_table(table_id)
+    client.create_table(bigquery.Table(table_id, schema=fields))
+
+
+def _pull_all(settings: Settings, subscription: str, expected: int) -> list:
+    subscriber = subscriber_client(settings)
+    got: list = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            response = subscriber.pull(request={"subscription": subscription, "max_messages": 100}, timeout=10)
+            got += [m.message for m in response.received_messages]
+            if response.received_messages:
+                subscriber.acknowledge(
+                    request={"subscription": subscription, "ack_ids": [m.ack_id for m in response.received_messages]}
+                )
+            if len(got) >= expected:
+                break
+    finally:
+        subscriber.close()
+    return got
+
+
+def test_dead_letters_the_warehouse_refuses_are_parked_on_pubsub(
+    stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = stack.isolated("parked")
+    # The pipeline finds the emulator as its Pub/Sub read does, through the environment.
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", settings.pubsub_emulator_host or "")
+    provisioning.provision(settings)
+    _drift_dead_letters_table(settings)
+    messages = [
+        RawMessage(data=b"", attributes={"k": "v"}, message_id=f"m-{i}", publish_time_ms=T0_MS + i) for i in range(3)
+    ]
+    options = PipelineOptions(settings.pipeline_args(read_subscription=False)).view_as(ClickstreamOptions)
+    with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
+        outputs = process(p | beam.Create(messages), options, p | "Catalog" >> beam.Create([CATALOG]))
+        write_to_bigquery(outputs, options)
+
+    parked = _pull_all(settings, settings.parked_subscription_path, expected=3)
+    assert len(parked) == 3, "a dead letter the warehouse refused went nowhere"
+    rows = [json.loads(m.data) for m in parked]
+    # Each parked message is the refused dead-letter row: replay rebuilds the original message.
+    assert sorted((raw_from_dead_letter(r) for r in rows), key=lambda m: m.message_id) == messages
+    assert {r["reason"] for r in rows} == {"empty_payload"}
+    assert all(m.attributes["refused_table"] == "dead_letters" and m.attributes["error"] for m in parked)
