@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +83,43 @@ def test_cli_status_and_taken_port_exit_code(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "is taken by another process" in result.output
     assert "Traceback" not in result.output
+
+
+def test_down_never_signals_a_process_that_reused_a_recorded_pid(tmp_path: Path) -> None:
+    """A pid file outlives its service (a crash, a reboot); the kernel hands the PID to an
+    unrelated process. ``down`` must leave that process alone."""
+    settings = _own_settings(tmp_path)
+    unrelated = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        run_dir = settings.state_dir / "run"
+        run_dir.mkdir(parents=True)
+        # The record of a BigQuery stand-in that started at another moment with its own command line;
+        # only the PID number (and so the process group) is now the unrelated process's.
+        command = [sys.executable, "-m", "bqemulator", "start", "--rest-port", str(settings.bigquery_port)]
+        (run_dir / "bigquery.json").write_text(
+            json.dumps(
+                {
+                    "pid": unrelated.pid,
+                    "pgid": unrelated.pid,
+                    "port": settings.bigquery_port,
+                    "command": command,
+                    "started_at": time.time() - 3600,
+                    "identity": {
+                        "boot_id": Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
+                        "start_ticks": 1,
+                        "cmdline": command,
+                    },
+                }
+            )
+        )
+        reported_running = services.service_state(settings, "bigquery").running
+        result = CliRunner().invoke(app, ["local", "down", "--state-dir", str(settings.state_dir)])
+        assert result.exit_code == 0, result.output
+        time.sleep(0.5)  # a signal, had one been sent, has been delivered by now
+        assert unrelated.poll() is None, "down signalled an unrelated process that reused a recorded PID"
+        assert "nothing was running" in result.output
+        assert not (run_dir / "bigquery.json").exists(), "the stale pid file was kept"
+        assert not reported_running, "status called an unrelated process the BigQuery stand-in"
+    finally:
+        unrelated.kill()
+        unrelated.wait()
