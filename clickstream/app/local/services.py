@@ -27,6 +27,7 @@ from clickstream.app.local.install import (
     bigquery_emulator_python,
     install_bigquery_emulator,
 )
+from clickstream.app.local.lock import held
 from clickstream.app.local.processes import (
     ProcessIdentity,
     alive,
@@ -292,18 +293,27 @@ def running(settings: Settings) -> Iterator[Settings]:
         down(settings)
 
 
+def _stack_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
+    """One ``up`` or ``down`` at a time per state folder: two ``up`` racing would both see a
+    service missing, both start it, and keep the pid file of the copy that lost the port."""
+    return held(_run_dir(settings) / "stack.lock")
+
+
 def up(settings: Settings) -> list[ServiceState]:
-    try:
-        install_bigquery_emulator(settings)
-    except InstallError as exc:
-        raise StackError(str(exc)) from exc
-    states = [start_service(settings, name) for name in SERVICES]
-    provisioning.provision(settings.with_local_endpoints())
-    return states
+    """Start what is not running and provision; a concurrent ``up`` waits, then finds it running."""
+    with _stack_lock(settings):
+        try:
+            install_bigquery_emulator(settings)
+        except InstallError as exc:
+            raise StackError(str(exc)) from exc
+        states = [start_service(settings, name) for name in SERVICES]
+        provisioning.provision(settings.with_local_endpoints())
+        return states
 
 
 def down(settings: Settings) -> list[str]:
-    return [name for name in SERVICES if stop_service(settings, name)]
+    with _stack_lock(settings):
+        return [name for name in SERVICES if stop_service(settings, name)]
 
 
 def status(settings: Settings) -> list[ServiceState]:
