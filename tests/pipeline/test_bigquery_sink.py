@@ -18,7 +18,7 @@ from pipelines.transforms import bigquery_sink
 from pipelines.transforms.bigquery_sink import WriteRows, sink_dead_letter
 from tests.support.teststream import batch_pipeline
 
-TABLE = "p.clickstream.duplicates"
+TABLE = "test-project.clickstream.duplicates"
 
 
 class FakeClient:
@@ -67,7 +67,7 @@ def _row(i: int, **overrides: Any) -> dict[str, Any]:
 
 def _write(rows: list[dict], check, **kw: Any) -> None:
     with batch_pipeline() as p:
-        rejected = p | beam.Create(rows) | WriteRows("p", TABLE, row_id_field="event_id", **kw)
+        rejected = p | beam.Create(rows) | WriteRows("test-project", TABLE, row_id_field="event_id", **kw)
         assert_that(rejected, check)
 
 
