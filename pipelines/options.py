@@ -9,11 +9,29 @@ after a while, or when idle) belong to ``clickstream.app.local.runner``, not her
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from clickstream.core import identifiers
 from pipelines.rules.decode import Limits
 
 WRITE_METHODS = ("INSERT_ALL", "STORAGE_WRITE_API")
+
+
+def _identifier(kind: str) -> Callable[[str], str]:
+    """An argparse type that accepts what ``schemas/identifiers.json`` accepts for ``kind``
+    (the rule Terraform's variables use too); argparse names the option in its error."""
+
+    def parse(value: str) -> str:
+        why = identifiers.problem(kind, value)
+        if why is not None:
+            raise argparse.ArgumentTypeError(why)
+        return value
+
+    parse.__name__ = kind
+    return parse
 
 
 class ClickstreamOptions(PipelineOptions):
@@ -30,8 +48,13 @@ class ClickstreamOptions(PipelineOptions):
             default=None,
             help="Pub/Sub topic to read instead (Beam creates a temporary subscription).",
         )
-        add("--bq_project", default=None, help="Project of the BigQuery dataset [the pipeline's project].")
-        add("--dataset", default="clickstream", help="BigQuery dataset.")
+        add(
+            "--bq_project",
+            default=None,
+            type=_identifier(identifiers.PROJECT_ID),
+            help="Project of the BigQuery dataset [the pipeline's project].",
+        )
+        add("--dataset", default="clickstream", type=_identifier(identifiers.DATASET_ID), help="BigQuery dataset.")
         add(
             "--catalog_path",
             default=None,

@@ -1,9 +1,19 @@
+locals {
+  # The rules for project and dataset names, shared with Python (clickstream.core.identifiers):
+  # a pattern for the characters plus length bounds (RE2 refuses repeat counts over 1000).
+  identifiers = jsondecode(file("${path.module}/../schemas/identifiers.json"))
+}
+
 variable "project_id" {
   description = "Google Cloud project that holds every resource."
   type        = string
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
-    error_message = "project_id must be a valid project id (6-30 lowercase letters, digits, hyphens)."
+    condition = (
+      can(regex(local.identifiers.project_id.pattern, var.project_id))
+      && length(var.project_id) >= local.identifiers.project_id.min_length
+      && length(var.project_id) <= local.identifiers.project_id.max_length
+    )
+    error_message = "project_id must be ${local.identifiers.project_id.min_length}-${local.identifiers.project_id.max_length} ${local.identifiers.project_id.rule} (schemas/identifiers.json)."
   }
 }
 
@@ -32,8 +42,12 @@ variable "dataset_id" {
   type        = string
   default     = "clickstream"
   validation {
-    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]{0,1023}$", var.dataset_id))
-    error_message = "dataset_id may hold letters, digits and underscores only."
+    condition = (
+      can(regex(local.identifiers.dataset_id.pattern, var.dataset_id))
+      && length(var.dataset_id) >= local.identifiers.dataset_id.min_length
+      && length(var.dataset_id) <= local.identifiers.dataset_id.max_length
+    )
+    error_message = "dataset_id must be ${local.identifiers.dataset_id.min_length}-${local.identifiers.dataset_id.max_length} ${local.identifiers.dataset_id.rule} (schemas/identifiers.json)."
   }
 }
 

@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.5"
+  # 1.9: variable validations may read other objects (local.identifiers, schemas/identifiers.json).
+  required_version = ">= 1.9"
   required_providers {
     google = {
       source  = "hashicorp/google"

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from clickstream.core.identifiers import DATASET_ID, PROJECT_ID, check
 from clickstream.core.paths import default_state_dir
 
 ENV_PREFIX = "CLICKSTREAM_"
@@ -57,6 +58,11 @@ class Settings:
     retry_max_backoff_s: int = 10
     max_delivery_attempts: int = 5
     ack_deadline_s: int = 60
+
+    def __post_init__(self) -> None:
+        # Both reach SQL as identifiers: refuse what could rewrite a statement, whatever set them.
+        check(PROJECT_ID, self.project, f"project ({ENV_PREFIX}PROJECT)")
+        check(DATASET_ID, self.dataset, f"dataset ({ENV_PREFIX}DATASET)")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

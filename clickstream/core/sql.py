@@ -13,8 +13,8 @@ time and the transaction statements are skipped; the SQL itself is the same.
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from string import Template
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 from google.cloud import bigquery
@@ -25,11 +25,16 @@ from clickstream.core.paths import sql_dir
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 _PARAM = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _TRANSACTION = re.compile(r"^\s*(BEGIN\s+TRANSACTION|COMMIT\s+TRANSACTION|COMMIT|ROLLBACK)\s*$", re.IGNORECASE)
+# Exactly these two; any other "$" is SQL (JSON paths such as '$.a', "$$" in a string).
+_PLACEHOLDER = re.compile(r"\$\{(project|dataset)\}")
 
 
 def render_sql(text: str, project: str, dataset: str) -> str:
-    """Fill in ``${project}`` and ``${dataset}``, the only substitutions SQL files get."""
-    return Template(text).substitute(project=project, dataset=dataset)
+    """Fill in ``${project}`` and ``${dataset}``, the only substitutions SQL files get.
+
+    Not ``string.Template``: it would read ``$$`` as an escaped ``$`` and refuse ``'$.a'``."""
+    values = {"project": project, "dataset": dataset}
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
 
 
 def read_sql(relative: str, settings: Settings) -> str:
@@ -46,17 +51,47 @@ def statements(script: str) -> list[str]:
     return [s for s in (_strip_comments(chunk) for chunk in _STATEMENT_END.split(script)) if s]
 
 
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(f"BOOL takes true or false, not {text!r}")
+
+
+def _timestamp(text: str) -> datetime:
+    """ISO 8601; without a zone it is UTC, as in BigQuery's own TIMESTAMP literals."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# Each query parameter type: the Python type that carries it and how to read it from text.
+# Checked in this order, so bool comes before int and datetime before date (its base class).
+PARAMETER_TYPES: dict[str, tuple[type, Callable[[str], Any]]] = {
+    "BOOL": (bool, _bool),
+    "INT64": (int, int),
+    "FLOAT64": (float, float),
+    "TIMESTAMP": (datetime, _timestamp),
+    "DATE": (date, date.fromisoformat),
+    "STRING": (str, str),
+}
+
+
+def typed_value(kind: str, text: str) -> Any:
+    """``text`` read as a value of the query parameter type ``kind`` (e.g. ``INT64``); a
+    ``ValueError`` that names the type and the value when it is not one."""
+    if kind not in PARAMETER_TYPES:
+        raise ValueError(f"unknown parameter type {kind}; use one of {', '.join(PARAMETER_TYPES)}")
+    try:
+        return PARAMETER_TYPES[kind][1](text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a {kind}" + (f" ({exc})" if kind == "BOOL" else "")) from None
+
+
 def query_parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter:
-    if isinstance(value, bool):
-        kind = "BOOL"
-    elif isinstance(value, int):
-        kind = "INT64"
-    elif isinstance(value, float):
-        kind = "FLOAT64"
-    elif isinstance(value, datetime):
-        kind = "TIMESTAMP"
-    else:
-        kind = "STRING"
+    """A parameter typed by its Python value (``PARAMETER_TYPES``); anything else is a STRING."""
+    kind = next((k for k, (python_type, _) in PARAMETER_TYPES.items() if isinstance(value, python_type)), "STRING")
     return bigquery.ScalarQueryParameter(name, kind, value)
 
 

@@ -102,6 +102,13 @@ BREAKAGES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], None]]]
         lambda r: _edit(r / "terraform/scheduled_query.tf", "sql/signals/${name}.sql", "sql/other/${name}.sql"),
     ),
     (
+        "identifier rule copied into Terraform",
+        checks.identifier_rules_are_shared,
+        lambda r: _edit(
+            r / "terraform/variables.tf", "regex(local.identifiers.dataset_id.pattern,", 'regex("^[A-Za-z_]+$",'
+        ),
+    ),
+    (
         "Dockerfile lint",
         checks.hadolint,
         lambda r: _edit(

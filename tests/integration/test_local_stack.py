@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +84,105 @@ def test_cli_status_and_taken_port_exit_code(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "is taken by another process" in result.output
     assert "Traceback" not in result.output
+
+
+def test_down_never_signals_a_process_that_reused_a_recorded_pid(tmp_path: Path) -> None:
+    """A pid file outlives its service (a crash, a reboot); the kernel hands the PID to an
+    unrelated process. ``down`` must leave that process alone."""
+    settings = _own_settings(tmp_path)
+    unrelated = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        run_dir = settings.state_dir / "run"
+        run_dir.mkdir(parents=True)
+        # The record of a BigQuery stand-in that started at another moment with its own command line;
+        # only the PID number (and so the process group) is now the unrelated process's.
+        command = [sys.executable, "-m", "bqemulator", "start", "--rest-port", str(settings.bigquery_port)]
+        (run_dir / "bigquery.json").write_text(
+            json.dumps(
+                {
+                    "pid": unrelated.pid,
+                    "pgid": unrelated.pid,
+                    "port": settings.bigquery_port,
+                    "command": command,
+                    "started_at": time.time() - 3600,
+                    "identity": {
+                        "boot_id": Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
+                        "start_ticks": 1,
+                        "cmdline": command,
+                    },
+                }
+            )
+        )
+        reported_running = services.service_state(settings, "bigquery").running
+        result = CliRunner().invoke(app, ["local", "down", "--state-dir", str(settings.state_dir)])
+        assert result.exit_code == 0, result.output
+        time.sleep(0.5)  # a signal, had one been sent, has been delivered by now
+        assert unrelated.poll() is None, "down signalled an unrelated process that reused a recorded PID"
+        assert "nothing was running" in result.output
+        assert not (run_dir / "bigquery.json").exists(), "the stale pid file was kept"
+        assert not reported_running, "status called an unrelated process the BigQuery stand-in"
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
+def _service_processes(settings: Settings) -> dict[str, list[int]]:
+    """PIDs of every process started as this stack's services, found by their port arguments
+    (free ports, so no other stack's process matches)."""
+    wanted = {
+        "pubsub": f"--host-port=127.0.0.1:{settings.pubsub_port}",
+        "bigquery": f"--rest-port\0{settings.bigquery_port}\0",
+    }
+    found: dict[str, list[int]] = {name: [] for name in wanted}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        for name, marker in wanted.items():
+            # The launcher itself, not a child it passed the same argument to.
+            if marker in cmdline and ("gcloud" in cmdline or "bqemulator" in cmdline):
+                found[name].append(int(proc.name))
+    return found
+
+
+def test_two_concurrent_ups_start_one_stack_and_down_stops_it(tmp_path: Path) -> None:
+    settings = _own_settings(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PUBSUB_EMULATOR_HOST", "CLICKSTREAM_BIGQUERY_ENDPOINT")}
+    command = [
+        sys.executable,
+        "-m",
+        "clickstream.app.cli",
+        "local",
+        "up",
+        "--state-dir",
+        str(settings.state_dir),
+        "--pubsub-port",
+        str(settings.pubsub_port),
+        "--bigquery-port",
+        str(settings.bigquery_port),
+        "--bigquery-grpc-port",
+        str(settings.bigquery_grpc_port),
+    ]
+    try:
+        ups = [
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)
+        ]
+        outputs = [up.communicate(timeout=300)[0] for up in ups]
+        for up, output in zip(ups, outputs, strict=True):
+            assert up.returncode == 0, output
+        running = _service_processes(settings)
+        for state in services.status(settings):
+            assert running[state.name] == [state.pid], f"{state.name}: running {running[state.name]}, pid file {state}"
+            assert state.running and state.ready
+        logs = "".join(p.read_text(errors="replace") for p in (settings.state_dir / "logs").glob("*.log"))
+        assert "already in use" not in logs.lower(), f"a second copy of a service was started:\n{logs[-2000:]}"
+    finally:
+        result = CliRunner().invoke(app, ["local", "down", "--state-dir", str(settings.state_dir)])
+    assert result.exit_code == 0, result.output
+    assert _service_processes(settings) == {"pubsub": [], "bigquery": []}, "a service outlived `down`"
+    for port in (settings.pubsub_port, settings.bigquery_port, settings.bigquery_grpc_port):
+        assert processes.port_is_free(port), f"port {port} is still taken after `down`"

@@ -74,7 +74,7 @@ def test_recommend_explains_and_excludes_what_was_watched(warehouse: Settings) -
 def test_query_with_parameters_and_formats(warehouse: Settings) -> None:
     runner = CliRunner()
     sql = "SELECT video_id, rank FROM `${project}.${dataset}.video_trending` WHERE rank <= @top ORDER BY rank"
-    result = runner.invoke(app, ["query", sql, "--param", "top=2", "--format", "json"], env=_env(warehouse))
+    result = runner.invoke(app, ["query", sql, "--param", "top:INT64=2", "--format", "json"], env=_env(warehouse))
     assert result.exit_code == 0, result.output
     assert [r["rank"] for r in json.loads(result.output)] == [1, 2]
     result = runner.invoke(
@@ -94,7 +94,38 @@ def test_a_bad_query_is_one_line_and_a_nonzero_exit(warehouse: Settings) -> None
 @pytest.mark.parametrize("path", sorted((sql_dir() / "queries").glob("*.sql")), ids=lambda p: p.stem)
 def test_day_one_queries_run(warehouse: Settings, path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["query", "--file", str(path), "--param", "days=3650", "--format", "json"], env=_env(warehouse)
+        app, ["query", "--file", str(path), "--param", "days:INT64=3650", "--format", "json"], env=_env(warehouse)
     )
     assert result.exit_code == 0, result.output
     assert isinstance(json.loads(result.output), list)
+
+
+def test_untyped_parameters_stay_strings(warehouse: Settings) -> None:
+    sql = "SELECT @user_id AS user_id, @day AS day, @word AS word"
+    params = ["--param", "user_id=00123", "--param", "day=2024-01-01", "--param", "word=maybe"]
+    result = CliRunner().invoke(app, ["query", sql, *params, "--format", "json"], env=_env(warehouse))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [{"user_id": "00123", "day": "2024-01-01", "word": "maybe"}]
+
+
+def test_typed_parameters_convert_and_a_bad_value_is_a_clear_error(warehouse: Settings) -> None:
+    runner = CliRunner()
+    sql = "SELECT @n AS n, @x AS x, @b AS b, @d AS d, @t AS t"
+    params = ["n:INT64=00123", "x:FLOAT64=1.5", "b:BOOL=true", "d:DATE=2024-01-01", "t:TIMESTAMP=2024-01-01T10:00:00Z"]
+    args = [arg for p in params for arg in ("--param", p)]
+    result = runner.invoke(app, ["query", sql, *args, "--format", "json"], env=_env(warehouse))
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert (row["n"], row["x"], row["b"], row["d"]) == (123, 1.5, True, "2024-01-01")
+    assert row["t"].startswith("2024-01-01") and "10:00:00" in row["t"]
+    for bad, word in (("b:BOOL=maybe", "BOOL"), ("n:INT64=12x", "INT64"), ("n:BIGINT=1", "BIGINT"), ("=1", "name")):
+        result = runner.invoke(app, ["query", "SELECT 1 AS one", "--param", bad], env=_env(warehouse))
+        assert result.exit_code == 1, f"{bad}: {result.output}"
+        assert word in result.output and "Traceback" not in result.output
+
+
+def test_query_leaves_dollar_signs_other_than_the_placeholders_alone(warehouse: Settings) -> None:
+    sql = """SELECT JSON_VALUE('{"a": "x"}', '$.a') AS a, '$$' AS d, '${dataset}' AS ds"""
+    result = CliRunner().invoke(app, ["query", sql, "--format", "json"], env=_env(warehouse))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [{"a": "x", "d": "$$", "ds": warehouse.dataset}]

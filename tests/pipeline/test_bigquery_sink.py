@@ -20,7 +20,7 @@ from pipelines.transforms.bigquery_sink import WriteRows, sink_dead_letter
 from pipelines.transforms.park import ParkRefusedDeadLetters, parked_message
 from tests.support.teststream import batch_pipeline, new_stream, streaming_pipeline
 
-TABLE = "p.clickstream.duplicates"
+TABLE = "test-project.clickstream.duplicates"
 
 
 class FakeClient:
@@ -72,7 +72,7 @@ def _row(i: int, **overrides: Any) -> dict[str, Any]:
 
 def _write(rows: list[dict], check, **kw: Any) -> None:
     with batch_pipeline() as p:
-        rejected = p | beam.Create(rows) | WriteRows("p", TABLE, row_id=("event_id",), **kw)
+        rejected = p | beam.Create(rows) | WriteRows("test-project", TABLE, row_id=("event_id",), **kw)
         assert_that(rejected, check)
 
 
@@ -128,7 +128,7 @@ def test_a_retried_bundle_resends_every_row_with_the_same_row_id(client: FakeCli
     rows = [_row(i, dropped_at=f"2026-01-01T00:00:0{i % 10}.000Z") for i in range(600)]
     stream = new_stream().add_elements(rows).advance_watermark_to_infinity()
     with streaming_pipeline() as p:
-        p | stream | WriteRows("p", TABLE, row_id=("message_id", "publish_time"))
+        p | stream | WriteRows("test-project", TABLE, row_id=("message_id", "publish_time"))
     ids_by_message: dict[str, set] = {}
     for call in client.calls:
         for row, row_id in zip(call["rows"], call["row_ids"] or [None] * len(call["rows"]), strict=True):
@@ -144,7 +144,11 @@ def test_a_refused_dead_letter_without_a_parked_topic_fails_the_bundle(client: F
     that retries bundles tries again) instead of the dead letter vanishing."""
     client.refuse = lambda row: True
     with pytest.raises(Exception, match="no --parked_topic is set"), batch_pipeline() as p:
-        refused = p | beam.Create([_row(0)]) | WriteRows("p", "p.clickstream.dead_letters", row_id=("event_id",))
+        refused = (
+            p
+            | beam.Create([_row(0)])
+            | WriteRows("test-project", "test-project.clickstream.dead_letters", row_id=("event_id",))
+        )
         refused | ParkRefusedDeadLetters(None)
 
 

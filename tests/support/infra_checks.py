@@ -159,6 +159,28 @@ def scheduled_query_runs_signal_sql(root: Path) -> list[str]:
     return problems
 
 
+def identifier_rules_are_shared(root: Path) -> list[str]:
+    """Each rule in schemas/identifiers.json is what the Terraform variable of that name validates
+    with (read from the file, never a copy), the file Python's Settings and pipeline options read."""
+    hcl = load_hcl(root)
+    rules = json.loads((root / "schemas" / "identifiers.json").read_text())
+    problems = []
+    if "schemas/identifiers.json" not in str(hcl["locals"].get("identifiers")):
+        problems.append("local.identifiers must be jsondecode(file(...schemas/identifiers.json))")
+    for name in rules:
+        variable = hcl["variable"].get(name)
+        if variable is None:
+            problems.append(f"schemas/identifiers.json has a rule for {name} but terraform/ has no such variable")
+            continue
+        conditions = " ".join(str(v.get("condition")) for v in variable.get("validation", []))
+        problems += [
+            f"variable {name} does not validate with local.identifiers.{name}.{key}"
+            for key in ("pattern", "min_length", "max_length")
+            if f"local.identifiers.{name}.{key}" not in conditions
+        ]
+    return problems
+
+
 def checkov_binary(root: Path) -> Path:
     return root / ".clickstream" / "tools" / "checkov-venv" / "bin" / "checkov"
 
@@ -225,6 +247,7 @@ ALL_CHECKS = (
     no_basic_roles_or_public_access,
     flex_parameters_match_options,
     scheduled_query_runs_signal_sql,
+    identifier_rules_are_shared,
     hadolint,
     flex_template_build,
     checkov,

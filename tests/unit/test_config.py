@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from clickstream.core.config import Settings
+from clickstream.core.paths import schemas_dir
 
 
 def test_environment_then_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,3 +30,47 @@ def test_without_emulator_variables_clients_target_real_gcp(monkeypatch: pytest.
     assert settings.pubsub_emulator_host is None and settings.bigquery_endpoint is None
     local = settings.with_local_endpoints()
     assert local.pubsub_emulator_host == f"127.0.0.1:{settings.pubsub_port}"
+
+
+_INJECTIONS = [
+    ("CLICKSTREAM_DATASET", "dataset_id", "clickstream.events` WHERE TRUE; --"),
+    ("CLICKSTREAM_PROJECT", "project_id", "clickstream-local`.x.y` WHERE TRUE; --"),
+]
+
+
+@pytest.mark.parametrize(("variable", "rule", "value"), _INJECTIONS, ids=[i[0] for i in _INJECTIONS])
+def test_an_identifier_from_the_environment_that_could_rewrite_sql_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, rule: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError) as raised:
+        Settings.from_env()
+    message = str(raised.value)
+    pattern = json.loads((schemas_dir() / "identifiers.json").read_text())[rule]["pattern"]
+    assert variable in message and pattern in message and value in message
+    assert "\n" not in message
+
+
+def test_the_cli_reports_a_bad_identifier_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from clickstream.app.cli import app
+
+    monkeypatch.setenv("CLICKSTREAM_DATASET", "x` WHERE TRUE; --")
+    result = CliRunner().invoke(app, ["local", "status", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "CLICKSTREAM_DATASET" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("flag", ["--dataset", "--bq_project"])
+def test_pipeline_options_refuse_a_dataset_or_project_that_is_not_an_identifier(
+    capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.options import ClickstreamOptions
+
+    with pytest.raises(SystemExit):
+        PipelineOptions([f"{flag}=a` WHERE TRUE; --"]).view_as(ClickstreamOptions)
+    error = capsys.readouterr().err
+    assert f"argument {flag}" in error and "is not a valid" in error

@@ -27,12 +27,16 @@ def settings_from(
     bigquery_port: int | None = None,
     bigquery_grpc_port: int | None = None,
 ) -> Settings:
-    return Settings.from_env(
-        state_dir=state_dir,
-        pubsub_port=pubsub_port,
-        bigquery_port=bigquery_port,
-        bigquery_grpc_port=bigquery_grpc_port,
-    )
+    try:
+        return Settings.from_env(
+            state_dir=state_dir,
+            pubsub_port=pubsub_port,
+            bigquery_port=bigquery_port,
+            bigquery_grpc_port=bigquery_grpc_port,
+        )
+    except ValueError as exc:  # a setting that breaks its rule: one line naming it, no traceback
+        fail(str(exc))
+        raise  # unreachable: fail() exits
 
 
 def fail(message: str) -> None:

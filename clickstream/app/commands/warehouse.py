@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,10 @@ from clickstream.app.commands.common import (
 )
 from clickstream.app.signals import SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
-from clickstream.core.sql import read_sql, run_script
+from clickstream.core.sql import PARAMETER_TYPES, read_sql, render_sql, run_script, typed_value
+
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PARAM_HELP = f"name=value (a STRING) or name:TYPE=value ({', '.join(PARAMETER_TYPES)}), repeatable"
 
 signals_app = typer.Typer(help="The recommendation-signal job (sql/signals).", no_args_is_help=True)
 
@@ -29,32 +33,16 @@ def _warehouse(state_dir: Path | None):
 
 
 def _parse_param(text: str) -> tuple[str, object]:
-    """``name=value`` with the type inferred (INT64, FLOAT64, TIMESTAMP, else STRING),
-    or ``name:TYPE=value`` to say it."""
-    from datetime import datetime
-
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise typer.BadParameter(f"--param takes name=value, got {text!r}")
-    name, _, kind = name.partition(":")
-    kind = kind.upper()
-    converters = {
-        "INT64": int,
-        "FLOAT64": float,
-        "STRING": str,
-        "BOOL": lambda v: v.lower() in ("1", "true", "yes"),
-        "TIMESTAMP": lambda v: datetime.fromisoformat(v.replace("Z", "+00:00")),
-    }
-    if kind:
-        if kind not in converters:
-            raise typer.BadParameter(f"unknown parameter type {kind}; use one of {', '.join(converters)}")
-        return name, converters[kind](value)
-    for convert in (int, float, converters["TIMESTAMP"]):
-        try:
-            return name, convert(value)
-        except ValueError:
-            continue
-    return name, value
+    """``name=value`` is a STRING, always (``00123`` stays ``00123``, as with ``bq query``);
+    ``name:TYPE=value`` says the type (``PARAMETER_TYPES``: INT64, FLOAT64, BOOL, DATE, ...)."""
+    spec, sep, value = text.partition("=")
+    name, _, kind = spec.partition(":")
+    if not sep or not _PARAM_NAME.fullmatch(name):
+        raise typer.BadParameter(f"--param takes name=value or name:TYPE=value, got {text!r}")
+    try:
+        return name, typed_value(kind.upper() or "STRING", value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--param {name}: {exc}") from None
 
 
 def _print_rows(rows: list[dict], fmt: str) -> None:
@@ -84,26 +72,28 @@ def _print_rows(rows: list[dict], fmt: str) -> None:
 def query_cmd(
     sql: Annotated[str | None, typer.Argument(help="SQL; ${project} and ${dataset} are filled in")] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the SQL from this file")] = None,
-    param: Annotated[list[str] | None, typer.Option(help="name=value or name:TYPE=value, repeatable")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="name=value (a STRING) or name:TYPE=value (INT64, FLOAT64, BOOL, DATE, TIMESTAMP), repeatable"
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
     state_dir: StateDir = None,
 ) -> None:
     """Query the configured BigQuery (local stand-in or real) and print the result."""
-    from string import Template
-
     if (sql is None) == (file is None):
         fail("give the SQL as an argument or with --file, not both")
     if fmt not in ("table", "csv", "json"):
         fail(f"--format must be table, csv or json, not {fmt!r}")
+    try:  # bad input is an error before anything talks to BigQuery
+        params = dict(_parse_param(p) for p in param or [])
+    except typer.BadParameter as exc:
+        fail(str(exc))
     settings, client = _warehouse(state_dir)
     text = file.read_text() if file else sql
     try:
-        params = dict(_parse_param(p) for p in param or [])
-        rows = run_script(
-            client, settings, Template(text).safe_substitute(project=settings.project, dataset=settings.dataset), params
-        )
-    except typer.BadParameter as exc:
-        fail(str(exc))
+        rows = run_script(client, settings, render_sql(text, settings.project, settings.dataset), params)
     except Exception as exc:  # one line, not a traceback: the user mistyped SQL or a parameter
         fail(f"query failed: {one_line(exc)}")
     _print_rows(rows, fmt)

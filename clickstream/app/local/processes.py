@@ -1,7 +1,10 @@
-"""Processes by PID and process group: free ports, liveness, and stopping exactly what we started.
+"""Processes by PID and process group: free ports, liveness, identity, and stopping exactly what we started.
 
 Nothing here knows which service runs; the local stack, the pipeline process and the
-tests all stop what they started through ``stop_group``.
+tests all stop what they started through ``stop_group``. A PID alone does not name a
+process for long: once it exits, the kernel may hand the number to an unrelated one, so
+whoever records a PID to signal it later records its ``ProcessIdentity`` too. Linux only
+(``/proc``), like the rest of the local stack.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -44,6 +50,65 @@ def alive(pid: int) -> bool:
         return state != "Z"
     except OSError:
         return True
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """What tells a process from a later one that got the same PID: the boot it ran in, its
+    start time (clock ticks after boot, ``/proc/<pid>/stat`` field 22; fixed at fork, so an
+    ``exec`` keeps it) and its command line (``None``: not recorded yet, e.g. before a
+    wrapper script has exec'd the real program)."""
+
+    boot_id: str
+    start_ticks: int
+    cmdline: tuple[str, ...] | None = None
+
+    def to_json(self) -> dict:
+        return {"boot_id": self.boot_id, "start_ticks": self.start_ticks, "cmdline": self.cmdline}
+
+    @classmethod
+    def from_json(cls, data: object) -> ProcessIdentity | None:
+        """The identity a record holds; ``None`` for a record without one (or a garbled one)."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            cmdline = data.get("cmdline")
+            return cls(str(data["boot_id"]), int(data["start_ticks"]), None if cmdline is None else tuple(cmdline))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def matches(self, current: ProcessIdentity | None) -> bool:
+        """True when ``current`` (what runs under the PID now) is the process this identity recorded."""
+        return (
+            current is not None
+            and current.boot_id == self.boot_id
+            and current.start_ticks == self.start_ticks
+            and (self.cmdline is None or current.cmdline == self.cmdline)
+        )
+
+
+def identity(pid: int) -> ProcessIdentity | None:
+    """Who runs under ``pid`` now; ``None`` when nothing (or only a zombie) does."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        raw_cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        boot_id = _BOOT_ID.read_text().strip()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may itself hold spaces or ")".
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    cmdline = tuple(os.fsdecode(arg) for arg in raw_cmdline.split(b"\0")[:-1])
+    return ProcessIdentity(boot_id, int(fields[19]), cmdline)
+
+
+def is_same_process(pid: int, recorded: ProcessIdentity | None) -> bool:
+    """True when ``pid`` is still the process ``recorded`` describes. Without a recorded
+    identity nothing can be proved, so the answer is False: better to leave a process
+    running than to signal a stranger."""
+    alive(pid)  # reaps it if it is our own exited child
+    return recorded is not None and recorded.matches(identity(pid))
 
 
 def group_alive(pgid: int) -> bool:

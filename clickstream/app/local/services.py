@@ -2,8 +2,10 @@
 
 ``up`` starts what is not running yet (a second ``up`` is a no-op), waits until each
 service answers, then provisions every resource idempotently (``provisioning``). ``down``
-stops, by process group, exactly what ``up`` started and nothing else. State (pid files,
-logs, BigQuery data) lives under ``Settings.state_dir``.
+stops, by process group, exactly what ``up`` started and nothing else: a pid file records
+the process's identity (start time, command line) too, and a PID that now names another
+process is never signalled. State (pid files, logs, BigQuery data) lives under
+``Settings.state_dir``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,18 @@ from clickstream.app.local.install import (
     bigquery_emulator_python,
     install_bigquery_emulator,
 )
-from clickstream.app.local.processes import alive, free_port, http_ok, port_is_free, stop_group
+from clickstream.app.local.lock import held
+from clickstream.app.local.processes import (
+    ProcessIdentity,
+    alive,
+    free_port,
+    group_alive,
+    http_ok,
+    identity,
+    is_same_process,
+    port_is_free,
+    stop_group,
+)
 from clickstream.core.config import Settings
 
 READY_TIMEOUT_S = 90.0
@@ -59,14 +72,39 @@ def _log_path(settings: Settings, name: str) -> Path:
     return settings.state_dir / "logs" / f"{name}.log"
 
 
+def _pidfile(settings: Settings, name: str) -> Path:
+    return _run_dir(settings) / f"{name}.json"
+
+
 def _read_pidfile(settings: Settings, name: str) -> dict | None:
-    path = _run_dir(settings) / f"{name}.json"
+    path = _pidfile(settings, name)
     if not path.exists():
         return None
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def _write_pidfile(settings: Settings, name: str, record: dict) -> None:
+    """Whole or not at all: ``status`` may read it while ``up`` writes it."""
+    path = _pidfile(settings, name)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(record))
+    os.replace(partial, path)
+
+
+def _is_ours(info: dict) -> bool:
+    """The pid file's process still runs: same PID *and* same identity."""
+    return is_same_process(int(info["pid"]), ProcessIdentity.from_json(info.get("identity")))
+
+
+def _orphaned_group(info: dict) -> bool:
+    """Our leader is gone but members of its process group still run. Linux does not hand out a
+    number that is still some group's id, so the group is the one our leader made."""
+    pid = int(info["pid"])
+    alive(pid)  # reaps it if it is our own exited child
+    return identity(pid) is None and group_alive(int(info["pgid"]))
 
 
 def _ready_url(settings: Settings, name: str, port: int) -> str:
@@ -138,7 +176,7 @@ def _ports(settings: Settings, name: str) -> list[int]:
 def service_state(settings: Settings, name: str) -> ServiceState:
     info = _read_pidfile(settings, name)
     port = int(info["port"]) if info else _ports(settings, name)[0]
-    running = bool(info) and alive(int(info["pid"]))
+    running = bool(info) and _is_ours(info)
     ready = running and http_ok(_ready_url(settings, name, port))
     endpoint = f"127.0.0.1:{port}" if name == "pubsub" else f"http://127.0.0.1:{port}"
     return ServiceState(
@@ -173,21 +211,29 @@ def start_service(settings: Settings, name: str) -> ServiceState:
             start_new_session=True,
             cwd=settings.state_dir,
         )
-    (_run_dir(settings) / f"{name}.json").write_text(
-        json.dumps(
-            {
-                "pid": process.pid,
-                "pgid": process.pid,
-                "port": _ports(settings, name)[0],
-                "command": command,
-                "started_at": time.time(),
-            }
-        )
-    )
+    record = {
+        "pid": process.pid,
+        "pgid": process.pid,
+        "port": _ports(settings, name)[0],
+        "command": command,
+        "started_at": time.time(),
+        "identity": None,
+    }
+    # Until we reap it, our child's PID cannot be reused, so what runs under it is ours.
+    started = identity(process.pid)
+    if started is not None:
+        # The start time now; the command line once ready (gcloud's wrapper script execs Python).
+        record["identity"] = ProcessIdentity(started.boot_id, started.start_ticks).to_json()
+    _write_pidfile(settings, name, record)
     try:
         _wait_ready(settings, name, _ports(settings, name)[0], process.pid)
-    except StackError:
-        stop_service(settings, name)
+        settled = identity(process.pid)
+        if started is not None and settled is not None and settled.start_ticks == started.start_ticks:
+            _write_pidfile(settings, name, {**record, "identity": settled.to_json()})
+    except BaseException:
+        # Stop our own child by its Popen handle: its PID cannot have been reused yet.
+        stop_group(process.pid, process.pid)
+        _pidfile(settings, name).unlink(missing_ok=True)
         raise
     return service_state(settings, name)
 
@@ -209,13 +255,18 @@ def _wait_ready(settings: Settings, name: str, port: int, pid: int | None) -> No
 
 
 def stop_service(settings: Settings, name: str, timeout: float = 15.0) -> bool:
-    """Stop the process group our pid file names; True when something was stopped."""
+    """Stop the process group our pid file names; True when something was stopped.
+
+    Only when the PID still names the process we started (or its group outlived it): a PID
+    that now belongs to another process, or a record without an identity, is not signalled
+    and the stale pid file goes."""
     info = _read_pidfile(settings, name)
-    pidfile = _run_dir(settings) / f"{name}.json"
     if not info:
         return False
-    stopped = stop_group(int(info["pgid"]), int(info["pid"]), timeout)
-    pidfile.unlink(missing_ok=True)
+    stopped = False
+    if _is_ours(info) or _orphaned_group(info):
+        stopped = stop_group(int(info["pgid"]), int(info["pid"]), timeout)
+    _pidfile(settings, name).unlink(missing_ok=True)
     return stopped
 
 
@@ -242,18 +293,27 @@ def running(settings: Settings) -> Iterator[Settings]:
         down(settings)
 
 
+def _stack_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
+    """One ``up`` or ``down`` at a time per state folder: two ``up`` racing would both see a
+    service missing, both start it, and keep the pid file of the copy that lost the port."""
+    return held(_run_dir(settings) / "stack.lock")
+
+
 def up(settings: Settings) -> list[ServiceState]:
-    try:
-        install_bigquery_emulator(settings)
-    except InstallError as exc:
-        raise StackError(str(exc)) from exc
-    states = [start_service(settings, name) for name in SERVICES]
-    provisioning.provision(settings.with_local_endpoints())
-    return states
+    """Start what is not running and provision; a concurrent ``up`` waits, then finds it running."""
+    with _stack_lock(settings):
+        try:
+            install_bigquery_emulator(settings)
+        except InstallError as exc:
+            raise StackError(str(exc)) from exc
+        states = [start_service(settings, name) for name in SERVICES]
+        provisioning.provision(settings.with_local_endpoints())
+        return states
 
 
 def down(settings: Settings) -> list[str]:
-    return [name for name in SERVICES if stop_service(settings, name)]
+    with _stack_lock(settings):
+        return [name for name in SERVICES if stop_service(settings, name)]
 
 
 def status(settings: Settings) -> list[ServiceState]:
