@@ -17,7 +17,6 @@ def test_the_dataflow_job_gets_the_parked_topic_and_may_publish_to_it() -> None:
     grants = [
         body
         for body in _resources(hcl, "google_pubsub_topic_iam_member").values()
-        if "google_pubsub_topic.parked" in str(body.get("topic"))
-        and "dataflow_worker" in str(body.get("member"))
+        if "google_pubsub_topic.parked" in str(body.get("topic")) and "dataflow_worker" in str(body.get("member"))
     ]
     assert [g["role"] for g in grants] == ["roles/pubsub.publisher"]
