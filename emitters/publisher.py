@@ -318,6 +318,8 @@ class EventPublisher:
         self._settle(delivered=1)
 
     def _spool_after_failure(self, data: bytes, attributes: dict[str, str], exc: BaseException) -> None:
+        """Runs in a publish callback: whatever the spool does, the event ends up counted
+        (spooled or lost) and no longer pending, or flush() would wait for it forever."""
         with self._lock:
             if not self._degraded:
                 log.warning("Pub/Sub unavailable (%s); spooling to %s", type(exc).__name__, self.config.spool_path)
@@ -325,12 +327,19 @@ class EventPublisher:
             try:
                 self._spool.append(data, attributes)
                 self._report.spooled += 1
-            except SpoolFullError as full:
+            except Exception as failure:  # a full spool or disk, or any other SQLite error
+                reason = failure if isinstance(failure, SpoolFullError) else f"{type(failure).__name__}: {failure}"
                 self._report.lost += 1
-                self._rejections.append((attributes.get("event_id", "?"), str(full)))
-                log.error("event %s lost: %s", attributes.get("event_id"), full)
-            self._pending -= 1
-            self._lock.notify_all()
+                self._rejections.append((attributes.get("event_id", "?"), f"not spooled: {reason}"))
+                log.error(
+                    "event %s lost: Pub/Sub failed (%s) and the spool refused it: %s",
+                    attributes.get("event_id"),
+                    type(exc).__name__,
+                    reason,
+                )
+            finally:
+                self._pending -= 1
+                self._lock.notify_all()
         self._wake.set()
 
     def _reject(self, event_id: str, exc: BaseException) -> None:

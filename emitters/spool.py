@@ -3,7 +3,8 @@
 SQLite gives crash-safe appends and FIFO reads by rowid without a hand-written file
 format. The bound is on bytes and on entries, so an outage can never grow memory
 or disk without limit: when the spool is full, ``append`` raises ``SpoolFullError``
-and the caller decides (the event is never dropped silently).
+and the caller decides (the event is never dropped silently). A disk that fills up
+before the bound is reached is the same condition, and raises the same error.
 """
 
 from __future__ import annotations
@@ -57,9 +58,17 @@ class DiskSpool:
                     f"spool {self.path} is full ({self._count} events, {self._bytes} bytes; "
                     f"bounds {self.max_messages} events, {self.max_bytes} bytes)"
                 )
-            cursor = self._db.execute(
-                "INSERT INTO spool (data, attributes) VALUES (?, ?)", (data, json.dumps(attributes))
-            )
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO spool (data, attributes) VALUES (?, ?)", (data, json.dumps(attributes))
+                )
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_FULL:  # extended codes keep the primary low byte
+                    raise
+                # The failed statement was rolled back: nothing was written, nothing is counted.
+                raise SpoolFullError(
+                    f"spool {self.path} cannot grow: {exc} ({self._count} events, {self._bytes} bytes spooled)"
+                ) from exc
             self._count += 1
             self._bytes += len(data)
             return int(cursor.lastrowid or 0)

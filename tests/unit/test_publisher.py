@@ -10,6 +10,20 @@ import pytest
 from clickstream.app.local.processes import free_port
 from emitters.publisher import EventPublisher, PublisherConfig, SpoolFullError
 from tests.support.events import sample_paused
+from tests.support.spool_faults import fill_the_disk
+
+
+def broker_down_config(tmp_path: Path, **overrides: object) -> PublisherConfig:
+    """A publisher pointed at a port where nothing listens: a broker that is down."""
+    fields: dict[str, object] = dict(
+        topic_path="projects/p/topics/t",
+        spool_path=tmp_path / "spool.sqlite",
+        pubsub_emulator_host=f"127.0.0.1:{free_port()}",
+        publish_deadline_s=2.0,
+        max_drain_backoff_s=30.0,
+    )
+    fields.update(overrides)
+    return PublisherConfig(**fields)  # type: ignore[arg-type]
 
 
 def test_an_event_refused_by_a_full_spool_is_not_counted_as_accepted(tmp_path: Path) -> None:
@@ -35,5 +49,24 @@ def test_an_event_refused_by_a_full_spool_is_not_counted_as_accepted(tmp_path: P
             publisher.publish(sample_paused())
         report = publisher.report()
         assert (report.accepted, report.spooled, report.delivered, report.lost) == (2, 2, 0, 0), report
+    finally:
+        publisher.close(timeout=5)
+
+
+def test_disk_full_while_spooling_counts_the_event_as_lost(tmp_path: Path) -> None:
+    """Issue 11, item 1: a disk-full SQLite error escaped the publish callback, so the event
+    was counted nowhere and flush() waited for it until its timeout."""
+    publisher = EventPublisher(broker_down_config(tmp_path))
+    try:
+        fill_the_disk(publisher._spool)
+        events = [sample_paused() for _ in range(40)]
+        for event in events:  # all in flight before the first one fails (publish_deadline_s)
+            publisher.publish(event)
+        report = publisher.flush(timeout=30)
+        assert report.lost > 0 and report.spooled > 0, report
+        assert report.accepted == 40 == report.delivered + report.spooled + report.lost + report.rejected, report
+        assert report.spool_depth == report.spooled
+        lost = {event_id for event_id, reason in report.rejections if "disk is full" in reason}
+        assert len(lost) == report.lost and lost <= {e.event_id for e in events}
     finally:
         publisher.close(timeout=5)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from emitters.spool import DiskSpool, SpoolFullError
+from tests.support.spool_faults import fill_the_disk
 
 
 def test_fifo_and_persistence(tmp_path: Path) -> None:
@@ -32,3 +33,16 @@ def test_bounded_by_bytes_and_count(tmp_path: Path) -> None:
     with pytest.raises(SpoolFullError):
         spool.append(b"", {})
     assert len(spool) == 3 and spool.size_bytes == 90
+
+
+def test_disk_full_is_a_spool_full_error_and_counts_nothing(tmp_path: Path) -> None:
+    """Issue 11, item 1: SQLite's disk-full error escaped as a bare OperationalError."""
+    spool = DiskSpool(tmp_path / "s.sqlite")
+    spool.append(b"kept", {"event_id": "0"})
+    fill_the_disk(spool)
+    with pytest.raises(SpoolFullError, match="disk is full"):
+        for i in range(100):  # the first page fills up after a dozen of these
+            spool.append(b"x" * 300, {"event_id": str(i + 1)})
+    stored = spool.peek(1000)
+    assert len(spool) == len(stored) and spool.size_bytes == sum(len(m.data) for m in stored)
+    assert stored[0].data == b"kept"
