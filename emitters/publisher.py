@@ -15,8 +15,13 @@ Delivery contract for the caller:
   (``on_rejected``, ``PublishReport.rejected``, an ERROR log line). Nothing is
   dropped silently.
 * ``flush()`` and ``close()`` wait until every accepted event was delivered,
-  rejected or written to the spool. A spool left non-empty by ``close()`` is
+  rejected or written to the spool. A publish still in flight when ``close()``'s
+  timeout runs out is not abandoned: close waits for it (at most
+  ``publish_deadline_s``, the bound on any publish), and the spool stays open
+  until the last one has settled. A spool left non-empty by ``close()`` is
   drained by the next publisher that opens the same spool file.
+* Every accepted event is accounted for in ``PublishReport``: delivered, spooled,
+  lost (neither Pub/Sub nor the spool took it), rejected, or still pending.
 
 Duplicates: a publish that timed out may still have reached Pub/Sub, so a spooled
 retry can deliver an event twice. That is the at-least-once hop; the pipeline
@@ -42,7 +47,7 @@ from google.cloud.pubsub_v1 import types
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import publisher_api, publisher_client
 from emitters.events import Event, encode_event, now_ms
-from emitters.spool import DiskSpool, SpoolFullError
+from emitters.spool import DiskSpool, SpooledMessage, SpoolFullError
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +100,50 @@ class PublisherConfig:
 
 @dataclass
 class PublishReport:
-    accepted: int = 0
+    """What became of the events a publisher accepted, and of its spool.
+
+    Two balances hold in every report (``imbalances()`` names any that does not):
+
+    * each accepted event is in exactly one place:
+      ``accepted == delivered + spooled + lost + rejected_on_publish + pending``;
+    * the spool: ``inherited + spooled == drained + rejected_from_spool + spool_depth``.
+
+    ``rejected`` counts every event the topic refused, on publish or later out of the
+    spool, so a caller that checks ``rejected`` and ``lost`` sees every failure.
+    """
+
+    accepted: int = 0  # publish() calls that returned without raising
     accepted_bytes: int = 0
-    delivered: int = 0
-    rejected: int = 0
-    spooled: int = 0
-    drained: int = 0
-    lost: int = 0
-    spool_depth: int = 0
+    delivered: int = 0  # accepted and taken by Pub/Sub on the first send
+    rejected: int = 0  # refused by the topic for what the message holds (on publish or out of the spool)
+    spooled: int = 0  # accepted and written to the spool (Pub/Sub failed, or the spool was not empty)
+    drained: int = 0  # sent from the spool and taken by Pub/Sub
+    lost: int = 0  # accepted, but neither Pub/Sub nor the spool took it (a full spool or disk)
+    spool_depth: int = 0  # events in the spool now
+    pending: int = 0  # accepted and still in flight: outcome not known yet
+    inherited: int = 0  # in the spool when this publisher opened it (an earlier run's events)
+    rejected_from_spool: int = 0  # the part of ``rejected`` refused when sent from the spool
     rejections: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def rejected_on_publish(self) -> int:
+        return self.rejected - self.rejected_from_spool
+
+    def imbalances(self) -> list[str]:
+        """The balances (class docstring) this report breaks; empty for every report a publisher gives."""
+        broken = []
+        placed = self.delivered + self.spooled + self.lost + self.rejected_on_publish + self.pending
+        if self.accepted != placed:
+            broken.append(
+                f"accepted {self.accepted} != delivered {self.delivered} + spooled {self.spooled} + lost {self.lost}"
+                f" + rejected on publish {self.rejected_on_publish} + pending {self.pending}"
+            )
+        if self.inherited + self.spooled != self.drained + self.rejected_from_spool + self.spool_depth:
+            broken.append(
+                f"inherited {self.inherited} + spooled {self.spooled} != drained {self.drained}"
+                f" + rejected from spool {self.rejected_from_spool} + spool depth {self.spool_depth}"
+            )
+        return broken
 
     def raise_for_rejections(self) -> None:
         if self.rejected or self.lost:
@@ -160,13 +200,16 @@ class EventPublisher:
         self._isolation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-isolate")
         self._spool = DiskSpool(config.spool_path, config.spool_max_bytes, config.spool_max_messages)
         self._lock = threading.Condition()
-        self._pending = 0
-        self._report = PublishReport()
+        self._report = PublishReport(inherited=len(self._spool))
         self._rejections: deque[tuple[str, str]] = deque(maxlen=1000)
         self._degraded = len(self._spool) > 0
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._closing = False  # close() has begun; _closed: publish() refuses from now on
         self._closed = False
+        # The spool closes only once nothing can touch it any more: close() was called, no
+        # publish is pending and the drain thread has ended (``_close_spool_when_idle``).
+        self._drainer_done = False
         self._drainer = threading.Thread(target=self._drain_loop, name="spool-drainer", daemon=True)
         self._drainer.start()
         if self._degraded:
@@ -199,7 +242,7 @@ class EventPublisher:
                 return
             self._report.accepted += 1
             self._report.accepted_bytes += len(data)
-            self._pending += 1
+            self._report.pending += 1
         try:
             future = self._batched_publish(data, attributes)
         except Exception:
@@ -208,7 +251,7 @@ class EventPublisher:
             with self._lock:
                 self._report.accepted -= 1
                 self._report.accepted_bytes -= len(data)
-                self._pending -= 1
+                self._report.pending -= 1
                 self._lock.notify_all()
             raise
         future.add_done_callback(functools.partial(self._on_done, data, attributes))
@@ -225,7 +268,7 @@ class EventPublisher:
             return None if deadline is None else max(0.0, deadline - time.monotonic())
 
         with self._lock:
-            while self._pending or (drain and len(self._spool)):
+            while self._report.pending or (drain and len(self._spool)):
                 if drain and len(self._spool):
                     self._wake.set()
                 left = remaining()
@@ -235,22 +278,41 @@ class EventPublisher:
         return self.report()
 
     def close(self, timeout: float | None = None, drain: bool = False) -> PublishReport:
-        """Flush, stop the background threads and release the clients; idempotent."""
-        if self._closed:
-            return self.report()
-        report = self.flush(timeout=timeout, drain=drain)
-        self._closed = True
+        """Flush, stop the background threads and release the clients; idempotent.
+
+        ``timeout`` bounds the flush. Publishes still in flight after it are sent and
+        waited for (at most ``publish_deadline_s`` more: no publish outlives it), so
+        each ends up delivered, rejected, spooled or lost rather than abandoned. Should
+        one still be pending after that, the report says so and the spool stays open
+        until it settles.
+        """
+        with self._lock:
+            if self._closing:
+                return self.report()
+            self._closing = True
+        self.flush(timeout=timeout, drain=drain)
+        with self._lock:
+            self._closed = True
+        with self._client_lock:
+            self._client.stop()  # sends what the batches hold; their futures still resolve
+        grace = self.config.publish_deadline_s + 5
+        self._wait_until_settled(grace)
         self._stop.set()
         self._wake.set()
-        self._drainer.join(timeout=self.config.publish_deadline_s + 5)
+        self._drainer.join(timeout=grace)
         self._isolation.shutdown(wait=True)
-        with self._client_lock:
-            self._client.stop()
-        report = self.report()
-        self._spool.close()
-        return report
+        with self._lock:
+            if self._report.pending:
+                log.warning(
+                    "closing with %d publish(es) still in flight; spool %s stays open until they settle",
+                    self._report.pending,
+                    self.config.spool_path,
+                )
+            self._close_spool_when_idle()
+            return self.report()
 
     def report(self) -> PublishReport:
+        """A snapshot; both balances of ``PublishReport`` hold in it."""
         with self._lock:
             snapshot = replace(self._report, spool_depth=len(self._spool), rejections=list(self._rejections))
         return snapshot
@@ -303,7 +365,10 @@ class EventPublisher:
             self._spool_after_failure(data, attributes, exc)
         else:
             # Possibly a neighbour's fault: retry alone before calling it rejected.
-            self._isolation.submit(self._publish_alone, data, attributes, exc)
+            try:
+                self._isolation.submit(self._publish_alone, data, attributes, exc)
+            except RuntimeError:  # closed past its grace period: the next run sends it alone
+                self._spool_after_failure(data, attributes, exc)
 
     def _publish_alone(self, data: bytes, attributes: dict[str, str], first_error: BaseException) -> None:
         try:
@@ -312,8 +377,12 @@ class EventPublisher:
             if _is_transient(exc):
                 self._spool_after_failure(data, attributes, exc)
             else:
-                self._reject(attributes.get("event_id", "?"), exc)
-                self._settle()
+                event_id = attributes.get("event_id", "?")
+                with self._lock:
+                    self._count_rejection(event_id, exc)
+                    self._report.pending -= 1
+                    self._after_settling()
+                self._tell_rejected(event_id, exc)
             return
         self._settle(delivered=1)
 
@@ -338,16 +407,17 @@ class EventPublisher:
                     reason,
                 )
             finally:
-                self._pending -= 1
-                self._lock.notify_all()
+                self._report.pending -= 1
+                self._after_settling()
         self._wake.set()
 
-    def _reject(self, event_id: str, exc: BaseException) -> None:
-        message = f"{type(exc).__name__}: {exc}"
-        log.error("Pub/Sub rejected event %s: %s", event_id, message)
-        with self._lock:
-            self._report.rejected += 1
-            self._rejections.append((event_id, message))
+    def _count_rejection(self, event_id: str, exc: BaseException) -> None:
+        """Under ``_lock``, together with the count the event leaves (pending, or the spool)."""
+        self._report.rejected += 1
+        self._rejections.append((event_id, f"{type(exc).__name__}: {exc}"))
+
+    def _tell_rejected(self, event_id: str, exc: BaseException) -> None:
+        log.error("Pub/Sub rejected event %s: %s: %s", event_id, type(exc).__name__, exc)
         if self._on_rejected is not None:
             try:
                 self._on_rejected(event_id, exc)
@@ -357,10 +427,35 @@ class EventPublisher:
     def _settle(self, delivered: int = 0) -> None:
         with self._lock:
             self._report.delivered += delivered
-            self._pending -= 1
-            self._lock.notify_all()
+            self._report.pending -= 1
+            self._after_settling()
+
+    def _after_settling(self) -> None:
+        """Under ``_lock``, after an event left ``pending``."""
+        self._lock.notify_all()
+        if self._closed:
+            self._close_spool_when_idle()
+
+    def _wait_until_settled(self, limit_s: float) -> None:
+        deadline = time.monotonic() + limit_s
+        with self._lock:
+            while self._report.pending and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(timeout=min(left, 0.2))
+
+    def _close_spool_when_idle(self) -> None:
+        """Under ``_lock``: close the spool once closed, nothing pending and the drainer gone."""
+        if self._closed and not self._report.pending and self._drainer_done:
+            self._spool.close()
 
     def _drain_loop(self) -> None:
+        try:
+            self._drain_until_stopped()
+        finally:
+            with self._lock:
+                self._drainer_done = True
+                self._close_spool_when_idle()
+
+    def _drain_until_stopped(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
             self._wake.wait(timeout=backoff)
@@ -369,7 +464,7 @@ class EventPublisher:
                 return
             with self._lock:
                 if not len(self._spool):
-                    if self._degraded and not self._pending:
+                    if self._degraded and not self._report.pending:
                         self._degraded = False
                         log.info("spool empty; publishing directly again")
                     continue
@@ -382,26 +477,32 @@ class EventPublisher:
     def _drain_once(self) -> bool:
         """Send the oldest spooled events in one request; False when the broker is still down."""
         batch = self._spool.peek(self.config.drain_batch)
+        refused: list[tuple[SpooledMessage, BaseException]] = []
         try:
             self._send_now([(m.data, m.attributes) for m in batch])
-            settled, delivered, ok = batch, len(batch), True
+            delivered, ok = batch, True
         except Exception as exc:
             if _is_transient(exc):
                 return False
             # The request was rejected as a whole: send one by one to find the culprit.
-            settled, delivered, ok = [], 0, True
+            delivered, ok = [], True
             for message in batch:
                 try:
                     self._send_now([(message.data, message.attributes)])
-                    delivered += 1
+                    delivered.append(message)
                 except Exception as alone_exc:
                     if _is_transient(alone_exc):
                         ok = False
                         break
-                    self._reject(message.attributes.get("event_id", "?"), alone_exc)
-                settled.append(message)
+                    refused.append((message, alone_exc))
         with self._lock:
-            self._spool.remove([m.seq for m in settled])
-            self._report.drained += delivered
+            # Counted as they leave the spool, so the spool's balance holds in every report.
+            self._spool.remove([m.seq for m in delivered] + [m.seq for m, _ in refused])
+            self._report.drained += len(delivered)
+            for message, exc in refused:
+                self._count_rejection(message.attributes.get("event_id", "?"), exc)
+                self._report.rejected_from_spool += 1
             self._lock.notify_all()
+        for message, exc in refused:
+            self._tell_rejected(message.attributes.get("event_id", "?"), exc)
         return ok

@@ -16,7 +16,7 @@ from clickstream.app.local import processes, services
 from clickstream.core.config import Settings
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import Simulator, TrafficProfile
-from tests.support.events import pull_all
+from tests.support.events import pull_all, sample_paused
 
 pytestmark = pytest.mark.integration
 
@@ -112,4 +112,34 @@ def test_spool_survives_a_publisher_restart(own_emulator: Settings, tmp_path: Pa
     assert report.drained == 40 and report.spool_depth == 0
     assert sorted(m.message.attributes["event_id"] for m in pull_all(settings, expect=40)) == sorted(
         e.event_id for e in events
+    )
+
+
+def test_a_spooled_event_the_topic_rejects_is_counted_once(own_emulator: Settings) -> None:
+    """Both balances of the report hold when the drain finds an event the topic refuses."""
+    settings = own_emulator
+    rejected: list[str] = []
+    good = [sample_paused() for _ in range(5)]
+    services.stop_service(settings, "pubsub")
+    publisher = EventPublisher(
+        PublisherConfig.from_settings(settings, publish_deadline_s=2.0),
+        on_rejected=lambda event_id, _: rejected.append(event_id),
+    )
+    for event in good[:2]:
+        publisher.publish(event)
+    publisher.publish_encoded(b"\x02not avro at all\xff", {"event_id": "bad-1"})
+    for event in good[2:]:
+        publisher.publish(event)
+    report = publisher.flush(timeout=60)
+    assert (report.spooled, report.spool_depth, report.pending) == (6, 6, 0), report
+
+    services.start_service(settings, "pubsub")
+    provisioning.ensure_schema(settings)
+    provisioning.ensure_topics_and_subscriptions(settings)
+    report = publisher.close(timeout=120, drain=True)
+    assert (report.drained, report.rejected, report.rejected_from_spool, report.spool_depth) == (5, 1, 1, 0), report
+    assert report.rejected_on_publish == 0 and report.imbalances() == [], report
+    assert rejected == ["bad-1"] and report.rejections[0][0] == "bad-1"
+    assert sorted(m.message.attributes["event_id"] for m in pull_all(settings, expect=5)) == sorted(
+        e.event_id for e in good
     )
