@@ -5,19 +5,38 @@ format. The bound is on bytes and on entries, so an outage can never grow memory
 or disk without limit: when the spool is full, ``append`` raises ``SpoolFullError``
 and the caller decides (the event is never dropped silently). A disk that fills up
 before the bound is reached is the same condition, and raises the same error.
+
+A spool file SQLite finds corrupt is set aside (renamed, with its WAL, to
+``<name>.corrupt-<UTC time>``) and a new one started, so a damaged file never keeps
+the publisher from starting; the file is kept for inspection, nothing is deleted.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# SQLite's own sidecar files of a database: they belong to it and move with it.
+_SIDECARS = ("-wal", "-shm", "-journal")
 
 
 class SpoolFullError(RuntimeError):
     """The on-disk spool reached its bound; the event was not accepted."""
+
+
+class _CorruptSpool(Exception):
+    """SQLite says the spool file is not a sound database."""
+
+
+def _primary_code(exc: sqlite3.Error) -> int:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF  # extended codes keep the primary one in the low byte
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +53,58 @@ class DiskSpool:
         self.max_bytes = max_bytes
         self.max_messages = max_messages
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS spool ("
-            " seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL, attributes TEXT NOT NULL)"
-        )
-        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM spool").fetchone()
-        self._count, self._bytes = int(row[0]), int(row[1])
+        try:
+            self._db = self._open()
+        except _CorruptSpool as corrupt:
+            aside = self._set_aside()
+            log.error(
+                "spool %s is corrupt (%s): moved it to %s and started a new, empty spool; "
+                "the events in it were not sent",
+                self.path,
+                corrupt,
+                aside,
+            )
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, check the file is sound and read the counts; ``_CorruptSpool`` if it is not."""
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS spool ("
+                " seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL, attributes TEXT NOT NULL)"
+            )
+            problems = [str(row[0]) for row in db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise _CorruptSpool("; ".join(problems[:3]))
+            row = db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM spool").fetchone()
+            self._count, self._bytes = int(row[0]), int(row[1])
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if _primary_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                raise _CorruptSpool(str(exc)) from exc
+            raise
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _set_aside(self) -> Path:
+        """Rename the file and its sidecars to a name no spool uses; returns the new path."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while aside.exists():  # never rename over an earlier one
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            n += 1
+        self.path.rename(aside)
+        for sidecar in _SIDECARS:
+            old = self.path.with_name(self.path.name + sidecar)
+            if old.exists():
+                old.rename(aside.with_name(aside.name + sidecar))
+        return aside
 
     def __len__(self) -> int:
         return self._count
@@ -63,7 +125,7 @@ class DiskSpool:
                     "INSERT INTO spool (data, attributes) VALUES (?, ?)", (data, json.dumps(attributes))
                 )
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_FULL:  # extended codes keep the primary low byte
+                if _primary_code(exc) != sqlite3.SQLITE_FULL:
                     raise
                 # The failed statement was rolled back: nothing was written, nothing is counted.
                 raise SpoolFullError(

@@ -122,3 +122,13 @@ def test_every_report_balances_while_events_fail_spool_and_get_lost(tmp_path: Pa
             snapshot.delivered + snapshot.spooled + snapshot.lost + snapshot.rejected_on_publish + snapshot.pending
         ), snapshot
         assert snapshot.imbalances() == [], snapshot
+
+
+def test_a_publisher_starts_on_a_corrupt_spool_file(tmp_path: Path) -> None:
+    """Issue 11, item 3a: the publisher could not start; now the file is set aside."""
+    config = broker_down_config(tmp_path)
+    config.spool_path.write_bytes(b"\x00garbage" * 1000)
+    publisher = EventPublisher(config)
+    report = publisher.close(timeout=5)
+    assert report.inherited == 0 and report.imbalances() == []
+    assert [p.name.split(".corrupt-")[0] for p in tmp_path.iterdir() if ".corrupt-" in p.name] == ["spool.sqlite"]

@@ -46,3 +46,40 @@ def test_disk_full_is_a_spool_full_error_and_counts_nothing(tmp_path: Path) -> N
     stored = spool.peek(1000)
     assert len(spool) == len(stored) and spool.size_bytes == sum(len(m.data) for m in stored)
     assert stored[0].data == b"kept"
+
+
+def _quarantined(path: Path) -> list[Path]:
+    return sorted(p for p in path.parent.iterdir() if p.name.startswith(f"{path.name}.corrupt-"))
+
+
+def test_a_spool_file_that_is_not_a_database_is_set_aside_and_a_new_one_started(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11, item 3a: a corrupt spool file made the publisher unable to start."""
+    path = tmp_path / "s.sqlite"
+    garbage = b"this is not an SQLite database\n" * 200
+    path.write_bytes(garbage)
+    spool = DiskSpool(path)
+    spool.append(b"new", {"event_id": "1"})
+    assert [m.data for m in spool.peek(10)] == [b"new"]
+    spool.close()
+    (aside,) = _quarantined(path)
+    assert aside.read_bytes() == garbage  # kept for inspection, not deleted
+    assert any(str(aside) in r.getMessage() and r.levelname == "ERROR" for r in caplog.records), caplog.text
+
+
+def test_a_spool_file_damaged_inside_is_set_aside_and_a_new_one_started(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    spool = DiskSpool(path)
+    for i in range(200):  # a dozen pages of rows
+        spool.append(b"x" * 300, {"event_id": str(i)})
+    spool.close()
+    damaged = bytearray(path.read_bytes())
+    page = 4096
+    damaged[3 * page : 4 * page] = b"\xff" * page  # a b-tree page of the table, not the header
+    path.write_bytes(bytes(damaged))
+    reopened = DiskSpool(path)
+    assert len(reopened) == 0
+    reopened.close()
+    (aside,) = _quarantined(path)
+    assert aside.read_bytes() == bytes(damaged)
