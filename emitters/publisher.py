@@ -14,6 +14,9 @@ Delivery contract for the caller:
   neighbours get through, and only the bad message is reported as rejected
   (``on_rejected``, ``PublishReport.rejected``, an ERROR log line). Nothing is
   dropped silently.
+* The spool file is this publisher's alone while it runs (a second process or
+  publisher on the same path gets a sibling file), and what an ended publisher
+  left in any of them is taken over and drained by the next one.
 * ``flush()`` and ``close()`` wait until every accepted event was delivered,
   rejected or written to the spool. A publish still in flight when ``close()``'s
   timeout runs out is not abandoned: close waits for it (at most
@@ -198,7 +201,9 @@ class EventPublisher:
         self._api = publisher_api(settings)
         self._retry = retry
         self._isolation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-isolate")
-        self._spool = DiskSpool(config.spool_path, config.spool_max_bytes, config.spool_max_messages)
+        # A spool file of this publisher's own (another process may be spooling to the
+        # configured one), holding what publishers that have ended left behind.
+        self._spool = DiskSpool.claim(config.spool_path, config.spool_max_bytes, config.spool_max_messages)
         self._lock = threading.Condition()
         self._report = PublishReport(inherited=len(self._spool))
         self._rejections: deque[tuple[str, str]] = deque(maxlen=1000)
@@ -213,7 +218,7 @@ class EventPublisher:
         self._drainer = threading.Thread(target=self._drain_loop, name="spool-drainer", daemon=True)
         self._drainer.start()
         if self._degraded:
-            log.warning("spool %s holds %d events from an earlier run; draining", config.spool_path, len(self._spool))
+            log.warning("spool %s holds %d events from an earlier run; draining", self.spool_path, len(self._spool))
             self._wake.set()
 
     # ------------------------------------------------------------------ public API
@@ -306,7 +311,7 @@ class EventPublisher:
                 log.warning(
                     "closing with %d publish(es) still in flight; spool %s stays open until they settle",
                     self._report.pending,
-                    self.config.spool_path,
+                    self.spool_path,
                 )
             self._close_spool_when_idle()
             return self.report()
@@ -320,6 +325,12 @@ class EventPublisher:
     @property
     def degraded(self) -> bool:
         return self._degraded
+
+    @property
+    def spool_path(self) -> Path:
+        """The file this publisher spools to: ``config.spool_path``, or a sibling of it while
+        another publisher holds that one."""
+        return self._spool.path
 
     def __enter__(self) -> EventPublisher:
         return self
@@ -391,7 +402,7 @@ class EventPublisher:
         (spooled or lost) and no longer pending, or flush() would wait for it forever."""
         with self._lock:
             if not self._degraded:
-                log.warning("Pub/Sub unavailable (%s); spooling to %s", type(exc).__name__, self.config.spool_path)
+                log.warning("Pub/Sub unavailable (%s); spooling to %s", type(exc).__name__, self.spool_path)
             self._degraded = True
             try:
                 self._spool.append(data, attributes)

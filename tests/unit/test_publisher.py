@@ -12,20 +12,7 @@ from clickstream.app.local.processes import free_port
 from emitters.publisher import EventPublisher, PublisherConfig, PublishReport, SpoolFullError
 from emitters.spool import DiskSpool
 from tests.support.events import sample_paused
-from tests.support.spool_faults import fill_the_disk
-
-
-def broker_down_config(tmp_path: Path, **overrides: object) -> PublisherConfig:
-    """A publisher pointed at a port where nothing listens: a broker that is down."""
-    fields: dict[str, object] = dict(
-        topic_path="projects/p/topics/t",
-        spool_path=tmp_path / "spool.sqlite",
-        pubsub_emulator_host=f"127.0.0.1:{free_port()}",
-        publish_deadline_s=2.0,
-        max_drain_backoff_s=30.0,
-    )
-    fields.update(overrides)
-    return PublisherConfig(**fields)  # type: ignore[arg-type]
+from tests.support.spool_faults import broker_down_config, fill_the_disk
 
 
 def test_an_event_refused_by_a_full_spool_is_not_counted_as_accepted(tmp_path: Path) -> None:
