@@ -215,6 +215,8 @@ class EventPublisher:
         # The spool closes only once nothing can touch it any more: close() was called, no
         # publish is pending and the drain thread has ended (``_close_spool_when_idle``).
         self._drainer_done = False
+        # Events the drain sent (or found refused) but could not take out of the spool yet.
+        self._sent_not_removed: tuple[list[SpooledMessage], list[tuple[SpooledMessage, BaseException]]] | None = None
         self._drainer = threading.Thread(target=self._drain_loop, name="spool-drainer", daemon=True)
         self._drainer.start()
         if self._degraded:
@@ -479,7 +481,16 @@ class EventPublisher:
                         self._degraded = False
                         log.info("spool empty; publishing directly again")
                     continue
-            if self._drain_once():
+            try:
+                ok = self._drain_once()
+            except Exception:
+                # Anything unexpected (a spool that cannot be written, a full disk, a bug): the
+                # drain is the only way out of degraded mode, so it must outlive the error.
+                backoff = min(backoff * 2, self.config.max_drain_backoff_s)
+                log.exception("draining spool %s failed; trying again in %.1fs", self.spool_path, backoff)
+                self._stop.wait(backoff)  # not cut short by flush(drain=True)'s wake-ups
+                continue
+            if ok:
                 backoff = 0.5
                 self._wake.set()  # more to drain, or time to leave degraded mode
             else:
@@ -487,6 +498,11 @@ class EventPublisher:
 
     def _drain_once(self) -> bool:
         """Send the oldest spooled events in one request; False when the broker is still down."""
+        if self._sent_not_removed is not None:
+            # Sent by an earlier round that could not remove them: remove them, do not send again.
+            self._remove_drained(*self._sent_not_removed)
+            self._sent_not_removed = None
+            return True
         batch = self._spool.peek(self.config.drain_batch)
         refused: list[tuple[SpooledMessage, BaseException]] = []
         try:
@@ -506,8 +522,17 @@ class EventPublisher:
                         ok = False
                         break
                     refused.append((message, alone_exc))
+        self._sent_not_removed = (delivered, refused)
+        self._remove_drained(delivered, refused)
+        self._sent_not_removed = None
+        return ok
+
+    def _remove_drained(
+        self, delivered: list[SpooledMessage], refused: list[tuple[SpooledMessage, BaseException]]
+    ) -> None:
+        """Take what Pub/Sub answered for out of the spool, and count it only once it is out,
+        so the spool's balance holds in every report."""
         with self._lock:
-            # Counted as they leave the spool, so the spool's balance holds in every report.
             self._spool.remove([m.seq for m in delivered] + [m.seq for m, _ in refused])
             self._report.drained += len(delivered)
             for message, exc in refused:
@@ -516,4 +541,3 @@ class EventPublisher:
             self._lock.notify_all()
         for message, exc in refused:
             self._tell_rejected(message.attributes.get("event_id", "?"), exc)
-        return ok

@@ -31,3 +31,9 @@ def fill_the_disk(spool: DiskSpool) -> None:
     """From now on the spool file may not grow past the pages it has."""
     pages = spool._db.execute("PRAGMA page_count").fetchone()[0]
     spool._db.execute(f"PRAGMA max_page_count={pages}")
+
+
+def make_read_only(spool: DiskSpool, read_only: bool = True) -> None:
+    """Writes to the spool fail for real ("attempt to write a readonly database") until undone."""
+    with spool._lock:
+        spool._db.execute(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
