@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from clickstream.core.paths import REPO_ROOT
 from emitters.spool import DiskSpool, SpoolFullError
 from tests.support.spool_faults import fill_the_disk
 
@@ -83,3 +87,35 @@ def test_a_spool_file_damaged_inside_is_set_aside_and_a_new_one_started(tmp_path
     reopened.close()
     (aside,) = _quarantined(path)
     assert aside.read_bytes() == bytes(damaged)
+
+
+def test_appended_events_survive_a_killed_process(tmp_path: Path) -> None:
+    """What synchronous=NORMAL promises (issue 11, item 3d): an append that returned is on
+    disk when the process dies without closing anything; only a power loss can undo it."""
+    path = tmp_path / "s.sqlite"
+    child = subprocess.Popen(
+        [sys.executable, "-c", APPEND_AND_HANG, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "appended"
+    finally:
+        child.kill()
+        child.wait()
+    reopened = DiskSpool(path)
+    assert [m.attributes["event_id"] for m in reopened.peek(1000)] == [str(i) for i in range(100)]
+    reopened.close()
+
+
+APPEND_AND_HANG = """
+import sys, time
+from emitters.spool import DiskSpool
+spool = DiskSpool(sys.argv[1])
+for i in range(100):
+    spool.append(b"x" * 200, {"event_id": str(i)})
+print("appended", flush=True)
+time.sleep(600)
+"""
