@@ -152,7 +152,8 @@ class PublishReport:
         if self.rejected or self.lost:
             sample = "; ".join(f"{eid}: {err}" for eid, err in self.rejections[:5])
             raise PublishRejectedError(
-                f"{self.rejected} event(s) rejected by the topic, {self.lost} lost to a full spool: {sample}"
+                f"{self.rejected} event(s) rejected by the topic, {self.lost} lost (the spool could not take them): "
+                f"{sample}"
             )
 
 
@@ -228,16 +229,17 @@ class EventPublisher:
         """Validate, encode and send ``event`` without waiting for the broker.
 
         Raises ``ContractError`` for an event that breaks the contract and
-        ``SpoolFullError`` when the broker is down and the spool is at its bound.
+        ``SpoolFullError`` when the broker is down and the spool is at its bound
+        (or its disk is full).
         """
         data = encode_event(event, sent_at_ms=now_ms() if event.sent_at_ms is None else None)
         self.publish_encoded(data, event.attributes())
 
     def publish_encoded(self, data: bytes, attributes: dict[str, str]) -> None:
         """Send bytes that are already Avro-encoded (replays, or tests of topic validation)."""
-        if self._closed:
-            raise RuntimeError("publisher is closed")
         with self._lock:
+            if self._closed:  # under the lock: the spool may be closed right after close() sets it
+                raise RuntimeError("publisher is closed")
             if self._degraded:
                 # SpoolFullError goes to the caller before anything is counted: an event the
                 # publisher refused was never accepted.
