@@ -14,9 +14,17 @@ Delivery contract for the caller:
   neighbours get through, and only the bad message is reported as rejected
   (``on_rejected``, ``PublishReport.rejected``, an ERROR log line). Nothing is
   dropped silently.
+* The spool file is this publisher's alone while it runs (a second process or
+  publisher on the same path gets a sibling file), and what an ended publisher
+  left in any of them is taken over and drained by the next one.
 * ``flush()`` and ``close()`` wait until every accepted event was delivered,
-  rejected or written to the spool. A spool left non-empty by ``close()`` is
+  rejected or written to the spool. A publish still in flight when ``close()``'s
+  timeout runs out is not abandoned: close waits for it (at most
+  ``publish_deadline_s``, the bound on any publish), and the spool stays open
+  until the last one has settled. A spool left non-empty by ``close()`` is
   drained by the next publisher that opens the same spool file.
+* Every accepted event is accounted for in ``PublishReport``: delivered, spooled,
+  lost (neither Pub/Sub nor the spool took it), rejected, or still pending.
 
 Duplicates: a publish that timed out may still have reached Pub/Sub, so a spooled
 retry can deliver an event twice. That is the at-least-once hop; the pipeline
@@ -42,7 +50,7 @@ from google.cloud.pubsub_v1 import types
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import publisher_api, publisher_client
 from emitters.events import Event, encode_event, now_ms
-from emitters.spool import DiskSpool, SpoolFullError
+from emitters.spool import DiskSpool, SpooledMessage, SpoolFullError
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +103,57 @@ class PublisherConfig:
 
 @dataclass
 class PublishReport:
-    accepted: int = 0
+    """What became of the events a publisher accepted, and of its spool.
+
+    Two balances hold in every report (``imbalances()`` names any that does not):
+
+    * each accepted event is in exactly one place:
+      ``accepted == delivered + spooled + lost + rejected_on_publish + pending``;
+    * the spool: ``inherited + spooled == drained + rejected_from_spool + spool_depth``.
+
+    ``rejected`` counts every event the topic refused, on publish or later out of the
+    spool, so a caller that checks ``rejected`` and ``lost`` sees every failure.
+    """
+
+    accepted: int = 0  # publish() calls that returned without raising
     accepted_bytes: int = 0
-    delivered: int = 0
-    rejected: int = 0
-    spooled: int = 0
-    drained: int = 0
-    lost: int = 0
-    spool_depth: int = 0
+    delivered: int = 0  # accepted and taken by Pub/Sub on the first send
+    rejected: int = 0  # refused by the topic for what the message holds (on publish or out of the spool)
+    spooled: int = 0  # accepted and written to the spool (Pub/Sub failed, or the spool was not empty)
+    drained: int = 0  # sent from the spool and taken by Pub/Sub
+    lost: int = 0  # accepted, but neither Pub/Sub nor the spool took it (a full spool or disk)
+    spool_depth: int = 0  # events in the spool now
+    pending: int = 0  # accepted and still in flight: outcome not known yet
+    inherited: int = 0  # in the spool when this publisher opened it (an earlier run's events)
+    rejected_from_spool: int = 0  # the part of ``rejected`` refused when sent from the spool
     rejections: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def rejected_on_publish(self) -> int:
+        return self.rejected - self.rejected_from_spool
+
+    def imbalances(self) -> list[str]:
+        """The balances (class docstring) this report breaks; empty for every report a publisher gives."""
+        broken = []
+        placed = self.delivered + self.spooled + self.lost + self.rejected_on_publish + self.pending
+        if self.accepted != placed:
+            broken.append(
+                f"accepted {self.accepted} != delivered {self.delivered} + spooled {self.spooled} + lost {self.lost}"
+                f" + rejected on publish {self.rejected_on_publish} + pending {self.pending}"
+            )
+        if self.inherited + self.spooled != self.drained + self.rejected_from_spool + self.spool_depth:
+            broken.append(
+                f"inherited {self.inherited} + spooled {self.spooled} != drained {self.drained}"
+                f" + rejected from spool {self.rejected_from_spool} + spool depth {self.spool_depth}"
+            )
+        return broken
 
     def raise_for_rejections(self) -> None:
         if self.rejected or self.lost:
             sample = "; ".join(f"{eid}: {err}" for eid, err in self.rejections[:5])
             raise PublishRejectedError(
-                f"{self.rejected} event(s) rejected by the topic, {self.lost} lost to a full spool: {sample}"
+                f"{self.rejected} event(s) rejected by the topic, {self.lost} lost (the spool could not take them): "
+                f"{sample}"
             )
 
 
@@ -158,19 +202,26 @@ class EventPublisher:
         self._api = publisher_api(settings)
         self._retry = retry
         self._isolation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-isolate")
-        self._spool = DiskSpool(config.spool_path, config.spool_max_bytes, config.spool_max_messages)
+        # A spool file of this publisher's own (another process may be spooling to the
+        # configured one), holding what publishers that have ended left behind.
+        self._spool = DiskSpool.claim(config.spool_path, config.spool_max_bytes, config.spool_max_messages)
         self._lock = threading.Condition()
-        self._pending = 0
-        self._report = PublishReport()
+        self._report = PublishReport(inherited=len(self._spool))
         self._rejections: deque[tuple[str, str]] = deque(maxlen=1000)
         self._degraded = len(self._spool) > 0
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._closing = False  # close() has begun; _closed: publish() refuses from now on
         self._closed = False
+        # The spool closes only once nothing can touch it any more: close() was called, no
+        # publish is pending and the drain thread has ended (``_close_spool_when_idle``).
+        self._drainer_done = False
+        # Events the drain sent (or found refused) but could not take out of the spool yet.
+        self._sent_not_removed: tuple[list[SpooledMessage], list[tuple[SpooledMessage, BaseException]]] | None = None
         self._drainer = threading.Thread(target=self._drain_loop, name="spool-drainer", daemon=True)
         self._drainer.start()
         if self._degraded:
-            log.warning("spool %s holds %d events from an earlier run; draining", config.spool_path, len(self._spool))
+            log.warning("spool %s holds %d events from an earlier run; draining", self.spool_path, len(self._spool))
             self._wake.set()
 
     # ------------------------------------------------------------------ public API
@@ -178,16 +229,17 @@ class EventPublisher:
         """Validate, encode and send ``event`` without waiting for the broker.
 
         Raises ``ContractError`` for an event that breaks the contract and
-        ``SpoolFullError`` when the broker is down and the spool is at its bound.
+        ``SpoolFullError`` when the broker is down and the spool is at its bound
+        (or its disk is full).
         """
         data = encode_event(event, sent_at_ms=now_ms() if event.sent_at_ms is None else None)
         self.publish_encoded(data, event.attributes())
 
     def publish_encoded(self, data: bytes, attributes: dict[str, str]) -> None:
         """Send bytes that are already Avro-encoded (replays, or tests of topic validation)."""
-        if self._closed:
-            raise RuntimeError("publisher is closed")
         with self._lock:
+            if self._closed:  # under the lock: the spool may be closed right after close() sets it
+                raise RuntimeError("publisher is closed")
             if self._degraded:
                 # SpoolFullError goes to the caller before anything is counted: an event the
                 # publisher refused was never accepted.
@@ -199,7 +251,7 @@ class EventPublisher:
                 return
             self._report.accepted += 1
             self._report.accepted_bytes += len(data)
-            self._pending += 1
+            self._report.pending += 1
         try:
             future = self._batched_publish(data, attributes)
         except Exception:
@@ -208,7 +260,7 @@ class EventPublisher:
             with self._lock:
                 self._report.accepted -= 1
                 self._report.accepted_bytes -= len(data)
-                self._pending -= 1
+                self._report.pending -= 1
                 self._lock.notify_all()
             raise
         future.add_done_callback(functools.partial(self._on_done, data, attributes))
@@ -225,7 +277,7 @@ class EventPublisher:
             return None if deadline is None else max(0.0, deadline - time.monotonic())
 
         with self._lock:
-            while self._pending or (drain and len(self._spool)):
+            while self._report.pending or (drain and len(self._spool)):
                 if drain and len(self._spool):
                     self._wake.set()
                 left = remaining()
@@ -235,22 +287,41 @@ class EventPublisher:
         return self.report()
 
     def close(self, timeout: float | None = None, drain: bool = False) -> PublishReport:
-        """Flush, stop the background threads and release the clients; idempotent."""
-        if self._closed:
-            return self.report()
-        report = self.flush(timeout=timeout, drain=drain)
-        self._closed = True
+        """Flush, stop the background threads and release the clients; idempotent.
+
+        ``timeout`` bounds the flush. Publishes still in flight after it are sent and
+        waited for (at most ``publish_deadline_s`` more: no publish outlives it), so
+        each ends up delivered, rejected, spooled or lost rather than abandoned. Should
+        one still be pending after that, the report says so and the spool stays open
+        until it settles.
+        """
+        with self._lock:
+            if self._closing:
+                return self.report()
+            self._closing = True
+        self.flush(timeout=timeout, drain=drain)
+        with self._lock:
+            self._closed = True
+        with self._client_lock:
+            self._client.stop()  # sends what the batches hold; their futures still resolve
+        grace = self.config.publish_deadline_s + 5
+        self._wait_until_settled(grace)
         self._stop.set()
         self._wake.set()
-        self._drainer.join(timeout=self.config.publish_deadline_s + 5)
+        self._drainer.join(timeout=grace)
         self._isolation.shutdown(wait=True)
-        with self._client_lock:
-            self._client.stop()
-        report = self.report()
-        self._spool.close()
-        return report
+        with self._lock:
+            if self._report.pending:
+                log.warning(
+                    "closing with %d publish(es) still in flight; spool %s stays open until they settle",
+                    self._report.pending,
+                    self.spool_path,
+                )
+            self._close_spool_when_idle()
+            return self.report()
 
     def report(self) -> PublishReport:
+        """A snapshot; both balances of ``PublishReport`` hold in it."""
         with self._lock:
             snapshot = replace(self._report, spool_depth=len(self._spool), rejections=list(self._rejections))
         return snapshot
@@ -258,6 +329,12 @@ class EventPublisher:
     @property
     def degraded(self) -> bool:
         return self._degraded
+
+    @property
+    def spool_path(self) -> Path:
+        """The file this publisher spools to: ``config.spool_path``, or a sibling of it while
+        another publisher holds that one."""
+        return self._spool.path
 
     def __enter__(self) -> EventPublisher:
         return self
@@ -303,7 +380,10 @@ class EventPublisher:
             self._spool_after_failure(data, attributes, exc)
         else:
             # Possibly a neighbour's fault: retry alone before calling it rejected.
-            self._isolation.submit(self._publish_alone, data, attributes, exc)
+            try:
+                self._isolation.submit(self._publish_alone, data, attributes, exc)
+            except RuntimeError:  # closed past its grace period: the next run sends it alone
+                self._spool_after_failure(data, attributes, exc)
 
     def _publish_alone(self, data: bytes, attributes: dict[str, str], first_error: BaseException) -> None:
         try:
@@ -312,33 +392,47 @@ class EventPublisher:
             if _is_transient(exc):
                 self._spool_after_failure(data, attributes, exc)
             else:
-                self._reject(attributes.get("event_id", "?"), exc)
-                self._settle()
+                event_id = attributes.get("event_id", "?")
+                with self._lock:
+                    self._count_rejection(event_id, exc)
+                    self._report.pending -= 1
+                    self._after_settling()
+                self._tell_rejected(event_id, exc)
             return
         self._settle(delivered=1)
 
     def _spool_after_failure(self, data: bytes, attributes: dict[str, str], exc: BaseException) -> None:
+        """Runs in a publish callback: whatever the spool does, the event ends up counted
+        (spooled or lost) and no longer pending, or flush() would wait for it forever."""
         with self._lock:
             if not self._degraded:
-                log.warning("Pub/Sub unavailable (%s); spooling to %s", type(exc).__name__, self.config.spool_path)
+                log.warning("Pub/Sub unavailable (%s); spooling to %s", type(exc).__name__, self.spool_path)
             self._degraded = True
             try:
                 self._spool.append(data, attributes)
                 self._report.spooled += 1
-            except SpoolFullError as full:
+            except Exception as failure:  # a full spool or disk, or any other SQLite error
+                reason = failure if isinstance(failure, SpoolFullError) else f"{type(failure).__name__}: {failure}"
                 self._report.lost += 1
-                self._rejections.append((attributes.get("event_id", "?"), str(full)))
-                log.error("event %s lost: %s", attributes.get("event_id"), full)
-            self._pending -= 1
-            self._lock.notify_all()
+                self._rejections.append((attributes.get("event_id", "?"), f"not spooled: {reason}"))
+                log.error(
+                    "event %s lost: Pub/Sub failed (%s) and the spool refused it: %s",
+                    attributes.get("event_id"),
+                    type(exc).__name__,
+                    reason,
+                )
+            finally:
+                self._report.pending -= 1
+                self._after_settling()
         self._wake.set()
 
-    def _reject(self, event_id: str, exc: BaseException) -> None:
-        message = f"{type(exc).__name__}: {exc}"
-        log.error("Pub/Sub rejected event %s: %s", event_id, message)
-        with self._lock:
-            self._report.rejected += 1
-            self._rejections.append((event_id, message))
+    def _count_rejection(self, event_id: str, exc: BaseException) -> None:
+        """Under ``_lock``, together with the count the event leaves (pending, or the spool)."""
+        self._report.rejected += 1
+        self._rejections.append((event_id, f"{type(exc).__name__}: {exc}"))
+
+    def _tell_rejected(self, event_id: str, exc: BaseException) -> None:
+        log.error("Pub/Sub rejected event %s: %s: %s", event_id, type(exc).__name__, exc)
         if self._on_rejected is not None:
             try:
                 self._on_rejected(event_id, exc)
@@ -348,10 +442,35 @@ class EventPublisher:
     def _settle(self, delivered: int = 0) -> None:
         with self._lock:
             self._report.delivered += delivered
-            self._pending -= 1
-            self._lock.notify_all()
+            self._report.pending -= 1
+            self._after_settling()
+
+    def _after_settling(self) -> None:
+        """Under ``_lock``, after an event left ``pending``."""
+        self._lock.notify_all()
+        if self._closed:
+            self._close_spool_when_idle()
+
+    def _wait_until_settled(self, limit_s: float) -> None:
+        deadline = time.monotonic() + limit_s
+        with self._lock:
+            while self._report.pending and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(timeout=min(left, 0.2))
+
+    def _close_spool_when_idle(self) -> None:
+        """Under ``_lock``: close the spool once closed, nothing pending and the drainer gone."""
+        if self._closed and not self._report.pending and self._drainer_done:
+            self._spool.close()
 
     def _drain_loop(self) -> None:
+        try:
+            self._drain_until_stopped()
+        finally:
+            with self._lock:
+                self._drainer_done = True
+                self._close_spool_when_idle()
+
+    def _drain_until_stopped(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
             self._wake.wait(timeout=backoff)
@@ -360,11 +479,20 @@ class EventPublisher:
                 return
             with self._lock:
                 if not len(self._spool):
-                    if self._degraded and not self._pending:
+                    if self._degraded and not self._report.pending:
                         self._degraded = False
                         log.info("spool empty; publishing directly again")
                     continue
-            if self._drain_once():
+            try:
+                ok = self._drain_once()
+            except Exception:
+                # Anything unexpected (a spool that cannot be written, a full disk, a bug): the
+                # drain is the only way out of degraded mode, so it must outlive the error.
+                backoff = min(backoff * 2, self.config.max_drain_backoff_s)
+                log.exception("draining spool %s failed; trying again in %.1fs", self.spool_path, backoff)
+                self._stop.wait(backoff)  # not cut short by flush(drain=True)'s wake-ups
+                continue
+            if ok:
                 backoff = 0.5
                 self._wake.set()  # more to drain, or time to leave degraded mode
             else:
@@ -372,27 +500,46 @@ class EventPublisher:
 
     def _drain_once(self) -> bool:
         """Send the oldest spooled events in one request; False when the broker is still down."""
+        if self._sent_not_removed is not None:
+            # Sent by an earlier round that could not remove them: remove them, do not send again.
+            self._remove_drained(*self._sent_not_removed)
+            self._sent_not_removed = None
+            return True
         batch = self._spool.peek(self.config.drain_batch)
+        refused: list[tuple[SpooledMessage, BaseException]] = []
         try:
             self._send_now([(m.data, m.attributes) for m in batch])
-            settled, delivered, ok = batch, len(batch), True
+            delivered, ok = batch, True
         except Exception as exc:
             if _is_transient(exc):
                 return False
             # The request was rejected as a whole: send one by one to find the culprit.
-            settled, delivered, ok = [], 0, True
+            delivered, ok = [], True
             for message in batch:
                 try:
                     self._send_now([(message.data, message.attributes)])
-                    delivered += 1
+                    delivered.append(message)
                 except Exception as alone_exc:
                     if _is_transient(alone_exc):
                         ok = False
                         break
-                    self._reject(message.attributes.get("event_id", "?"), alone_exc)
-                settled.append(message)
-        with self._lock:
-            self._spool.remove([m.seq for m in settled])
-            self._report.drained += delivered
-            self._lock.notify_all()
+                    refused.append((message, alone_exc))
+        self._sent_not_removed = (delivered, refused)
+        self._remove_drained(delivered, refused)
+        self._sent_not_removed = None
         return ok
+
+    def _remove_drained(
+        self, delivered: list[SpooledMessage], refused: list[tuple[SpooledMessage, BaseException]]
+    ) -> None:
+        """Take what Pub/Sub answered for out of the spool, and count it only once it is out,
+        so the spool's balance holds in every report."""
+        with self._lock:
+            self._spool.remove([m.seq for m in delivered] + [m.seq for m, _ in refused])
+            self._report.drained += len(delivered)
+            for message, exc in refused:
+                self._count_rejection(message.attributes.get("event_id", "?"), exc)
+                self._report.rejected_from_spool += 1
+            self._lock.notify_all()
+        for message, exc in refused:
+            self._tell_rejected(message.attributes.get("event_id", "?"), exc)

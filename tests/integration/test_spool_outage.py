@@ -16,7 +16,8 @@ from clickstream.app.local import processes, services
 from clickstream.core.config import Settings
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import Simulator, TrafficProfile
-from tests.support.events import pull_all
+from tests.support.events import pull_all, sample_paused
+from tests.support.spool_faults import make_read_only
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +114,67 @@ def test_spool_survives_a_publisher_restart(own_emulator: Settings, tmp_path: Pa
     assert sorted(m.message.attributes["event_id"] for m in pull_all(settings, expect=40)) == sorted(
         e.event_id for e in events
     )
+
+
+def test_a_spooled_event_the_topic_rejects_is_counted_once(own_emulator: Settings) -> None:
+    """Both balances of the report hold when the drain finds an event the topic refuses."""
+    settings = own_emulator
+    rejected: list[str] = []
+    good = [sample_paused() for _ in range(5)]
+    services.stop_service(settings, "pubsub")
+    publisher = EventPublisher(
+        PublisherConfig.from_settings(settings, publish_deadline_s=2.0),
+        on_rejected=lambda event_id, _: rejected.append(event_id),
+    )
+    for event in good[:2]:
+        publisher.publish(event)
+    publisher.publish_encoded(b"\x02not avro at all\xff", {"event_id": "bad-1"})
+    for event in good[2:]:
+        publisher.publish(event)
+    report = publisher.flush(timeout=60)
+    assert (report.spooled, report.spool_depth, report.pending) == (6, 6, 0), report
+
+    services.start_service(settings, "pubsub")
+    provisioning.ensure_schema(settings)
+    provisioning.ensure_topics_and_subscriptions(settings)
+    report = publisher.close(timeout=120, drain=True)
+    assert (report.drained, report.rejected, report.rejected_from_spool, report.spool_depth) == (5, 1, 1, 0), report
+    assert report.rejected_on_publish == 0 and report.imbalances() == [], report
+    assert rejected == ["bad-1"] and report.rejections[0][0] == "bad-1"
+    assert sorted(m.message.attributes["event_id"] for m in pull_all(settings, expect=5)) == sorted(
+        e.event_id for e in good
+    )
+
+
+def test_the_drain_survives_a_spool_error_and_sends_nothing_twice(
+    own_emulator: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11, item 3c: an unexpected SQLite error killed the drain thread, and the publisher
+    stayed degraded for good. Here the spool cannot be written when the drain has sent a batch
+    and goes to remove it; once it can again, the batch is removed, not sent again."""
+    settings = own_emulator
+    events = [sample_paused() for _ in range(10)]
+    services.stop_service(settings, "pubsub")
+    publisher = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=2.0, max_drain_backoff_s=2.0))
+    try:
+        for event in events:
+            publisher.publish(event)
+        assert publisher.flush(timeout=60).spool_depth == 10
+        make_read_only(publisher._spool)
+
+        services.start_service(settings, "pubsub")
+        provisioning.ensure_schema(settings)
+        provisioning.ensure_topics_and_subscriptions(settings)
+        sent = pull_all(settings, expect=10)  # the drain sent the batch, and could not remove it
+        assert sorted(m.message.attributes["event_id"] for m in sent) == sorted(e.event_id for e in events)
+        assert publisher.report().spool_depth == 10
+
+        make_read_only(publisher._spool, False)
+        report = publisher.flush(timeout=60, drain=True)
+        assert (report.drained, report.spool_depth) == (10, 0), report
+        assert report.imbalances() == [], report
+        logged = "\n".join(r.getMessage() + "\n" + (r.exc_text or "") for r in caplog.records if r.levelname == "ERROR")
+        assert "attempt to write a readonly database" in logged
+    finally:
+        publisher.close(timeout=30)
+    assert pull_all(settings, idle_s=5, timeout_s=15) == []  # removed, not sent a second time
