@@ -58,3 +58,18 @@ def fresh_topic(stack: Settings) -> Settings:
 def _no_real_gcp_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never reach real Google Cloud: without endpoints, clients would try to log in."""
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", os.environ.get("GOOGLE_CLOUD_PROJECT", "clickstream-local"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures tests recorded (``record_property("figure", ...)``), also under xdist,
+    where a passing test's own output is not shown: CI's log then carries them."""
+    figures = [
+        (report.nodeid, value)
+        for report in terminalreporter.getreports("passed")
+        for key, value in report.user_properties
+        if key == "figure"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for nodeid, value in figures:
+            terminalreporter.write_line(f"{nodeid}: {value}")

@@ -33,6 +33,11 @@ def fill_the_disk(spool: DiskSpool) -> None:
     spool._db.execute(f"PRAGMA max_page_count={pages}")
 
 
+def free_the_disk(spool: DiskSpool) -> None:
+    """Undo ``fill_the_disk``: SQLite's default page limit again."""
+    spool._db.execute("PRAGMA max_page_count=1073741823")
+
+
 def make_read_only(spool: DiskSpool, read_only: bool = True) -> None:
     """Writes to the spool fail for real ("attempt to write a readonly database") until undone."""
     with spool._lock:
