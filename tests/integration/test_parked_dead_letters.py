@@ -13,30 +13,18 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from google.cloud import bigquery
 
 from clickstream.app import provisioning
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import subscriber_client
-from clickstream.core.tables import table_specs
 from pipelines.graph import process, write_to_bigquery
 from pipelines.messages import RawMessage, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
+from tests.support.reliability import drift_column
 from tests.support.teststream import CATALOG, T0_MS
 
 pytestmark = pytest.mark.integration
-
-
-def _drift_dead_letters_table(settings: Settings) -> None:
-    client = bigquery_client(settings)
-    table_id = settings.table_id("dead_letters")
-    fields = [
-        bigquery.SchemaField(f.name, "INTEGER", mode=f.mode) if f.name == "stage" else f
-        for f in table_specs()["dead_letters"].schema()
-    ]
-    client.delete_table(table_id)
-    client.create_table(bigquery.Table(table_id, schema=fields))
 
 
 def _pull_all(settings: Settings, subscription: str, expected: int) -> list:
@@ -65,7 +53,7 @@ def test_dead_letters_the_warehouse_refuses_are_parked_on_pubsub(
     # The pipeline finds the emulator as its Pub/Sub read does, through the environment.
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", settings.pubsub_emulator_host or "")
     provisioning.provision(settings)
-    _drift_dead_letters_table(settings)
+    drift_column(bigquery_client(settings), settings, "dead_letters", "stage")
     messages = [
         RawMessage(data=b"", attributes={"k": "v"}, message_id=f"m-{i}", publish_time_ms=T0_MS + i) for i in range(3)
     ]

@@ -44,10 +44,9 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.ledger import Ledger, read_ledger
 from clickstream.core.pubsub_clients import subscriber_client
-from clickstream.core.tables import table_specs
 from emitters import EventPublisher, PublisherConfig
 from emitters.events import ClientInfo, Event, encode_event, thumbnail_clicked, video_paused
-from tests.support.reliability import column, start_pipeline
+from tests.support.reliability import column, drift_column, start_pipeline
 from tests.support.spool_faults import fill_the_disk, free_the_disk
 
 # One worker runs the module: the schedules share one stack and pipeline, and the count at the end.
@@ -132,15 +131,6 @@ def _frozen(pid: int | None) -> Iterator[None]:
         os.killpg(pid, signal.SIGCONT)
 
 
-def _drift_events_table(client: bigquery.Client, settings: Settings) -> None:
-    fields = [
-        bigquery.SchemaField(f.name, "INTEGER", mode=f.mode) if f.name == "thumbnail_variant" else f
-        for f in table_specs()["events"].schema()
-    ]
-    client.delete_table(settings.table_id("events"))
-    client.create_table(bigquery.Table(settings.table_id("events"), schema=fields))
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("fault-schedules")
@@ -151,7 +141,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             settings = replace(stack.isolated("faults"), ack_deadline_s=10)
             provisioning.provision(settings)
             client = bigquery_client(settings)
-            _drift_events_table(client, settings)
+            drift_column(client, settings, "events", "thumbnail_variant")
             audit = f"projects/{settings.project}/subscriptions/audit-{uuid.uuid4().hex[:8]}"
             subscriber = subscriber_client(settings)
             try:

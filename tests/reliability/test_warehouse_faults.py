@@ -15,32 +15,28 @@ import time
 from pathlib import Path
 
 import pytest
-from google.cloud import bigquery
 
 from clickstream.app.local import services
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
-from clickstream.core.tables import table_specs
 from emitters.simulator import TrafficProfile
-from tests.support.reliability import Traffic, column, isolated, simulated, start_pipeline, wait_until_accounted
+from tests.support.reliability import (
+    Traffic,
+    column,
+    drift_column,
+    isolated,
+    simulated,
+    start_pipeline,
+    wait_until_accounted,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _drift_events_table(client: bigquery.Client, settings: Settings) -> None:
-    table_id = settings.table_id("events")
-    fields = [
-        bigquery.SchemaField(f.name, "INTEGER", mode=f.mode) if f.name == "surface" else f
-        for f in table_specs()["events"].schema()
-    ]
-    client.delete_table(table_id)
-    client.create_table(bigquery.Table(table_id, schema=fields))
 
 
 def test_refused_rows_become_dead_letters_and_the_pipeline_keeps_running(stack: Settings, tmp_path: Path) -> None:
     settings = isolated(stack, "reject")
     client = bigquery_client(settings)
-    _drift_events_table(client, settings)
+    drift_column(client, settings, "events", "surface")
     emissions = simulated(TrafficProfile(rate=30, session_gap_s=10, seed=71), n=300)
     schedule = [(due, event) for due, event, _ in emissions]
     clicks = {e.event_id for _, e in schedule if e.event_type == "ThumbnailClicked"}

@@ -20,6 +20,7 @@ from clickstream.app import provisioning
 from clickstream.app.pipeline_process import PipelineProcess
 from clickstream.core.config import Settings
 from clickstream.core.ledger import Ledger, read_ledger
+from clickstream.core.tables import table_specs
 from emitters.events import Event
 from emitters.publisher import EventPublisher, PublisherConfig, PublishReport
 
@@ -29,6 +30,18 @@ def isolated(base: Settings, tag: str) -> Settings:
     settings = base.isolated(tag)
     provisioning.provision(settings)
     return settings
+
+
+def drift_column(client: bigquery.Client, settings: Settings, table: str, column: str) -> None:
+    """Re-create ``table`` (empty) with ``column`` declared INTEGER, as a drifted schema would
+    be: the warehouse then refuses, for real, every row whose value there is not a number."""
+    table_id = settings.table_id(table)
+    fields = [
+        bigquery.SchemaField(f.name, "INTEGER", mode=f.mode) if f.name == column else f
+        for f in table_specs()[table].schema()
+    ]
+    client.delete_table(table_id)
+    client.create_table(bigquery.Table(table_id, schema=fields))
 
 
 def start_pipeline(settings: Settings, log_dir: Path, *args: str) -> PipelineProcess:
