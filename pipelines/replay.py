@@ -3,7 +3,8 @@
 Inputs (``--input``):
 
 * JSON lines or Avro files, local or ``gs://`` (globs allowed): archived Pub/Sub messages,
-  see ``pipelines.archive``;
+  see ``pipelines.archive``. A line that is not a message becomes an
+  ``unreadable_archive_line`` dead letter (with the line and its file); the rest go through;
 * ``bq://project.dataset.dead_letters``: re-process dead letters after a fix (optionally
   ``--dead_letter_filter "reason = 'x'"``).
 
@@ -21,12 +22,14 @@ first try to download the Prism runner). Sessions fire once per window (ON_TIME,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
+from apache_beam.coders import BytesCoder
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.transforms import window
@@ -35,10 +38,13 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from pipelines import archive
 from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
-from pipelines.messages import raw_from_dead_letter
+from pipelines.messages import RawMessage, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
 
 log = logging.getLogger(__name__)
+
+# Side output of reading: archive entries that are not messages (as dead letters).
+UNREADABLE = "unreadable"
 
 
 class ReplayOptions(PipelineOptions):
@@ -49,23 +55,44 @@ class ReplayOptions(PipelineOptions):
         parser.add_argument("--dead_letter_filter", default=None, help="SQL condition on dead_letters rows (bq://).")
 
 
-def read_messages(
+def _read_entry(element: tuple[str, bytes]) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
+    """One archive entry -> its message, or (tagged UNREADABLE) the dead letter that keeps it."""
+    source, entry = element
+    if not entry.strip():
+        return  # a blank line holds no message
+    try:
+        yield archive.from_json_line(entry)
+    except archive.Unreadable as exc:
+        yield beam.pvalue.TaggedOutput(UNREADABLE, archive.unreadable_dead_letter(entry, source, exc))
+
+
+def read_inputs(
     pipeline: beam.Pipeline, source: str, dead_letter_filter: str | None, options: ClickstreamOptions
-) -> beam.PCollection:
+) -> tuple[beam.PCollection, beam.PCollection | None]:
+    """The input as RawMessages, and the dead letters of entries that are not messages."""
     if source.startswith("bq://"):
         table = source.removeprefix("bq://")
         where = f" WHERE {dead_letter_filter}" if dead_letter_filter else ""
         query = f"SELECT message_id, publish_time, payload, attributes FROM `{table}`{where}"
         endpoint, project = options.bigquery_endpoint, options.view_as(GoogleCloudOptions).project
-        return (
+        rows = (
             pipeline
             | "Query" >> beam.Create([query])
             | "ReadDeadLetters" >> beam.FlatMap(_query_rows, endpoint, project)
-            | "ToRawMessage" >> beam.Map(raw_from_dead_letter)
         )
+        messages = rows | "ToRawMessage" >> beam.Map(raw_from_dead_letter)
+        return messages, None
     if source.endswith(".avro"):
-        return pipeline | "ReadAvro" >> beam.io.ReadFromAvro(source) | "ToRawMessage" >> beam.Map(archive.from_record)
-    return pipeline | "ReadLines" >> beam.io.ReadFromText(source) | "ToRawMessage" >> beam.Map(archive.from_json_line)
+        # Each record as a JSON line of our archive format: one reader for every entry.
+        entries = (
+            pipeline
+            | "ReadAvro" >> beam.io.ReadFromAvro(source)
+            | "AvroEntries" >> beam.Map(lambda record: (source, archive.avro_entry(record)))
+        )
+    else:
+        entries = pipeline | "ReadLines" >> beam.io.ReadFromTextWithFilename(source, coder=BytesCoder())
+    read = entries | "ToRawMessage" >> beam.FlatMap(_read_entry).with_outputs(UNREADABLE, main="messages")
+    return read.messages, read[UNREADABLE]
 
 
 def _query_rows(query: str, endpoint: str | None, project: str | None):
@@ -75,14 +102,9 @@ def _query_rows(query: str, endpoint: str | None, project: str | None):
 
 
 def write_files(outputs: Outputs, output_dir: str) -> None:
-    for name, pcoll in (
-        ("events", outputs.events),
-        ("sessions", outputs.sessions),
-        ("dead_letters", outputs.dead_letters),
-        ("duplicates", outputs.duplicates),
-    ):
+    for name in ("events", "sessions", "dead_letters", "duplicates"):
         (
-            pcoll
+            getattr(outputs, name)
             | f"{name}ToGlobal" >> beam.WindowInto(window.GlobalWindows())
             | f"{name}ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True, default=str))
             | f"Write{name}"
@@ -101,8 +123,11 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
         raise ValueError("--input is required: files (JSON lines or .avro) or bq://project.dataset.dead_letters")
     runner = None if options.view_as(StandardOptions).runner else FnApiRunner()
     pipeline = beam.Pipeline(runner=runner, options=options)
-    messages = read_messages(pipeline, replay.input, replay.dead_letter_filter, clickstream)
+    messages, unreadable = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream)
     outputs = process(messages, clickstream, catalog_input(pipeline, clickstream))
+    if unreadable is not None:
+        dead = (outputs.dead_letters, unreadable) | "AllDeadLetters" >> beam.Flatten()
+        outputs = dataclasses.replace(outputs, dead_letters=dead)
     if replay.output_dir:
         write_files(outputs, replay.output_dir)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -10,12 +11,13 @@ import fastavro
 import pytest
 from apache_beam.testing.test_stream import TestStream
 
+from clickstream.core.reasons import STAGE_OF, Reason
 from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import encode_event
 from emitters.simulator import Simulator, TrafficProfile
 from pipelines import replay
 from pipelines.archive import to_json_line
-from pipelines.messages import RawMessage
+from pipelines.messages import RawMessage, dead_letter_row
 from tests.support.teststream import T0_MS, at, run_stream
 
 GAP_S = 30
@@ -154,3 +156,36 @@ def test_replay_reads_pubsub_cloud_storage_avro(tmp_path: Path, catalog_file: Pa
 def test_replay_with_an_unknown_input_is_a_clear_error(tmp_path: Path, catalog_file: Path) -> None:
     with pytest.raises(Exception, match=r"No files found|does not exist|matched no files"):
         _replay(tmp_path / "missing-*.jsonl", tmp_path / "out", catalog_file)
+
+
+def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
+    tmp_path: Path, catalog_file: Path
+) -> None:
+    messages = _messages(40, seed=5)
+    good = [to_json_line(m) for m in messages]
+    data = json.loads(good[0])["data"]
+    bad = [
+        "this is not JSON",
+        json.dumps({"data": "***not base64***", "message_id": "bad-base64", "publish_time": "2026-01-01T00:00:00Z"}),
+        json.dumps({"data": data, "message_id": "bad-time", "publish_time": "yesterday"}),
+        json.dumps({"data": data, "message_id": "bad-attributes", "attributes": ["a", "b"]}),
+    ]
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("\n".join(good[:10] + bad[:2] + good[10:30] + bad[2:] + good[30:]) + "\n")
+
+    out = _replay(archive, tmp_path / "out", catalog_file)
+
+    assert len(out["events"]) + len(out["duplicates"]) + len(out["dead_letters"]) == len(good) + len(bad)
+    unreadable = [d for d in out["dead_letters"] if d["reason"] == Reason.UNREADABLE_ARCHIVE_LINE]
+    assert len(unreadable) == len(bad)
+    assert {d["stage"] for d in unreadable} == {STAGE_OF[Reason.UNREADABLE_ARCHIVE_LINE]}
+    # The dead letter keeps the line itself, says which file it came from, and keeps the
+    # message id where the line had a readable one.
+    assert sorted(base64.b64decode(d["payload"]).decode() for d in unreadable) == sorted(bad)
+    assert all(str(archive) in d["error"] for d in unreadable)
+    assert {d["message_id"] for d in unreadable} >= {"bad-base64", "bad-time", "bad-attributes"}
+    assert set(unreadable[0]) - {"replayed_at"} == set(dead_letter_row(RawMessage(b""), "s", "r", "e"))
+    # Every readable line went through as before.
+    assert {e["message_id"] for e in out["events"]} | {d["message_id"] for d in out["duplicates"]} | {
+        d["message_id"] for d in out["dead_letters"] if d not in unreadable
+    } == {m.message_id for m in messages}
