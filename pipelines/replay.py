@@ -27,24 +27,29 @@ import json
 import logging
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.coders import BytesCoder
+from apache_beam.metrics import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.transforms import window
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.reasons import Reason
 from pipelines import archive
 from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
 from pipelines.messages import RawMessage, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
+from pipelines.transforms import METRICS_NAMESPACE
 
 log = logging.getLogger(__name__)
 
 # Side output of reading: archive entries that are not messages (as dead letters).
 UNREADABLE = "unreadable"
+TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
 
 
 class ReplayOptions(PipelineOptions):
@@ -58,12 +63,11 @@ class ReplayOptions(PipelineOptions):
 def _read_entry(element: tuple[str, bytes]) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
     """One archive entry -> its message, or (tagged UNREADABLE) the dead letter that keeps it."""
     source, entry = element
-    if not entry.strip():
-        return  # a blank line holds no message
-    try:
-        yield archive.from_json_line(entry)
-    except archive.Unreadable as exc:
-        yield beam.pvalue.TaggedOutput(UNREADABLE, archive.unreadable_dead_letter(entry, source, exc))
+    if entry.strip():  # a blank line holds no message
+        try:
+            yield archive.from_json_line(entry)
+        except archive.Unreadable as exc:
+            yield beam.pvalue.TaggedOutput(UNREADABLE, archive.unreadable_dead_letter(entry, source, exc))
 
 
 def read_inputs(
@@ -101,6 +105,19 @@ def _query_rows(query: str, endpoint: str | None, project: str | None):
         yield {**dict(row), "payload": row.payload}
 
 
+class _CountTooOldWithoutPublishTime(beam.DoFn):
+    """Counts the dead letters that exist only because their input had no publish time: the
+    decode rules then measure an event's age from now (see ``warnings``)."""
+
+    def __init__(self) -> None:
+        self.counter = Metrics.counter(METRICS_NAMESPACE, TOO_OLD_WITHOUT_PUBLISH_TIME)
+
+    def process(self, row: dict[str, Any]):
+        if row.get("reason") == Reason.EVENT_TIME_TOO_OLD and row.get("publish_time") is None:
+            self.counter.inc()
+        yield row
+
+
 def write_files(outputs: Outputs, output_dir: str) -> None:
     for name in ("events", "sessions", "dead_letters", "duplicates"):
         (
@@ -114,6 +131,21 @@ def write_files(outputs: Outputs, output_dir: str) -> None:
         )
 
 
+def warnings(result: beam.runners.runner.PipelineResult, age_flag: str = "--max_event_age_s") -> list[str]:
+    """What the user of a finished replay must know, each with its fix."""
+    query = result.metrics().query(MetricsFilter().with_name(TOO_OLD_WITHOUT_PUBLISH_TIME))
+    too_old = sum(counter.committed or 0 for counter in query["counters"])
+    found = []
+    if too_old:
+        found.append(
+            f"{too_old} message(s) without a publish_time were dead-lettered as {Reason.EVENT_TIME_TOO_OLD}: "
+            "without a publish time an event's age is measured from now, so replayed traffic older than the "
+            f"maximum age is dead-lettered whole. Replay it with {age_flag} set above the age of its oldest "
+            "event (in seconds), or give the archive lines their publish_time"
+        )
+    return found
+
+
 def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult:
     options = PipelineOptions(argv)
     options.view_as(StandardOptions).streaming = False
@@ -125,9 +157,9 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     pipeline = beam.Pipeline(runner=runner, options=options)
     messages, unreadable = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream)
     outputs = process(messages, clickstream, catalog_input(pipeline, clickstream))
-    if unreadable is not None:
-        dead = (outputs.dead_letters, unreadable) | "AllDeadLetters" >> beam.Flatten()
-        outputs = dataclasses.replace(outputs, dead_letters=dead)
+    dead = (outputs.dead_letters, *([unreadable] if unreadable is not None else [])) | "AllDead" >> beam.Flatten()
+    dead = dead | "CountTooOld" >> beam.ParDo(_CountTooOldWithoutPublishTime())
+    outputs = dataclasses.replace(outputs, dead_letters=dead)
     if replay.output_dir:
         write_files(outputs, replay.output_dir)
     else:
@@ -139,4 +171,5 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    run(sys.argv[1:])
+    for warning in warnings(run(sys.argv[1:])):
+        log.warning(warning)
