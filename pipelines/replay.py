@@ -26,6 +26,8 @@ import dataclasses
 import json
 import logging
 import sys
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -38,17 +40,24 @@ from apache_beam.transforms import window
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
-from clickstream.core.reasons import Reason
+from clickstream.core.reasons import STAGE_OF, Reason
+from clickstream.core.tables import REPLAYED_AT
 from pipelines import archive
 from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
-from pipelines.messages import RawMessage, raw_from_dead_letter
+from pipelines.messages import RawMessage, dead_letter_row, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
+from pipelines.timefmt import iso
 from pipelines.transforms import METRICS_NAMESPACE
 
 log = logging.getLogger(__name__)
 
-# Side output of reading: archive entries that are not messages (as dead letters).
+# Side outputs of reading: inputs that cannot be re-processed (as dead letters: an archive line
+# that is not a message, a refused row that is not a row), and rows the warehouse refused, as
+# (table, row), that go back into their table.
 UNREADABLE = "unreadable"
+REFUSED = "refused"
+# The tables a refused row can go back to: the Outputs fields the sinks write.
+_REINSERTABLE = ("events", "sessions", "dead_letters", "duplicates")
 TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
 
 
@@ -70,22 +79,73 @@ def _read_entry(element: tuple[str, bytes]) -> Iterator[RawMessage | beam.pvalue
             yield beam.pvalue.TaggedOutput(UNREADABLE, archive.unreadable_dead_letter(entry, source, exc))
 
 
+def _refused_row(payload: bytes, table: str) -> dict[str, Any]:
+    """The row ``table`` refused, from the payload of its ``warehouse_rejected`` dead letter."""
+    if table not in _REINSERTABLE:
+        raise ValueError(f"refused_table {table!r} is not a table the pipeline writes")
+    refused = json.loads(payload)
+    if not isinstance(refused, dict):
+        raise ValueError("the refused row is not a JSON object")
+    return refused
+
+
+def from_dead_letter(row: dict[str, Any], source: str) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
+    """A dead-letter row -> what to re-process: the row its table refused (tagged REFUSED), the
+    archive line again, or the original message."""
+    raw, reason, table = raw_from_dead_letter(row), row.get("reason"), row.get("refused_table")
+    if reason == Reason.UNREADABLE_ARCHIVE_LINE:
+        yield from _read_entry((source, raw.data))
+    elif reason == Reason.WAREHOUSE_REJECTED and table:
+        try:
+            refused = _refused_row(raw.data, table)
+        except ValueError as exc:  # kept as a dead letter, with why it cannot go back
+            stage, error = STAGE_OF[Reason.WAREHOUSE_REJECTED], f"replay: {exc}"
+            dead = dead_letter_row(raw, stage, reason, error, event_id=row.get("event_id"), refused_table=table)
+            yield beam.pvalue.TaggedOutput(UNREADABLE, dead)
+        else:
+            yield beam.pvalue.TaggedOutput(REFUSED, (table, refused))
+    else:
+        yield raw
+
+
+def dead_letters_query(table: str, dead_letter_filter: str | None) -> str:
+    """The dead letters of ``table`` to replay: those matching the filter whose message has not
+    been recovered yet, so replaying the same dead letters twice stores their events once. A
+    message's current outcome is the ledger's (``message_outcomes``, in the same dataset)."""
+    outcomes = f"{table.rsplit('.', 1)[0]}.message_outcomes"
+    where = f"({dead_letter_filter}) AND " if dead_letter_filter else ""
+    return (
+        "SELECT d.message_id, d.publish_time, d.failed_at, d.payload, d.attributes, d.reason, d.refused_table, "
+        f"d.event_id FROM `{table}` AS d WHERE {where}NOT EXISTS (SELECT 1 FROM `{outcomes}` AS o WHERE o.is_input "
+        "AND o.outcome != 'dead_letter' AND o.message_id = d.message_id AND o.publish_time = d.publish_time)"
+    )
+
+
+def _message_key(row: dict[str, Any]) -> tuple[str, str]:
+    """The ledger's identity of a message; a row without a message id is a message of its own."""
+    if row.get("message_id") is None:
+        return ("", uuid.uuid4().hex)
+    return (row["message_id"], str(row.get("publish_time")))
+
+
 def read_inputs(
     pipeline: beam.Pipeline, source: str, dead_letter_filter: str | None, options: ClickstreamOptions
-) -> tuple[beam.PCollection, beam.PCollection | None]:
-    """The input as RawMessages, and the dead letters of entries that are not messages."""
+) -> beam.pvalue.DoOutputsTuple:
+    """The input as RawMessages (main output), UNREADABLE dead letters and REFUSED rows."""
     if source.startswith("bq://"):
-        table = source.removeprefix("bq://")
-        where = f" WHERE {dead_letter_filter}" if dead_letter_filter else ""
-        query = f"SELECT message_id, publish_time, payload, attributes FROM `{table}`{where}"
         endpoint, project = options.bigquery_endpoint, options.view_as(GoogleCloudOptions).project
         rows = (
             pipeline
-            | "Query" >> beam.Create([query])
+            | "Query" >> beam.Create([dead_letters_query(source.removeprefix("bq://"), dead_letter_filter)])
             | "ReadDeadLetters" >> beam.FlatMap(_query_rows, endpoint, project)
+            | "ByMessage" >> beam.Map(lambda row: (_message_key(row), row))
+            | "GroupByMessage" >> beam.GroupByKey()
+            # A message dead-lettered twice (a redelivery, an earlier replay) is replayed once.
+            | "OnePerMessage" >> beam.Map(lambda kv: max(kv[1], key=lambda row: str(row["failed_at"])))
         )
-        messages = rows | "ToRawMessage" >> beam.Map(raw_from_dead_letter)
-        return messages, None
+        return rows | "FromDeadLetter" >> beam.FlatMap(from_dead_letter, source).with_outputs(
+            UNREADABLE, REFUSED, main="messages"
+        )
     if source.endswith(".avro"):
         # Each record as a JSON line of our archive format: one reader for every entry.
         entries = (
@@ -95,8 +155,7 @@ def read_inputs(
         )
     else:
         entries = pipeline | "ReadLines" >> beam.io.ReadFromTextWithFilename(source, coder=BytesCoder())
-    read = entries | "ToRawMessage" >> beam.FlatMap(_read_entry).with_outputs(UNREADABLE, main="messages")
-    return read.messages, read[UNREADABLE]
+    return entries | "ToRawMessage" >> beam.FlatMap(_read_entry).with_outputs(UNREADABLE, REFUSED, main="messages")
 
 
 def _query_rows(query: str, endpoint: str | None, project: str | None):
@@ -116,6 +175,30 @@ class _CountTooOldWithoutPublishTime(beam.DoFn):
         if row.get("reason") == Reason.EVENT_TIME_TOO_OLD and row.get("publish_time") is None:
             self.counter.inc()
         yield row
+
+
+def _refused_rows(refused: tuple[str, dict[str, Any]], table: str) -> list[dict[str, Any]]:
+    return [refused[1]] if refused[0] == table else []
+
+
+def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_at: str) -> Outputs:
+    """The replay's outputs, each with the refused rows of its table added, the dead letters
+    with the inputs that were not messages, and every events/dead_letters/duplicates row
+    stamped with ``replayed_at`` (the ledger's lineage)."""
+    merged = {}
+    for name in _REINSERTABLE:
+        parts = [
+            getattr(outputs, name) | f"Global{name}" >> beam.WindowInto(window.GlobalWindows()),
+            inputs[REFUSED] | f"Refused{name}" >> beam.FlatMap(_refused_rows, name),
+        ]
+        if name == "dead_letters":
+            parts.append(inputs[UNREADABLE])
+        rows = parts | f"All{name}" >> beam.Flatten()
+        if name != "sessions":  # session panes are outputs, not messages: not in the ledger
+            rows = rows | f"Stamp{name}" >> beam.Map(lambda row: {**row, REPLAYED_AT: replayed_at})
+        merged[name] = rows
+    merged["dead_letters"] = merged["dead_letters"] | "CountTooOld" >> beam.ParDo(_CountTooOldWithoutPublishTime())
+    return dataclasses.replace(outputs, **merged)
 
 
 def write_files(outputs: Outputs, output_dir: str) -> None:
@@ -155,11 +238,9 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
         raise ValueError("--input is required: files (JSON lines or .avro) or bq://project.dataset.dead_letters")
     runner = None if options.view_as(StandardOptions).runner else FnApiRunner()
     pipeline = beam.Pipeline(runner=runner, options=options)
-    messages, unreadable = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream)
-    outputs = process(messages, clickstream, catalog_input(pipeline, clickstream))
-    dead = (outputs.dead_letters, *([unreadable] if unreadable is not None else [])) | "AllDead" >> beam.Flatten()
-    dead = dead | "CountTooOld" >> beam.ParDo(_CountTooOldWithoutPublishTime())
-    outputs = dataclasses.replace(outputs, dead_letters=dead)
+    inputs = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream)
+    outputs = process(inputs.messages, clickstream, catalog_input(pipeline, clickstream))
+    outputs = with_lineage(outputs, inputs, iso(time.time_ns() // 1_000_000))
     if replay.output_dir:
         write_files(outputs, replay.output_dir)
     else:
