@@ -5,6 +5,9 @@ Inputs (``--input``):
 * JSON lines or Avro files, local or ``gs://`` (globs allowed): archived Pub/Sub messages,
   see ``pipelines.archive``. A line that is not a message becomes an
   ``unreadable_archive_line`` dead letter (with the line and its file); the rest go through;
+* ``pubsub://projects/P/subscriptions/S``: every message the subscription holds (pulled until
+  it is empty, acknowledged only after the pipeline has written: ``pipelines.subscription``),
+  e.g. the dead-letter topic's subscription;
 * ``bq://project.dataset.dead_letters``: re-process dead letters after a fix (optionally
   ``--dead_letter_filter "reason = 'x'"``).
 
@@ -22,6 +25,7 @@ first try to download the Prism runner). Sessions fire once per window (ON_TIME,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -36,13 +40,14 @@ from apache_beam.coders import BytesCoder
 from apache_beam.metrics import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms import window
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.reasons import STAGE_OF, Reason
 from clickstream.core.tables import REPLAYED_AT
-from pipelines import archive
+from pipelines import archive, subscription
 from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
 from pipelines.messages import RawMessage, dead_letter_row, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
@@ -129,9 +134,16 @@ def _message_key(row: dict[str, Any]) -> tuple[str, str]:
 
 
 def read_inputs(
-    pipeline: beam.Pipeline, source: str, dead_letter_filter: str | None, options: ClickstreamOptions
+    pipeline: beam.Pipeline,
+    source: str,
+    dead_letter_filter: str | None,
+    options: ClickstreamOptions,
+    lease: subscription.Lease | None = None,
 ) -> beam.pvalue.DoOutputsTuple:
     """The input as RawMessages (main output), UNREADABLE dead letters and REFUSED rows."""
+    if lease is not None:  # pubsub://: the messages pulled before the pipeline started
+        leased = pipeline | "Leased" >> beam.Create(lease.messages)
+        return leased | "ToRawMessage" >> beam.FlatMap(lambda m: [m]).with_outputs(UNREADABLE, REFUSED, main="messages")
     if source.startswith("bq://"):
         endpoint, project = options.bigquery_endpoint, options.view_as(GoogleCloudOptions).project
         rows = (
@@ -235,18 +247,29 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     replay = options.view_as(ReplayOptions)
     clickstream = options.view_as(ClickstreamOptions)
     if not replay.input:
-        raise ValueError("--input is required: files (JSON lines or .avro) or bq://project.dataset.dead_letters")
+        raise ValueError(
+            "--input is required: files (JSON lines or .avro), bq://PROJECT.DATASET.dead_letters "
+            "or pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION"
+        )
     runner = None if options.view_as(StandardOptions).runner else FnApiRunner()
-    pipeline = beam.Pipeline(runner=runner, options=options)
-    inputs = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream)
-    outputs = process(inputs.messages, clickstream, catalog_input(pipeline, clickstream))
-    outputs = with_lineage(outputs, inputs, iso(time.time_ns() // 1_000_000))
-    if replay.output_dir:
-        write_files(outputs, replay.output_dir)
-    else:
-        write_to_bigquery(outputs, clickstream)
-    result = pipeline.run()
-    result.wait_until_finish()
+    # pubsub://: lease everything first; acknowledged only once the pipeline has written, handed
+    # back (a delivery attempt) if anything fails.
+    pubsub = replay.input.startswith(subscription.SCHEME)
+    with subscription.leased(replay.input) if pubsub else contextlib.nullcontext() as lease:
+        pipeline = beam.Pipeline(runner=runner, options=options)
+        inputs = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream, lease)
+        outputs = process(inputs.messages, clickstream, catalog_input(pipeline, clickstream))
+        outputs = with_lineage(outputs, inputs, iso(time.time_ns() // 1_000_000))
+        if replay.output_dir:
+            write_files(outputs, replay.output_dir)
+        else:
+            write_to_bigquery(outputs, clickstream)
+        result = pipeline.run()
+        result.wait_until_finish()
+        if lease is not None:
+            if result.state != PipelineState.DONE:
+                raise RuntimeError(f"the replay ended {result.state}: the messages go back to {lease.subscription}")
+            lease.ack()
     return result
 
 

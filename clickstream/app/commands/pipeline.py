@@ -72,6 +72,8 @@ def _needs_google_cloud(settings: Settings, input: str, output_dir: str | None, 
         needs += ["the catalog (no --catalog-path)"] if catalog_path is None else []
         needs += ["the BigQuery output (no --output-dir)"] if not output_dir else []
         needs += ["the bq:// input"] if input.startswith("bq://") else []
+    if input.startswith("pubsub://") and not settings.pubsub_emulator_host:
+        needs.append("the pubsub:// input")
     needs += [f"{where} on Cloud Storage" for where, path in (("the input", input), ("the output", output_dir))
               if path and path.startswith("gs://")]  # fmt: skip
     return needs
@@ -80,7 +82,11 @@ def _needs_google_cloud(settings: Settings, input: str, output_dir: str | None, 
 def replay_cmd(
     input: Annotated[
         str,
-        typer.Option("--input", help="JSON-lines/Avro archive (globs, gs://) or bq://PROJECT.DATASET.dead_letters"),
+        typer.Option(
+            "--input",
+            help="JSON-lines/Avro archive (globs, gs://), bq://PROJECT.DATASET.dead_letters or "
+            "pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION (pulled until empty, acked once written)",
+        ),
     ],
     output_dir: Annotated[
         str | None, typer.Option(help="Write events/sessions/dead_letters/duplicates .jsonl here [BigQuery]")
@@ -117,6 +123,8 @@ def replay_cmd(
             f"no local stack and {problem} for {', '.join(needs)}: run `clickstream local up`, pass "
             "--catalog-path FILE --output-dir DIR to replay offline, or `gcloud auth application-default login`"
         )
+    if settings.pubsub_emulator_host:  # a pubsub:// input on the local stack
+        os.environ["PUBSUB_EMULATOR_HOST"] = settings.pubsub_emulator_host
     args = [f"--input={input}", *settings.pipeline_args(read_subscription=False)]
     for name, value in (
         ("output_dir", output_dir),
