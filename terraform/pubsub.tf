@@ -1,19 +1,10 @@
 data "google_project" "this" {}
 
 locals {
-  avro_dir = "${path.module}/../schemas/avro"
-  # The newest contract revision. sort() is lexical: keep minor versions below 10.
-  avro_current = reverse(sort(fileset(local.avro_dir, "clickstream_event.v*.avsc")))[0]
   pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   retention    = "${var.message_retention_days * 86400}s"
   # The end of the dead-letter chain keeps what reaches it as long as Pub/Sub can: 31 days.
   parked_retention = "${31 * 86400}s"
-}
-
-resource "google_pubsub_schema" "event" {
-  name       = "${var.name_prefix}-event"
-  type       = "AVRO"
-  definition = file("${local.avro_dir}/${local.avro_current}")
 }
 
 resource "google_pubsub_topic" "events" {
@@ -24,6 +15,8 @@ resource "google_pubsub_topic" "events" {
     encoding = "BINARY" # Avro BINARY: compact, and what the emitters write (docs/contract.md)
   }
   message_retention_duration = local.retention
+  # Publishers are accepted once every revision is registered (terraform/schema.tf).
+  depends_on = [terraform_data.schema_revisions]
 }
 
 # Pub/Sub-side dead-lettering works only for a consumer that acknowledges what it has processed
