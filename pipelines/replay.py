@@ -3,7 +3,11 @@
 Inputs (``--input``):
 
 * JSON lines or Avro files, local or ``gs://`` (globs allowed): archived Pub/Sub messages,
-  see ``pipelines.archive``;
+  see ``pipelines.archive``. A line that is not a message becomes an
+  ``unreadable_archive_line`` dead letter (with the line and its file); the rest go through;
+* ``pubsub://projects/P/subscriptions/S``: every message the subscription holds (pulled until
+  it is empty, acknowledged only after the pipeline has written: ``pipelines.subscription``),
+  e.g. the dead-letter topic's subscription;
 * ``bq://project.dataset.dead_letters``: re-process dead letters after a fix (optionally
   ``--dead_letter_filter "reason = 'x'"``).
 
@@ -21,51 +25,156 @@ first try to download the Prism runner). Sessions fire once per window (ON_TIME,
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import apache_beam as beam
+from apache_beam.coders import BytesCoder
+from apache_beam.metrics import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms import window
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
-from pipelines import archive
+from clickstream.core.reasons import STAGE_OF, Reason
+from clickstream.core.tables import REPLAYED_AT
+from pipelines import archive, subscription
 from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
-from pipelines.messages import raw_from_dead_letter
+from pipelines.messages import RawMessage, dead_letter_row, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
+from pipelines.timefmt import iso
+from pipelines.transforms import METRICS_NAMESPACE
 
 log = logging.getLogger(__name__)
+
+# Side outputs of reading: inputs that cannot be re-processed (as dead letters: an archive line
+# that is not a message, a refused row that is not a row), and rows the warehouse refused, as
+# (table, row), that go back into their table.
+UNREADABLE = "unreadable"
+REFUSED = "refused"
+# The tables a refused row can go back to: the Outputs fields the sinks write.
+_REINSERTABLE = ("events", "sessions", "dead_letters", "duplicates")
+TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
 
 
 class ReplayOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        parser.add_argument("--input", default=None, help="Files (JSON lines or .avro, globs, gs://) or bq://table.")
+        parser.add_argument(
+            "--input",
+            default=None,
+            help="Files (JSON lines or .avro, globs, gs://), bq://PROJECT.DATASET.dead_letters or "
+            "pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION.",
+        )
         parser.add_argument("--output_dir", default=None, help="Write JSON-lines files here instead of BigQuery.")
         parser.add_argument("--dead_letter_filter", default=None, help="SQL condition on dead_letters rows (bq://).")
 
 
-def read_messages(
-    pipeline: beam.Pipeline, source: str, dead_letter_filter: str | None, options: ClickstreamOptions
-) -> beam.PCollection:
+def _read_entry(element: tuple[str, bytes]) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
+    """One archive entry -> its message, or (tagged UNREADABLE) the dead letter that keeps it."""
+    source, entry = element
+    if entry.strip():  # a blank line holds no message
+        try:
+            yield archive.from_json_line(entry)
+        except archive.Unreadable as exc:
+            yield beam.pvalue.TaggedOutput(UNREADABLE, archive.unreadable_dead_letter(entry, source, exc))
+
+
+def _refused_row(payload: bytes, table: str) -> dict[str, Any]:
+    """The row ``table`` refused, from the payload of its ``warehouse_rejected`` dead letter."""
+    if table not in _REINSERTABLE:
+        raise ValueError(f"refused_table {table!r} is not a table the pipeline writes")
+    refused = json.loads(payload)
+    if not isinstance(refused, dict):
+        raise ValueError("the refused row is not a JSON object")
+    return refused
+
+
+def from_dead_letter(row: dict[str, Any], source: str) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
+    """A dead-letter row -> what to re-process: the row its table refused (tagged REFUSED), the
+    archive line again, or the original message."""
+    raw, reason, table = raw_from_dead_letter(row), row.get("reason"), row.get("refused_table")
+    if reason == Reason.UNREADABLE_ARCHIVE_LINE:
+        yield from _read_entry((source, raw.data))
+    elif reason == Reason.WAREHOUSE_REJECTED and table:
+        try:
+            refused = _refused_row(raw.data, table)
+        except ValueError as exc:  # kept as a dead letter, with why it cannot go back
+            stage, error = STAGE_OF[Reason.WAREHOUSE_REJECTED], f"replay: {exc}"
+            dead = dead_letter_row(raw, stage, reason, error, event_id=row.get("event_id"), refused_table=table)
+            yield beam.pvalue.TaggedOutput(UNREADABLE, dead)
+        else:
+            yield beam.pvalue.TaggedOutput(REFUSED, (table, refused))
+    else:
+        yield raw
+
+
+def dead_letters_query(table: str, dead_letter_filter: str | None) -> str:
+    """The dead letters of ``table`` to replay: those matching the filter whose message has not
+    been recovered yet, so replaying the same dead letters twice stores their events once. A
+    message's current outcome is the ledger's (``message_outcomes``, in the same dataset); a dead
+    letter without a publish time has no identity there and is always replayed."""
+    outcomes = f"{table.rsplit('.', 1)[0]}.message_outcomes"
+    where = f"({dead_letter_filter}) AND " if dead_letter_filter else ""
+    return (
+        "SELECT d.message_id, d.publish_time, d.failed_at, d.payload, d.attributes, d.reason, d.refused_table, "
+        f"d.event_id FROM `{table}` AS d WHERE {where}NOT EXISTS (SELECT 1 FROM `{outcomes}` AS o WHERE o.is_input "
+        "AND o.outcome != 'dead_letter' AND o.message_id = d.message_id AND o.publish_time = d.publish_time)"
+    )
+
+
+def _message_key(row: dict[str, Any]) -> tuple[str, str]:
+    """The ledger's identity of a message; a row without a message id is a message of its own."""
+    if row.get("message_id") is None:
+        return ("", uuid.uuid4().hex)
+    return (row["message_id"], str(row.get("publish_time")))
+
+
+def read_inputs(
+    pipeline: beam.Pipeline,
+    source: str,
+    dead_letter_filter: str | None,
+    options: ClickstreamOptions,
+    lease: subscription.Lease | None = None,
+) -> beam.pvalue.DoOutputsTuple:
+    """The input as RawMessages (main output), UNREADABLE dead letters and REFUSED rows."""
+    if lease is not None:  # pubsub://: the messages pulled before the pipeline started
+        leased = pipeline | "Leased" >> beam.Create(lease.messages)
+        # Every one a message: the side outputs of the other inputs stay empty.
+        return leased | "ToRawMessage" >> beam.FlatMap(lambda m: [m]).with_outputs(UNREADABLE, REFUSED, main="messages")
     if source.startswith("bq://"):
-        table = source.removeprefix("bq://")
-        where = f" WHERE {dead_letter_filter}" if dead_letter_filter else ""
-        query = f"SELECT message_id, publish_time, payload, attributes FROM `{table}`{where}"
         endpoint, project = options.bigquery_endpoint, options.view_as(GoogleCloudOptions).project
-        return (
+        rows = (
             pipeline
-            | "Query" >> beam.Create([query])
+            | "Query" >> beam.Create([dead_letters_query(source.removeprefix("bq://"), dead_letter_filter)])
             | "ReadDeadLetters" >> beam.FlatMap(_query_rows, endpoint, project)
-            | "ToRawMessage" >> beam.Map(raw_from_dead_letter)
+            | "ByMessage" >> beam.Map(lambda row: (_message_key(row), row))
+            | "GroupByMessage" >> beam.GroupByKey()
+            # A message dead-lettered twice (a redelivery, an earlier replay) is replayed once.
+            | "OnePerMessage" >> beam.Map(lambda kv: max(kv[1], key=lambda row: str(row["failed_at"])))
+        )
+        return rows | "FromDeadLetter" >> beam.FlatMap(from_dead_letter, source).with_outputs(
+            UNREADABLE, REFUSED, main="messages"
         )
     if source.endswith(".avro"):
-        return pipeline | "ReadAvro" >> beam.io.ReadFromAvro(source) | "ToRawMessage" >> beam.Map(archive.from_record)
-    return pipeline | "ReadLines" >> beam.io.ReadFromText(source) | "ToRawMessage" >> beam.Map(archive.from_json_line)
+        # Each record as a JSON line of our archive format: one reader for every entry.
+        entries = (
+            pipeline
+            | "ReadAvro" >> beam.io.ReadFromAvro(source)
+            | "AvroEntries" >> beam.Map(lambda record: (source, archive.avro_entry(record)))
+        )
+    else:
+        entries = pipeline | "ReadLines" >> beam.io.ReadFromTextWithFilename(source, coder=BytesCoder())
+    return entries | "ToRawMessage" >> beam.FlatMap(_read_entry).with_outputs(UNREADABLE, REFUSED, main="messages")
 
 
 def _query_rows(query: str, endpoint: str | None, project: str | None):
@@ -74,16 +183,47 @@ def _query_rows(query: str, endpoint: str | None, project: str | None):
         yield {**dict(row), "payload": row.payload}
 
 
+class _CountTooOldWithoutPublishTime(beam.DoFn):
+    """Counts the dead letters that exist only because their input had no publish time: the
+    decode rules then measure an event's age from now (see ``warnings``)."""
+
+    def __init__(self) -> None:
+        self.counter = Metrics.counter(METRICS_NAMESPACE, TOO_OLD_WITHOUT_PUBLISH_TIME)
+
+    def process(self, row: dict[str, Any]):
+        if row.get("reason") == Reason.EVENT_TIME_TOO_OLD and row.get("publish_time") is None:
+            self.counter.inc()
+        yield row
+
+
+def _refused_rows(refused: tuple[str, dict[str, Any]], table: str) -> list[dict[str, Any]]:
+    return [refused[1]] if refused[0] == table else []
+
+
+def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_at: str) -> Outputs:
+    """The replay's outputs, each with the refused rows of its table added, the dead letters
+    with the inputs that were not messages, and every events/dead_letters/duplicates row
+    stamped with ``replayed_at`` (the ledger's lineage)."""
+    merged = {}
+    for name in _REINSERTABLE:
+        parts = [
+            getattr(outputs, name) | f"Global{name}" >> beam.WindowInto(window.GlobalWindows()),
+            inputs[REFUSED] | f"Refused{name}" >> beam.FlatMap(_refused_rows, name),
+        ]
+        if name == "dead_letters":
+            parts.append(inputs[UNREADABLE])
+        rows = parts | f"All{name}" >> beam.Flatten()
+        if name != "sessions":  # session panes are outputs, not messages: not in the ledger
+            rows = rows | f"Stamp{name}" >> beam.Map(lambda row: {**row, REPLAYED_AT: replayed_at})
+        merged[name] = rows
+    merged["dead_letters"] = merged["dead_letters"] | "CountTooOld" >> beam.ParDo(_CountTooOldWithoutPublishTime())
+    return dataclasses.replace(outputs, **merged)
+
+
 def write_files(outputs: Outputs, output_dir: str) -> None:
-    for name, pcoll in (
-        ("events", outputs.events),
-        ("sessions", outputs.sessions),
-        ("dead_letters", outputs.dead_letters),
-        ("duplicates", outputs.duplicates),
-    ):
+    for name in ("events", "sessions", "dead_letters", "duplicates"):
         (
-            pcoll
-            | f"{name}ToGlobal" >> beam.WindowInto(window.GlobalWindows())
+            getattr(outputs, name)  # in the global window (with_lineage)
             | f"{name}ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True, default=str))
             | f"Write{name}"
             >> beam.io.WriteToText(
@@ -92,26 +232,54 @@ def write_files(outputs: Outputs, output_dir: str) -> None:
         )
 
 
+def warnings(result: beam.runners.runner.PipelineResult, age_flag: str = "--max_event_age_s") -> list[str]:
+    """What the user of a finished replay must know, each with its fix."""
+    query = result.metrics().query(MetricsFilter().with_name(TOO_OLD_WITHOUT_PUBLISH_TIME))
+    too_old = sum(counter.committed or 0 for counter in query["counters"])
+    found = []
+    if too_old:
+        found.append(
+            f"{too_old} message(s) without a publish_time were dead-lettered as {Reason.EVENT_TIME_TOO_OLD}: "
+            "without a publish time an event's age is measured from now, so replayed traffic older than the "
+            f"maximum age is dead-lettered whole. Replay it with {age_flag} set above the age of its oldest "
+            "event (in seconds), or give the archive lines their publish_time"
+        )
+    return found
+
+
 def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult:
     options = PipelineOptions(argv)
     options.view_as(StandardOptions).streaming = False
     replay = options.view_as(ReplayOptions)
     clickstream = options.view_as(ClickstreamOptions)
     if not replay.input:
-        raise ValueError("--input is required: files (JSON lines or .avro) or bq://project.dataset.dead_letters")
+        raise ValueError(
+            "--input is required: files (JSON lines or .avro), bq://PROJECT.DATASET.dead_letters "
+            "or pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION"
+        )
     runner = None if options.view_as(StandardOptions).runner else FnApiRunner()
-    pipeline = beam.Pipeline(runner=runner, options=options)
-    messages = read_messages(pipeline, replay.input, replay.dead_letter_filter, clickstream)
-    outputs = process(messages, clickstream, catalog_input(pipeline, clickstream))
-    if replay.output_dir:
-        write_files(outputs, replay.output_dir)
-    else:
-        write_to_bigquery(outputs, clickstream)
-    result = pipeline.run()
-    result.wait_until_finish()
+    # pubsub://: lease everything first; acknowledged only once the pipeline has written, handed
+    # back (a delivery attempt) if anything fails.
+    pubsub = replay.input.startswith(subscription.SCHEME)
+    with subscription.leased(replay.input) if pubsub else contextlib.nullcontext() as lease:
+        pipeline = beam.Pipeline(runner=runner, options=options)
+        inputs = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream, lease)
+        outputs = process(inputs.messages, clickstream, catalog_input(pipeline, clickstream))
+        outputs = with_lineage(outputs, inputs, iso(time.time_ns() // 1_000_000))
+        if replay.output_dir:
+            write_files(outputs, replay.output_dir)
+        else:
+            write_to_bigquery(outputs, clickstream)
+        result = pipeline.run()
+        result.wait_until_finish()
+        if lease is not None:
+            if result.state != PipelineState.DONE:
+                raise RuntimeError(f"the replay ended {result.state}: the messages go back to {lease.subscription}")
+            lease.ack()
     return result
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    run(sys.argv[1:])
+    for warning in warnings(run(sys.argv[1:])):
+        log.warning(warning)

@@ -71,3 +71,35 @@ resource "google_bigquery_dataset_iam_member" "signals_editor" {
   role       = "roles/bigquery.dataEditor"
   member     = google_service_account.signals.member
 }
+
+# `clickstream replay` run as this account re-processes dead letters: it pulls and acknowledges the
+# two subscriptions that hold dead-lettered messages (and no other), writes the dataset's tables and
+# runs the query jobs that read dead_letters and the catalog.
+resource "google_service_account" "replay" {
+  account_id   = "${var.name_prefix}-replay"
+  display_name = "Clickstream replay (dead-letter and parked subscriptions, dead_letters table)"
+}
+
+resource "google_pubsub_subscription_iam_member" "replay_dead_letters" {
+  subscription = google_pubsub_subscription.dead_letter.id
+  role         = "roles/pubsub.subscriber"
+  member       = google_service_account.replay.member
+}
+
+resource "google_pubsub_subscription_iam_member" "replay_parked" {
+  subscription = google_pubsub_subscription.parked.id
+  role         = "roles/pubsub.subscriber"
+  member       = google_service_account.replay.member
+}
+
+resource "google_bigquery_dataset_iam_member" "replay_editor" {
+  dataset_id = google_bigquery_dataset.clickstream.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.replay.member
+}
+
+resource "google_project_iam_member" "replay_job_user" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = google_service_account.replay.member
+}

@@ -9,8 +9,13 @@ output "pipeline_subscription" {
 }
 
 output "dead_letter_subscription" {
-  description = "Subscription to inspect messages Pub/Sub could not deliver."
+  description = "Subscription of the dead-letter topic (for non-Dataflow consumers): inspect it, or drain it with clickstream replay --input pubsub://<this>."
   value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "parked_subscription" {
+  description = "Subscription of the parked topic (dead letters that kept failing), kept 31 days, never expires."
+  value       = google_pubsub_subscription.parked.id
 }
 
 output "dataset" {
@@ -29,6 +34,7 @@ output "service_accounts" {
     dataflow_worker = google_service_account.dataflow_worker.email
     emitter         = google_service_account.emitter.email
     signals         = google_service_account.signals.email
+    replay          = google_service_account.replay.email
   }
 }
 

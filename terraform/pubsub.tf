@@ -1,17 +1,10 @@
 data "google_project" "this" {}
 
 locals {
-  avro_dir = "${path.module}/../schemas/avro"
-  # The newest contract revision. sort() is lexical: keep minor versions below 10.
-  avro_current = reverse(sort(fileset(local.avro_dir, "clickstream_event.v*.avsc")))[0]
   pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   retention    = "${var.message_retention_days * 86400}s"
-}
-
-resource "google_pubsub_schema" "event" {
-  name       = "${var.name_prefix}-event"
-  type       = "AVRO"
-  definition = file("${local.avro_dir}/${local.avro_current}")
+  # The end of the dead-letter chain keeps what reaches it as long as Pub/Sub can: 31 days.
+  parked_retention = "${31 * 86400}s"
 }
 
 resource "google_pubsub_topic" "events" {
@@ -22,20 +15,37 @@ resource "google_pubsub_topic" "events" {
     encoding = "BINARY" # Avro BINARY: compact, and what the emitters write (docs/contract.md)
   }
   message_retention_duration = local.retention
+  # Publishers are accepted once every revision is registered (terraform/schema.tf).
+  depends_on = [terraform_data.schema_revisions]
 }
 
+# Pub/Sub-side dead-lettering works only for a consumer that acknowledges what it has processed
+# and nothing else: not the Dataflow job (see its subscription below), which dead-letters in the
+# pipeline instead (the dead_letters table, with a reason). This topic is the dead-letter topic for
+# every other subscription of the events topic (point its dead_letter_policy here); nothing here
+# publishes to it by default. Its subscription is read by people and by
+# `clickstream replay --input pubsub://<dead_letter_subscription>`, which acknowledges a message
+# only once the pipeline has written it, so Pub/Sub's count of failed deliveries is real there.
 resource "google_pubsub_topic" "dead_letter" {
   #checkov:skip=CKV_GCP_83: Google-managed encryption; pass a CMEK key here if your policy requires one.
   name                       = "${var.name_prefix}-events-dead-letter"
   message_retention_duration = local.retention
 }
 
+# Where a dead letter that keeps failing on its own subscription ends: kept, never dropped.
 resource "google_pubsub_topic" "parked" {
   #checkov:skip=CKV_GCP_83: Google-managed encryption; pass a CMEK key here if your policy requires one.
   name                       = "${var.name_prefix}-events-parked"
-  message_retention_duration = local.retention
+  message_retention_duration = local.parked_retention
 }
 
+# The subscription the Dataflow job reads. No dead_letter_policy and no retry_policy, on purpose:
+# Dataflow's Pub/Sub source acknowledges a message once the job has checkpointed it, not once the
+# pipeline has processed it, and lets leases lapse or hands messages back while it scales or works
+# through a backlog; Google does not support dead-letter topics or retry backoff on a subscription
+# Dataflow reads. A policy here would count those lapses as failed deliveries and move healthy
+# messages out of the job's reach. The pipeline dead-letters what it cannot use itself (the
+# dead_letters table, with a reason; `clickstream replay` re-processes them).
 resource "google_pubsub_subscription" "pipeline" {
   name  = "${var.name_prefix}-pipeline"
   topic = google_pubsub_topic.events.id
@@ -45,14 +55,6 @@ resource "google_pubsub_subscription" "pipeline" {
   retain_acked_messages      = true # seek back to replay after a bad deploy
   expiration_policy {
     ttl = "" # never expire
-  }
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letter.id
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-  retry_policy {
-    minimum_backoff = "10s"
-    maximum_backoff = "600s"
   }
 }
 
@@ -65,7 +67,7 @@ resource "google_pubsub_subscription" "dead_letter" {
     ttl = ""
   }
   dead_letter_policy {
-    # A dead letter that an inspector keeps failing on is parked, not dropped.
+    # A dead letter that an inspector or a replay keeps failing on is parked, not dropped.
     dead_letter_topic     = google_pubsub_topic.parked.id
     max_delivery_attempts = 100
   }
@@ -75,14 +77,25 @@ resource "google_pubsub_subscription" "dead_letter" {
   }
 }
 
-# Pub/Sub's service agent forwards undeliverable messages: it must publish to the dead-letter
-# topic and acknowledge on the source subscription.
-resource "google_pubsub_topic_iam_member" "agent_publishes_dead_letters" {
-  topic  = google_pubsub_topic.dead_letter.id
-  role   = "roles/pubsub.publisher"
-  member = local.pubsub_agent
+# The end of the chain: no dead-letter policy (it would only move the problem one topic on), kept
+# 31 days and never expiring, so a parked message waits for a person or
+# `clickstream replay --input pubsub://<parked_subscription>` instead of the topic's retention.
+resource "google_pubsub_subscription" "parked" {
+  name                       = "${var.name_prefix}-events-parked-inspect"
+  topic                      = google_pubsub_topic.parked.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = local.parked_retention
+  expiration_policy {
+    ttl = ""
+  }
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
 }
 
+# Pub/Sub's service agent forwards undeliverable messages: it must publish to each dead-letter
+# topic and acknowledge on each subscription that dead-letters, and nothing more.
 resource "google_pubsub_topic_iam_member" "agent_publishes_parked" {
   topic  = google_pubsub_topic.parked.id
   role   = "roles/pubsub.publisher"
@@ -91,12 +104,6 @@ resource "google_pubsub_topic_iam_member" "agent_publishes_parked" {
 
 resource "google_pubsub_subscription_iam_member" "agent_acks_dead_letter_inspect" {
   subscription = google_pubsub_subscription.dead_letter.id
-  role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_agent
-}
-
-resource "google_pubsub_subscription_iam_member" "agent_acks_source" {
-  subscription = google_pubsub_subscription.pipeline.id
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
 }

@@ -16,8 +16,6 @@ from clickstream.app.commands.warehouse import query_cmd, recommend_cmd, signals
 
 __all__ = ["app", "main", "resolve_endpoints"]
 
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-
 app = typer.Typer(help="Clickstream: emitters, pipeline and warehouse on Google Cloud.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
 app.add_typer(contract_app, name="contract")
@@ -25,7 +23,7 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(signals_app, name="signals")
 app.command("demo")(demo_cmd)
 app.command("emit")(emit)
-app.command("replay", context_settings=_PASS_THROUGH)(replay_cmd)
+app.command("replay")(replay_cmd)
 app.command("query")(query_cmd)
 app.command("ledger")(ledger_cmd)
 app.command("recommend")(recommend_cmd)

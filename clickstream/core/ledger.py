@@ -24,6 +24,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Why a row of message_outcomes stands for no published message (its not_input_because).
 OUTPUT_ROW = "output_row"
+REPLAYED = "replayed"
 RECORDED_AGAIN = "recorded_again"
 
 
@@ -37,6 +38,8 @@ class Ledger:
     filtered: dict[str, int] = field(default_factory=dict)  # by reason
     # Rows that stand for no published message: session panes the warehouse refused ...
     output_rows: int = 0
+    # ... dead letters a later replay re-processed (the replay's record is the outcome) ...
+    replayed: int = 0
     # ... and a second record of a message already counted (a Pub/Sub redelivery dropped by
     # dedup or dead-lettered again). A second *stored* record counts in ``doubled`` instead.
     redelivered: int = 0
@@ -85,6 +88,8 @@ def ledger_from_rows(rows: list[dict[str, Any]]) -> Ledger:
             continue
         if why == OUTPUT_ROW:
             ledger.output_rows += n
+        elif why == REPLAYED:
+            ledger.replayed += n
         elif why == RECORDED_AGAIN:
             if outcome == Outcome.STORED:
                 ledger.doubled += n  # one message stored twice

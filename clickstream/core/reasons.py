@@ -15,6 +15,7 @@ from enum import StrEnum
 class Stage(StrEnum):
     """Where in the pipeline a message was dead-lettered."""
 
+    READ = "read"  # a replay input (archive line or record) that is not a message at all
     DECODE = "decode"  # the bytes are not an event of a known revision
     VALIDATE = "validate"  # a well-formed event with a value the contract forbids
     SINK = "sink"  # the warehouse refused the row (the table is in ``dead_letters.refused_table``)
@@ -23,6 +24,8 @@ class Stage(StrEnum):
 class Reason(StrEnum):
     """Why a message was dead-lettered (``dead_letters.reason``)."""
 
+    # read (replay only)
+    UNREADABLE_ARCHIVE_LINE = "unreadable_archive_line"  # not JSON, bad base64 or publish_time, ...
     # decode
     EMPTY_PAYLOAD = "empty_payload"
     PAYLOAD_TOO_LARGE = "payload_too_large"
@@ -68,6 +71,7 @@ STAGE_OF: dict[Reason, Stage] = {
         )
     },
     Reason.WAREHOUSE_REJECTED: Stage.SINK,
+    Reason.UNREADABLE_ARCHIVE_LINE: Stage.READ,
 }
 for _reason in Reason:
     STAGE_OF.setdefault(_reason, Stage.VALIDATE)

@@ -10,9 +10,14 @@
 -- not_input_because says why a row stands for no published message:
 --   * 'output_row': a sink dead letter of a session pane (refused_table = 'sessions'), an
 --     output of the pipeline, not an input;
+--   * 'replayed': a dead letter that a later replay re-processed (pipelines.replay stamps every
+--     row it writes with replayed_at, when it started): the replay's record is the outcome;
 --   * 'recorded_again': a second record of a message already counted (same message_id and
 --     publish time): a Pub/Sub redelivery, dropped by dedup or dead-lettered again, or (if it
 --     is a stored row) an event stored twice, which the ledger reports as doubled.
+-- A message's outcome is its first record in this order: a stored event (the first one), then
+-- the records of its newest replay, then the earliest of the others (a dead letter before a
+-- dropped duplicate).
 -- Message ids are unique per topic only while the topic lives (the emulator restarts them at
 -- 1), so a message is its id together with its publish time.
 -- ledger_time is the publish time, or when the outcome was recorded for inputs that carry no
@@ -31,7 +36,8 @@ WITH recorded AS (
     message_id,
     event_id,
     publish_time,
-    processed_at AS recorded_at
+    processed_at AS recorded_at,
+    replayed_at
   FROM `${project}.${dataset}.events`
   UNION ALL
   SELECT
@@ -44,7 +50,8 @@ WITH recorded AS (
     message_id,
     event_id,
     publish_time,
-    failed_at AS recorded_at
+    failed_at AS recorded_at,
+    replayed_at
   FROM `${project}.${dataset}.dead_letters`
   UNION ALL
   SELECT
@@ -57,24 +64,31 @@ WITH recorded AS (
     message_id,
     event_id,
     publish_time,
-    dropped_at AS recorded_at
+    dropped_at AS recorded_at,
+    replayed_at
   FROM `${project}.${dataset}.duplicates`
+),
+lineage AS (
+  -- Which replay wrote the record: 0 for the streaming pipeline, else when the replay started.
+  SELECT *, COALESCE(UNIX_MICROS(replayed_at), 0) AS replay FROM recorded
 ),
 ranked AS (
   SELECT
     *,
-    -- The first record of a message (a stored event before a dead letter before a dropped
-    -- duplicate, then the earliest) is its outcome; later records of it are recorded_again.
+    -- The first record of a message in the order above is its outcome.
     ROW_NUMBER() OVER (
-      PARTITION BY counts, message_id, publish_time ORDER BY precedence, recorded_at
-    ) AS record_of_message
-  FROM recorded
+      PARTITION BY counts, message_id, publish_time
+      ORDER BY precedence > 0, IF(precedence > 0, replay, 0) DESC, precedence, recorded_at
+    ) AS record_of_message,
+    MAX(replay) OVER (PARTITION BY counts, message_id, publish_time) AS newest_replay
+  FROM lineage
 ),
 classified AS (
   SELECT
     *,
     CASE
       WHEN NOT counts THEN 'output_row'
+      WHEN message_id IS NOT NULL AND outcome = 'dead_letter' AND replay < newest_replay THEN 'replayed'
       WHEN message_id IS NOT NULL AND record_of_message > 1 THEN 'recorded_again'
     END AS not_input_because
   FROM ranked
@@ -90,5 +104,6 @@ SELECT
   event_id,
   publish_time,
   recorded_at,
+  replayed_at,
   COALESCE(publish_time, recorded_at) AS ledger_time
 FROM classified

@@ -31,10 +31,16 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-_PIPELINE_RETRY = (
-    '  retry_policy {\n    minimum_backoff = "10s"\n    maximum_backoff = "600s"\n  }\n}\n\n'
-    'resource "google_pubsub_subscription" "dead_letter"'
+_INSPECT_RETRY = (
+    '    max_delivery_attempts = 100\n  }\n  retry_policy {\n    minimum_backoff = "10s"\n'
+    '    maximum_backoff = "600s"\n  }\n}\n'
 )
+_DATAFLOW_DEAD_LETTERS = (
+    "  retain_acked_messages      = true # seek back to replay after a bad deploy\n"
+    "  dead_letter_policy {\n    dead_letter_topic     = google_pubsub_topic.dead_letter.id\n"
+    "    max_delivery_attempts = 5\n  }\n"
+)
+
 
 BREAKAGES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], None]]] = [
     (
@@ -55,21 +61,44 @@ BREAKAGES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], None]]]
         lambda r: _edit(r / "schemas/bigquery/tables.json", '"user_id",\n      "video_id"', '"user_id",\n      "nope"'),
     ),
     (
-        "subscription without dead-letter policy",
+        "dead-letter policy on the subscription Dataflow reads",
         checks.subscriptions_have_policies,
         lambda r: _edit(
             r / "terraform/pubsub.tf",
-            "    dead_letter_topic     = google_pubsub_topic.dead_letter.id\n",
+            "  retain_acked_messages      = true # seek back to replay after a bad deploy\n",
+            _DATAFLOW_DEAD_LETTERS,
+        ),
+    ),
+    (
+        "dead-letter policy to a topic not defined here",
+        checks.subscriptions_have_policies,
+        lambda r: _edit(
+            r / "terraform/pubsub.tf",
+            "    dead_letter_topic     = google_pubsub_topic.parked.id\n",
             "    dead_letter_topic     = google_pubsub_topic.missing.id\n",
         ),
     ),
     (
         "subscription without retry policy",
         checks.subscriptions_have_policies,
+        lambda r: _edit(r / "terraform/pubsub.tf", _INSPECT_RETRY, "    max_delivery_attempts = 100\n  }\n}\n"),
+    ),
+    (
+        "dead-letter topic whose only subscription expires",
+        checks.subscriptions_have_policies,
         lambda r: _edit(
             r / "terraform/pubsub.tf",
-            _PIPELINE_RETRY,
-            '}\n\nresource "google_pubsub_subscription" "dead_letter"',
+            '  message_retention_duration = local.parked_retention\n  expiration_policy {\n    ttl = ""\n',
+            '  message_retention_duration = local.parked_retention\n  expiration_policy {\n    ttl = "2678400s"\n',
+        ),
+    ),
+    (
+        "service agent cannot publish to the parked topic",
+        checks.subscriptions_have_policies,
+        lambda r: _edit(
+            r / "terraform/pubsub.tf",
+            '  topic  = google_pubsub_topic.parked.id\n  role   = "roles/pubsub.publisher"',
+            '  topic  = google_pubsub_topic.parked.id\n  role   = "roles/pubsub.viewer"',
         ),
     ),
     (

@@ -123,3 +123,41 @@ def test_an_event_stored_twice_does_not_balance(seeded: Settings) -> None:
     ledger = read_ledger(client, seeded, T0 - timedelta(minutes=1))
     assert ledger.stored == 3 and ledger.doubled == 1
     assert not ledger.balances(6)
+
+
+def test_a_replay_record_is_the_outcome_and_the_dead_letter_it_recovered_is_lineage(stack: Settings) -> None:
+    settings = stack.isolated("lineage")
+    provisioning.provision(settings)
+    client = bigquery_client(settings)
+    s, replay1, replay2 = timedelta(seconds=1), T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+
+    def by(replay: datetime, row: dict) -> dict:
+        return {**row, "replayed_at": _ts(replay)}
+
+    rows = {
+        "events": [
+            by(replay1, _event("6", "e-6", T0, replay1 + s)),  # message 6, recovered by replay 1
+            _event("8", "e-8", T0, T0 + s),  # message 8, stored ...
+            by(replay1, _event("8", "e-8", T0, replay1 + s)),  # ... and stored again by a replay
+            _event("10", "e-10", T0, T0 + s),
+        ],
+        "dead_letters": [
+            _dead("6", "e-6", T0, T0 + s, reason="event_time_too_old"),
+            # Message 7: dead, replayed and dead again (invalid_rank), replayed and dead again.
+            _dead("7", "e-7", T0, T0 + s, reason="event_time_too_old"),
+            by(replay1, _dead("7", "e-7", T0, replay1 + s, reason="invalid_rank")),
+            by(replay2, _dead("7", "e-7", T0, replay2 + s, reason="invalid_slot")),
+            # Message 9: dead, then a replay found its event already stored (message 10).
+            _dead("9", "e-10", T0, T0 + s, reason="event_time_too_old"),
+        ],
+        "duplicates": [by(replay1, _duplicate("9", "e-10", T0, replay1 + s))],
+    }
+    for table, table_rows in rows.items():
+        assert client.insert_rows_json(settings.table_id(table), table_rows) == []
+
+    ledger = read_ledger(client, settings)
+    # Messages 6, 8 and 10 stored, 7 dead-lettered by its newest replay, 9 a duplicate.
+    assert ledger.stored == 3 and ledger.dead_letters == {"invalid_slot": 1} and ledger.duplicates == 1
+    # Four dead letters re-processed by a later replay (6, 7 twice, 9); message 8 stored twice.
+    assert (ledger.replayed, ledger.redelivered, ledger.doubled) == (4, 0, 1)
+    assert ledger.accounted == 5 and not ledger.balances(5)

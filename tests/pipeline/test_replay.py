@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import apache_beam as beam
 import fastavro
 import pytest
 from apache_beam.testing.test_stream import TestStream
+from typer.testing import CliRunner
 
+from clickstream.app.cli import app
+from clickstream.core.paths import REPO_ROOT
+from clickstream.core.reasons import STAGE_OF, Reason
 from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import encode_event
 from emitters.simulator import Simulator, TrafficProfile
 from pipelines import replay
 from pipelines.archive import to_json_line
-from pipelines.messages import RawMessage
+from pipelines.messages import RawMessage, dead_letter_row
 from tests.support.teststream import T0_MS, at, run_stream
 
 GAP_S = 30
@@ -154,3 +162,100 @@ def test_replay_reads_pubsub_cloud_storage_avro(tmp_path: Path, catalog_file: Pa
 def test_replay_with_an_unknown_input_is_a_clear_error(tmp_path: Path, catalog_file: Path) -> None:
     with pytest.raises(Exception, match=r"No files found|does not exist|matched no files"):
         _replay(tmp_path / "missing-*.jsonl", tmp_path / "out", catalog_file)
+
+
+def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
+    tmp_path: Path, catalog_file: Path
+) -> None:
+    messages = _messages(40, seed=5)
+    good = [to_json_line(m) for m in messages]
+    data = json.loads(good[0])["data"]
+    bad = [
+        "this is not JSON",
+        json.dumps({"data": "***not base64***", "message_id": "bad-base64", "publish_time": "2026-01-01T00:00:00Z"}),
+        json.dumps({"data": data, "message_id": "bad-time", "publish_time": "yesterday"}),
+        json.dumps({"data": data, "message_id": "bad-attributes", "attributes": ["a", "b"]}),
+    ]
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("\n".join(good[:10] + bad[:2] + good[10:30] + bad[2:] + good[30:]) + "\n")
+
+    out = _replay(archive, tmp_path / "out", catalog_file)
+
+    assert len(out["events"]) + len(out["duplicates"]) + len(out["dead_letters"]) == len(good) + len(bad)
+    unreadable = [d for d in out["dead_letters"] if d["reason"] == Reason.UNREADABLE_ARCHIVE_LINE]
+    assert len(unreadable) == len(bad)
+    assert {d["stage"] for d in unreadable} == {STAGE_OF[Reason.UNREADABLE_ARCHIVE_LINE]}
+    # The dead letter keeps the line itself, says which file it came from, and keeps the
+    # message id where the line had a readable one.
+    assert sorted(base64.b64decode(d["payload"]).decode() for d in unreadable) == sorted(bad)
+    assert all(str(archive) in d["error"] for d in unreadable)
+    assert {d["message_id"] for d in unreadable} >= {"bad-base64", "bad-time", "bad-attributes"}
+    assert set(unreadable[0]) - {"replayed_at"} == set(dead_letter_row(RawMessage(b""), "s", "r", "e"))
+    # Every readable line went through as before.
+    assert {e["message_id"] for e in out["events"]} | {d["message_id"] for d in out["duplicates"]} | {
+        d["message_id"] for d in out["dead_letters"] if d not in unreadable
+    } == {m.message_id for m in messages}
+
+
+def test_replay_help_lists_every_option_it_takes() -> None:
+    result = CliRunner().invoke(app, ["replay", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for option in ("--input", "--output-dir", "--dead-letter-filter", "--catalog-path", "--session-gap-s",
+                   "--max-event-age-s"):  # fmt: skip
+        assert option in result.output, option
+    # Nothing else passes through unlisted: an option it does not list is refused.
+    refused = CliRunner().invoke(app, ["replay", "--input", "x.jsonl", "--session_gap_s=60"])
+    assert refused.exit_code == 2 and "No such option" in refused.output
+
+
+def test_replaying_old_traffic_without_publish_time_says_why_and_how_to_fix(tmp_path: Path, catalog_file: Path) -> None:
+    # Archived without publish times, and older than the default maximum age (3 days).
+    lines = [json.dumps({**json.loads(to_json_line(m)), "publish_time": None}) for m in _messages(30, seed=6)]
+    archive = tmp_path / "old.jsonl"
+    archive.write_text("\n".join(lines) + "\n")
+    args = ["replay", "--input", str(archive), "--catalog-path", str(catalog_file), "--state-dir", str(tmp_path)]
+
+    result = CliRunner().invoke(app, [*args, "--output-dir", str(tmp_path / "out")], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    dead = [json.loads(line) for line in (tmp_path / "out" / "dead_letters.jsonl").read_text().splitlines()]
+    too_old = sum(d["reason"] == Reason.EVENT_TIME_TOO_OLD for d in dead)
+    assert too_old > 0
+    said = " ".join(result.output.split())
+    assert f"{too_old} message(s) without a publish_time" in said
+    assert "--max-event-age-s" in said
+    # The fix it offers works: a maximum age above the traffic's age stores every valid event.
+    fixed = CliRunner().invoke(
+        app, [*args, "--output-dir", str(tmp_path / "fixed"), "--max-event-age-s", str(100 * 365 * 86400)]
+    )
+    assert fixed.exit_code == 0, fixed.output
+    dead = [json.loads(line) for line in (tmp_path / "fixed" / "dead_letters.jsonl").read_text().splitlines()]
+    assert not any(d["reason"] == Reason.EVENT_TIME_TOO_OLD for d in dead)
+    assert "publish_time" not in " ".join(fixed.output.split())
+
+
+def test_a_replay_without_stack_catalog_or_credentials_is_one_clear_line(tmp_path: Path) -> None:
+    archive = tmp_path / "a.jsonl"
+    archive.write_text("\n".join(to_json_line(m) for m in _messages(5)) + "\n")
+    # No emulator endpoints, no local stack in the state folder, no Google Cloud credentials.
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+        "NO_GCE_CHECK": "True",
+        "PYTHONPATH": str(REPO_ROOT),
+        "COLUMNS": "1000",  # the message is one line; rich wraps at the width
+    }
+    command = [sys.executable, "-m", "clickstream.app.cli", "replay", "--input", str(archive)]
+    result = subprocess.run(
+        [*command, "--output-dir", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and "DefaultCredentialsError" not in result.stderr
+    assert "--catalog-path" in lines[0] and "clickstream local up" in lines[0]

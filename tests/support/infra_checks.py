@@ -88,24 +88,82 @@ def tables_match_schemas(root: Path) -> list[str]:
     return problems
 
 
+def _resource_name(reference: Any, kind: str) -> str | None:
+    """``google_pubsub_topic.parked.id`` -> ``parked`` (for ``kind`` google_pubsub_topic)."""
+    match = re.search(rf"{kind}\.([A-Za-z0-9_-]+)\.", str(reference))
+    return match.group(1) if match else None
+
+
+def _granted(resources: dict[str, Any], kind: str, name: str, role: str, member: str) -> bool:
+    """Whether ``member`` has ``role`` on the Pub/Sub ``kind`` (topic, subscription) ``name``."""
+    grants = resources.get(f"google_pubsub_{kind}_iam_member", {}).values()
+    return any(
+        _resource_name(g.get(kind), f"google_pubsub_{kind}") == name
+        and g.get("role") == role
+        and member in str(g.get("member"))
+        for g in grants
+    )
+
+
 def subscriptions_have_policies(root: Path) -> list[str]:
-    resources = load_hcl(root)["resource"]
+    """Pub/Sub-side dead-lettering where it can work, and nowhere it cannot:
+
+    * the subscription Dataflow reads has no dead-letter or retry policy (Dataflow acknowledges on
+      checkpoint; a policy there would move healthy messages whose leases lapsed in a backlog);
+    * every other subscription has a retry policy and dead-letters to another topic defined here,
+      except the end of the chain: a subscription of a dead-letter topic that never expires;
+    * every dead-letter topic has such a never-expiring subscription (a topic without one keeps
+      what lands there only for its own retention);
+    * Pub/Sub's service agent may publish to each dead-letter topic and acknowledge on each
+      subscription that dead-letters (least privilege: on those resources only).
+    """
+    hcl = load_hcl(root)
+    resources = hcl["resource"]
     topics = set(resources.get("google_pubsub_topic", {}))
-    problems = []
-    for name, sub in resources.get("google_pubsub_subscription", {}).items():
-        # Nested blocks parse as lists of one dict each.
-        policy = (sub.get("dead_letter_policy") or [None])[0]
-        if not policy:
-            problems.append(f"subscription {name} has no dead_letter_policy")
-        else:
-            target = str(policy.get("dead_letter_topic", ""))
-            match = re.search(r"google_pubsub_topic\.([A-Za-z0-9_-]+)\.", target)
-            if not match or match.group(1) not in topics:
-                problems.append(f"subscription {name}: dead-letter topic {target!r} is not a topic defined here")
-            elif match.group(1) in str(sub.get("topic")):
-                problems.append(f"subscription {name}: dead-letters to its own topic")
+    subscriptions = resources.get("google_pubsub_subscription", {})
+    dataflow = _resource_name(
+        (hcl["locals"].get("deployment_parameters") or {}).get("input_subscription"), "google_pubsub_subscription"
+    )
+    problems = [] if dataflow in subscriptions else ["the Dataflow job's input_subscription is not a subscription here"]
+    # Nested blocks parse as lists of one dict each.
+    policies = {name: (sub.get("dead_letter_policy") or [None])[0] for name, sub in subscriptions.items()}
+    targets = {_resource_name(p.get("dead_letter_topic"), "google_pubsub_topic") for p in policies.values() if p}
+
+    def never_expires(sub: dict[str, Any]) -> bool:
+        return any(str(e.get("ttl")) == "" for e in sub.get("expiration_policy") or [])
+
+    for name, sub in subscriptions.items():
+        topic, policy = _resource_name(sub.get("topic"), "google_pubsub_topic"), policies[name]
+        if name == dataflow:
+            if policy or sub.get("retry_policy"):
+                problems.append(f"subscription {name} is read by Dataflow: no dead_letter_policy or retry_policy")
+            continue
         if not sub.get("retry_policy"):
             problems.append(f"subscription {name} has no retry_policy")
+        if policy:
+            target = _resource_name(policy.get("dead_letter_topic"), "google_pubsub_topic")
+            if target not in topics:
+                problems.append(
+                    f"subscription {name}: dead-letter topic {policy.get('dead_letter_topic')!r} is not defined here"
+                )
+            elif target == topic:
+                problems.append(f"subscription {name}: dead-letters to its own topic")
+        elif topic not in targets or not never_expires(sub):
+            problems.append(
+                f"subscription {name} has no dead_letter_policy and is not a never-expiring end of the chain"
+            )
+    for target in sorted(t for t in targets if t in topics):
+        if not any(_resource_name(s.get("topic"), "google_pubsub_topic") == target and never_expires(s)
+                   for s in subscriptions.values()):  # fmt: skip
+            problems.append(f"dead-letter topic {target} has no never-expiring subscription: it keeps nothing")
+
+    agent = "local.pubsub_agent"
+    for target in sorted(t for t in targets if t):
+        if not _granted(resources, "topic", target, "roles/pubsub.publisher", agent):
+            problems.append(f"Pub/Sub's service agent cannot publish dead letters to {target}")
+    for name in sorted(n for n, p in policies.items() if p):
+        if not _granted(resources, "subscription", name, "roles/pubsub.subscriber", agent):
+            problems.append(f"Pub/Sub's service agent cannot acknowledge what it dead-letters from {name}")
     return problems
 
 

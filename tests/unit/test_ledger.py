@@ -59,3 +59,10 @@ def test_a_redelivery_is_no_new_message_and_no_doubling() -> None:
     again = {"outcome": "duplicate", "reason": None, "not_input_because": "recorded_again", "n": 4, "doubled": 0}
     ledger = ledger_from_rows([*_rows(10, 0, []), again])
     assert ledger.redelivered == 4 and ledger.duplicates == 0 and ledger.balances(10)
+
+
+def test_a_dead_letter_a_replay_recovered_is_lineage_not_an_outcome() -> None:
+    replayed = {"outcome": "dead_letter", "reason": "event_time_too_old", "not_input_because": "replayed", "n": 3}
+    ledger = ledger_from_rows([*_rows(10, 0, []), {**replayed, "doubled": 0}])
+    assert ledger.replayed == 3 and ledger.dead_letters == {} and ledger.redelivered == 0
+    assert ledger.balances(10)

@@ -27,6 +27,8 @@ def ledger_table(title: str, ledger: Ledger, published: int | None) -> Table:
         table.add_row(f"filtered: {reason}", str(n))
     if ledger.output_rows:
         table.add_row("not a published message: session panes the warehouse refused", str(ledger.output_rows))
+    if ledger.replayed:
+        table.add_row("not an outcome: dead letters a later replay re-processed", str(ledger.replayed))
     if ledger.redelivered:
         table.add_row("not a published message: redeliveries of a message already counted", str(ledger.redelivered))
     if ledger.doubled:

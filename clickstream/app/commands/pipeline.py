@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,10 +13,12 @@ import typer
 from clickstream.app.commands.common import (
     StateDir,
     console,
+    err,
     fail,
     resolve_endpoints,
     settings_from,
 )
+from clickstream.core.config import Settings
 
 pipeline_app = typer.Typer(help="Run the Beam pipeline.", no_args_is_help=True)
 
@@ -50,31 +53,95 @@ def pipeline_run(
     console.print(f"pipeline state: {result.state}")
 
 
+def _google_cloud_credentials_problem() -> str | None:
+    """Why Google Cloud cannot be reached from here (no credentials), or None."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        google.auth.default()
+    except DefaultCredentialsError:
+        return "no Google Cloud credentials"
+    return None
+
+
+def _needs_google_cloud(settings: Settings, input: str, output_dir: str | None, catalog_path: Path | None) -> list[str]:
+    """What this replay would read or write on Google Cloud itself (not through a local stack)."""
+    needs = []
+    if not settings.bigquery_endpoint:
+        needs += ["the catalog (no --catalog-path)"] if catalog_path is None else []
+        needs += ["the BigQuery output (no --output-dir)"] if not output_dir else []
+        needs += ["the bq:// input"] if input.startswith("bq://") else []
+    if input.startswith("pubsub://") and not settings.pubsub_emulator_host:
+        needs.append("the pubsub:// input")
+    needs += [f"{where} on Cloud Storage" for where, path in (("the input", input), ("the output", output_dir))
+              if path and path.startswith("gs://")]  # fmt: skip
+    return needs
+
+
 def replay_cmd(
-    ctx: typer.Context,
-    input: Annotated[str, typer.Option("--input", help="JSON-lines/Avro archive (globs, gs://) or bq://dataset table")],
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            help="JSON-lines/Avro archive (globs, gs://), bq://PROJECT.DATASET.dead_letters or "
+            "pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION (pulled until empty, acked once written)",
+        ),
+    ],
     output_dir: Annotated[
-        str | None, typer.Option(help="Write events/sessions/dead_letters/duplicates .jsonl here")
+        str | None, typer.Option(help="Write events/sessions/dead_letters/duplicates .jsonl here [BigQuery]")
     ] = None,
     dead_letter_filter: Annotated[str | None, typer.Option(help="SQL condition on dead_letters (bq:// input)")] = None,
+    catalog_path: Annotated[
+        Path | None, typer.Option(help="Video catalog as JSON lines, to replay offline (default: the warehouse's)")
+    ] = None,
+    session_gap_s: Annotated[
+        int | None, typer.Option(help="Inactivity gap that closes a session, seconds (default: the pipeline's)")
+    ] = None,
+    max_event_age_s: Annotated[
+        int | None,
+        typer.Option(
+            help="Events older than this at publish time are dead-lettered, seconds (default: the pipeline's)"
+        ),
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Re-run the pipeline's transforms in batch over archived messages or dead letters."""
+    """Re-run the pipeline's transforms in batch over archived messages or dead letters.
+
+    Defaults are the pipeline's (docs/options.md). For every other pipeline option run
+    python -m pipelines.replay, which takes them all.
+    """
     from pipelines import replay  # Beam: imported on use, as in pipeline_run
 
-    # The catalog (and a bq:// input or BigQuery output) come from the configured BigQuery;
-    # pass --catalog_path to replay files fully offline.
+    # The catalog (and a bq:// input or BigQuery output) come from the configured BigQuery:
+    # the local stack when it runs, else Google Cloud.
     settings = resolve_endpoints(settings_from(state_dir))
-    args = [f"--input={input}", *settings.pipeline_args(read_subscription=False), *ctx.args]
-    if output_dir:
-        args.append(f"--output_dir={output_dir}")
-    if dead_letter_filter:
-        args.append(f"--dead_letter_filter={dead_letter_filter}")
+    needs = _needs_google_cloud(settings, input, output_dir, catalog_path)
+    problem = _google_cloud_credentials_problem() if needs else None
+    if problem:
+        fail(
+            f"no local stack and {problem} for {', '.join(needs)}: run `clickstream local up`, pass "
+            "--catalog-path FILE --output-dir DIR to replay offline, or `gcloud auth application-default login`"
+        )
+    if settings.pubsub_emulator_host:  # a pubsub:// input on the local stack
+        os.environ["PUBSUB_EMULATOR_HOST"] = settings.pubsub_emulator_host
+    args = [f"--input={input}", *settings.pipeline_args(read_subscription=False)]
+    for name, value in (
+        ("output_dir", output_dir),
+        ("dead_letter_filter", dead_letter_filter),
+        ("catalog_path", catalog_path),
+        ("session_gap_s", session_gap_s),
+        ("max_event_age_s", max_event_age_s),
+    ):
+        if value is not None:
+            args.append(f"--{name}={value}")
     started = time.monotonic()
     try:
-        replay.run(args)
+        result = replay.run(args)
     except Exception as exc:  # a bad path or query is one line for the user, not a traceback
         fail(f"replay failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    for warning in replay.warnings(result, age_flag="--max-event-age-s"):
+        err.print(f"[bold yellow]warning:[/] {warning}")
     console.print(
         f"replay finished in {time.monotonic() - started:.1f}s"
         + (f"; files in {output_dir}" if output_dir else "; rows written to BigQuery")
