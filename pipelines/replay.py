@@ -45,7 +45,7 @@ from apache_beam.transforms import window
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
-from clickstream.core.reasons import STAGE_OF, Reason
+from clickstream.core.reasons import STAGE_OF, Reason, Stage
 from clickstream.core.tables import REPLAYED_AT
 from pipelines import archive, subscription
 from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
@@ -53,6 +53,7 @@ from pipelines.messages import RawMessage, dead_letter_row, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
 from pipelines.timefmt import iso
 from pipelines.transforms import METRICS_NAMESPACE
+from pipelines.transforms.park import PARKED, PARKED_DEAD_LETTER_ROW
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,7 @@ TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
 class ReplayOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        parser.add_argument(
-            "--input",
-            default=None,
-            help="Files (JSON lines or .avro, globs, gs://), bq://PROJECT.DATASET.dead_letters or "
-            "pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION.",
-        )
+        parser.add_argument("--input", default=None, help="Files (JSON lines or .avro, globs, gs://) or bq://table.")
         parser.add_argument("--output_dir", default=None, help="Write JSON-lines files here instead of BigQuery.")
         parser.add_argument("--dead_letter_filter", default=None, help="SQL condition on dead_letters rows (bq://).")
 
@@ -87,6 +83,25 @@ def _read_entry(element: tuple[str, bytes]) -> Iterator[RawMessage | beam.pvalue
             yield archive.from_json_line(entry)
         except archive.Unreadable as exc:
             yield beam.pvalue.TaggedOutput(UNREADABLE, archive.unreadable_dead_letter(entry, source, exc))
+
+
+def from_leased(message: RawMessage, source: str) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
+    """A message from a subscription: itself, or, when the pipeline parked a dead-letter row it
+    could not store (``transforms.park``), the message that row kept."""
+    if message.attributes.get(PARKED) != PARKED_DEAD_LETTER_ROW:
+        yield message
+        return
+    try:
+        row = json.loads(message.data)
+        if not isinstance(row, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:  # kept, as a dead letter saying why it cannot be replayed
+        error = f"replay: a parked dead-letter row that cannot be read: {exc}"
+        yield beam.pvalue.TaggedOutput(
+            UNREADABLE, dead_letter_row(message, Stage.READ, Reason.UNREADABLE_ARCHIVE_LINE, error)
+        )
+        return
+    yield from from_dead_letter(row, source)
 
 
 def _refused_row(payload: bytes, table: str) -> dict[str, Any]:
@@ -121,8 +136,7 @@ def from_dead_letter(row: dict[str, Any], source: str) -> Iterator[RawMessage | 
 def dead_letters_query(table: str, dead_letter_filter: str | None) -> str:
     """The dead letters of ``table`` to replay: those matching the filter whose message has not
     been recovered yet, so replaying the same dead letters twice stores their events once. A
-    message's current outcome is the ledger's (``message_outcomes``, in the same dataset); a dead
-    letter without a publish time has no identity there and is always replayed."""
+    message's current outcome is the ledger's (``message_outcomes``, in the same dataset)."""
     outcomes = f"{table.rsplit('.', 1)[0]}.message_outcomes"
     where = f"({dead_letter_filter}) AND " if dead_letter_filter else ""
     return (
@@ -149,8 +163,9 @@ def read_inputs(
     """The input as RawMessages (main output), UNREADABLE dead letters and REFUSED rows."""
     if lease is not None:  # pubsub://: the messages pulled before the pipeline started
         leased = pipeline | "Leased" >> beam.Create(lease.messages)
-        # Every one a message: the side outputs of the other inputs stay empty.
-        return leased | "ToRawMessage" >> beam.FlatMap(lambda m: [m]).with_outputs(UNREADABLE, REFUSED, main="messages")
+        return leased | "ToRawMessage" >> beam.FlatMap(from_leased, source).with_outputs(
+            UNREADABLE, REFUSED, main="messages"
+        )
     if source.startswith("bq://"):
         endpoint, project = options.bigquery_endpoint, options.view_as(GoogleCloudOptions).project
         rows = (
@@ -223,7 +238,8 @@ def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_
 def write_files(outputs: Outputs, output_dir: str) -> None:
     for name in ("events", "sessions", "dead_letters", "duplicates"):
         (
-            getattr(outputs, name)  # in the global window (with_lineage)
+            getattr(outputs, name)
+            | f"{name}ToGlobal" >> beam.WindowInto(window.GlobalWindows())
             | f"{name}ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True, default=str))
             | f"Write{name}"
             >> beam.io.WriteToText(

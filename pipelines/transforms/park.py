@@ -26,6 +26,10 @@ from pipelines.transforms import METRICS_NAMESPACE
 
 log = logging.getLogger(__name__)
 _MAX_ATTRIBUTE_BYTES = 1024  # Pub/Sub allows 1024 bytes per attribute value
+# The attribute that tells a parked dead-letter row from a message Pub/Sub parked itself (the
+# dead-letter subscription's policy parks raw messages on the same topic); replay reads both.
+PARKED = "clickstream_parked"
+PARKED_DEAD_LETTER_ROW = "dead_letter_row"
 
 
 def parked_message(refused: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
@@ -34,6 +38,7 @@ def parked_message(refused: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     ``refused`` is the sink's dead letter for the refused row: its payload is that row."""
     data = base64.b64decode(refused["payload"]) if refused.get("payload") else b""
     attributes = {
+        PARKED: PARKED_DEAD_LETTER_ROW,
         "refused_table": refused.get("refused_table") or "",
         "error": (refused.get("error") or "")[:_MAX_ATTRIBUTE_BYTES],
     }

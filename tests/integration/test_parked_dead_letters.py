@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
@@ -18,6 +19,7 @@ from clickstream.app import provisioning
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import subscriber_client
+from pipelines import replay
 from pipelines.graph import process, write_to_bigquery
 from pipelines.messages import RawMessage, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
@@ -46,22 +48,28 @@ def _pull_all(settings: Settings, subscription: str, expected: int) -> list:
     return got
 
 
-def test_dead_letters_the_warehouse_refuses_are_parked_on_pubsub(
-    stack: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+MESSAGES = [
+    RawMessage(data=b"", attributes={"k": "v"}, message_id=f"m-{i}", publish_time_ms=T0_MS + i) for i in range(3)
+]
+
+
+@pytest.fixture
+def parked_three(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Three messages the pipeline dead-letters, into a dead_letters table that refuses them all."""
     settings = stack.isolated("parked")
     # The pipeline finds the emulator as its Pub/Sub read does, through the environment.
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", settings.pubsub_emulator_host or "")
     provisioning.provision(settings)
     drift_column(bigquery_client(settings), settings, "dead_letters", "stage")
-    messages = [
-        RawMessage(data=b"", attributes={"k": "v"}, message_id=f"m-{i}", publish_time_ms=T0_MS + i) for i in range(3)
-    ]
     options = PipelineOptions(settings.pipeline_args(read_subscription=False)).view_as(ClickstreamOptions)
     with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
-        outputs = process(p | beam.Create(messages), options, p | "Catalog" >> beam.Create([CATALOG]))
+        outputs = process(p | beam.Create(MESSAGES), options, p | "Catalog" >> beam.Create([CATALOG]))
         write_to_bigquery(outputs, options)
+    return settings
 
+
+def test_dead_letters_the_warehouse_refuses_are_parked_on_pubsub(parked_three: Settings) -> None:
+    settings, messages = parked_three, MESSAGES
     parked = _pull_all(settings, settings.parked_subscription_path, expected=3)
     assert len(parked) == 3, "a dead letter the warehouse refused went nowhere"
     rows = [json.loads(m.data) for m in parked]
@@ -69,3 +77,23 @@ def test_dead_letters_the_warehouse_refuses_are_parked_on_pubsub(
     assert sorted((raw_from_dead_letter(r) for r in rows), key=lambda m: m.message_id) == messages
     assert {r["reason"] for r in rows} == {"empty_payload"}
     assert all(m.attributes["refused_table"] == "dead_letters" and m.attributes["error"] for m in parked)
+
+
+def test_a_parked_dead_letter_replays_as_the_message_it_was(parked_three: Settings, tmp_path: Path) -> None:
+    """``clickstream replay --input pubsub://<parked subscription>`` re-processes the original
+    messages (here they dead-letter again, for the same reason, under their own ids)."""
+    settings = parked_three
+    replay.run(
+        [
+            f"--input=pubsub://{settings.parked_subscription_path}",
+            f"--output_dir={tmp_path}",
+            f"--project={settings.project}",
+            f"--bigquery_endpoint={settings.bigquery_endpoint}",
+            f"--dataset={settings.dataset}",
+        ]
+    )
+    letters = [json.loads(line) for line in (tmp_path / "dead_letters.jsonl").read_text().splitlines()]
+    assert sorted((d["message_id"], d["reason"]) for d in letters) == [
+        (m.message_id, "empty_payload") for m in MESSAGES
+    ]
+    assert (tmp_path / "events.jsonl").read_text() == ""
