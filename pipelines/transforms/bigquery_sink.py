@@ -33,6 +33,7 @@ from google.api_core.retry import Retry
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.reasons import Reason, Stage
+from clickstream.core.tables import REPLAYED_AT
 from pipelines.messages import RawMessage, dead_letter_row
 from pipelines.rules.bigquery_sink import is_quota_error, row_id
 from pipelines.timefmt import parse_iso_ms
@@ -82,7 +83,7 @@ def sink_dead_letter(table: str, row: dict[str, Any], error: str) -> dict[str, A
         message_id=row.get("message_id"),
         publish_time_ms=_publish_ms(row.get("publish_time")),
     )
-    return dead_letter_row(
+    letter = dead_letter_row(
         raw,
         Stage.SINK,
         Reason.WAREHOUSE_REJECTED,
@@ -91,6 +92,9 @@ def sink_dead_letter(table: str, row: dict[str, Any], error: str) -> dict[str, A
         event_type=row.get("event_type"),
         refused_table=table.rsplit(".", 1)[-1],
     )
+    if row.get(REPLAYED_AT) is not None:  # a replay's row stays the replay's record (lineage)
+        letter[REPLAYED_AT] = row[REPLAYED_AT]
+    return letter
 
 
 class InsertAllFn(beam.DoFn):

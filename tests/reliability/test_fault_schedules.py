@@ -46,6 +46,8 @@ from clickstream.core.ledger import Ledger, read_ledger
 from clickstream.core.pubsub_clients import subscriber_client
 from emitters import EventPublisher, PublisherConfig
 from emitters.events import ClientInfo, Event, encode_event, thumbnail_clicked, video_paused
+from pipelines import archive, replay
+from pipelines.messages import RawMessage
 from tests.support.reliability import column, drift_column, start_pipeline
 from tests.support.spool_faults import fill_the_disk, free_the_disk
 
@@ -90,6 +92,23 @@ class WarehouseFrozen:
     seconds: float
 
 
+@dataclass(frozen=True)
+class ArchiveReplayed:
+    """``clickstream replay`` of an archive file with good lines and bad ones (not JSON, data
+    that is not base64, a publish time that is not a time) into the same dataset."""
+
+    good: int
+    bad: int
+
+
+# Each a message of its own ({n} makes it unique: the same line twice is the same message).
+BAD_LINES = (
+    "this is not JSON {n}",
+    '{{"data": "*** not base64 ***", "message_id": "bad-{n}", "publish_time": "2026-01-01T00:00:00Z"}}',
+    '{{"data": "", "message_id": "bad-{n}", "publish_time": "yesterday"}}',
+)
+
+
 INVALID_KINDS = ("negative_position", "invalid_slot", "attribute_mismatch", "wrong_timestamp_unit")
 steps = st.one_of(
     st.builds(NewEvents, st.integers(1, 6), st.booleans(), st.booleans()),
@@ -97,6 +116,7 @@ steps = st.one_of(
     st.builds(Invalid, st.sampled_from(INVALID_KINDS)),
     st.builds(BrokerFrozen, st.floats(2, 4), st.integers(1, 4), st.booleans()),
     st.builds(WarehouseFrozen, st.floats(2, 5)),
+    st.builds(ArchiveReplayed, st.integers(0, 4), st.integers(1, 3)),
 )
 schedules = st.lists(steps, min_size=2, max_size=6)
 
@@ -114,6 +134,7 @@ class World:
     state_dir: Path
     audit_subscription: str
     message_ids: set[str] = field(default_factory=set)  # what Pub/Sub holds, from the audit
+    archived_lines: int = 0  # inputs that came from replayed archive files, not from Pub/Sub
     lost_event_ids: set[str] = field(default_factory=set)  # the emitters said so: no outcome expected
     sent: list[Event] = field(default_factory=list)
 
@@ -148,7 +169,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 subscriber.create_subscription(request={"name": audit, "topic": settings.topic_path})
             finally:
                 subscriber.close()
-            with start_pipeline(settings, base, "--session_gap_s=10") as pipeline:
+            # A replay runs in this process; it finds the emulator (to park) as the pipeline does.
+            with start_pipeline(settings, base, "--session_gap_s=10") as pipeline, pytest.MonkeyPatch.context() as env:
+                env.setenv("PUBSUB_EMULATOR_HOST", settings.pubsub_emulator_host or "")
                 yield World(stack, settings, client, pipeline, base, audit)
     except services.StackError as exc:
         pytest.fail(f"local stack did not start: {exc}", pytrace=False)
@@ -226,10 +249,27 @@ def _run_step(world: World, publisher: EventPublisher, step: object) -> None:
             if step.disk_full:
                 free_the_disk(publisher._spool)
             time.sleep(max(0.0, step.seconds - 2))
+    elif isinstance(step, ArchiveReplayed):
+        _replay_archive(world, step)
     elif isinstance(step, WarehouseFrozen):
         with world.freeze("bigquery"):
             _send(world, publisher, _event(world))
             time.sleep(step.seconds)
+
+
+def _replay_archive(world: World, step: ArchiveReplayed) -> None:
+    now = int(time.time() * 1000)
+    lines = []
+    for i in range(step.good):
+        event = _event(world)
+        message = RawMessage(encode_event(event), event.attributes(), f"archived-{uuid.uuid4().hex}", now + i)
+        lines.append(archive.to_json_line(message))
+        world.sent.append(event)
+    lines += [BAD_LINES[i % len(BAD_LINES)].format(n=uuid.uuid4().hex) for i in range(step.bad)]
+    path = world.state_dir / f"archive-{uuid.uuid4().hex[:8]}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    replay.run([f"--input={path}", *world.settings.pipeline_args(read_subscription=False)])
+    world.archived_lines += len(lines)
 
 
 def _audit(world: World) -> None:
@@ -261,7 +301,7 @@ def _settled(world: World, timeout_s: float = 120) -> Ledger:
     deadline = time.monotonic() + timeout_s
     while True:
         ledger = read_ledger(world.client, world.settings)
-        if ledger.accounted >= len(world.message_ids) or time.monotonic() > deadline:
+        if ledger.accounted >= len(world.message_ids) + world.archived_lines or time.monotonic() > deadline:
             return ledger
         if not world.pipeline.running:
             raise AssertionError(f"the pipeline exited:\n{world.pipeline.log_tail()}")
@@ -289,7 +329,7 @@ def _run_schedule(world: World, schedule: list[object]) -> None:
 
     _audit(world)
     ledger = _settled(world)
-    published = len(world.message_ids)
+    published = len(world.message_ids) + world.archived_lines
     print(
         f"\nschedule {len(RAN)}: {RAN[-1]}: {ledger.equation(published)}; lost by the emitter {report.lost}"
         f" (steps {ran - started:.0f} s, close {closed - ran:.0f} s, settled {time.monotonic() - closed:.0f} s)"
@@ -326,6 +366,7 @@ def test_every_schedule_of_faults_leaves_the_ledger_balanced(
             Invalid("attribute_mismatch"),
             BrokerFrozen(3, events=3, disk_full=True),
             WarehouseFrozen(3),
+            ArchiveReplayed(good=2, bad=3),
             NewEvents(2, late=False, refused=False),
             Republish(0),  # late events re-sent after the watermark moved on
             Republish(1),

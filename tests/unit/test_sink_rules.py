@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clickstream.core.tables import table_specs
+from clickstream.core.tables import REPLAYED_AT, table_specs
 from pipelines.rules.bigquery_sink import is_quota_error, row_id
 from pipelines.rules.dedup import duplicate_row
 from pipelines.transforms.bigquery_sink import sink_dead_letter
@@ -35,3 +35,12 @@ def test_events_keep_the_event_id_as_their_row_id() -> None:
 def test_only_the_quota_reasons_of_a_403_are_retryable() -> None:
     assert is_quota_error([{"reason": "rateLimitExceeded"}]) and is_quota_error([{"reason": "quotaExceeded"}])
     assert not is_quota_error([{"reason": "accessDenied"}]) and not is_quota_error(None)
+
+
+def test_a_replayed_row_the_warehouse_refuses_keeps_its_lineage() -> None:
+    """A replay's row refused again must stay the replay's record, or the ledger counts the
+    original dead letter as the outcome and the new one as a redelivery."""
+    refused = {"event_id": "e-1", "message_id": "m-1", "publish_time": "2026-01-01T00:00:00.000Z"}
+    letter = sink_dead_letter("p.d.events", {**refused, REPLAYED_AT: "2026-01-02T00:00:00.000Z"}, "bad")
+    assert letter[REPLAYED_AT] == "2026-01-02T00:00:00.000Z"
+    assert sink_dead_letter("p.d.events", refused, "bad").get(REPLAYED_AT) is None
