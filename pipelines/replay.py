@@ -70,7 +70,12 @@ TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
 class ReplayOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        parser.add_argument("--input", default=None, help="Files (JSON lines or .avro, globs, gs://) or bq://table.")
+        parser.add_argument(
+            "--input",
+            default=None,
+            help="Files (JSON lines or .avro, globs, gs://), bq://PROJECT.DATASET.dead_letters or "
+            "pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION.",
+        )
         parser.add_argument("--output_dir", default=None, help="Write JSON-lines files here instead of BigQuery.")
         parser.add_argument("--dead_letter_filter", default=None, help="SQL condition on dead_letters rows (bq://).")
 
@@ -136,7 +141,8 @@ def from_dead_letter(row: dict[str, Any], source: str) -> Iterator[RawMessage | 
 def dead_letters_query(table: str, dead_letter_filter: str | None) -> str:
     """The dead letters of ``table`` to replay: those matching the filter whose message has not
     been recovered yet, so replaying the same dead letters twice stores their events once. A
-    message's current outcome is the ledger's (``message_outcomes``, in the same dataset)."""
+    message's current outcome is the ledger's (``message_outcomes``, in the same dataset); a dead
+    letter without a publish time has no identity there and is always replayed."""
     outcomes = f"{table.rsplit('.', 1)[0]}.message_outcomes"
     where = f"({dead_letter_filter}) AND " if dead_letter_filter else ""
     return (
@@ -238,8 +244,7 @@ def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_
 def write_files(outputs: Outputs, output_dir: str) -> None:
     for name in ("events", "sessions", "dead_letters", "duplicates"):
         (
-            getattr(outputs, name)
-            | f"{name}ToGlobal" >> beam.WindowInto(window.GlobalWindows())
+            getattr(outputs, name)  # in the global window (with_lineage)
             | f"{name}ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True, default=str))
             | f"Write{name}"
             >> beam.io.WriteToText(
