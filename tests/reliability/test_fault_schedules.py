@@ -44,7 +44,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.ledger import Ledger, read_ledger
 from clickstream.core.pubsub_clients import subscriber_client
-from emitters import EventPublisher, PublisherConfig
+from emitters import EventPublisher, PublisherConfig, SpoolFullError
 from emitters.events import ClientInfo, Event, encode_event, thumbnail_clicked, video_paused
 from pipelines import archive, replay
 from pipelines.messages import RawMessage
@@ -54,7 +54,7 @@ from tests.support.spool_faults import fill_the_disk, free_the_disk
 # One worker runs the module: the schedules share one stack and pipeline, and the count at the end.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("fault_schedules")]
 
-SCHEDULES = int(os.environ.get("CLICKSTREAM_FAULT_SCHEDULES", "8"))
+SCHEDULES = int(os.environ.get("CLICKSTREAM_FAULT_SCHEDULES", "12"))
 LATE_MS = 2 * 3600 * 1000  # behind the watermark by more than the dedup horizon's reach
 CLIENT = ClientInfo(platform="web", app_version="9.9.9", user_agent="property-test")
 RAN: list[str] = []
@@ -135,6 +135,10 @@ class World:
     audit_subscription: str
     message_ids: set[str] = field(default_factory=set)  # what Pub/Sub holds, from the audit
     archived_lines: int = 0  # inputs that came from replayed archive files, not from Pub/Sub
+    # What went through Pub/Sub, the events Republish re-sends. Not the archived ones: a replay
+    # and the streaming pipeline share no dedup state, so an event both replayed and streamed
+    # is stored twice (docs/delivery-guarantees.md says so; the ledger reports it as doubled).
+    published: list[Event] = field(default_factory=list)
     lost_event_ids: set[str] = field(default_factory=set)  # the emitters said so: no outcome expected
     sent: list[Event] = field(default_factory=list)
 
@@ -211,8 +215,13 @@ def _event(world: World, refused: bool = False, late: bool = False, **payload: o
 
 
 def _send(world: World, publisher: EventPublisher, event: Event) -> None:
-    publisher.publish(event)
     world.sent.append(event)
+    try:
+        publisher.publish(event)
+    except SpoolFullError:  # refused to the caller's face (the spool is in use and full): not accepted
+        world.lost_event_ids.add(event.event_id)
+        return
+    world.published.append(event)
 
 
 def _invalid(world: World, publisher: EventPublisher, kind: str) -> None:
@@ -227,14 +236,15 @@ def _invalid(world: World, publisher: EventPublisher, kind: str) -> None:
         event, other = _event(world), _event(world)
         publisher.publish_encoded(encode_event(event), {**event.attributes(), "event_id": other.event_id})
         world.sent.append(event)
+        world.published.append(event)
 
 
 def _run_step(world: World, publisher: EventPublisher, step: object) -> None:
     if isinstance(step, NewEvents):
         for i in range(step.count):
             _send(world, publisher, _event(world, refused=step.refused and i % 2 == 0, late=step.late))
-    elif isinstance(step, Republish) and world.sent:
-        publisher.publish(world.sent[step.which % len(world.sent)])
+    elif isinstance(step, Republish) and world.published:
+        publisher.publish(world.published[step.which % len(world.published)])
     elif isinstance(step, Invalid):
         _invalid(world, publisher, step.kind)
     elif isinstance(step, BrokerFrozen):

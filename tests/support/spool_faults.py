@@ -28,9 +28,12 @@ def broker_down_config(tmp_path: Path, **overrides: object) -> PublisherConfig:
 
 
 def fill_the_disk(spool: DiskSpool) -> None:
-    """From now on the spool file may not grow past the pages it has."""
-    pages = spool._db.execute("PRAGMA page_count").fetchone()[0]
-    spool._db.execute(f"PRAGMA max_page_count={pages}")
+    """From now on the spool file may not grow past the pages it has (in use: free pages left
+    by events already drained are given back first, so the next few events find no room)."""
+    with spool._lock:
+        spool._db.execute("VACUUM")
+        pages = spool._db.execute("PRAGMA page_count").fetchone()[0]
+        spool._db.execute(f"PRAGMA max_page_count={pages}")
 
 
 def free_the_disk(spool: DiskSpool) -> None:
