@@ -20,7 +20,9 @@ from pipelines.options import ClickstreamOptions, option_names
 README = REPO_ROOT / "README.md"
 DOCS = REPO_ROOT / "docs"
 MKDOCS = REPO_ROOT / "mkdocs.yml"
-README_MAX_BYTES = 12 * 1024
+# The front door plus the two tables the issues asked it to show (validation rules, delivery
+# guarantees); anything longer belongs in docs/.
+README_MAX_BYTES = 14 * 1024
 
 
 def _first_bash_block(text: str) -> str:
