@@ -94,16 +94,32 @@ def _plausible(ms: int) -> bool:
     return _TS_FROM_MS <= ms < _TS_UNTIL_MS
 
 
-def _check_time(ms: int, name: str, reason: str = Reason.INVALID_TIMESTAMP) -> None:
-    """Milliseconds in the contract's range. A producer that writes seconds (or microseconds)
-    gets a unit error, not a clock-skew correction to publish time or an 'event too old'."""
+def _check_publish_time(ms: int) -> None:
+    if not _plausible(ms):
+        raise _Invalid(
+            Reason.INVALID_PUBLISH_TIME,
+            f"publish_time={ms} is outside {_RULES['timestamps']['from']}..{_RULES['timestamps']['until']}",
+        )
+
+
+def _check_client_time(ms: int, name: str, reference_ms: int, limits: Limits, skew_fixes_it: bool) -> None:
+    """A client timestamp in milliseconds. One that reads as now once taken for seconds (or
+    microseconds) is a unit error, not a wrong clock: without this it would be re-based on
+    publish time as clock skew, or refused as too old. Any other out-of-range value is a wrong
+    clock (a device reset to 1970), which skew correction re-bases when there is a publish time
+    (``skew_fixes_it``); the corrected event time is range-checked after that."""
     if _plausible(ms):
         return
-    if _plausible(ms * 1000):
+    low, high = reference_ms - limits.max_age_ms, reference_ms + limits.future_tolerance_ms
+    if low <= ms * 1000 <= high:
         raise _Invalid(Reason.WRONG_TIMESTAMP_UNIT, f"{name}={ms} looks like seconds, not milliseconds")
-    if _plausible(ms // 1000):
+    if low <= ms // 1000 <= high:
         raise _Invalid(Reason.WRONG_TIMESTAMP_UNIT, f"{name}={ms} looks like microseconds, not milliseconds")
-    raise _Invalid(reason, f"{name}={ms} is outside {_RULES['timestamps']['from']}..{_RULES['timestamps']['until']}")
+    if not skew_fixes_it:
+        raise _Invalid(
+            Reason.INVALID_TIMESTAMP,
+            f"{name}={ms} is outside {_RULES['timestamps']['from']}..{_RULES['timestamps']['until']}",
+        )
 
 
 def _check_attributes(record: dict[str, Any], attributes: dict[str, str]) -> None:
@@ -137,11 +153,13 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
     if _blank(payload["video_id"]):
         raise _Invalid(Reason.MISSING_VIDEO_ID, "video_id is empty")
     client_ts, sent_at = record["event_ts"], record["sent_at"]
-    _check_time(client_ts, "event_ts")
-    _check_time(sent_at, "sent_at")
     publish_ms = raw.publish_time_ms
     if publish_ms is not None:
-        _check_time(publish_ms, "publish_time", Reason.INVALID_PUBLISH_TIME)
+        _check_publish_time(publish_ms)
+    reference = publish_ms if publish_ms is not None else now_ms
+    has_publish = publish_ms is not None
+    _check_client_time(client_ts, "event_ts", reference, limits, skew_fixes_it=has_publish)
+    _check_client_time(sent_at, "sent_at", reference, limits, skew_fixes_it=has_publish)
 
     paused = event_type == "VideoPaused"
     if paused:
@@ -171,7 +189,10 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
             raise _Invalid(Reason.MISSING_IMPRESSION_ID, "impression_id is empty")
 
     event_ts, skew, corrected = correct_clock_skew(client_ts, sent_at, publish_ms, limits.skew_tolerance_ms)
-    reference = publish_ms if publish_ms is not None else now_ms
+    if not _plausible(event_ts):  # a wrong clock that correction could not bring into range
+        raise _Invalid(
+            Reason.INVALID_TIMESTAMP, f"event time {event_ts} (client {client_ts}, sent_at {sent_at}) is out of range"
+        )
     if event_ts > reference + limits.future_tolerance_ms:
         raise _Invalid(Reason.EVENT_TIME_IN_FUTURE, f"event time {iso(event_ts)} is after {iso(reference)}")
     if reference - event_ts > limits.max_age_ms:

@@ -196,3 +196,13 @@ def test_seconds_instead_of_milliseconds_is_a_unit_error_not_clock_skew() -> Non
     assert outcome_for(only_event_ts).dead_letter["reason"] == "wrong_timestamp_unit"
     in_microseconds = replace(paused("u", 0), event_ts_ms=T0_MS * 1000)
     assert outcome_for(in_microseconds).dead_letter["reason"] == "wrong_timestamp_unit"
+
+
+@pytest.mark.parametrize("reset_to_ms", [3_600_000, 1_500_000_000])
+def test_a_device_clock_reset_to_1970_is_skew_corrected_not_refused(reset_to_ms) -> None:
+    """A clock back at the epoch is a wrong clock, not a unit error: the event and its send
+    time keep their distance, so publish time re-bases the event as before."""
+    reset = replace(paused("u", 0), event_ts_ms=reset_to_ms, sent_at_ms=reset_to_ms + 200)
+    outcome = outcome_for(reset, publish_time_ms=T0_MS + 150)
+    assert outcome.ok, outcome.dead_letter
+    assert outcome.event["skew_corrected"] and outcome.event_ts_ms == T0_MS + 150 - 200
