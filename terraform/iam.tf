@@ -92,6 +92,13 @@ resource "google_pubsub_subscription_iam_member" "replay_parked" {
   member       = google_service_account.replay.member
 }
 
+# A replay runs the same sinks as the pipeline, so it parks what the dead_letters table refuses.
+resource "google_pubsub_topic_iam_member" "replay_parks_refused_dead_letters" {
+  topic  = google_pubsub_topic.parked.id
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.replay.member
+}
+
 resource "google_bigquery_dataset_iam_member" "replay_editor" {
   dataset_id = google_bigquery_dataset.clickstream.dataset_id
   role       = "roles/bigquery.dataEditor"

@@ -41,7 +41,8 @@ resource "google_pubsub_schema" "event" {
 # revision is accepted whatever the order). `gcloud pubsub schemas commit` can exit 0 when the
 # commit failed, so each commit is checked by listing the revisions again.
 resource "terraform_data" "schema_revisions" {
-  triggers_replace = [for p in local.avro_revision_paths : filesha256(p)]
+  # Also when the schema itself is replaced: a new schema starts with the first revision only.
+  triggers_replace = concat([google_pubsub_schema.event.id], [for p in local.avro_revision_paths : filesha256(p)])
 
   provisioner "local-exec" {
     interpreter = ["python3", "-c"]

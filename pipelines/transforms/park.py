@@ -40,7 +40,8 @@ def parked_message(refused: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     attributes = {
         PARKED: PARKED_DEAD_LETTER_ROW,
         "refused_table": refused.get("refused_table") or "",
-        "error": (refused.get("error") or "")[:_MAX_ATTRIBUTE_BYTES],
+        # Cut in bytes, not characters, on a character boundary.
+        "error": (refused.get("error") or "").encode()[:_MAX_ATTRIBUTE_BYTES].decode("utf-8", "ignore"),
     }
     return data, attributes
 

@@ -157,3 +157,11 @@ def test_a_parked_message_is_the_refused_row_with_its_table_and_error() -> None:
     data, attributes = parked_message(sink_dead_letter("p.d.dead_letters", refused_letter, "x" * 5000))
     assert json.loads(data) == refused_letter
     assert attributes["refused_table"] == "dead_letters" and len(attributes["error"]) == 1024
+
+
+def test_a_parked_error_attribute_fits_pubsubs_limit_in_bytes() -> None:
+    """Pub/Sub allows 1024 bytes per attribute value: a long non-ASCII error cut to 1024
+    characters would be refused, and the bundle retried for ever."""
+    letter = sink_dead_letter("p.d.dead_letters", {"message_id": "m-1"}, "é" * 3000)
+    _, attributes = parked_message(letter)
+    assert 0 < len(attributes["error"].encode()) <= 1024
