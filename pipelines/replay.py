@@ -148,7 +148,9 @@ def dead_letters_query(table: str, dead_letter_filter: str | None) -> str:
     return (
         "SELECT d.message_id, d.publish_time, d.failed_at, d.payload, d.attributes, d.reason, d.refused_table, "
         f"d.event_id FROM `{table}` AS d WHERE {where}NOT EXISTS (SELECT 1 FROM `{outcomes}` AS o WHERE o.is_input "
-        "AND o.outcome != 'dead_letter' AND o.message_id = d.message_id AND o.publish_time = d.publish_time)"
+        "AND o.outcome != 'dead_letter' AND o.message_id = d.message_id "
+        # The ledger's message is (message id, publish time), a missing publish time included.
+        "AND (o.publish_time = d.publish_time OR (o.publish_time IS NULL AND d.publish_time IS NULL)))"
     )
 
 

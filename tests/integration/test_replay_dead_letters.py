@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -161,4 +163,34 @@ def test_a_refused_row_goes_back_into_its_table(own_dataset: Settings, tmp_path:
     ledger = read_ledger(client, own_dataset)
     # Not decoded as a message (it would be undecodable): the refused row is the event.
     assert ledger.dead_letters == {} and ledger.stored == 1 and ledger.replayed == 1
+    assert ledger.balances(1)
+
+
+def test_a_dead_letter_without_publish_time_replayed_twice_is_stored_once(
+    own_dataset: Settings, tmp_path: Path
+) -> None:
+    """An archive line without a publish time is judged against the clock. Its dead letter,
+    replayed twice after the fix, must be recovered once: the ledger knows the message as
+    (message id, no publish time), and so must the replay's 'already recovered' check."""
+    catalog = _catalog(tmp_path)
+    now = int(time.time() * 1000)
+    future = paused("u-future", 0, sent_at=now + 600_000)  # ten minutes ahead: beyond 5 minutes
+    future = dataclasses.replace(future, event_ts_ms=now + 600_000)
+    line = json.loads(to_json_line(message(future, publish_time_ms=now)))
+    line["publish_time"] = None
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text(json.dumps(line) + "\n")
+    _replay_into(own_dataset, catalog, f"--input={archive}")
+    client = bigquery_client(own_dataset)
+    assert read_ledger(client, own_dataset).dead_letters == {Reason.EVENT_TIME_IN_FUTURE: 1}
+
+    for _ in range(2):
+        _replay_into(
+            own_dataset,
+            catalog,
+            f"--input=bq://{own_dataset.table_id('dead_letters')}",
+            f"--future_tolerance_s={3600}",
+        )
+    ledger = read_ledger(client, own_dataset)
+    assert (ledger.stored, ledger.doubled) == (1, 0), ledger
     assert ledger.balances(1)

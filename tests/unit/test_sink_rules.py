@@ -19,7 +19,9 @@ def test_the_same_row_recomputed_later_keeps_its_id_and_another_row_gets_another
     assert row_id(other, columns) != row_id(first, columns)
 
 
-def test_a_refused_row_keeps_its_dead_letter_id_whatever_the_time() -> None:
+def test_a_refused_row_dead_lettered_again_keeps_its_id_and_another_table_gives_another() -> None:
+    # (Not shown: a refused row whose own wall-clock column was recomputed, e.g. processed_at on
+    # a fused-bundle retry, gets another id: the payload is the row. docs/delivery-guarantees.md.)
     columns = table_specs()["dead_letters"].row_id
     refused = {"event_id": "e-1", "message_id": "m-1", "publish_time": "2026-01-01T00:00:00.000Z"}
     a, b = sink_dead_letter("p.d.events", refused, "bad"), sink_dead_letter("p.d.events", refused, "bad")
