@@ -7,7 +7,6 @@ rows (this test's dead_letters table declares ``stage`` INTEGER, as a drifted sc
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import apache_beam as beam
@@ -18,34 +17,15 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from clickstream.app import provisioning
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
-from clickstream.core.pubsub_clients import subscriber_client
 from pipelines import replay
 from pipelines.graph import process, write_to_bigquery
 from pipelines.messages import RawMessage, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
+from tests.support.events import pull_all
 from tests.support.reliability import drift_column
 from tests.support.teststream import CATALOG, T0_MS
 
 pytestmark = pytest.mark.integration
-
-
-def _pull_all(settings: Settings, subscription: str, expected: int) -> list:
-    subscriber = subscriber_client(settings)
-    got: list = []
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            response = subscriber.pull(request={"subscription": subscription, "max_messages": 100}, timeout=10)
-            got += [m.message for m in response.received_messages]
-            if response.received_messages:
-                subscriber.acknowledge(
-                    request={"subscription": subscription, "ack_ids": [m.ack_id for m in response.received_messages]}
-                )
-            if len(got) >= expected:
-                break
-    finally:
-        subscriber.close()
-    return got
 
 
 MESSAGES = [
@@ -70,7 +50,7 @@ def parked_three(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def test_dead_letters_the_warehouse_refuses_are_parked_on_pubsub(parked_three: Settings) -> None:
     settings, messages = parked_three, MESSAGES
-    parked = _pull_all(settings, settings.parked_subscription_path, expected=3)
+    parked = [r.message for r in pull_all(settings, settings.parked_subscription_path, expect=3, timeout_s=30)]
     assert len(parked) == 3, "a dead letter the warehouse refused went nowhere"
     rows = [json.loads(m.data) for m in parked]
     # Each parked message is the refused dead-letter row: replay rebuilds the original message.

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
@@ -45,9 +44,10 @@ from clickstream.core.config import Settings
 from clickstream.core.ledger import Ledger, read_ledger
 from clickstream.core.pubsub_clients import subscriber_client
 from emitters import EventPublisher, PublisherConfig, SpoolFullError
-from emitters.events import ClientInfo, Event, encode_event, thumbnail_clicked, video_paused
+from emitters.events import Event, encode_event
 from pipelines import archive, replay
 from pipelines.messages import RawMessage
+from tests.support.events import pull_all, sample_click, sample_paused
 from tests.support.reliability import column, drift_column, start_pipeline
 from tests.support.spool_faults import fill_the_disk, free_the_disk
 
@@ -56,7 +56,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group
 
 SCHEDULES = int(os.environ.get("CLICKSTREAM_FAULT_SCHEDULES", "12"))
 LATE_MS = 2 * 3600 * 1000  # behind the watermark by more than the dedup horizon's reach
-CLIENT = ClientInfo(platform="web", app_version="9.9.9", user_agent="property-test")
 RAN: list[str] = []
 
 # ----------------------------------------------------------------------------------------
@@ -186,33 +185,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 # Running one schedule
 
 
-def _event(world: World, refused: bool = False, late: bool = False, **payload: object) -> Event:
+def _event(world: World, refused: bool = False, late: bool = False, **overrides: object) -> Event:
+    """A click when the warehouse is to refuse it (a thumbnail variant the drifted column cannot
+    hold) or a slot is given, else a pause; ``overrides`` as for the sample factories."""
     now = int(time.time() * 1000)
-    ts = now - LATE_MS if late else now
     user = f"u-{len(world.sent) % 7}"
-    if refused or payload.get("slot") is not None:
-        return thumbnail_clicked(
-            user_id=user,
-            device_id=f"d-{user}",
-            client=CLIENT,
-            video_id="vid-000002",
-            impression_id="imp-1",
-            surface="home",
-            slot=int(payload.get("slot", 1)),
-            rank=1,
-            thumbnail_variant="B" if refused else None,
-            event_ts=ts,
-            sent_at=now,
-        )
-    return video_paused(
-        user_id=user,
-        device_id=f"d-{user}",
-        client=CLIENT,
-        video_id="vid-000001",
-        position_ms=int(payload.get("position_ms", 30_000)),
-        event_ts=int(payload.get("event_ts", ts)),
-        sent_at=int(payload.get("sent_at", now)),
+    fields: dict[str, object] = dict(
+        user_id=user, device_id=f"d-{user}", event_ts=now - LATE_MS if late else now, sent_at=now
     )
+    if refused or "slot" in overrides:
+        return sample_click(**fields, thumbnail_variant="B" if refused else None, **overrides)
+    return sample_paused(**{**fields, **overrides})
 
 
 def _send(world: World, publisher: EventPublisher, event: Event) -> None:
@@ -285,28 +268,10 @@ def _replay_archive(world: World, step: ArchiveReplayed) -> None:
 
 
 def _audit(world: World) -> None:
-    """Every message Pub/Sub holds on the topic, counted once by message id."""
-    subscriber = subscriber_client(world.settings)
-    try:
-        while True:
-            try:
-                # A pull waits for messages; one that finds none for a few seconds has them all.
-                response = subscriber.pull(
-                    request={"subscription": world.audit_subscription, "max_messages": 500}, timeout=3
-                )
-            except gexc.DeadlineExceeded:
-                return
-            if not response.received_messages:
-                return
-            world.message_ids |= {m.message.message_id for m in response.received_messages}
-            subscriber.acknowledge(
-                request={
-                    "subscription": world.audit_subscription,
-                    "ack_ids": [m.ack_id for m in response.received_messages],
-                }
-            )
-    finally:
-        subscriber.close()
+    """Every message Pub/Sub holds on the topic, counted once by message id: pulled until none
+    comes for a few seconds."""
+    received = pull_all(world.settings, world.audit_subscription, idle_s=3)
+    world.message_ids |= {r.message.message_id for r in received}
 
 
 def _settled(world: World, timeout_s: float = 120) -> Ledger:
