@@ -58,6 +58,22 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     assert not services.service_state(settings, "pubsub").running
 
 
+def _up_args(settings: Settings) -> list[str]:
+    """``clickstream local up`` for the stack ``settings`` describe (own state dir and ports)."""
+    return [
+        "local",
+        "up",
+        "--state-dir",
+        str(settings.state_dir),
+        "--pubsub-port",
+        str(settings.pubsub_port),
+        "--bigquery-port",
+        str(settings.bigquery_port),
+        "--bigquery-grpc-port",
+        str(settings.bigquery_grpc_port),
+    ]
+
+
 def test_cli_status_and_taken_port_exit_code(tmp_path: Path) -> None:
     settings = _own_settings(tmp_path)
     runner = CliRunner()
@@ -66,21 +82,7 @@ def test_cli_status_and_taken_port_exit_code(tmp_path: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", settings.pubsub_port))
         blocker.listen()
-        result = runner.invoke(
-            app,
-            [
-                "local",
-                "up",
-                "--state-dir",
-                str(settings.state_dir),
-                "--pubsub-port",
-                str(settings.pubsub_port),
-                "--bigquery-port",
-                str(settings.bigquery_port),
-                "--bigquery-grpc-port",
-                str(settings.bigquery_grpc_port),
-            ],
-        )
+        result = runner.invoke(app, _up_args(settings))
     assert result.exit_code == 1
     assert "is taken by another process" in result.output
     assert "Traceback" not in result.output
@@ -151,21 +153,7 @@ def _service_processes(settings: Settings) -> dict[str, list[int]]:
 def test_two_concurrent_ups_start_one_stack_and_down_stops_it(tmp_path: Path) -> None:
     settings = _own_settings(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PUBSUB_EMULATOR_HOST", "CLICKSTREAM_BIGQUERY_ENDPOINT")}
-    command = [
-        sys.executable,
-        "-m",
-        "clickstream.app.cli",
-        "local",
-        "up",
-        "--state-dir",
-        str(settings.state_dir),
-        "--pubsub-port",
-        str(settings.pubsub_port),
-        "--bigquery-port",
-        str(settings.bigquery_port),
-        "--bigquery-grpc-port",
-        str(settings.bigquery_grpc_port),
-    ]
+    command = [sys.executable, "-m", "clickstream.app.cli", *_up_args(settings)]
     try:
         ups = [
             subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

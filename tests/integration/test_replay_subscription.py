@@ -14,10 +14,10 @@ import pytest
 from clickstream.app import provisioning
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import publisher_client
-from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import encode_event
 from pipelines import replay
 from tests.support.events import pull_all, sample_paused
+from tests.support.warehouse_seeds import write_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +35,7 @@ def subscription(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("catalog") / "catalog.jsonl"
-    path.write_text("\n".join(json.dumps(v.to_row()) for v in generate_videos(10)) + "\n")
-    return path
+    return write_catalog(tmp_path_factory.mktemp("catalog") / "catalog.jsonl", 10)
 
 
 def _publish(settings: Settings, n: int) -> set[str]:

@@ -25,6 +25,7 @@ from pipelines import replay
 from pipelines.archive import to_json_line
 from pipelines.messages import RawMessage, dead_letter_row
 from tests.support.teststream import T0_MS, at, run_stream
+from tests.support.warehouse_seeds import write_catalog
 
 GAP_S = 30
 
@@ -44,9 +45,7 @@ def _messages(n: int, seed: int = 3, **knobs: float) -> list[RawMessage]:
 
 @pytest.fixture(scope="module")
 def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("catalog") / "catalog.jsonl"
-    path.write_text("\n".join(json.dumps(v.to_row()) for v in generate_videos(500)) + "\n")
-    return path
+    return write_catalog(tmp_path_factory.mktemp("catalog") / "catalog.jsonl", 500)
 
 
 def _replay(input_path: Path, out: Path, catalog: Path, *extra: str) -> dict[str, list[dict]]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.synthetic_videos import generate_videos
 from clickstream.core.tables import ensure_dataset_and_tables, ensure_views
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
@@ -113,3 +116,9 @@ def catalog_row(video: str, duration_ms: int) -> dict:
 def load(settings: Settings, table: str, rows: list[dict]) -> None:
     errors = bigquery_client(settings).insert_rows_json(settings.table_id(table), rows)
     assert errors == [], errors
+
+
+def write_catalog(path: Path, videos: int) -> Path:
+    """The generated video library as the JSON-lines file ``--catalog_path`` reads."""
+    path.write_text("\n".join(json.dumps(v.to_row()) for v in generate_videos(videos)) + "\n")
+    return path
