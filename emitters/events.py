@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from clickstream.core import contract
+from clickstream.core import attributes, contract
 
 
 def now_ms() -> int:
@@ -113,14 +113,16 @@ class Event:
         }
 
     def attributes(self) -> dict[str, str]:
-        """Pub/Sub attributes: Dataflow reads ``event_ts`` as timestamp_attribute and
-        ``event_id`` as id_label; the pipeline picks the writer schema by ``schema_version``."""
-        return {
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "schema_version": self.schema_version,
-            "event_ts": str(self.event_ts_ms),
-        }
+        """Pub/Sub attributes (``clickstream.core.attributes``): Dataflow reads ``event_ts`` as
+        timestamp_attribute; the pipeline picks the writer schema by ``schema_version``."""
+        return attributes.contract_attributes(
+            {
+                "event_id": self.event_id,
+                "event_type": self.event_type,
+                "schema_version": self.schema_version,
+                "event_ts": self.event_ts_ms,
+            }
+        )
 
 
 def _event(

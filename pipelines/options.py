@@ -44,6 +44,11 @@ class ClickstreamOptions(PipelineOptions):
             help="Pub/Sub subscription to read, projects/<p>/subscriptions/<s>. Preferred: acks survive restarts.",
         )
         add(
+            "--rejected_subscription",
+            default=None,
+            help="Pub/Sub subscription of the events the HTTP collector refused; they become dead_letters rows.",
+        )
+        add(
             "--input_topic",
             default=None,
             help="Pub/Sub topic to read instead (Beam creates a temporary subscription).",

@@ -69,7 +69,7 @@ def ensure_topics_and_subscriptions(settings: Settings) -> None:
     publisher = publisher_client(settings)
     subscriber = subscriber_client(settings)
     try:
-        for topic in (settings.dead_letter_topic_path, settings.parked_topic_path):
+        for topic in (settings.dead_letter_topic_path, settings.parked_topic_path, settings.rejected_topic_path):
             with contextlib.suppress(gexc.AlreadyExists):
                 publisher.create_topic(request={"name": topic})
         for request in (
@@ -97,6 +97,7 @@ def ensure_topics_and_subscriptions(settings: Settings) -> None:
                 for subscription, topic in (
                     (settings.dead_letter_subscription_path, settings.dead_letter_topic_path),
                     (settings.parked_subscription_path, settings.parked_topic_path),
+                    (settings.rejected_subscription_path, settings.rejected_topic_path),
                 )
             ),
         ):

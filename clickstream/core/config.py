@@ -40,6 +40,10 @@ class Settings:
     # The last resort: dead letters the dead_letters table itself refused (pipelines/transforms/park.py).
     parked_topic: str = "clickstream-events-parked"
     parked_subscription: str = "clickstream-events-parked-inspect"
+    # Events the HTTP collector refused (not an event of the contract): the topic's schema keeps
+    # them off the events topic, so they travel here and the pipeline writes them to dead_letters.
+    rejected_topic: str = "clickstream-events-rejected"
+    rejected_subscription: str = "clickstream-pipeline-rejected"
     dataset: str = "clickstream"
     # Local endpoints: None means "talk to real Google Cloud".
     pubsub_emulator_host: str | None = None
@@ -52,6 +56,7 @@ class Settings:
     pubsub_port: int = 8085
     bigquery_port: int = 9050
     bigquery_grpc_port: int = 9060
+    collector_port: int = 8087
     catalog_size: int = 500
     # Subscription retry policy; short locally so dead-lettering is observable in seconds.
     retry_min_backoff_s: int = 1
@@ -105,6 +110,8 @@ class Settings:
             dead_letter_subscription=f"dead-letter-inspect-{suffix}",
             parked_topic=f"parked-{suffix}",
             parked_subscription=f"parked-inspect-{suffix}",
+            rejected_topic=f"rejected-{suffix}",
+            rejected_subscription=f"pipeline-rejected-{suffix}",
             dataset=suffix.replace("-", "_") if own_dataset else self.dataset,
             state_dir=self.state_dir / f"client-{suffix}",
         )
@@ -138,6 +145,14 @@ class Settings:
     def parked_subscription_path(self) -> str:
         return f"projects/{self.project}/subscriptions/{self.parked_subscription}"
 
+    @property
+    def rejected_topic_path(self) -> str:
+        return f"projects/{self.project}/topics/{self.rejected_topic}"
+
+    @property
+    def rejected_subscription_path(self) -> str:
+        return f"projects/{self.project}/subscriptions/{self.rejected_subscription}"
+
     def table_id(self, table: str) -> str:
         return f"{self.project}.{self.dataset}.{table}"
 
@@ -146,7 +161,10 @@ class Settings:
         Beam pipeline's arguments (``pipelines.options.ClickstreamOptions``)."""
         args = [f"--project={self.project}", f"--dataset={self.dataset}", f"--parked_topic={self.parked_topic_path}"]
         if read_subscription:
-            args.insert(0, f"--input_subscription={self.subscription_path}")
+            args[:0] = [
+                f"--input_subscription={self.subscription_path}",
+                f"--rejected_subscription={self.rejected_subscription_path}",
+            ]
         if self.bigquery_endpoint:
             args.append(f"--bigquery_endpoint={self.bigquery_endpoint}")
         return args

@@ -15,6 +15,7 @@ from enum import StrEnum
 class Stage(StrEnum):
     """Where in the pipeline a message was dead-lettered."""
 
+    COLLECT = "collect"  # the HTTP collector refused the event; it never reached the events topic
     READ = "read"  # a replay input (archive line or record) that is not a message at all
     DECODE = "decode"  # the bytes are not an event of a known revision
     VALIDATE = "validate"  # a well-formed event with a value the contract forbids
@@ -24,6 +25,9 @@ class Stage(StrEnum):
 class Reason(StrEnum):
     """Why a message was dead-lettered (``dead_letters.reason``)."""
 
+    # collect (the HTTP collector; an event of a batch that does not fit the contract)
+    NOT_AN_EVENT = "not_an_event"  # a batch item that is not a JSON object
+    CONTRACT_VIOLATION = "contract_violation"  # a field missing or of the wrong type for the Avro contract
     # read (replay only)
     UNREADABLE_ARCHIVE_LINE = "unreadable_archive_line"  # not JSON, bad base64 or publish_time, ...
     # decode
@@ -72,6 +76,8 @@ STAGE_OF: dict[Reason, Stage] = {
     },
     Reason.WAREHOUSE_REJECTED: Stage.SINK,
     Reason.UNREADABLE_ARCHIVE_LINE: Stage.READ,
+    Reason.NOT_AN_EVENT: Stage.COLLECT,
+    Reason.CONTRACT_VIOLATION: Stage.COLLECT,
 }
 for _reason in Reason:
     STAGE_OF.setdefault(_reason, Stage.VALIDATE)
