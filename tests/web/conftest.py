@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from clickstream.core.paths import REPO_ROOT
 
@@ -58,6 +58,14 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+def open_page(browser: Browser, server: PageServer, **options: object) -> Page:
+    """The test page in a fresh browser context (its own localStorage), tracker options in the query."""
+    page = browser.new_context(locale="en-GB").new_page()
+    page.goto(server.page_url(**options))
+    page.wait_for_function("window.trackerReady === true")
+    return page
 
 
 @dataclass

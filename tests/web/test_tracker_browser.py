@@ -13,20 +13,13 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from clickstream.core import contract
-from tests.web.conftest import WRITE_KEY, PageServer
+from tests.web.conftest import WRITE_KEY, PageServer, open_page
 
 pytestmark = pytest.mark.slow
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 # Short timers so the test does not wait on the tracker's defaults (5 s batches, 1 s backoff base).
 FAST = {"flushIntervalMs": 100, "baseDelayMs": 200, "maxDelayMs": 1000}
-
-
-def _open(browser: Browser, server: PageServer, **options: object) -> Page:
-    page = browser.new_context(locale="en-GB").new_page()
-    page.goto(server.page_url(**options))
-    page.wait_for_function("window.trackerReady === true")
-    return page
 
 
 def _ids(server: PageServer, event_type: str | None = None) -> list[str]:
@@ -38,7 +31,7 @@ def _stored_queue(page: Page) -> list[dict]:
 
 
 def test_a_thumbnail_click_is_posted_with_its_slot_and_rank(browser: Browser, page_server: PageServer) -> None:
-    page = _open(browser, page_server, **FAST)
+    page = open_page(browser, page_server, **FAST)
     page.click("[data-slot='3']")
     page_server.wait_for(lambda s: len(_ids(s, "ThumbnailClicked")) == 1)
 
@@ -65,7 +58,7 @@ def test_a_thumbnail_click_is_posted_with_its_slot_and_rank(browser: Browser, pa
 
 
 def test_playing_then_pausing_the_video_posts_the_position(browser: Browser, page_server: PageServer) -> None:
-    page = _open(browser, page_server, **FAST)
+    page = open_page(browser, page_server, **FAST)
     page.click("#play")
     page.wait_for_function("document.getElementById('player').currentTime > 0.5")
     page.click("#pause")
@@ -82,7 +75,7 @@ def test_playing_then_pausing_the_video_posts_the_position(browser: Browser, pag
 
 
 def test_offline_the_queue_holds_and_drains_when_back_online(browser: Browser, page_server: PageServer) -> None:
-    page = _open(browser, page_server, **FAST)
+    page = open_page(browser, page_server, **FAST)
     page.context.set_offline(True)
     page.click("[data-slot='1']")
     page.click("[data-slot='2']")
@@ -102,7 +95,7 @@ def test_offline_the_queue_holds_and_drains_when_back_online(browser: Browser, p
 
 def test_an_event_the_collector_answered_503_survives_a_reload(browser: Browser, page_server: PageServer) -> None:
     page_server.answers = [503, 503]  # the first post, and the beacon the reload fires while failing
-    page = _open(browser, page_server, flushIntervalMs=100, baseDelayMs=60_000)
+    page = open_page(browser, page_server, flushIntervalMs=100, baseDelayMs=60_000)
     page.click("[data-slot='4']")
     page_server.wait_for(lambda s: len(s.posts) == 1)
     [queued] = _stored_queue(page)
@@ -118,7 +111,7 @@ def test_an_event_the_collector_answered_503_survives_a_reload(browser: Browser,
 
 
 def test_closing_the_tab_sends_the_queue_with_a_beacon(browser: Browser, page_server: PageServer) -> None:
-    page = _open(browser, page_server, flushIntervalMs=600_000, batchSize=100)
+    page = open_page(browser, page_server, flushIntervalMs=600_000, batchSize=100)
     page.click("[data-slot='4']")
     page.click("[data-slot='5']")
     assert page_server.posts == [] and page.evaluate("window.tracker.stats().queued") == 2
