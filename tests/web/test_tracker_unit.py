@@ -62,3 +62,16 @@ def test_node_modules_is_git_ignored() -> None:
     )
     assert ignored.returncode == 0
     assert Path(REPO_ROOT / "emitters" / "web" / "package-lock.json").is_file()
+
+
+def test_the_docs_quote_the_measured_bundle_size(tmp_path: Path) -> None:
+    _node_modules_or_fail()
+    result = subprocess.run(
+        ["node", "scripts/build.js", "--out", str(tmp_path)], cwd=WEB, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    minified, gzipped = re.search(r"(\d+) bytes minified, (\d+) bytes gzipped", result.stdout).groups()
+    docs = (REPO_ROOT / "docs" / "web-tracker.md").read_text()
+    assert f"**Size: {gzipped} bytes minified and gzipped** ({minified} bytes minified" in docs, (
+        f"docs/web-tracker.md should quote {gzipped} B gzipped, {minified} B minified"
+    )
