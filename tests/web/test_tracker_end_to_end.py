@@ -101,13 +101,6 @@ def test_clicks_and_a_pause_in_chromium_are_stored_with_their_slots_and_position
     user = f"web-e2e-{uuid.uuid4().hex[:8]}"
 
     with collector(settings, page_server.origin, tmp_path / "collector.log") as base:
-        results: dict[str, object] = {}
-        stop = runner.LocalStop(max_runtime_s=240, idle_stop_s=30)
-        pipeline = threading.Thread(
-            target=lambda: results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
-        )
-        pipeline.start()
-
         endpoint = f"{base}/v1/events"
         page = open_page(
             browser, page_server, endpoint=endpoint, userId=user, flushIntervalMs=100, baseDelayMs=200, maxDelayMs=1000
@@ -134,6 +127,14 @@ def test_clicks_and_a_pause_in_chromium_are_stored_with_their_slots_and_position
         assert page.evaluate("window.tracker.stats().queued") == 1
         page.close()
 
+        # The pipeline reads what the collector published (the subscription keeps it meanwhile);
+        # started now, its idle stop cannot fire while the browser is still at work.
+        results: dict[str, object] = {}
+        stop = runner.LocalStop(max_runtime_s=240, idle_stop_s=30)
+        pipeline = threading.Thread(
+            target=lambda: results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
+        )
+        pipeline.start()
         sql = (
             "SELECT event_id, event_type, video_id, slot, rank, surface, impression_id, position_ms,"
             f" platform, user_agent, locale FROM `{settings.table_id('events')}` WHERE user_id = '{user}'"
