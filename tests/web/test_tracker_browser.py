@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from clickstream.core import contract
-from tests.web.conftest import WRITE_KEY, PageServer, open_page
+from tests.support.browser import WRITE_KEY, PageServer, open_page
 
 pytestmark = pytest.mark.slow
 

@@ -28,7 +28,7 @@ from clickstream.app.local import runner
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.paths import REPO_ROOT
-from tests.web.conftest import WRITE_KEY, PageServer, open_page
+from tests.support.browser import WRITE_KEY, PageServer, open_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
