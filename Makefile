@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup demo check test lint docs bench stack-up stack-down clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed emitters/web/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ $(VENV)/.installed: pyproject.toml
 		$(PYTHON) -m venv .clickstream/tools/checkov-venv && \
 		.clickstream/tools/checkov-venv/bin/python -m pip install -q checkov==3.3.30 $(PIP_QUIET) )
 	@test -x .clickstream/tools/checkov-venv/bin/checkov || (echo "checkov install failed" >&2; exit 1)
+	@touch $@
+
+# The browser tracker's dev dependencies (esbuild, for its size budget); `make test` runs its node
+# tests. Once, and again when the lock file changes.
+emitters/web/node_modules/.installed: emitters/web/package-lock.json
+	@echo "==> installing the browser tracker's node modules (emitters/web)"
+	@npm ci --prefix emitters/web --no-audit --no-fund
 	@touch $@
 
 # The local path end to end: stack, streaming pipeline, a minute of viewers, signal job, summary.
