@@ -137,6 +137,8 @@ def test_base_install_is_the_emitter_library_only(base_venv: Venv) -> None:
         p.name for p in (REPO / "sql").rglob("*.sql")
     )
     assert not (found["beam"] or found["bigquery"] or found["typer"]), found
+    # The browser tracker (and its node_modules) is an npm package, not part of the Python wheel.
+    assert not (base_venv.site_packages / "emitters" / "web").exists()
     # The console script comes with the plain install: it names the extra instead of a traceback.
     script = subprocess.run(
         [str(Path(base_venv.python).parent / "clickstream"), "--help"],
