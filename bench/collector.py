@@ -83,7 +83,7 @@ def collector(settings: Settings, server: str) -> Iterator[str]:
         "CLICKSTREAM_REJECTED_TOPIC": settings.rejected_topic,
         "CLICKSTREAM_COLLECTOR_WRITE_KEYS": WRITE_KEY,
     }
-    command = [sys.executable, "-m", "clickstream.app.entry", "collector", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "clickstream.app.cli", "collector", "serve", "--port", str(port)]
     process = subprocess.Popen(
         [*command, "--server", server], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
