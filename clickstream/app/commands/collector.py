@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from clickstream.app.commands.common import StateDir, console, fail, resolve_endpoints, settings_from
+from clickstream.app.local.collector import settings_env
 from clickstream.core.config import Settings
 from collector.config import ENV_PREFIX, CollectorConfig
 
@@ -35,18 +36,6 @@ def collector_env(config: CollectorConfig) -> dict[str, str]:
     for f in fields(config):
         value = getattr(config, f.name)
         env[ENV_PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
-    return env
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Where the collector publishes, as the variables ``Settings.from_env`` reads."""
-    env = {
-        "CLICKSTREAM_PROJECT": settings.project,
-        "CLICKSTREAM_TOPIC": settings.topic,
-        "CLICKSTREAM_REJECTED_TOPIC": settings.rejected_topic,
-    }
-    if settings.pubsub_emulator_host:
-        env["PUBSUB_EMULATOR_HOST"] = settings.pubsub_emulator_host
     return env
 
 
