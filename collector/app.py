@@ -29,7 +29,7 @@ from collector.config import CollectorConfig
 from collector.events import Accepted, convert, item_json
 from collector.network import client_address, ip_prefix
 from collector.publishing import Busy, Publisher, Unavailable
-from collector.tracing import Tracing
+from collector.tracing import RequestTrace, Tracing
 
 EVENTS_PATH = "/v1/events"
 WRITE_KEY_HEADER = "x-write-key"
@@ -141,11 +141,11 @@ class Collector:
     async def events(self, request: Request) -> JSONResponse:
         headers = request.headers
         with self.tracing.request(f"POST {EVENTS_PATH}", headers.get("traceparent"), headers.get("tracestate")) as rt:
-            response = await self._events(request, rt.traceparent)
+            response = await self._events(request, rt)
             rt.annotate(**{"http.request.method": "POST", "http.response.status_code": response.status_code})
             return response
 
-    async def _events(self, request: Request, traceparent: str) -> JSONResponse:
+    async def _events(self, request: Request, trace: RequestTrace) -> JSONResponse:
         received_at = time.time_ns() // 1_000_000
         config = self.config
         key = request.headers.get(WRITE_KEY_HEADER) or request.query_params.get(WRITE_KEY_PARAM)
@@ -162,7 +162,7 @@ class Collector:
 
         peer = request.client.host if request.client else None
         address = client_address(peer, request.headers.get("x-forwarded-for"), config.trusted_proxy_hops)
-        stamps = {attributes.RECEIVED_AT: str(received_at), attributes.TRACEPARENT: traceparent}
+        stamps = {attributes.RECEIVED_AT: str(received_at), attributes.TRACEPARENT: trace.traceparent}
         prefix = ip_prefix(address)
         if prefix is not None:
             stamps[attributes.CLIENT_IP_PREFIX] = prefix
@@ -194,6 +194,7 @@ class Collector:
             return _error(429, "the collector is busy; retry later", config.busy_retry_after_s)
         except Unavailable as exc:
             return _error(503, f"transient error, please retry: {exc}", config.unavailable_retry_after_s)
+        trace.annotate(**{"clickstream.accepted": len(items) - len(rejected), "clickstream.rejected": len(rejected)})
         return JSONResponse({"accepted": len(items) - len(rejected), "rejected": rejected}, status_code=202)
 
     async def healthz(self, request: Request) -> JSONResponse:

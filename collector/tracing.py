@@ -93,9 +93,9 @@ class Tracing:
         parent = self._propagator.extract(carrier)
         with self._tracer.start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span:
             context = span.get_span_context()
-            yield RequestTrace(
-                f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}", span
-            )
+            # Only the sampled bit: Trace Context level 1 readers know no other flag (the SDK also sets "random").
+            flags = int(context.trace_flags) & 0x01
+            yield RequestTrace(f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags:02x}", span)
 
     def shutdown(self) -> None:
         if self._provider is not None:

@@ -261,3 +261,23 @@ def test_requests_without_traceparent_start_distinct_traces(fresh_topic: Setting
     published = events_on(fresh_topic, expect=2)
     trace_ids = {attributes.trace_ids(m.attributes[attributes.TRACEPARENT])[0] for m in published.values()}
     assert len(trace_ids) == 2
+
+
+def test_a_traced_request_continues_the_callers_trace_on_every_message(fresh_topic: Settings) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    good, bad = paused(), paused(event_id="not-a-uuid")
+    with serving(fresh_topic, span_exporter=exporter) as base, client(base) as http:
+        response = http.post("/v1/events", json={"events": [good, bad]}, headers={"traceparent": TRACEPARENT})
+    assert response.status_code == 202, response.text
+    (span,) = exporter.get_finished_spans()
+    assert f"{span.parent.span_id:016x}" == TRACEPARENT.split("-")[2]
+    assert span.attributes["clickstream.accepted"] == 1 and span.attributes["clickstream.rejected"] == 1
+    assert span.attributes["http.response.status_code"] == 202
+    server_context = (TRACE_ID, f"{span.context.span_id:016x}")
+    (event,) = events_on(fresh_topic, expect=1).values()
+    (dead,) = rejected_on(fresh_topic, expect=1)
+    assert dead.attributes[attributes.REJECT_REASON] == Reason.INVALID_EVENT_ID
+    for message in (event, dead):
+        assert attributes.trace_ids(message.attributes[attributes.TRACEPARENT]) == server_context
