@@ -87,6 +87,8 @@ def _items(body: bytes, config: CollectorConfig) -> list[Any]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Refusal(400, f"the body is not JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than the parser's stack: no event is that deep
+        raise _Refusal(400, "the body is nested too deeply to be an event") from None
     if not isinstance(document, dict):
         raise _Refusal(400, 'the body must be one event object or a batch {"events": [...]}')
     if "events" not in document:
