@@ -206,14 +206,7 @@ def encode_event(event: Event, sent_at_ms: int | None = None) -> bytes:
     Raises ``contract.ContractError`` with a readable message: the caller learns of a
     malformed event at the call site, before anything is sent.
     """
-    if not contract.is_uuid(event.event_id):
-        raise contract.ContractError(f"event_id {event.event_id!r} is not a UUID")
-    if event.event_type not in contract.EVENT_TYPES:
-        raise contract.ContractError(f"unknown event_type {event.event_type!r}")
-    if event.event_type != event.payload.event_type:
-        raise contract.ContractError(
-            f"event_type {event.event_type!r} does not match payload {event.payload.event_type!r}"
-        )
+    contract.check_envelope(event.event_id, event.event_type, event.payload.event_type)
     record = event.to_record(sent_at_ms)
     contract.validate_record(record, event.schema_version)
     return contract.encode(record, event.schema_version)

@@ -1,9 +1,10 @@
-"""The ``clickstream`` command line: local stack, traffic, pipeline, warehouse, deploy."""
+"""The ``clickstream`` command line: local stack, collector, traffic, pipeline, warehouse, deploy."""
 
 from __future__ import annotations
 
 import typer
 
+from clickstream.app.commands.collector import collector_app
 from clickstream.app.commands.common import resolve_endpoints
 from clickstream.app.commands.contract import contract_app
 from clickstream.app.commands.demo import demo_cmd
@@ -18,6 +19,7 @@ __all__ = ["app", "main", "resolve_endpoints"]
 
 app = typer.Typer(help="Clickstream: emitters, pipeline and warehouse on Google Cloud.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
+app.add_typer(collector_app, name="collector")
 app.add_typer(contract_app, name="contract")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(signals_app, name="signals")

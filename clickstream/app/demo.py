@@ -1,7 +1,8 @@
 """`clickstream demo`: the whole local path in one run, and the numbers that prove it.
 
 Stack up -> streaming pipeline (DirectRunner, its own process) -> a minute of simulated
-viewers with duplicates, invalid, late and skewed events -> wait until the pipeline has
+viewers with duplicates, invalid, late and skewed events, published by the Python publisher
+or (``via="collector"``) posted as JSON batches to the local HTTP collector -> wait until the pipeline has
 accounted for every published message and closed its session windows -> signal job ->
 summary (reconciliation, dead letters, sessions, trending, recommendations).
 
@@ -26,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from clickstream.app.collector_client import CollectorSender
 from clickstream.app.demo_report import write_report
 from clickstream.app.demo_result import DemoResult
 from clickstream.app.local import services
@@ -35,6 +37,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.ledger import read_ledger
 from clickstream.core.sql import read_sql, run_script
+from collector.config import LOCAL_WRITE_KEY
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import TrafficProfile
 from emitters.traffic import TrafficSummary, play
@@ -44,6 +47,8 @@ Say = Callable[[str], None]
 # The pull that finds the subscription empty waits this long before the local runner moves
 # its watermark (measured on the emulator); session windows close only after it.
 EMPTY_PULL_WAIT_S = 30
+# How the simulated viewers' events reach the topic.
+VIA = ("publisher", "collector")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,11 @@ class DemoOptions:
     keep_running: bool = False
     report_dir: Path | None = None
     catch_up_timeout_s: float = 120.0
+    via: str = "publisher"
+
+    def __post_init__(self) -> None:
+        if self.via not in VIA:
+            raise ValueError(f"via must be one of {VIA}, not {self.via!r}")
 
     @property
     def idle_stop_s(self) -> int:
@@ -160,7 +170,10 @@ class Demo:
             raise DemoError(str(exc)) from exc
         ports = {s.name: s.port for s in states}
         local = replace(
-            self.settings, pubsub_port=ports["pubsub"], bigquery_port=ports["bigquery"]
+            self.settings,
+            pubsub_port=ports["pubsub"],
+            bigquery_port=ports["bigquery"],
+            collector_port=ports["collector"],
         ).with_local_endpoints()
         self.say(f"stack ready: Pub/Sub {local.pubsub_emulator_host}, BigQuery {local.bigquery_endpoint}")
         return local
@@ -178,7 +191,12 @@ class Demo:
         )
         outcome: dict[str, Any] = {}
         sent = [0]
-        publisher = EventPublisher(PublisherConfig.from_settings(local))
+        if o.via == "collector":
+            endpoint = f"http://127.0.0.1:{local.collector_port}/v1/events"
+            self.say(f"sending through the HTTP collector at {endpoint}")
+            publisher: EventPublisher | CollectorSender = CollectorSender(endpoint, LOCAL_WRITE_KEY)
+        else:
+            publisher = EventPublisher(PublisherConfig.from_settings(local))
 
         def count(_: object) -> None:
             if self._stop_emitting.is_set():
@@ -188,7 +206,11 @@ class Demo:
         def emitter() -> None:
             try:
                 outcome["summary"] = play(
-                    profile, publisher, max_events=o.events, duration_s=o.duration_s, on_emit=count
+                    profile,
+                    publisher,  # type: ignore[arg-type]  # CollectorSender keeps EventPublisher's interface
+                    max_events=o.events,
+                    duration_s=o.duration_s,
+                    on_emit=count,
                 )
             except _Stop:
                 outcome["stopped"] = True

@@ -26,6 +26,7 @@ import fastavro
 from fastavro.validation import ValidationError, validate
 
 from clickstream.core.paths import schemas_dir
+from clickstream.core.reasons import Reason
 
 NAMESPACE = "io.clickstream.v1"
 EVENT_TYPES = ("VideoPaused", "ThumbnailClicked")
@@ -38,6 +39,14 @@ class ContractError(ValueError):
 
 class UnknownSchemaVersion(ContractError):
     """A message names a contract revision this code does not know."""
+
+
+class EnvelopeError(ContractError):
+    """The envelope breaks a rule Avro cannot express (``check_envelope``); ``reason`` says which."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,21 @@ _UUID = re.compile(validation_rules()["event_id"]["pattern"])
 
 def is_uuid(value: object) -> bool:
     return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
+def check_envelope(event_id: object, event_type: object, payload_type: str | None) -> None:
+    """The envelope rules every producer checks before it sends (the Python emitter, the HTTP
+    collector): a canonical UUID ``event_id``, a known ``event_type``, and a payload of that
+    type (``payload_type`` None: the producer's payload has no type of its own, so none to
+    contradict). Raises EnvelopeError naming the pipeline's Reason for the same fault."""
+    if not is_uuid(event_id):
+        raise EnvelopeError(Reason.INVALID_EVENT_ID, f"event_id {event_id!r} is not a UUID")
+    if event_type not in EVENT_TYPES:
+        raise EnvelopeError(Reason.UNKNOWN_EVENT_TYPE, f"unknown event_type {event_type!r}")
+    if payload_type is not None and event_type != payload_type:
+        raise EnvelopeError(
+            Reason.EVENT_TYPE_MISMATCH, f"event_type {event_type!r} does not match payload {payload_type!r}"
+        )
 
 
 def current_version() -> str:

@@ -30,6 +30,7 @@ def _env(state_dir: Path) -> tuple[dict[str, str], Settings]:
         CLICKSTREAM_PUBSUB_PORT=str(settings.pubsub_port),
         CLICKSTREAM_BIGQUERY_PORT=str(settings.bigquery_port),
         CLICKSTREAM_BIGQUERY_GRPC_PORT=str(settings.bigquery_grpc_port),
+        CLICKSTREAM_COLLECTOR_PORT=str(settings.collector_port),
         CLICKSTREAM_STATE_DIR=str(state_dir),
         COLUMNS="120",
     )

@@ -10,12 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from clickstream.app.cli import app
 from clickstream.app.local import processes, services
 from clickstream.core.config import Settings
+from collector.config import LOCAL_WRITE_KEY
+from tests.support.events import pull_all
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +31,7 @@ def _own_settings(tmp_path: Path) -> Settings:
         bigquery_endpoint=None,
         bigquery_port=processes.free_port(),
         bigquery_grpc_port=processes.free_port(),
+        collector_port=processes.free_port(),
     )
 
 
@@ -41,7 +45,7 @@ def test_up_twice_is_a_no_op_and_down_leaves_no_process(tmp_path: Path) -> None:
         pgids = [s.pid for s in first.values()]
     finally:
         stopped = services.down(settings)
-    assert sorted(stopped) == ["bigquery", "pubsub"]
+    assert stopped == ["collector", "bigquery", "pubsub"]  # the collector first: it publishes to the emulator
     for pgid in pgids:
         assert not processes.group_alive(pgid), "a process of the stack outlived `down`"
     assert all(not s.running for s in services.status(settings))
@@ -71,6 +75,8 @@ def _up_args(settings: Settings) -> list[str]:
         str(settings.bigquery_port),
         "--bigquery-grpc-port",
         str(settings.bigquery_grpc_port),
+        "--collector-port",
+        str(settings.collector_port),
     ]
 
 
@@ -79,6 +85,7 @@ def test_cli_status_and_taken_port_exit_code(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["local", "status", "--state-dir", str(settings.state_dir)])
     assert result.exit_code == 0 and "pubsub" in result.output and "bigquery" in result.output
+    assert "collector" in result.output
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", settings.pubsub_port))
         blocker.listen()
@@ -134,20 +141,24 @@ def _service_processes(settings: Settings) -> dict[str, list[int]]:
     wanted = {
         "pubsub": f"--host-port=127.0.0.1:{settings.pubsub_port}",
         "bigquery": f"--rest-port\0{settings.bigquery_port}\0",
+        "collector": f"--port\0{settings.collector_port}\0",
     }
+    launcher = ("gcloud", "bqemulator", "clickstream.app.cli\0collector")
     found: dict[str, list[int]] = {name: [] for name in wanted}
+    parents: dict[int, int] = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
+            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
         for name, marker in wanted.items():
-            # The launcher itself, not a child it passed the same argument to.
-            if marker in cmdline and ("gcloud" in cmdline or "bqemulator" in cmdline):
+            if marker in cmdline and any(word in cmdline for word in launcher):
                 found[name].append(int(proc.name))
-    return found
+    # The launcher itself, not a child it passed the same argument to or forked (a server's worker).
+    return {name: [pid for pid in pids if parents.get(pid) not in pids] for name, pids in found.items()}
 
 
 def test_two_concurrent_ups_start_one_stack_and_down_stops_it(tmp_path: Path) -> None:
@@ -171,6 +182,41 @@ def test_two_concurrent_ups_start_one_stack_and_down_stops_it(tmp_path: Path) ->
     finally:
         result = CliRunner().invoke(app, ["local", "down", "--state-dir", str(settings.state_dir)])
     assert result.exit_code == 0, result.output
-    assert _service_processes(settings) == {"pubsub": [], "bigquery": []}, "a service outlived `down`"
-    for port in (settings.pubsub_port, settings.bigquery_port, settings.bigquery_grpc_port):
+    assert _service_processes(settings) == {"pubsub": [], "bigquery": [], "collector": []}, "a service outlived `down`"
+    for port in (settings.pubsub_port, settings.bigquery_port, settings.bigquery_grpc_port, settings.collector_port):
         assert processes.port_is_free(port), f"port {port} is still taken after `down`"
+
+
+def test_local_up_serves_the_collector_on_its_port_and_status_shows_it(tmp_path: Path) -> None:
+    settings = _own_settings(tmp_path)
+    item = {
+        "event_type": "ThumbnailClicked",
+        "event_ts": int(time.time() * 1000),
+        "user_id": "u-local",
+        "device_id": "d-local",
+        "client": {"platform": "web", "app_version": "1.0.0"},
+        "payload": {"video_id": "vid-000001", "impression_id": "imp-1", "surface": "home", "slot": 1, "rank": 1},
+    }
+    try:
+        result = CliRunner().invoke(app, _up_args(settings))
+        assert result.exit_code == 0, result.output
+        states = {s.name: s for s in services.status(settings)}
+        collector = states["collector"]
+        assert collector.running and collector.ready and collector.port == settings.collector_port
+        status = CliRunner().invoke(app, ["local", "status", "--state-dir", str(settings.state_dir)])
+        (row,) = [line for line in status.output.splitlines() if "collector" in line]
+        assert str(settings.collector_port) in row, status.output  # the port column
+        response = httpx.post(
+            f"http://127.0.0.1:{settings.collector_port}/v1/events",
+            json=item,
+            headers={"X-Write-Key": LOCAL_WRITE_KEY, "Origin": "http://localhost:5173"},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        (message,) = pull_all(settings.with_local_endpoints(), expect=1)
+        assert message.message.attributes["event_type"] == "ThumbnailClicked"
+    finally:
+        stopped = services.down(settings)
+    assert "collector" in stopped
+    assert not processes.group_alive(collector.pid)
+    assert processes.port_is_free(settings.collector_port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,11 @@ from clickstream.app.demo import Demo, DemoError, DemoOptions, Interrupted
 from clickstream.app.demo_result import DemoResult
 
 
+class Via(StrEnum):
+    publisher = "publisher"
+    collector = "collector"
+
+
 def demo_cmd(
     duration: Annotated[float | None, typer.Option(help="Seconds of simulated traffic [60]")] = None,
     events: Annotated[int | None, typer.Option(help="Stop the traffic after this many events")] = None,
@@ -24,6 +30,9 @@ def demo_cmd(
     seed: Annotated[int, typer.Option(help="Traffic seed: the same seed plays the same viewers")] = 1,
     keep_running: Annotated[bool, typer.Option(help="Leave the local stack up afterwards, to query it")] = False,
     report: Annotated[Path | None, typer.Option(help="Write charts (PNG) and index.html to this folder")] = None,
+    via: Annotated[
+        Via, typer.Option(help="publisher: the Python publisher; collector: JSON batches to the local HTTP collector")
+    ] = Via.publisher,
     state_dir: StateDir = None,
 ) -> None:
     """Stack up, pipeline, simulated viewers, signal job; then the summary. Stops what it started."""
@@ -34,7 +43,13 @@ def demo_cmd(
         raise typer.Exit(1)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = DemoOptions(
-        duration_s=duration, events=events, rate=rate, seed=seed, keep_running=keep_running, report_dir=report
+        duration_s=duration,
+        events=events,
+        rate=rate,
+        seed=seed,
+        keep_running=keep_running,
+        report_dir=report,
+        via=via.value,
     )
     demo = Demo(settings_from(state_dir), options, say=_say)
     # SIGTERM (a supervisor, `kill`) stops the demo like Ctrl-C: the pipeline child and the

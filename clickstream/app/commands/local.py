@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Annotated
+
 import typer
 from rich.table import Table
 
@@ -15,18 +18,24 @@ from clickstream.app.commands.common import (
     settings_from,
 )
 from clickstream.app.local import install, services
+from collector.config import LOCAL_WRITE_KEY
 
-local_app = typer.Typer(help="Run the local stack: Pub/Sub emulator + BigQuery stand-in.", no_args_is_help=True)
+CollectorPort = Annotated[int | None, typer.Option(help="HTTP collector port [8087]")]
+
+local_app = typer.Typer(
+    help="Run the local stack: Pub/Sub emulator, BigQuery stand-in, HTTP collector.", no_args_is_help=True
+)
 
 
 def _status_table(states: list[services.ServiceState]) -> Table:
     table = Table(title="local stack")
-    for column in ("service", "pid", "endpoint", "running", "ready", "log"):
+    for column in ("service", "pid", "port", "endpoint", "running", "ready", "log"):
         table.add_column(column)
     for s in states:
         table.add_row(
             s.name,
             str(s.pid or "-"),
+            str(s.port),
             s.endpoint,
             "yes" if s.running else "no",
             "yes" if s.ready else "no",
@@ -52,11 +61,14 @@ def local_up(
     pubsub_port: PubsubPort = None,
     bigquery_port: BigqueryPort = None,
     bigquery_grpc_port: BigqueryGrpcPort = None,
+    collector_port: CollectorPort = None,
 ) -> None:
-    """Start the emulator and the stand-in (no-op when running) and provision every resource."""
+    """Start the emulator, the stand-in and the collector (no-op when running) and provision every resource."""
     settings = settings_from(state_dir, pubsub_port, bigquery_port, bigquery_grpc_port)
+    if collector_port is not None:
+        settings = replace(settings, collector_port=collector_port)
     try:
-        with console.status("starting the local stack (Pub/Sub emulator, BigQuery stand-in)..."):
+        with console.status("starting the local stack (Pub/Sub emulator, BigQuery stand-in, collector)..."):
             states = services.up(settings)
     except services.StackError as exc:
         fail(str(exc))
@@ -65,6 +77,10 @@ def local_up(
     console.print(
         f"provisioned topic [bold]{local.topic_path}[/] (Avro BINARY, schema {local.schema_path}), "
         f"subscription {local.subscription_path}, dataset {local.project}.{local.dataset}"
+    )
+    console.print(
+        f"collector: curl -X POST http://127.0.0.1:{settings.collector_port}/v1/events "
+        f"-H 'X-Write-Key: {LOCAL_WRITE_KEY}' -d @event.json (docs/collector.md)"
     )
     console.print(
         f"export PUBSUB_EMULATOR_HOST={local.pubsub_emulator_host} "

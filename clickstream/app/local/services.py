@@ -1,4 +1,4 @@
-"""The local stack's services: the real Pub/Sub emulator and the BigQuery stand-in, by PID.
+"""The local stack's services: the real Pub/Sub emulator, the BigQuery stand-in and the HTTP collector, by PID.
 
 ``up`` starts what is not running yet (a second ``up`` is a no-op), waits until each
 service answers, then provisions every resource idempotently (``provisioning``). ``down``
@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from clickstream.app import provisioning
+from clickstream.app.local import collector
 from clickstream.app.local.install import (
     InstallError,
     bigquery_emulator_home,
@@ -42,7 +43,9 @@ from clickstream.app.local.processes import (
 from clickstream.core.config import Settings
 
 READY_TIMEOUT_S = 90.0
-SERVICES = ("pubsub", "bigquery")
+# In start order: the collector publishes to topics that exist only once the others are up and provisioned.
+SERVICES = ("pubsub", "bigquery", "collector")
+BACKENDS = ("pubsub", "bigquery")
 
 
 class StackError(RuntimeError):
@@ -110,10 +113,14 @@ def _orphaned_group(info: dict) -> bool:
 def _ready_url(settings: Settings, name: str, port: int) -> str:
     if name == "pubsub":
         return f"http://127.0.0.1:{port}/"
+    if name == "collector":
+        return f"http://127.0.0.1:{port}/readyz"  # ready = can publish
     return f"http://127.0.0.1:{port}/bigquery/v2/projects/{settings.project}/datasets"
 
 
 def _command(settings: Settings, name: str) -> tuple[list[str], dict[str, str]]:
+    if name == "collector":
+        return collector.command(settings)
     env = dict(os.environ)
     if name == "pubsub":
         gcloud = shutil.which("gcloud")
@@ -170,6 +177,8 @@ def _command(settings: Settings, name: str) -> tuple[list[str], dict[str, str]]:
 def _ports(settings: Settings, name: str) -> list[int]:
     if name == "pubsub":
         return [settings.pubsub_port]
+    if name == "collector":
+        return [settings.collector_port]
     return [settings.bigquery_port, settings.bigquery_grpc_port]
 
 
@@ -178,7 +187,9 @@ def service_state(settings: Settings, name: str) -> ServiceState:
     port = int(info["port"]) if info else _ports(settings, name)[0]
     running = bool(info) and _is_ours(info)
     ready = running and http_ok(_ready_url(settings, name, port))
-    endpoint = f"127.0.0.1:{port}" if name == "pubsub" else f"http://127.0.0.1:{port}"
+    endpoint = {"pubsub": f"127.0.0.1:{port}", "collector": f"http://127.0.0.1:{port}/v1/events"}.get(
+        name, f"http://127.0.0.1:{port}"
+    )
     return ServiceState(
         name, int(info["pid"]) if info else None, port, endpoint, running, ready, _log_path(settings, name)
     )
@@ -278,6 +289,7 @@ def own_stack_settings(state_dir: Path) -> Settings:
         pubsub_port=free_port(),
         bigquery_port=free_port(),
         bigquery_grpc_port=free_port(),
+        collector_port=free_port(),
     )
     return replace(settings, pubsub_emulator_host=None, bigquery_endpoint=None)
 
@@ -306,14 +318,16 @@ def up(settings: Settings) -> list[ServiceState]:
             install_bigquery_emulator(settings)
         except InstallError as exc:
             raise StackError(str(exc)) from exc
-        states = [start_service(settings, name) for name in SERVICES]
+        states = [start_service(settings, name) for name in BACKENDS]
         provisioning.provision(settings.with_local_endpoints())
+        states.append(start_service(settings, "collector"))
         return states
 
 
 def down(settings: Settings) -> list[str]:
     with _stack_lock(settings):
-        return [name for name in SERVICES if stop_service(settings, name)]
+        # The collector first: it publishes to the emulator.
+        return [name for name in reversed(SERVICES) if stop_service(settings, name)]
 
 
 def status(settings: Settings) -> list[ServiceState]:

@@ -1,0 +1,143 @@
+"""Publishing for the collector: the google-cloud-pubsub batching publisher, awaited from asyncio.
+
+The request handler submits every message of a request, then awaits all their futures
+without blocking the event loop (``asyncio.wrap_future``: the client library completes them
+on its own threads). A request is answered 202 only once every one is acknowledged.
+
+Two kinds of trouble, two answers:
+
+* our own flow control is full (too much is waiting for Pub/Sub): ``Busy`` -> 429. The
+  client library's ``LimitExceededBehavior.ERROR`` refuses at once rather than blocking
+  the event loop;
+* Pub/Sub does not acknowledge within ``publish_timeout_s`` (unreachable, missing topic,
+  refused): ``Unavailable`` -> 503.
+
+There is no disk spool here: on Cloud Run the disk is memory, so the client keeps the
+events and retries. Messages already submitted when a request fails may still be
+published; the client's retry then repeats them, and the pipeline drops the repeat by
+``event_id`` (a collector-generated id cannot be matched: clients should send their own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry, if_exception_type
+from google.cloud.pubsub_v1 import types
+from google.cloud.pubsub_v1.publisher.exceptions import FlowControlLimitError
+from google.cloud.pubsub_v1.publisher.futures import Future
+
+from clickstream.core.config import Settings
+from clickstream.core.pubsub_clients import publisher_client
+from collector.config import CollectorConfig
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.Aborted,
+    gexc.ResourceExhausted,
+    gexc.Unknown,
+    gexc.Cancelled,
+)
+
+
+class Busy(RuntimeError):
+    """The publisher's flow control is full: answer 429, the client comes back shortly."""
+
+
+class Unavailable(RuntimeError):
+    """Pub/Sub did not acknowledge in time or refused: answer 503, the client retries."""
+
+
+def _settle_quietly(waiting: list[asyncio.Future]) -> None:
+    """Cancel what still waits and retrieve every outcome, so none is logged as never retrieved."""
+    for task in waiting:
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()
+
+
+class Publisher:
+    """One batching PublisherClient for the events topic and the rejected topic."""
+
+    def __init__(self, settings: Settings, config: CollectorConfig) -> None:
+        self._config = config
+        self.events_topic = settings.topic_path
+        self.rejected_topic = settings.rejected_topic_path
+        retry = Retry(
+            predicate=if_exception_type(*_TRANSIENT),
+            initial=0.1,
+            maximum=1.0,
+            multiplier=2.0,
+            timeout=config.publish_timeout_s,
+        )
+        self._client = publisher_client(
+            settings,
+            batch_settings=types.BatchSettings(
+                max_messages=config.batch_max_messages, max_latency=config.batch_max_latency_s
+            ),
+            publisher_options=types.PublisherOptions(
+                flow_control=types.PublishFlowControl(
+                    message_limit=config.flow_control_max_messages,
+                    byte_limit=config.flow_control_max_bytes,
+                    limit_exceeded_behavior=types.LimitExceededBehavior.ERROR,
+                ),
+                retry=retry,
+                timeout=config.publish_timeout_s,
+            ),
+        )
+        self._ready_checked_at = float("-inf")
+        self._ready: tuple[bool, str] = (False, "not checked yet")
+
+    def submit(self, topic: str, data: bytes, attributes: dict[str, str]) -> Future:
+        """Hand one message to the batching client; raises Busy when flow control is full."""
+        try:
+            return self._client.publish(topic, data, **attributes)
+        except FlowControlLimitError as exc:
+            raise Busy(str(exc)) from None
+
+    async def settle(self, futures: Iterable[Future]) -> None:
+        """Wait, without blocking the loop, until Pub/Sub acknowledged every message."""
+        waiting = [asyncio.wrap_future(future) for future in futures]
+        if not waiting:
+            return
+        try:
+            # The client library may report full flow control through the future, not the call.
+            # The client's own retry gives up after publish_timeout_s; this bound only guards
+            # against a future that never completes.
+            await asyncio.wait_for(asyncio.gather(*waiting), timeout=self._config.publish_timeout_s + 5)
+        except FlowControlLimitError as exc:
+            _settle_quietly(waiting)
+            raise Busy(str(exc)) from None
+        except (TimeoutError, gexc.GoogleAPICallError, gexc.RetryError) as exc:
+            _settle_quietly(waiting)
+            self._ready_checked_at = float("-inf")  # the next /readyz asks again
+            log.warning("publish failed: %s", exc)
+            raise Unavailable(f"Pub/Sub did not acknowledge: {type(exc).__name__}") from exc
+
+    async def ready(self) -> tuple[bool, str]:
+        """Whether both topics answer (asked at most every ``readiness_cache_s``), and why not."""
+        if time.monotonic() - self._ready_checked_at < self._config.readiness_cache_s:
+            return self._ready
+        self._ready = await asyncio.to_thread(self._check_topics)
+        self._ready_checked_at = time.monotonic()
+        return self._ready
+
+    def _check_topics(self) -> tuple[bool, str]:
+        for topic in (self.events_topic, self.rejected_topic):
+            try:
+                self._client.get_topic(request={"topic": topic}, timeout=2.0, retry=None)
+            except gexc.GoogleAPICallError as exc:
+                return False, f"{topic}: {type(exc).__name__}"
+        return True, "ok"
+
+    def close(self) -> None:
+        self._client.stop()

@@ -1,0 +1,21 @@
+"""Reading a request body into items: what is a 400 or 413, before any event is looked at."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.app import _items, _Refusal
+from collector.config import CollectorConfig
+
+
+@pytest.mark.parametrize("body", [b"[" * 200_000, b'{"events": [' + b"[" * 200_000 + b"]}"])
+def test_deeply_nested_json_is_a_400_not_a_crash(body: bytes) -> None:
+    with pytest.raises(_Refusal) as refused:
+        _items(body, CollectorConfig(max_request_bytes=1_000_000, max_event_bytes=1_000_000))
+    assert refused.value.status == 400
+
+
+def test_one_event_or_a_batch() -> None:
+    config = CollectorConfig()
+    assert _items(b'{"event_type": "VideoPaused"}', config) == [{"event_type": "VideoPaused"}]
+    assert _items(b'{"events": [1, {}]}', config) == [1, {}]
