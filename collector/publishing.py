@@ -1,8 +1,9 @@
 """Publishing for the collector: the google-cloud-pubsub batching publisher, awaited from asyncio.
 
 The request handler submits every message of a request, then awaits all their futures
-without blocking the event loop (``asyncio.wrap_future``: the client library completes them
-on its own threads). A request is answered 202 only once every one is acknowledged.
+without blocking the event loop (the client library completes them on its own threads; the
+loop is woken once per request, when the last one is done). A request is answered 202 only
+once every one is acknowledged.
 
 Two kinds of trouble, two answers:
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterable
 
@@ -56,13 +58,33 @@ class Unavailable(RuntimeError):
     """Pub/Sub did not acknowledge in time or refused: answer 503, the client retries."""
 
 
-def _settle_quietly(waiting: list[asyncio.Future]) -> None:
-    """Cancel what still waits and retrieve every outcome, so none is logged as never retrieved."""
-    for task in waiting:
-        if not task.done():
-            task.cancel()
-        elif not task.cancelled():
-            task.exception()
+def _all_done(futures: list[Future]) -> asyncio.Future[None]:
+    """One asyncio future that completes when every client-library future has.
+
+    The client completes its futures on its own threads. Waking the event loop once per
+    request, when the last one is done, rather than once per message (``asyncio.wrap_future``
+    on each) is what keeps the loop free for other requests at batches of 100.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    remaining = len(futures)
+    lock = threading.Lock()
+
+    def finish() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def one_done(_future: Future) -> None:
+        nonlocal remaining
+        with lock:
+            remaining -= 1
+            last = remaining == 0
+        if last:
+            loop.call_soon_threadsafe(finish)
+
+    for future in futures:
+        future.add_done_callback(one_done)
+    return done
 
 
 class Publisher:
@@ -106,19 +128,19 @@ class Publisher:
 
     async def settle(self, futures: Iterable[Future]) -> None:
         """Wait, without blocking the loop, until Pub/Sub acknowledged every message."""
-        waiting = [asyncio.wrap_future(future) for future in futures]
-        if not waiting:
+        pending = list(futures)
+        if not pending:
             return
         try:
-            # The client library may report full flow control through the future, not the call.
             # The client's own retry gives up after publish_timeout_s; this bound only guards
             # against a future that never completes.
-            await asyncio.wait_for(asyncio.gather(*waiting), timeout=self._config.publish_timeout_s + 5)
+            await asyncio.wait_for(_all_done(pending), timeout=self._config.publish_timeout_s + 5)
+            for future in pending:
+                future.result(timeout=0)  # raises the first failure
         except FlowControlLimitError as exc:
-            _settle_quietly(waiting)
+            # The client library may report full flow control through the future, not the call.
             raise Busy(str(exc)) from None
         except (TimeoutError, gexc.GoogleAPICallError, gexc.RetryError) as exc:
-            _settle_quietly(waiting)
             self._ready_checked_at = float("-inf")  # the next /readyz asks again
             log.warning("publish failed: %s", exc)
             raise Unavailable(f"Pub/Sub did not acknowledge: {type(exc).__name__}") from exc
