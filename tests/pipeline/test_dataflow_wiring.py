@@ -61,3 +61,19 @@ def test_option_names_are_snake_case_and_complete() -> None:
     # Table names come from schemas/bigquery/tables.json only, never from an option.
     assert not [name for name in names if name.endswith("_table")]
     assert all(name == name.lower() and "-" not in name for name in names)
+
+
+def test_the_collectors_rejected_subscription_is_read_into_dead_letters_when_set() -> None:
+    rejected = "projects/offline-project/subscriptions/clickstream-pipeline-rejected"
+    options = make_options([*ARGV, f"--rejected_subscription={rejected}"])
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, options)
+    by_label = transforms_by_label(pipeline)
+    read = by_label["ReadRejected"]
+    assert isinstance(read, ReadFromPubSub) and read.with_attributes
+    assert read._source.full_subscription == rejected
+    assert "CollectorRejected" in by_label
+    # Without the option there is no second read.
+    plain = beam.Pipeline(options=make_options(ARGV))
+    build(plain, plain.options.view_as(type(options)))
+    assert "ReadRejected" not in transforms_by_label(plain)
