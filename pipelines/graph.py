@@ -36,7 +36,7 @@ def process(
 ) -> Outputs:
     """RawMessages -> enriched events, session panes and dead letters (no I/O). ``rejected``:
     the messages of the collector's rejected topic, one ``collect`` dead letter each."""
-    decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(options.limits())
+    decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(options.limits(), options.tracing())
     streaming = options.view_as(StandardOptions).streaming
     deduplicated = decoded.events | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s, streaming)
     events = deduplicated[EVENTS] | "EnrichEvents" >> EnrichEvents(catalog)

@@ -2,15 +2,23 @@
 
 Read into ``events`` and ``dead_letters`` rows so that an engineer can go from a trace to the row
 and back (docs/tracing.md). None of these is ever a reason to dead-letter: an attribute that is
-absent or unreadable is a NULL column.
+absent or unreadable is a NULL column. The consumer span's link and attributes are here too
+(``pipelines.tracing`` makes the spans).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry.semconv._incubating.attributes import messaging_attributes as messaging
+from opentelemetry.trace import SpanContext, get_current_span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
 from clickstream.core import attributes as attr
+from pipelines.messages import RawMessage
 from pipelines.timefmt import MAX_TS_MS, MIN_TS_MS, iso
+
+_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def trace_columns(attributes: dict[str, str]) -> dict[str, str | None]:
@@ -42,3 +50,38 @@ def collector_columns(attributes: dict[str, str]) -> dict[str, Any]:
         "client_ip_prefix": attributes.get(attr.CLIENT_IP_PREFIX),
         "event_id_generated": (generated == "true") if via_collector else None,
     }
+
+
+def producer_link(attributes: dict[str, str]) -> SpanContext | None:
+    """The producer's span context, for a consumer span to *link* to (OpenTelemetry messaging
+    conventions: a message's processing is its own trace, linked to the one that sent it).
+
+    Read with OpenTelemetry's own W3C propagator; None when the attribute is absent or invalid.
+    """
+    value = attributes.get(attr.TRACEPARENT)
+    if not value:
+        return None
+    context = _PROPAGATOR.extract({"traceparent": value})
+    span_context = get_current_span(context).get_span_context()
+    return span_context if span_context.is_valid else None
+
+
+def consumer_span_attributes(
+    raw: RawMessage, subscription: str | None, event_id: str | None, outcome: str, reason: str | None
+) -> dict[str, Any]:
+    """The attributes of one message's consumer span (messaging semantic conventions, plus ours)."""
+    attributes: dict[str, Any] = {
+        messaging.MESSAGING_SYSTEM: messaging.MessagingSystemValues.GCP_PUBSUB.value,
+        messaging.MESSAGING_OPERATION_TYPE: messaging.MessagingOperationTypeValues.PROCESS.value,
+        messaging.MESSAGING_OPERATION_NAME: "process",
+        messaging.MESSAGING_MESSAGE_BODY_SIZE: len(raw.data),
+        "clickstream.outcome": outcome,
+    }
+    optional = {
+        messaging.MESSAGING_MESSAGE_ID: raw.message_id,
+        messaging.MESSAGING_DESTINATION_SUBSCRIPTION_NAME: subscription,
+        "clickstream.event_id": event_id,
+        "clickstream.reason": reason,
+    }
+    attributes.update({k: v for k, v in optional.items() if v is not None})
+    return attributes
