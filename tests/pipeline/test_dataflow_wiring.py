@@ -77,3 +77,24 @@ def test_the_collectors_rejected_subscription_is_read_into_dead_letters_when_set
     plain = beam.Pipeline(options=make_options(ARGV))
     build(plain, plain.options.view_as(type(options)))
     assert "ReadRejected" not in transforms_by_label(plain)
+
+
+def test_flex_template_parameters_check_the_tracing_options_and_the_rejected_subscription() -> None:
+    """Dataflow checks a Flex Template parameter against its regexes before launching: a bad
+    value is refused there, not by a worker that fails to start."""
+    import re
+
+    from pipelines.flex_metadata import metadata
+
+    regexes = {p["name"]: p.get("regexes", []) for p in metadata()["parameters"]}
+
+    def accepted(name: str, value: str) -> bool:
+        return all(re.fullmatch(r, value) for r in regexes[name])
+
+    assert regexes["trace_sample_ratio"] and regexes["trace_exporter"] and regexes["rejected_subscription"]
+    assert all(accepted("trace_sample_ratio", v) for v in ("0", "0.0", "0.01", "1", "1.0"))
+    assert not any(accepted("trace_sample_ratio", v) for v in ("1.5", "-0.1", "half", ""))
+    assert all(accepted("trace_exporter", v) for v in ("none", "console", "otlp", "gcp"))
+    assert not accepted("trace_exporter", "zipkin")
+    assert accepted("rejected_subscription", "") and accepted("rejected_subscription", "projects/p/subscriptions/s")
+    assert not accepted("rejected_subscription", "projects/p/topics/t")
