@@ -12,9 +12,13 @@ import argparse
 import json
 
 from pipelines.options import WRITE_METHODS, ClickstreamOptions
+from pipelines.tracing import EXPORTERS
 
 _REGEXES = {
     "input_subscription": ["^$|^projects/[^/]+/subscriptions/[^/]+$"],
+    "rejected_subscription": ["^$|^projects/[^/]+/subscriptions/[^/]+$"],
+    "trace_sample_ratio": ["^(0(\\.[0-9]+)?|1(\\.0+)?)$"],
+    "trace_exporter": [f"^({'|'.join(EXPORTERS)})$"],
     "input_topic": ["^$|^projects/[^/]+/topics/[^/]+$"],
     "write_method": [f"^({'|'.join(WRITE_METHODS)})$"],
     "dataset": ["^[A-Za-z_][A-Za-z0-9_]*$"],

@@ -12,6 +12,7 @@ from clickstream.core.tables import CATALOG_TABLE, table_specs
 from pipelines.options import ClickstreamOptions
 from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS
 from pipelines.transforms.bigquery_sink import WriteRows
+from pipelines.transforms.collect import RejectedToDeadLetters
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import CatalogSideInput, EnrichEvents
@@ -23,22 +24,30 @@ from pipelines.transforms.sessionize import Sessionize
 class Outputs:
     events: beam.PCollection
     sessions: beam.PCollection
-    dead_letters: beam.PCollection  # from decode/validate only; sink rejections join at the sink
+    dead_letters: beam.PCollection  # from the collector's rejects and decode/validate; sink rejections join at the sink
     duplicates: beam.PCollection
 
 
-def process(messages: beam.PCollection, options: ClickstreamOptions, catalog: beam.PCollection) -> Outputs:
-    """RawMessages -> enriched events, session panes and dead letters (no I/O)."""
-    decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(options.limits())
+def process(
+    messages: beam.PCollection,
+    options: ClickstreamOptions,
+    catalog: beam.PCollection,
+    rejected: beam.PCollection | None = None,
+) -> Outputs:
+    """RawMessages -> enriched events, session panes and dead letters (no I/O). ``rejected``:
+    the messages of the collector's rejected topic, one ``collect`` dead letter each."""
+    decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(options.limits(), options.tracing())
     streaming = options.view_as(StandardOptions).streaming
     deduplicated = decoded.events | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s, streaming)
     events = deduplicated[EVENTS] | "EnrichEvents" >> EnrichEvents(catalog)
     sessions = events | "Sessionize" >> Sessionize(
         options.session_gap_s, options.allowed_lateness_s, options.early_firing_s if streaming else 0, streaming
     )
-    return Outputs(
-        events=events, sessions=sessions, dead_letters=decoded[DEAD_LETTERS], duplicates=deduplicated[DUPLICATES]
-    )
+    dead_letters = decoded[DEAD_LETTERS]
+    if rejected is not None:
+        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters()
+        dead_letters = (dead_letters, collected) | "DeadLettersWithRejected" >> beam.Flatten()
+    return Outputs(events=events, sessions=sessions, dead_letters=dead_letters, duplicates=deduplicated[DUPLICATES])
 
 
 def catalog_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.PCollection:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from clickstream.core import attributes as attr
 from pipelines.timefmt import MAX_TS_MS, MIN_TS_MS, iso, parse_iso_ms
 
 
@@ -30,13 +31,16 @@ def dead_letter_row(
     event_type: str | None = None,
     refused_table: str | None = None,
     now_ms: int | None = None,
+    trace: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A ``dead_letters`` row that keeps the raw bytes and attributes, for replay after a fix.
 
     ``refused_table`` names the table that refused the row (sink dead letters only): the
     ledger reads it to tell a refused event (an input outcome) from a refused session pane
-    (an output of the pipeline, not a published message).
+    (an output of the pipeline, not a published message). ``trace`` (trace id, span id)
+    defaults to the message's ``googclient_traceparent`` attribute.
     """
+    trace_id, span_id = trace or attr.trace_ids(raw.attributes.get(attr.TRACEPARENT)) or (None, None)
     return {
         "message_id": raw.message_id,
         # A dead letter must never fail to build: an absurd publish time is dropped, not raised.
@@ -52,6 +56,8 @@ def dead_letter_row(
         "refused_table": refused_table,
         "payload": base64.b64encode(raw.data).decode("ascii"),
         "attributes": [{"key": k, "value": v} for k, v in sorted(raw.attributes.items())],
+        "trace_id": trace_id,
+        "span_id": span_id,
     }
 
 

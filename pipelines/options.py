@@ -10,12 +10,14 @@ after a while, or when idle) belong to ``clickstream.app.local.runner``, not her
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
 from clickstream.core import identifiers
 from pipelines.rules.decode import Limits
+from pipelines.tracing import EXPORTERS, TracingConfig
 
 WRITE_METHODS = ("INSERT_ALL", "STORAGE_WRITE_API")
 
@@ -32,6 +34,20 @@ def _identifier(kind: str) -> Callable[[str], str]:
 
     parse.__name__ = kind
     return parse
+
+
+def _ratio(value: str) -> float:
+    """A sampling ratio in [0, 1]; argparse names the option in its error."""
+    try:
+        ratio = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not (math.isfinite(ratio) and 0 <= ratio <= 1):
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return ratio
+
+
+_ratio.__name__ = "ratio"
 
 
 class ClickstreamOptions(PipelineOptions):
@@ -130,6 +146,19 @@ class ClickstreamOptions(PipelineOptions):
             choices=WRITE_METHODS,
             help="INSERT_ALL (insertId derived from the row; local and Dataflow) or STORAGE_WRITE_API (Dataflow only).",
         )
+        add(
+            "--trace_sample_ratio",
+            type=_ratio,
+            default=0.0,
+            help="Share of messages that get an OpenTelemetry consumer span, 0..1 (0: tracing off, no cost).",
+        )
+        add(
+            "--trace_exporter",
+            default="none",
+            choices=EXPORTERS,
+            help="Where sampled spans go: none, console (stdout), otlp (OTLP/HTTP, OTEL_EXPORTER_OTLP_ENDPOINT) "
+            "or gcp (Cloud Trace).",
+        )
 
     def limits(self) -> Limits:
         return Limits(
@@ -137,6 +166,15 @@ class ClickstreamOptions(PipelineOptions):
             future_tolerance_ms=self.future_tolerance_s * 1000,
             max_age_ms=self.max_event_age_s * 1000,
             skew_tolerance_ms=self.skew_tolerance_s * 1000,
+        )
+
+    def tracing(self) -> TracingConfig:
+        """What the tracing options say, with the subscription and project the spans name."""
+        return TracingConfig(
+            sample_ratio=self.trace_sample_ratio,
+            exporter=self.trace_exporter,
+            subscription=self.input_subscription or self.input_topic,
+            project=self.view_as(GoogleCloudOptions).project,
         )
 
 

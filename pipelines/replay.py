@@ -51,6 +51,7 @@ from pipelines import archive, subscription
 from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
 from pipelines.messages import RawMessage, dead_letter_row, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
+from pipelines.rules.collect import rejected_dead_letter
 from pipelines.timefmt import iso
 from pipelines.transforms import METRICS_NAMESPACE
 from pipelines.transforms.park import PARKED, PARKED_DEAD_LETTER_ROW
@@ -121,9 +122,13 @@ def _refused_row(payload: bytes, table: str) -> dict[str, Any]:
 
 def from_dead_letter(row: dict[str, Any], source: str) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
     """A dead-letter row -> what to re-process: the row its table refused (tagged REFUSED), the
-    archive line again, or the original message."""
+    archive line again, or the original message. An event the HTTP collector refused is JSON, not
+    a contract message: it stays the same ``collect`` dead letter (tagged UNREADABLE), rebuilt from
+    the attributes that say why, until the client is fixed and sends it again."""
     raw, reason, table = raw_from_dead_letter(row), row.get("reason"), row.get("refused_table")
-    if reason == Reason.UNREADABLE_ARCHIVE_LINE:
+    if row.get("stage") == Stage.COLLECT:
+        yield beam.pvalue.TaggedOutput(UNREADABLE, rejected_dead_letter(raw))
+    elif reason == Reason.UNREADABLE_ARCHIVE_LINE:
         yield from _read_entry((source, raw.data))
     elif reason == Reason.WAREHOUSE_REJECTED and table:
         try:
@@ -146,8 +151,9 @@ def dead_letters_query(table: str, dead_letter_filter: str | None) -> str:
     outcomes = f"{table.rsplit('.', 1)[0]}.message_outcomes"
     where = f"({dead_letter_filter}) AND " if dead_letter_filter else ""
     return (
-        "SELECT d.message_id, d.publish_time, d.failed_at, d.payload, d.attributes, d.reason, d.refused_table, "
-        f"d.event_id FROM `{table}` AS d WHERE {where}NOT EXISTS (SELECT 1 FROM `{outcomes}` AS o WHERE o.is_input "
+        "SELECT d.message_id, d.publish_time, d.failed_at, d.payload, d.attributes, d.stage, d.reason, "
+        f"d.refused_table, d.event_id FROM `{table}` AS d WHERE {where}"
+        f"NOT EXISTS (SELECT 1 FROM `{outcomes}` AS o WHERE o.is_input "
         "AND o.outcome != 'dead_letter' AND o.message_id = d.message_id "
         # The ledger's message is (message id, publish time), a missing publish time included.
         "AND (o.publish_time = d.publish_time OR (o.publish_time IS NULL AND d.publish_time IS NULL)))"

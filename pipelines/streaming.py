@@ -41,7 +41,8 @@ def is_dataflow(options: PipelineOptions) -> bool:
 
 
 def build(pipeline: beam.Pipeline, options: ClickstreamOptions, tap: beam.PTransform | None = None) -> None:
-    """Read, process and write; ``tap`` (optional) sees every message right after the read,
+    """Read (the events subscription, and the collector's rejected subscription when set),
+    process and write; ``tap`` (optional) sees every message right after the read,
     which is how a local run notices that traffic stopped (``clickstream.app.local.runner``)."""
     if not (options.input_subscription or options.input_topic):
         raise ValueError("set --input_subscription (preferred) or --input_topic")
@@ -61,7 +62,17 @@ def build(pipeline: beam.Pipeline, options: ClickstreamOptions, tap: beam.PTrans
     )
     if tap is not None:
         messages = messages | "Tap" >> tap
-    outputs = process(messages, options, catalog_input(pipeline, options))
+    rejected = None
+    if options.rejected_subscription:
+        # What the HTTP collector refused: each message becomes one `collect` dead letter.
+        rejected = (
+            pipeline
+            | "ReadRejected" >> beam.io.ReadFromPubSub(subscription=options.rejected_subscription, with_attributes=True)
+            | "RejectedToRawMessage" >> beam.Map(from_pubsub)
+        )
+        if tap is not None:
+            rejected = rejected | "TapRejected" >> tap
+    outputs = process(messages, options, catalog_input(pipeline, options), rejected)
     write_to_bigquery(outputs, options)
 
 

@@ -45,6 +45,9 @@ class Ledger:
     redelivered: int = 0
     # Stored rows beyond the first of each event_id, and messages stored twice.
     doubled: int = 0
+    # Of the stored events, those whose event_id the HTTP collector made (the client sent none):
+    # a client retry of such an event cannot be recognised as a duplicate.
+    generated_ids: int = 0
 
     @property
     def dead_lettered(self) -> int:
@@ -78,7 +81,7 @@ class Ledger:
 
 
 def ledger_from_rows(rows: list[dict[str, Any]]) -> Ledger:
-    """Fold ``sql/ledger/summary.sql`` rows (outcome, reason, not_input_because, n, doubled)."""
+    """Fold ``sql/ledger/summary.sql`` rows (outcome, reason, not_input_because, n, doubled, generated_ids)."""
     ledger = Ledger()
     for row in rows:
         n, outcome, reason, why = int(row["n"]), row["outcome"], row["reason"], row.get("not_input_because")
@@ -99,6 +102,7 @@ def ledger_from_rows(rows: list[dict[str, Any]]) -> Ledger:
             raise ValueError(f"message_outcomes has a not_input_because this reader does not know: {why!r}")
         elif outcome == Outcome.STORED:
             ledger.stored += n
+            ledger.generated_ids += int(row.get("generated_ids") or 0)
         elif outcome == Outcome.DUPLICATE:
             ledger.duplicates += n
         elif outcome == Outcome.DEAD_LETTER:

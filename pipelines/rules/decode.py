@@ -21,6 +21,7 @@ from typing import Any
 from clickstream.core import contract
 from clickstream.core.reasons import Reason, Stage
 from pipelines.messages import RawMessage, dead_letter_row
+from pipelines.rules.tracing import collector_columns, trace_columns
 from pipelines.timefmt import iso, parse_iso_ms
 
 _RULES = contract.validation_rules()
@@ -228,6 +229,8 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
         "recommendation_request_id": None if paused else payload["recommendation_request_id"],
         "thumbnail_variant": None if paused else payload.get("thumbnail_variant"),
         "message_id": raw.message_id,
+        **trace_columns(raw.attributes),
+        **collector_columns(raw.attributes),
     }
     return Outcome(event=row, event_ts_ms=event_ts)
 

@@ -91,6 +91,7 @@ def sink_dead_letter(table: str, row: dict[str, Any], error: str) -> dict[str, A
         event_id=row.get("event_id"),
         event_type=row.get("event_type"),
         refused_table=table.rsplit(".", 1)[-1],
+        trace=(row["trace_id"], row["span_id"]) if row.get("trace_id") and row.get("span_id") else None,
     )
     if row.get(REPLAYED_AT) is not None:  # a replay's row stays the replay's record (lineage)
         letter[REPLAYED_AT] = row[REPLAYED_AT]

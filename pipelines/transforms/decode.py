@@ -8,6 +8,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
+from clickstream.core.reasons import Outcome
+from pipelines import tracing
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits, decode_and_validate
 from pipelines.transforms import DEAD_LETTERS, EVENTS, METRICS_NAMESPACE
@@ -30,9 +32,16 @@ def from_pubsub(message: Any) -> RawMessage:
     )
 
 
+# The consumer span's clickstream.outcome: a valid event (deduplication comes later) or a dead letter.
+VALID = "valid"
+
+
 class DecodeAndValidateFn(beam.DoFn):
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, tracing_config: tracing.TracingConfig | None = None):
         self.limits = limits
+        self.tracing = tracing_config or tracing.TracingConfig()
+        self._tracer = None
+        self._span_name = tracing.span_name(self.tracing)
         self.decoded = Metrics.counter(METRICS_NAMESPACE, "decoded")
         self.valid = Metrics.counter(METRICS_NAMESPACE, "valid")
         self.dead_lettered = Metrics.counter(METRICS_NAMESPACE, "dead_lettered")
@@ -45,9 +54,25 @@ class DecodeAndValidateFn(beam.DoFn):
             counter = self._by_reason[reason] = Metrics.counter(METRICS_NAMESPACE, f"invalid_{reason}")
         return counter
 
+    def setup(self) -> None:
+        # Once per worker: the provider (and its exporter) is shared by the DoFns of a process.
+        self._tracer = tracing.tracer(self.tracing)
+
     def process(self, raw: RawMessage):
         self.decoded.inc()
-        outcome = decode_and_validate(raw, self.limits)
+        if self._tracer is None:
+            yield from self._outputs(decode_and_validate(raw, self.limits))
+            return
+        with tracing.consumer_span(self._tracer, raw, self._span_name) as span:
+            outcome = decode_and_validate(raw, self.limits)
+            if outcome.ok:
+                tracing.describe(span, raw, self.tracing, outcome.event["event_id"], VALID)
+            else:
+                dead = outcome.dead_letter
+                tracing.describe(span, raw, self.tracing, dead["event_id"], Outcome.DEAD_LETTER, dead["reason"])
+        yield from self._outputs(outcome)
+
+    def _outputs(self, outcome):
         if outcome.ok:
             self.valid.inc()
             if outcome.event["skew_corrected"]:
@@ -65,11 +90,11 @@ class DecodeAndValidate(beam.PTransform):
     One message in, exactly one element out on one of the two outputs.
     """
 
-    def __init__(self, limits: Limits | None = None):
+    def __init__(self, limits: Limits | None = None, tracing_config: tracing.TracingConfig | None = None):
         super().__init__()
         self.limits = limits or Limits()
+        self.tracing = tracing_config or tracing.TracingConfig()
 
     def expand(self, messages):
-        return messages | "DecodeValidate" >> beam.ParDo(DecodeAndValidateFn(self.limits)).with_outputs(
-            DEAD_LETTERS, main=EVENTS
-        )
+        fn = DecodeAndValidateFn(self.limits, self.tracing)
+        return messages | "DecodeValidate" >> beam.ParDo(fn).with_outputs(DEAD_LETTERS, main=EVENTS)

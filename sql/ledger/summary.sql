@@ -2,12 +2,14 @@
 -- at or after @since (TIMESTAMP): one row per outcome, reason and not_input_because, read by
 -- clickstream.core.ledger (the demo, `clickstream ledger`, the tests). `doubled` counts stored
 -- rows beyond the first of each event_id: an event stored twice, which must never happen.
+-- `generated_ids` counts stored rows whose event_id the HTTP collector made (the client sent none).
 SELECT
   outcome,
   reason,
   not_input_because,
   COUNT(*) AS n,
-  COUNT(*) - COUNT(DISTINCT event_id) AS doubled
+  COUNT(*) - COUNT(DISTINCT event_id) AS doubled,
+  COUNTIF(event_id_generated) AS generated_ids
 FROM `${project}.${dataset}.message_outcomes`
 WHERE ledger_time >= @since
 GROUP BY outcome, reason, not_input_because

@@ -23,6 +23,9 @@
 -- ledger_time is the publish time, or when the outcome was recorded for inputs that carry no
 -- publish time (an archive line without one), so that no outcome falls out of a time range.
 -- A refused event or duplicate row is the message's one outcome (it is not in its table).
+-- An event the HTTP collector refused is a dead letter with stage 'collect' (from its rejected
+-- topic): an input like any other. event_id_generated is TRUE on a stored event whose id the
+-- collector made.
 -- The reason and stage codes are clickstream.core.reasons.
 -- ${project} and ${dataset} are filled in by the deployer.
 WITH recorded AS (
@@ -37,7 +40,8 @@ WITH recorded AS (
     event_id,
     publish_time,
     processed_at AS recorded_at,
-    replayed_at
+    replayed_at,
+    event_id_generated
   FROM `${project}.${dataset}.events`
   UNION ALL
   SELECT
@@ -51,7 +55,8 @@ WITH recorded AS (
     event_id,
     publish_time,
     failed_at AS recorded_at,
-    replayed_at
+    replayed_at,
+    CAST(NULL AS BOOL) AS event_id_generated
   FROM `${project}.${dataset}.dead_letters`
   UNION ALL
   SELECT
@@ -65,7 +70,8 @@ WITH recorded AS (
     event_id,
     publish_time,
     dropped_at AS recorded_at,
-    replayed_at
+    replayed_at,
+    CAST(NULL AS BOOL) AS event_id_generated
   FROM `${project}.${dataset}.duplicates`
 ),
 lineage AS (
@@ -105,5 +111,6 @@ SELECT
   publish_time,
   recorded_at,
   replayed_at,
+  event_id_generated,
   COALESCE(publish_time, recorded_at) AS ledger_time
 FROM classified

@@ -61,3 +61,40 @@ def test_option_names_are_snake_case_and_complete() -> None:
     # Table names come from schemas/bigquery/tables.json only, never from an option.
     assert not [name for name in names if name.endswith("_table")]
     assert all(name == name.lower() and "-" not in name for name in names)
+
+
+def test_the_collectors_rejected_subscription_is_read_into_dead_letters_when_set() -> None:
+    rejected = "projects/offline-project/subscriptions/clickstream-pipeline-rejected"
+    options = make_options([*ARGV, f"--rejected_subscription={rejected}"])
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, options)
+    by_label = transforms_by_label(pipeline)
+    read = by_label["ReadRejected"]
+    assert isinstance(read, ReadFromPubSub) and read.with_attributes
+    assert read._source.full_subscription == rejected
+    assert "CollectorRejected" in by_label
+    # Without the option there is no second read.
+    plain = beam.Pipeline(options=make_options(ARGV))
+    build(plain, plain.options.view_as(type(options)))
+    assert "ReadRejected" not in transforms_by_label(plain)
+
+
+def test_flex_template_parameters_check_the_tracing_options_and_the_rejected_subscription() -> None:
+    """Dataflow checks a Flex Template parameter against its regexes before launching: a bad
+    value is refused there, not by a worker that fails to start."""
+    import re
+
+    from pipelines.flex_metadata import metadata
+
+    regexes = {p["name"]: p.get("regexes", []) for p in metadata()["parameters"]}
+
+    def accepted(name: str, value: str) -> bool:
+        return all(re.fullmatch(r, value) for r in regexes[name])
+
+    assert regexes["trace_sample_ratio"] and regexes["trace_exporter"] and regexes["rejected_subscription"]
+    assert all(accepted("trace_sample_ratio", v) for v in ("0", "0.0", "0.01", "1", "1.0"))
+    assert not any(accepted("trace_sample_ratio", v) for v in ("1.5", "-0.1", "half", ""))
+    assert all(accepted("trace_exporter", v) for v in ("none", "console", "otlp", "gcp"))
+    assert not accepted("trace_exporter", "zipkin")
+    assert accepted("rejected_subscription", "") and accepted("rejected_subscription", "projects/p/subscriptions/s")
+    assert not accepted("rejected_subscription", "projects/p/topics/t")

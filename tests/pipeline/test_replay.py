@@ -258,3 +258,27 @@ def test_a_replay_without_stack_catalog_or_credentials_is_one_clear_line(tmp_pat
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr and "DefaultCredentialsError" not in result.stderr
     assert "--catalog-path" in lines[0] and "clickstream local up" in lines[0]
+
+
+def test_a_dead_letter_the_collector_refused_stays_a_collect_dead_letter_on_replay() -> None:
+    """Its payload is the JSON the collector refused, not a contract message: decoding it would
+    turn a clear `contract_violation` into `undecodable`. It is kept as it was (the replay's
+    record), for the client to be fixed and the event sent again."""
+    refused = RawMessage(
+        b'{"event_type": "VideoPaused", "user_id": 7}',
+        {"clickstream_reason": "contract_violation", "clickstream_detail": "user_id: 7 is not a string"},
+        "r-1",
+        T0_MS,
+    )
+    row = dead_letter_row(refused, "collect", "contract_violation", "user_id: 7 is not a string")
+    row["payload"] = base64.b64decode(row["payload"])  # as BigQuery returns BYTES
+    out = list(replay.from_dead_letter(row, "bq://p.d.dead_letters"))
+    assert [o.tag for o in out] == [replay.UNREADABLE]
+    kept = out[0].value
+    assert (kept["stage"], kept["reason"], kept["error"], kept["message_id"]) == (
+        "collect",
+        "contract_violation",
+        "user_id: 7 is not a string",
+        "r-1",
+    )
+    assert "d.stage" in replay.dead_letters_query("p.d.dead_letters", None)

@@ -66,3 +66,28 @@ def test_a_dead_letter_a_replay_recovered_is_lineage_not_an_outcome() -> None:
     ledger = ledger_from_rows([*_rows(10, 0, []), {**replayed, "doubled": 0}])
     assert ledger.replayed == 3 and ledger.dead_letters == {} and ledger.redelivered == 0
     assert ledger.balances(10)
+
+
+def test_the_ledger_counts_stored_events_whose_id_the_collector_generated() -> None:
+    rows = _rows(10, 0, [])
+    rows[0]["generated_ids"] = 3
+    # A second record of a stored message is no new event: its ids do not count again.
+    rows.append(
+        {"outcome": "stored", "reason": None, "not_input_because": "recorded_again", "n": 1, "generated_ids": 1}
+    )
+    ledger = ledger_from_rows(rows)
+    assert ledger.generated_ids == 3
+    assert ledger_from_rows(_rows(10, 0, [])).generated_ids == 0  # an older summary without the column
+
+
+def test_clickstream_ledger_shows_how_many_stored_events_had_a_collector_generated_id() -> None:
+    from rich.console import Console
+
+    from clickstream.app.commands.ledger import ledger_table
+
+    rows = _rows(10, 0, [])
+    rows[0]["generated_ids"] = 3
+    console = Console(width=120, record=True)
+    console.print(ledger_table("t", ledger_from_rows(rows), 10))
+    lines = [line for line in console.export_text().splitlines() if "collector generated the event_id" in line]
+    assert len(lines) == 1 and " 3 " in lines[0], lines

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from clickstream.core.paths import schemas_dir
 from clickstream.core.tables import table_specs
 
@@ -60,3 +62,28 @@ def test_every_table_the_pipeline_streams_into_names_its_row_id_columns() -> Non
         assert set(specs[name].row_id) <= set(specs[name].field_names()), name
         # A wall-clock column would give a retried bundle's rows new ids.
         assert not {"failed_at", "dropped_at", "emitted_at"} & set(specs[name].row_id), name
+
+
+# Issue 12: trace and collector columns, a contract-compatible revision of both tables.
+TRACE_COLUMNS = {
+    "events": {
+        "trace_id": "STRING",
+        "span_id": "STRING",
+        "received_at": "TIMESTAMP",
+        "client_ip_prefix": "STRING",
+        "event_id_generated": "BOOLEAN",
+    },
+    "dead_letters": {"trace_id": "STRING", "span_id": "STRING"},
+}
+
+
+@pytest.mark.parametrize("table", sorted(TRACE_COLUMNS))
+def test_trace_columns_are_nullable_and_appended_so_an_existing_table_gains_them_in_place(table: str) -> None:
+    """Only NULLABLE columns, after every older one: BigQuery adds them to a live table, old rows
+    read NULL, and a table that ``ensure`` extended has the same column order as a new one."""
+    fields = table_specs()[table].fields
+    added = TRACE_COLUMNS[table]
+    tail = fields[-len(added) :]
+    assert {f["name"]: f["type"] for f in tail} == added
+    assert all(f.get("mode", "NULLABLE") == "NULLABLE" for f in tail)
+    assert all(f.get("description") for f in tail)
