@@ -5,8 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import pytest
 
 from clickstream.core.paths import REPO_ROOT
+from tests.infra.test_identifier_rules import GOOD_DATASET, GOOD_PROJECT, _terraform
+from tests.infra.test_identifier_rules import variables_module as variables_module  # the module fixture
 from tests.support import infra_checks as checks
 
 
@@ -58,3 +63,33 @@ def test_the_collector_image_runs_the_clickstream_command_without_the_pipeline_e
     requirements = (REPO_ROOT / "dataflow" / "collector-requirements.txt").read_text()
     for package in ("typer==", "rich==", "google-cloud-bigquery==", "starlette==", "granian==", "uvicorn"):
         assert package in requirements, f"{package} is not pinned in dataflow/collector-requirements.txt"
+
+
+@pytest.mark.parametrize(
+    ("values", "refused_variable"),
+    [
+        ({}, None),  # no image yet: no collector, no key needed
+        ({"collector_image": "img", "collector_write_keys": '["web-prod-3f9a1c2b"]'}, None),
+        ({"collector_image": "img"}, "collector_write_keys"),  # a collector that would refuse everything
+        ({"collector_write_keys": '["a,b-too-short"]'}, "collector_write_keys"),  # a comma splits the env value
+        ({"collector_allowed_origins": '["https://video.example.com/path"]'}, "collector_allowed_origins"),
+        ({"collector_min_instances": "3", "collector_max_instances": "2"}, "collector_max_instances"),
+        ({"collector_concurrency": "1001"}, "collector_concurrency"),
+        ({"collector_ingress": "ALL"}, "collector_ingress"),
+    ],
+)
+def test_the_collector_variables_refuse_a_deployment_that_cannot_work(
+    variables_module: Path, values: dict[str, str], refused_variable: str | None
+) -> None:
+    base = {"project_id": GOOD_PROJECT, "dataset_id": GOOD_DATASET}
+    result = _terraform(
+        variables_module,
+        "plan",
+        "-input=false",
+        "-refresh=false",
+        *(f"-var={k}={v}" for k, v in {**base, **values}.items()),
+    )
+    if refused_variable is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0 and f'variable "{refused_variable}"' in result.stderr, result.stderr
