@@ -73,6 +73,9 @@ def test_node_producer_messages_decode_with_the_python_contract(
         attrs = dict(item.message.attributes)
         assert attrs[attributes.SCHEMA_VERSION] == contract.current_version()
         assert attrs["googclient_schemaencoding"] == "BINARY"  # the topic validated the bytes
+        # Pub/Sub names the schema revision that matched by its own id; that is not schema_version
+        # (the version in the schema file's name, which the producer sets and the pipeline reads).
+        assert attrs["googclient_schemarevisionid"] not in ("", attrs[attributes.SCHEMA_VERSION]), attrs
         record = contract.decode(item.message.data, attrs[attributes.SCHEMA_VERSION])
         # The same four attributes the Python emitter sets, equal to the payload's fields.
         assert {k: attrs[k] for k in attributes.contract_attributes(record)} == attributes.contract_attributes(record)
@@ -129,3 +132,25 @@ def test_the_pipeline_stores_the_node_producers_events_in_bigquery(
     thread.join(timeout=150)
     assert "result" in results, "the pipeline thread did not finish"
     assert {row.event_id: row.event_type for row in rows} == ids
+
+
+def test_gcloud_reaches_the_emulator_only_without_credentials_and_cannot_send_a_contract_event(
+    fresh_topic: Settings,
+) -> None:
+    """The README's warning: `gcloud pubsub topics publish` sends a command-line string, which is
+    not Avro BINARY, so the schema-enforced topic refuses it; against the emulator it also needs
+    CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true (it has no Google login to offer)."""
+    gcloud = shutil.which("gcloud")
+    assert gcloud, "the Google Cloud SDK is a prerequisite of the local stack"
+    env = {
+        **os.environ,
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{fresh_topic.pubsub_emulator_host}/",
+        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+        "CLOUDSDK_CORE_PROJECT": fresh_topic.project,
+    }
+    command = [gcloud, "pubsub", "topics", "publish", fresh_topic.topic, '--message={"event_type": "VideoPaused"}']
+    command += ["--attribute=event_type=VideoPaused", "--quiet"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0, result.stdout
+    assert "schema" in result.stderr.lower() or "invalid" in result.stderr.lower(), result.stderr[-2000:]
+    assert pull_all(fresh_topic, idle_s=2.0) == []
