@@ -90,6 +90,11 @@ class PublisherConfig:
     spool_max_messages: int = 2_000_000
     drain_batch: int = 500
     max_drain_backoff_s: float = 10.0
+    # The client library's own OpenTelemetry option: a span per publish, whose context travels in
+    # the message's ``googclient_traceparent`` attribute (what the collector sets, and what
+    # Pub/Sub-traced consumers continue). It uses the process's tracer provider: configure the
+    # OpenTelemetry SDK and an exporter (docs/emitters.md#tracing), or no span is recorded.
+    open_telemetry_tracing: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> PublisherConfig:
@@ -190,6 +195,7 @@ class EventPublisher:
             ),
             retry=retry,
             timeout=min(config.publish_deadline_s, 60.0),
+            enable_open_telemetry_tracing=config.open_telemetry_tracing,
         )
         batching = types.BatchSettings(
             max_messages=config.max_messages, max_bytes=config.max_bytes, max_latency=config.max_latency_s

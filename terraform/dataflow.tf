@@ -3,10 +3,11 @@ locals {
   # pipeline's option parser: the job passes every option, so the three lists stay equal.
   flex_metadata = jsondecode(file("${path.module}/../dataflow/metadata.json"))
   deployment_parameters = {
-    input_subscription = google_pubsub_subscription.pipeline.id
-    bq_project         = var.project_id
-    dataset            = google_bigquery_dataset.clickstream.dataset_id
-    parked_topic       = google_pubsub_topic.parked.id
+    input_subscription    = google_pubsub_subscription.pipeline.id
+    rejected_subscription = google_pubsub_subscription.rejected.id
+    bq_project            = var.project_id
+    dataset               = google_bigquery_dataset.clickstream.dataset_id
+    parked_topic          = google_pubsub_topic.parked.id
   }
   pipeline_parameters = {
     for p in local.flex_metadata.parameters :
@@ -32,6 +33,7 @@ resource "google_dataflow_flex_template_job" "pipeline" {
   depends_on = [
     google_project_iam_member.dataflow_worker,
     google_pubsub_subscription_iam_member.dataflow_subscriber,
+    google_pubsub_subscription_iam_member.dataflow_reads_rejected,
     google_bigquery_dataset_iam_member.dataflow_editor,
     google_storage_bucket_iam_member.dataflow_objects,
   ]

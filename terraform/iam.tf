@@ -35,6 +35,13 @@ resource "google_pubsub_subscription_iam_member" "dataflow_subscriber" {
   member       = google_service_account.dataflow_worker.member
 }
 
+# The events the collector refused, which the pipeline writes as dead_letters rows.
+resource "google_pubsub_subscription_iam_member" "dataflow_reads_rejected" {
+  subscription = google_pubsub_subscription.rejected.id
+  role         = "roles/pubsub.subscriber"
+  member       = google_service_account.dataflow_worker.member
+}
+
 # The last resort for a dead letter the dead_letters table refuses (pipelines/transforms/park.py).
 resource "google_pubsub_topic_iam_member" "dataflow_parks_refused_dead_letters" {
   topic  = google_pubsub_topic.parked.id

@@ -8,6 +8,16 @@ output "pipeline_subscription" {
   value       = google_pubsub_subscription.pipeline.id
 }
 
+output "rejected_subscription" {
+  description = "Subscription of the events the collector refused; the Dataflow job reads it (--rejected_subscription) into dead_letters."
+  value       = google_pubsub_subscription.rejected.id
+}
+
+output "collector_url" {
+  description = "HTTPS URL of the collector (POST /v1/events with X-Write-Key); empty until collector_image is set."
+  value       = one(google_cloud_run_v2_service.collector[*].uri)
+}
+
 output "dead_letter_subscription" {
   description = "Subscription of the dead-letter topic (for non-Dataflow consumers): inspect it, or drain it with clickstream replay --input pubsub://<this>."
   value       = google_pubsub_subscription.dead_letter.id
@@ -35,6 +45,7 @@ output "service_accounts" {
     emitter         = google_service_account.emitter.email
     signals         = google_service_account.signals.email
     replay          = google_service_account.replay.email
+    collector       = google_service_account.collector.email
   }
 }
 

@@ -19,6 +19,16 @@ resource "google_pubsub_topic" "events" {
   depends_on = [terraform_data.schema_revisions]
 }
 
+# What the HTTP collector refused (not a JSON object, not the contract...): the event's JSON as
+# received, with the reason in attributes (clickstream.core.attributes). No schema: these are,
+# by definition, not contract events. The pipeline reads them (below) and writes each one as a
+# dead_letters row with stage `collect`, so the ledger holds.
+resource "google_pubsub_topic" "rejected" {
+  #checkov:skip=CKV_GCP_83: Google-managed encryption; pass a CMEK key here if your policy requires one.
+  name                       = "${var.name_prefix}-events-rejected"
+  message_retention_duration = local.retention
+}
+
 # Pub/Sub-side dead-lettering works only for a consumer that acknowledges what it has processed
 # and nothing else: not the Dataflow job (see its subscription below), which dead-letters in the
 # pipeline instead (the dead_letters table, with a reason). This topic is the dead-letter topic for
@@ -53,6 +63,19 @@ resource "google_pubsub_subscription" "pipeline" {
   ack_deadline_seconds       = 60
   message_retention_duration = local.retention
   retain_acked_messages      = true # seek back to replay after a bad deploy
+  expiration_policy {
+    ttl = "" # never expire
+  }
+}
+
+# The Dataflow job's second input (--rejected_subscription): like the events subscription, no
+# dead-letter or retry policy, because Dataflow acknowledges on checkpoint (see above).
+resource "google_pubsub_subscription" "rejected" {
+  name                       = "${var.name_prefix}-pipeline-rejected"
+  topic                      = google_pubsub_topic.rejected.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = local.retention
+  retain_acked_messages      = true # seek back to replay rejected events too
   expiration_policy {
     ttl = "" # never expire
   }

@@ -118,3 +118,73 @@ variable "signal_schedule" {
   type        = string
   default     = "every day 03:00"
 }
+
+variable "collector_image" {
+  description = "Image of the HTTP collector, built by dataflow/cloudbuild.yaml (`clickstream deploy` passes it; empty: no collector service yet)."
+  type        = string
+  default     = ""
+}
+
+variable "collector_write_keys" {
+  description = "Write keys the collector accepts (X-Write-Key header or ?write_key=), one per application. Public by design: every page that loads the tracker carries its key; they stop a stray site from writing, they are not credentials."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = var.collector_image == "" || length(var.collector_write_keys) > 0
+    error_message = "collector_write_keys must name at least one key once collector_image is set (terraform.tfvars), or the collector refuses every event."
+  }
+  validation {
+    condition     = alltrue([for k in var.collector_write_keys : can(regex("^[A-Za-z0-9_.~-]{8,128}$", k))])
+    error_message = "Each write key must be 8-128 letters, digits or _ . ~ - (it travels in a header and a query string, comma-separated in the environment)."
+  }
+}
+
+variable "collector_allowed_origins" {
+  description = "Origins whose pages may post to the collector from a browser (CORS allowlist), e.g. [\"https://video.example.com\"]. Empty: no browser origin (servers and apps still may)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for o in var.collector_allowed_origins : can(regex("^https?://[^/,*]+$", o))])
+    error_message = "Each allowed origin must be scheme://host[:port], without a path, comma or wildcard."
+  }
+}
+
+variable "collector_min_instances" {
+  description = "Collector instances kept warm (0 scales to zero; 1 avoids a cold start on the first event)."
+  type        = number
+  default     = 0
+  validation {
+    condition     = var.collector_min_instances >= 0
+    error_message = "collector_min_instances must be 0 or more."
+  }
+}
+
+variable "collector_max_instances" {
+  description = "Upper bound of collector instances (caps cost, and the publish rate into Pub/Sub)."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.collector_max_instances >= 1 && var.collector_max_instances >= var.collector_min_instances
+    error_message = "collector_max_instances must be at least 1 and at least collector_min_instances."
+  }
+}
+
+variable "collector_concurrency" {
+  description = "Requests one collector instance serves at once (async server; each request waits on Pub/Sub, not on CPU)."
+  type        = number
+  default     = 80
+  validation {
+    condition     = var.collector_concurrency >= 1 && var.collector_concurrency <= 1000
+    error_message = "Cloud Run allows 1 to 1000 concurrent requests per instance."
+  }
+}
+
+variable "collector_ingress" {
+  description = "Who may reach the collector: INGRESS_TRAFFIC_ALL (browsers on the internet), or INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER behind your own HTTPS load balancer, or INGRESS_TRAFFIC_INTERNAL_ONLY."
+  type        = string
+  default     = "INGRESS_TRAFFIC_ALL"
+  validation {
+    condition     = contains(["INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "INGRESS_TRAFFIC_INTERNAL_ONLY"], var.collector_ingress)
+    error_message = "collector_ingress must be INGRESS_TRAFFIC_ALL, INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER or INGRESS_TRAFFIC_INTERNAL_ONLY."
+  }
+}

@@ -27,6 +27,10 @@ class DeployPlan:
         return f"{self.region}-docker.pkg.dev/{self.project}/{self.name_prefix}/pipeline:{self.tag}"
 
     @property
+    def collector_image(self) -> str:
+        return f"{self.region}-docker.pkg.dev/{self.project}/{self.name_prefix}/collector:{self.tag}"
+
+    @property
     def template(self) -> str:
         return f"gs://{self.project}_cloudbuild/{self.name_prefix}/templates/{self.tag}.json"
 
@@ -41,6 +45,7 @@ class DeployPlan:
             f"-var=region={self.region}",
             f"-var=name_prefix={self.name_prefix}",
             f"-var=template_gcs_path={self.template}",
+            f"-var=collector_image={self.collector_image}",
         ]
         if self.auto_approve:
             apply.append("-auto-approve")
@@ -60,14 +65,14 @@ class DeployPlan:
                 True,
             ),
             (
-                "build and push the image with Cloud Build",
+                "build and push the pipeline and collector images with Cloud Build",
                 [
                     "gcloud",
                     "builds",
                     "submit",
                     ".",
                     "--config=dataflow/cloudbuild.yaml",
-                    f"--substitutions=_IMAGE={self.image}",
+                    f"--substitutions=_IMAGE={self.image},_COLLECTOR_IMAGE={self.collector_image}",
                     f"--project={self.project}",
                 ],
                 False,
@@ -88,7 +93,11 @@ class DeployPlan:
                 False,
             ),
             ("initialise Terraform", ["terraform", "-chdir=terraform", "init", "-input=false"], False),
-            ("apply Terraform (Pub/Sub, BigQuery, GCS, IAM, the Dataflow job, the scheduled query)", apply, False),
+            (
+                "apply Terraform (Pub/Sub, BigQuery, GCS, IAM, the Dataflow job, the collector, the scheduled query)",
+                apply,
+                False,
+            ),
         ]
 
 

@@ -22,7 +22,9 @@ def test_dry_run_prints_image_template_terraform_in_order() -> None:
     ]
     image = "europe-west1-docker.pkg.dev/my-project-1/clickstream/pipeline:abc123"
     template = "gs://my-project-1_cloudbuild/clickstream/templates/abc123.json"
-    assert f"--substitutions=_IMAGE={image}" in commands[1]
+    collector = "europe-west1-docker.pkg.dev/my-project-1/clickstream/collector:abc123"
+    assert f"--substitutions=_IMAGE={image},_COLLECTOR_IMAGE={collector}" in commands[1]
+    assert f"-var=collector_image={collector}" in commands[4]
     assert f"build {template} --image={image}" in commands[2]
     assert "--metadata-file=dataflow/metadata.json" in commands[2]
     assert f"-var=template_gcs_path={template}" in commands[4] and "-auto-approve" not in commands[4]

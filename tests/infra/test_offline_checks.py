@@ -152,6 +152,111 @@ BREAKAGES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], None]]]
         lambda r: _edit(r / "dataflow/metadata.json", '"name": "Clickstream streaming pipeline",', ""),
     ),
     (
+        "rejected subscription not passed to the job",
+        checks.subscriptions_have_policies,
+        lambda r: _edit(
+            r / "terraform/dataflow.tf",
+            "    rejected_subscription = google_pubsub_subscription.rejected.id\n",
+            "",
+        ),
+    ),
+    (
+        "dead-letter policy on the rejected subscription Dataflow reads",
+        checks.subscriptions_have_policies,
+        lambda r: _edit(
+            r / "terraform/pubsub.tf",
+            "  retain_acked_messages      = true # seek back to replay rejected events too\n",
+            _DATAFLOW_DEAD_LETTERS,
+        ),
+    ),
+    (
+        "Dataflow worker may not consume the rejected subscription",
+        checks.subscriptions_have_policies,
+        lambda r: _edit(
+            r / "terraform/iam.tf",
+            '  subscription = google_pubsub_subscription.rejected.id\n  role         = "roles/pubsub.subscriber"',
+            '  subscription = google_pubsub_subscription.rejected.id\n  role         = "roles/pubsub.viewer"',
+        ),
+    ),
+    (
+        "public member on the collector other than invoker",
+        checks.no_basic_roles_or_public_access,
+        lambda r: _edit(r / "terraform/collector.tf", '"roles/run.invoker"', '"roles/run.developer"'),
+    ),
+    (
+        "collector may subscribe",
+        checks.collector_service,
+        lambda r: (r / "terraform/extra.tf").write_text(
+            'resource "google_pubsub_subscription_iam_member" "collector_reads" {\n'
+            "  subscription = google_pubsub_subscription.pipeline.id\n"
+            '  role         = "roles/pubsub.subscriber"\n'
+            "  member       = google_service_account.collector.member\n}\n"
+        ),
+    ),
+    (
+        "collector may not publish rejected events",
+        checks.collector_service,
+        lambda r: _edit(
+            r / "terraform/collector.tf",
+            "  topic  = google_pubsub_topic.rejected.id\n",
+            "  topic  = google_pubsub_topic.parked.id\n",
+        ),
+    ),
+    (
+        "collector without the rejected topic in its environment",
+        checks.collector_service,
+        lambda r: _edit(r / "terraform/collector.tf", '"CLICKSTREAM_REJECTED_TOPIC"', '"CLICKSTREAM_REJECTED"'),
+    ),
+    (
+        "collector scaling not from variables",
+        checks.collector_service,
+        lambda r: _edit(
+            r / "terraform/collector.tf",
+            "max_instance_count = var.collector_max_instances",
+            "max_instance_count = 100",
+        ),
+    ),
+    (
+        "Cloud Build does not build the collector",
+        checks.collector_service,
+        lambda r: _edit(
+            r / "dataflow/cloudbuild.yaml", '"dataflow/collector.Dockerfile", "-t"', '"collector/Dockerfile", "-t"'
+        ),
+    ),
+    (
+        "argument the provider does not have",
+        checks.provider_arguments,
+        lambda r: _edit(r / "terraform/pubsub.tf", "  ack_deadline_seconds       = 60\n", "  ack_deadline = 60\n"),
+    ),
+    (
+        "nested argument the provider does not have",
+        checks.provider_arguments,
+        lambda r: _edit(
+            r / "terraform/collector.tf",
+            "max_instance_count = var.collector_max_instances",
+            "max_instances = var.collector_max_instances",
+        ),
+    ),
+    (
+        "required argument missing",
+        checks.provider_arguments,
+        lambda r: _edit(r / "terraform/collector.tf", "  location = var.region\n", ""),
+    ),
+    (
+        "collector Dockerfile lint",
+        checks.hadolint,
+        lambda r: _edit(
+            r / "dataflow/collector.Dockerfile",
+            "RUN pip install --no-cache-dir -r collector-requirements.txt",
+            "RUN cd /tmp && pip install -r collector-requirements.txt",
+        ),
+    ),
+    (
+        "collector image runs as root",
+        checks.checkov,
+        lambda r: _edit(r / "dataflow/collector.Dockerfile", "USER 10001\n", ""),
+    ),
+    (
         "checkov finding",
         checks.checkov,
         lambda r: _edit(

@@ -6,6 +6,7 @@ deliberately broken copy; each returns a list of problems (empty means it passed
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import yaml
 from hcl2 import SerializationOptions
 
 from clickstream.core.paths import REPO_ROOT
@@ -23,6 +25,20 @@ from clickstream.core.paths import REPO_ROOT
 BASIC_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 CHECKOV_VERSION = "3.3.30"
+# The Terraform provider's schema, offline: @cdktf/provider-google is generated from the provider's
+# own schema (its package.json names the provider version), and its .jsii file lists every argument
+# and block of every resource. `make setup` unpacks that file into .clickstream/tools/.
+PROVIDER_GOOGLE_NPM = "@cdktf/provider-google@16.12.1"
+DOCKERFILES = ("dataflow/Dockerfile", "dataflow/collector.Dockerfile")
+# What the collector reads from its environment (clickstream.core.config.Settings and the
+# collector's own configuration; docs/deploy.md).
+COLLECTOR_ENV = (
+    "CLICKSTREAM_PROJECT",
+    "CLICKSTREAM_TOPIC",
+    "CLICKSTREAM_REJECTED_TOPIC",
+    "CLICKSTREAM_COLLECTOR_WRITE_KEYS",
+    "CLICKSTREAM_COLLECTOR_ALLOWED_ORIGINS",
+)
 
 
 def _env() -> dict[str, str]:
@@ -90,7 +106,7 @@ def tables_match_schemas(root: Path) -> list[str]:
 
 def _resource_name(reference: Any, kind: str) -> str | None:
     """``google_pubsub_topic.parked.id`` -> ``parked`` (for ``kind`` google_pubsub_topic)."""
-    match = re.search(rf"{kind}\.([A-Za-z0-9_-]+)\.", str(reference))
+    match = re.search(rf"{kind}\.([A-Za-z0-9_-]+)(?:\[[^\]]*\])?\.", str(reference))
     return match.group(1) if match else None
 
 
@@ -108,8 +124,9 @@ def _granted(resources: dict[str, Any], kind: str, name: str, role: str, member:
 def subscriptions_have_policies(root: Path) -> list[str]:
     """Pub/Sub-side dead-lettering where it can work, and nowhere it cannot:
 
-    * the subscription Dataflow reads has no dead-letter or retry policy (Dataflow acknowledges on
-      checkpoint; a policy there would move healthy messages whose leases lapsed in a backlog);
+    * the subscriptions Dataflow reads (the events and the collector's rejected events) have no
+      dead-letter or retry policy (Dataflow acknowledges on checkpoint; a policy there would move
+      healthy messages whose leases lapsed in a backlog), and the Dataflow worker may consume them;
     * every other subscription has a retry policy and dead-letters to another topic defined here,
       except the end of the chain: a subscription of a dead-letter topic that never expires;
     * every dead-letter topic has such a never-expiring subscription (a topic without one keeps
@@ -121,10 +138,19 @@ def subscriptions_have_policies(root: Path) -> list[str]:
     resources = hcl["resource"]
     topics = set(resources.get("google_pubsub_topic", {}))
     subscriptions = resources.get("google_pubsub_subscription", {})
-    dataflow = _resource_name(
-        (hcl["locals"].get("deployment_parameters") or {}).get("input_subscription"), "google_pubsub_subscription"
-    )
-    problems = [] if dataflow in subscriptions else ["the Dataflow job's input_subscription is not a subscription here"]
+    parameters = hcl["locals"].get("deployment_parameters") or {}
+    problems = []
+    read_by_dataflow = {}
+    for parameter, topic in (("input_subscription", "events"), ("rejected_subscription", "rejected")):
+        name = _resource_name(parameters.get(parameter), "google_pubsub_subscription")
+        if name not in subscriptions:
+            problems.append(f"the Dataflow job's {parameter} is not a subscription here")
+            continue
+        read_by_dataflow[name] = parameter
+        if _resource_name(subscriptions[name].get("topic"), "google_pubsub_topic") != topic:
+            problems.append(f"the Dataflow job's {parameter} ({name}) is not a subscription of the {topic} topic")
+        if not _granted(resources, "subscription", name, "roles/pubsub.subscriber", "dataflow_worker"):
+            problems.append(f"the Dataflow worker may not consume {name} ({parameter})")
     # Nested blocks parse as lists of one dict each.
     policies = {name: (sub.get("dead_letter_policy") or [None])[0] for name, sub in subscriptions.items()}
     targets = {_resource_name(p.get("dead_letter_topic"), "google_pubsub_topic") for p in policies.values() if p}
@@ -134,7 +160,7 @@ def subscriptions_have_policies(root: Path) -> list[str]:
 
     for name, sub in subscriptions.items():
         topic, policy = _resource_name(sub.get("topic"), "google_pubsub_topic"), policies[name]
-        if name == dataflow:
+        if name in read_by_dataflow:
             if policy or sub.get("retry_policy"):
                 problems.append(f"subscription {name} is read by Dataflow: no dead_letter_policy or retry_policy")
             continue
@@ -167,12 +193,103 @@ def subscriptions_have_policies(root: Path) -> list[str]:
     return problems
 
 
+def _public_invokers(resources: dict[str, Any]) -> list[str]:
+    """The one public grant allowed: anyone may invoke the collector (its write key is the
+    application's, shipped in every page, not a credential)."""
+    grants = resources.get("google_cloud_run_v2_service_iam_member", {})
+    return [
+        name
+        for name, g in grants.items()
+        if g.get("member") == "allUsers"
+        and g.get("role") == "roles/run.invoker"
+        and _resource_name(g.get("name"), "google_cloud_run_v2_service") == "collector"
+    ]
+
+
 def no_basic_roles_or_public_access(root: Path) -> list[str]:
     problems = []
+    public = 0
     for path in sorted((root / "terraform").glob("*.tf")):
         code = "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
         problems += [f"{path.name}: basic role {r}" for r in BASIC_ROLES if re.search(rf'"{r}"', code)]
-        problems += [f"{path.name}: public member {m}" for m in PUBLIC_MEMBERS if m in code]
+        public += sum(code.count(f'"{m}"') for m in PUBLIC_MEMBERS)
+        problems += [
+            f"{path.name}: public member {m} outside a quoted member" for m in PUBLIC_MEMBERS
+            if code.count(m) != code.count(f'"{m}"')
+        ]  # fmt: skip
+    allowed = _public_invokers(load_hcl(root)["resource"])
+    if public > len(allowed):
+        problems.append(
+            f"{public - len(allowed)} public member(s) (allUsers/allAuthenticatedUsers) other than "
+            "roles/run.invoker on the collector service"
+        )
+    return problems
+
+
+def _collector_grants(resources: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(resource kind, resource name, role) of every grant to the collector's service account."""
+    found = []
+    for kind, named in resources.items():
+        if not kind.endswith(("_iam_member", "_iam_binding")):
+            continue
+        for grant in named.values():
+            members = str(grant.get("member", "")) + str(grant.get("members", ""))
+            if "google_service_account.collector." in members:
+                target = next((str(v) for k, v in grant.items() if k not in ("role", "member", "members")), "")
+                found.append((kind, target, str(grant.get("role"))))
+    return found
+
+
+def collector_service(root: Path) -> list[str]:
+    """The collector on Cloud Run: its own service account that may only publish to the events and
+    rejected topics; the environment it reads; scaling and concurrency from variables; and the
+    image Cloud Build builds from dataflow/collector.Dockerfile."""
+    hcl = load_hcl(root)
+    resources = hcl["resource"]
+    service = resources.get("google_cloud_run_v2_service", {}).get("collector")
+    if service is None:
+        return ["no google_cloud_run_v2_service.collector"]
+    problems = []
+    template = (service.get("template") or [{}])[0]
+    if "google_service_account.collector.email" not in str(template.get("service_account")):
+        problems.append("the collector must run as google_service_account.collector")
+    if "var.collector_concurrency" not in str(template.get("max_instance_request_concurrency")):
+        problems.append("template.max_instance_request_concurrency must be var.collector_concurrency")
+    scaling = (template.get("scaling") or [{}])[0]
+    for key, variable in (
+        ("min_instance_count", "var.collector_min_instances"),
+        ("max_instance_count", "var.collector_max_instances"),
+    ):
+        if variable not in str(scaling.get(key)):
+            problems.append(f"template.scaling.{key} must be {variable}")
+    containers = template.get("containers") or [{}]
+    env = {e.get("name") for c in containers for e in c.get("env") or []}
+    problems += [f"the collector's container does not set {name}" for name in COLLECTOR_ENV if name not in env]
+    if "var.collector_image" not in str(containers[0].get("image")):
+        problems.append("the collector's image must be var.collector_image (built by dataflow/cloudbuild.yaml)")
+
+    expected = {
+        ("google_pubsub_topic_iam_member", "events", "roles/pubsub.publisher"),
+        ("google_pubsub_topic_iam_member", "rejected", "roles/pubsub.publisher"),
+    }
+    granted = {
+        (kind, _resource_name(target, "google_pubsub_topic") or target, role)
+        for kind, target, role in _collector_grants(resources)
+    }
+    problems += [f"the collector's service account lacks {role} on topic {name}" for _, name, role in
+                 sorted(expected - granted)]  # fmt: skip
+    problems += [f"the collector's service account may not have {role} on {kind} {name}" for kind, name, role in
+                 sorted(granted - expected)]  # fmt: skip
+    if not _public_invokers(resources):
+        problems.append("anyone may not invoke the collector (roles/run.invoker for allUsers on it)")
+
+    build = yaml.safe_load((root / "dataflow" / "cloudbuild.yaml").read_text())
+    wanted = ["-f", "dataflow/collector.Dockerfile", "-t", "${_COLLECTOR_IMAGE}"]
+    builds = [step.get("args", []) for step in build.get("steps", [])]
+    if not any(args[1:5] == wanted for args in builds) or "${_COLLECTOR_IMAGE}" not in build.get("images", []):
+        problems.append(
+            "dataflow/cloudbuild.yaml does not build and push dataflow/collector.Dockerfile as ${_COLLECTOR_IMAGE}"
+        )
     return problems
 
 
@@ -239,6 +356,112 @@ def identifier_rules_are_shared(root: Path) -> list[str]:
     return problems
 
 
+def provider_schema_file() -> Path:
+    return REPO_ROOT / ".clickstream" / "tools" / "provider-google" / ".jsii"
+
+
+# Terraform's own arguments of every resource, which no provider schema lists.
+_META_ARGUMENTS = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection"}
+_REGISTRY_LINK = re.compile(r"/docs/resources/([a-z0-9_]+)#([a-z0-9_]+) ")
+
+
+@functools.cache
+def _provider_schema(path: Path) -> dict[str, dict[str, Any]]:
+    """{resource type: its block}; a block is {argument: (required, nested block or None)}.
+
+    Read from the jsii assembly of @cdktf/provider-google: each resource class's config struct,
+    whose properties carry the Terraform name in their registry link (``...#min_instance_count``)
+    and whose block-typed properties point at the struct of that block.
+    """
+    types = json.loads(path.read_text())["types"]
+
+    def struct_of(type_ref: dict[str, Any]) -> str | None:
+        if "fqn" in type_ref:
+            target = types.get(type_ref["fqn"])
+            return type_ref["fqn"] if target and target.get("datatype") else None
+        if "collection" in type_ref:
+            return struct_of(type_ref["collection"]["elementtype"])
+        if "union" in type_ref:
+            return next((s for t in type_ref["union"]["types"] if (s := struct_of(t))), None)
+        return None
+
+    blocks: dict[str, dict[str, Any]] = {}
+
+    def block(fqn: str) -> dict[str, Any]:
+        if fqn not in blocks:
+            blocks[fqn] = arguments = {}
+            for prop in types[fqn].get("properties", []):
+                # The registry link names the Terraform argument (cdktf renames a few, e.g. ones
+                # that clash with its own); properties without docs are plain snake_case.
+                link = _REGISTRY_LINK.search(prop.get("docs", {}).get("remarks", ""))
+                name = link.group(2) if link else re.sub(r"(?<!^)(?=[A-Z])", "_", prop["name"]).lower()
+                nested = struct_of(prop["type"])
+                arguments[name] = (not prop.get("optional"), block(nested) if nested else None)
+        return blocks[fqn]
+
+    schema = {}
+    for spec in types.values():
+        if spec.get("base") != "cdktf.TerraformResource":
+            continue
+        match = re.search(r"/docs/resources/[a-z0-9_]+ (google_[a-z0-9_]+)\}", spec["docs"].get("summary", ""))
+        config = spec.get("initializer", {}).get("parameters", [{}])[-1].get("type", {}).get("fqn")
+        if match and config:
+            schema[match.group(1)] = block(config)
+    return schema
+
+
+def _unknown_arguments(where: str, body: dict[str, Any], spec: dict[str, Any], top: bool) -> list[str]:
+    problems = []
+    blocks: list[tuple[str, Any]] = []
+    for key, value in body.items():
+        if top and key in _META_ARGUMENTS:
+            continue
+        if key == "dynamic":  # dynamic "name" { for_each = ..., content { ... } }
+            for dynamic in value if isinstance(value, list) else [value]:
+                blocks += [(name, [(d.get("content") or [{}])[0]]) for name, d in dynamic.items()]
+        else:
+            blocks.append((key, value))
+    for key, value in blocks:
+        if key not in spec:
+            problems.append(f"{where}: the provider has no argument {key!r}")
+            continue
+        nested = spec[key][1]
+        if nested is not None and isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    problems += _unknown_arguments(f"{where}.{key}", item, nested, top=False)
+    present = {key for key, _ in blocks}
+    problems += [
+        f"{where}: required argument {name!r} is missing"
+        for name, (required, _) in spec.items()
+        if required and name not in present
+    ]
+    return problems
+
+
+def provider_arguments(root: Path) -> list[str]:
+    """Every argument and nested block of every google resource in terraform/ exists in the
+    provider's schema, and no required one is missing: a typo or a renamed argument fails here,
+    offline, instead of at `terraform plan`. Resources of the google-beta provider are not in
+    @cdktf/provider-google and are left to plan."""
+    path = provider_schema_file()
+    if not path.exists():
+        return [f"the provider schema is not installed at {path}: run `make setup` ({PROVIDER_GOOGLE_NPM})"]
+    schema = _provider_schema(path)
+    problems = []
+    for kind, named in sorted(load_hcl(root)["resource"].items()):
+        if not kind.startswith("google_"):
+            continue
+        for name, body in sorted(named.items()):
+            if "google-beta" in str(body.get("provider")):
+                continue
+            if kind not in schema:
+                problems.append(f"{kind}.{name}: the google provider has no resource {kind}")
+                continue
+            problems += _unknown_arguments(f"{kind}.{name}", body, schema[kind], top=True)
+    return problems
+
+
 def checkov_binary(root: Path) -> Path:
     return root / ".clickstream" / "tools" / "checkov-venv" / "bin" / "checkov"
 
@@ -250,7 +473,7 @@ def checkov(root: Path, target: Path | None = None) -> list[str]:
     problems = []
     for args in (
         ["-d", str(target or root / "terraform"), "--framework", "terraform"],
-        ["-f", str(root / "dataflow" / "Dockerfile"), "--framework", "dockerfile"],
+        *(["-f", str(root / dockerfile), "--framework", "dockerfile"] for dockerfile in DOCKERFILES),
     ):
         result = subprocess.run(
             [str(binary), "--skip-download", "--quiet", "--compact", *args],
@@ -266,8 +489,12 @@ def checkov(root: Path, target: Path | None = None) -> list[str]:
 
 def hadolint(root: Path) -> list[str]:
     binary = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    result = subprocess.run([binary, str(root / "dataflow" / "Dockerfile")], capture_output=True, text=True)
-    return [] if result.returncode == 0 else [f"hadolint failed:\n{result.stdout}{result.stderr}"]
+    problems = []
+    for dockerfile in DOCKERFILES:
+        result = subprocess.run([binary, str(root / dockerfile)], capture_output=True, text=True)
+        if result.returncode != 0:
+            problems.append(f"hadolint {dockerfile} failed:\n{result.stdout}{result.stderr}")
+    return problems
 
 
 def flex_template_build(root: Path) -> list[str]:
@@ -306,6 +533,8 @@ ALL_CHECKS = (
     flex_parameters_match_options,
     scheduled_query_runs_signal_sql,
     identifier_rules_are_shared,
+    collector_service,
+    provider_arguments,
     hadolint,
     flex_template_build,
     checkov,
