@@ -43,24 +43,19 @@ import httpx
 
 from bench.common import machine, table
 from bench.emitter import _events, bare_client, topic_settings
+from clickstream.app.collector_client import event_json
 from clickstream.app.local import services
 from clickstream.core.config import Settings
-from emitters.events import Event
+from emitters.events import Event, now_ms
 
 WRITE_KEY = "bench-write-key"
 SERVERS = ("granian", "uvicorn")
 BATCH_SIZES = (20, 100)
 
 
-def plain_json(event: Event) -> dict:
-    """An event in the collector's JSON shape: the contract's field names, no Avro union wrapping."""
-    record = event.to_record()
-    _branch, payload = record.pop("payload")
-    return {**record, "payload": payload}
-
-
 def batch_body(events: list[Event]) -> bytes:
-    return json.dumps({"events": [plain_json(e) for e in events]}).encode()
+    """A batch in the collector's JSON shape (the same one ``demo --via collector`` posts)."""
+    return json.dumps({"events": [event_json(e, now_ms()) for e in events]}).encode()
 
 
 def _free_port() -> int:
@@ -182,7 +177,9 @@ def measure(settings: Settings, seconds: int, connections: int, rounds: int) -> 
     events = _events(max(BATCH_SIZES) * 50)
     bodies = {size: batch_body(events[:size]) for size in BATCH_SIZES}
     bare_client(settings, events[:500], encode_in_loop=True)  # warm up the emulator's schema check
-    bare_rate = statistics.median(len(events) / bare_client(settings, events, encode_in_loop=True) for _ in range(rounds))
+    bare_rate = statistics.median(
+        len(events) / bare_client(settings, events, encode_in_loop=True) for _ in range(rounds)
+    )
     peaks: dict[tuple[str, int], dict[str, float]] = {}
     for server in SERVERS:
         with collector(settings, server) as url:
