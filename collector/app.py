@@ -125,7 +125,7 @@ class Collector:
     def __init__(self, config: CollectorConfig, settings: Settings, span_exporter: Any = None) -> None:
         self.config = config
         self.settings = settings
-        self.tracing = Tracing(config, span_exporter)
+        self.tracing = Tracing(config, span_exporter, settings.project)
         self._publisher: Publisher | None = None
 
     @property

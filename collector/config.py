@@ -12,9 +12,10 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
+from clickstream.core.span_exporters import EXPORTERS
+
 ENV_PREFIX = "CLICKSTREAM_COLLECTOR_"
 LOCAL_WRITE_KEY = "local-write-key"
-TRACING_EXPORTERS = ("none", "console", "otlp")
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class CollectorConfig:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.max_event_bytes > self.max_request_bytes:
             raise ValueError("max_event_bytes cannot exceed max_request_bytes")
-        if self.tracing_exporter not in TRACING_EXPORTERS:
-            raise ValueError(f"tracing_exporter must be one of {TRACING_EXPORTERS}, not {self.tracing_exporter!r}")
+        if self.tracing_exporter not in EXPORTERS:
+            raise ValueError(f"tracing_exporter must be one of {EXPORTERS}, not {self.tracing_exporter!r}")
         if not 0.0 <= self.tracing_sample_ratio <= 1.0:
             raise ValueError(f"tracing_sample_ratio must be within 0..1, not {self.tracing_sample_ratio}")
         if self.trusted_proxy_hops < 0:

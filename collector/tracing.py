@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickstream.core.attributes import trace_ids
+from clickstream.core.span_exporters import span_exporter
 from collector.config import CollectorConfig
 
 SERVICE_NAME = "clickstream-collector"
@@ -49,7 +50,7 @@ def _passthrough(traceparent: str | None) -> RequestTrace:
 class Tracing:
     """Per-request trace context; spans only when an exporter is configured (or given, in tests)."""
 
-    def __init__(self, config: CollectorConfig, exporter: Any = None) -> None:
+    def __init__(self, config: CollectorConfig, exporter: Any = None, project: str | None = None) -> None:
         self._tracer: Any = None
         self._provider: Any = None
         if exporter is None and config.tracing_exporter == "none":
@@ -57,7 +58,7 @@ class Tracing:
         # Imported only when tracing is on: the SDK costs nothing otherwise.
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
         from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -68,12 +69,9 @@ class Tracing:
         )
         if exporter is not None:
             self._provider.add_span_processor(SimpleSpanProcessor(exporter))
-        elif config.tracing_exporter == "console":
-            self._provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
         else:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            self._provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            chosen = span_exporter(config.tracing_exporter, project)
+            self._provider.add_span_processor(BatchSpanProcessor(chosen))
         self._tracer = self._provider.get_tracer("collector")
 
     @property

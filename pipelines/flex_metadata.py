@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from clickstream.core.span_exporters import EXPORTERS
 from pipelines.options import WRITE_METHODS, ClickstreamOptions
-from pipelines.tracing import EXPORTERS
 
 _REGEXES = {
     "input_subscription": ["^$|^projects/[^/]+/subscriptions/[^/]+$"],

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
 from clickstream.core import identifiers
+from clickstream.core.span_exporters import EXPORTERS
 from pipelines.rules.decode import Limits
-from pipelines.tracing import EXPORTERS, TracingConfig
+from pipelines.tracing import TracingConfig
 
 WRITE_METHODS = ("INSERT_ALL", "STORAGE_WRITE_API")
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 
+from clickstream.core.span_exporters import span_exporter
 from pipelines.messages import RawMessage
 from pipelines.rules.tracing import consumer_span_attributes, producer_link
 
-EXPORTERS = ("none", "console", "otlp", "gcp")
 SERVICE_NAME = "clickstream-pipeline"
 _INSTRUMENTATION = "clickstream.pipeline"
 
@@ -51,19 +51,7 @@ _PROVIDERS: dict[TracingConfig, TracerProvider] = {}
 
 def exporter(config: TracingConfig) -> SpanExporter | None:
     """The exporter ``config.exporter`` names (imported only when chosen)."""
-    if config.exporter == "console":
-        return ConsoleSpanExporter()
-    if config.exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter()
-    if config.exporter == "gcp":
-        from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
-
-        return CloudTraceSpanExporter(project_id=config.project)
-    if config.exporter == "none":
-        return None
-    raise ValueError(f"unknown trace exporter {config.exporter!r}: one of {', '.join(EXPORTERS)}")
+    return span_exporter(config.exporter, config.project)
 
 
 def _new_provider(config: TracingConfig) -> TracerProvider:

@@ -59,7 +59,10 @@ def test_on_without_a_caller_starts_a_trace_sampled_by_ratio() -> None:
     assert exporter.get_finished_spans() == ()
 
 
-def test_console_and_otlp_exporters_are_configurable() -> None:
+def test_console_otlp_and_cloud_trace_exporters_are_configurable() -> None:
+    # The collector offers the same exporters as the pipeline (clickstream.core.span_exporters),
+    # Cloud Trace among them for Cloud Run; building that one needs Google credentials.
+    assert CollectorConfig(tracing_exporter="gcp").tracing_exporter == "gcp"
     for exporter in ("console", "otlp"):
         tracing = Tracing(CollectorConfig(tracing_exporter=exporter))
         assert tracing.enabled

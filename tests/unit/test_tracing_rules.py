@@ -9,6 +9,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from clickstream.core import attributes as attr
+from clickstream.core.span_exporters import EXPORTERS
 from pipelines import tracing
 from pipelines.messages import RawMessage
 from pipelines.options import ClickstreamOptions
@@ -72,7 +73,7 @@ def test_each_exporter_name_builds_its_exporter() -> None:
     assert tracing.exporter(tracing.TracingConfig(1.0, "none")) is None
     assert isinstance(tracing.exporter(tracing.TracingConfig(1.0, "console")), ConsoleSpanExporter)
     assert isinstance(tracing.exporter(tracing.TracingConfig(1.0, "otlp")), OTLPSpanExporter)
-    assert set(tracing.EXPORTERS) == {"none", "console", "otlp", "gcp"}
+    assert set(EXPORTERS) == {"none", "console", "otlp", "gcp"}
 
 
 def test_one_tracer_provider_per_worker_and_configuration() -> None:

@@ -71,7 +71,7 @@ def serve_cmd(
     trusted_proxy_hops: Annotated[
         int | None, typer.Option(help="Proxies in front that append to X-Forwarded-For (Cloud Run: 1) [0]")
     ] = None,
-    tracing_exporter: Annotated[str | None, typer.Option(help="none | console | otlp [none]")] = None,
+    tracing_exporter: Annotated[str | None, typer.Option(help="none | console | otlp | gcp [none]")] = None,
     tracing_sample_ratio: Annotated[float | None, typer.Option(help="Share of new traces recorded [1.0]")] = None,
     state_dir: StateDir = None,
 ) -> None:
