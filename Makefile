@@ -29,6 +29,13 @@ $(VENV)/.installed: pyproject.toml
 		$(PYTHON) -m venv .clickstream/tools/checkov-venv && \
 		.clickstream/tools/checkov-venv/bin/python -m pip install -q checkov==3.3.30 $(PIP_QUIET) )
 	@test -x .clickstream/tools/checkov-venv/bin/checkov || (echo "checkov install failed" >&2; exit 1)
+	@echo "==> unpacking the Google provider's schema (npm @cdktf/provider-google) for the offline checks"
+	@test -f .clickstream/tools/provider-google/.jsii || ( mkdir -p .clickstream/tools/provider-google && \
+		cd .clickstream/tools/provider-google && npm pack --silent @cdktf/provider-google@16.12.1 >/dev/null && \
+		tar xzf cdktf-provider-google-16.12.1.tgz --strip-components=1 package/.jsii package/package.json && \
+		rm cdktf-provider-google-16.12.1.tgz )
+	@echo "==> installing the Node.js producer example's modules (examples/node-producer)"
+	@test -d examples/node-producer/node_modules || npm ci --prefix examples/node-producer --no-audit --no-fund --silent
 	@touch $@
 
 # The browser tracker's dev dependencies (esbuild, for its size budget); `make test` runs its node
