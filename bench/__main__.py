@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cost, emitter, latency, pipeline_chain, replay, signals
+from bench import collector, cost, emitter, latency, pipeline_chain, replay, signals
 from bench.common import machine
 from clickstream.app.local import services
 
@@ -37,6 +37,8 @@ def main() -> None:
         services.running(services.own_stack_settings(Path(state))) as local,
     ):
         figures |= emitter.main(["--events", "3000" if quick else "20000"], base=local)
+        print()
+        figures |= collector.main(["--seconds", "3" if quick else "10"], base=local)
         print()
         figures |= latency.main(["--seconds", "15" if quick else "60"], base=local)
         print()
