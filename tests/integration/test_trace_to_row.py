@@ -26,6 +26,8 @@ from clickstream.core.pubsub_clients import publisher_client
 from clickstream.core.reasons import Reason, Stage
 from clickstream.core.tables import ensure_dataset_and_tables, table_specs
 from emitters.events import ClientInfo, encode_event, now_ms, video_paused
+from tests.support.collector import client as collector_client
+from tests.support.collector import serving
 
 pytestmark = pytest.mark.integration
 
@@ -156,3 +158,83 @@ def test_a_trace_id_leads_to_the_stored_event_and_the_dead_letters_and_the_ledge
     shown = CliRunner().invoke(app, ["ledger", "--published", str(published)], env=env)
     assert shown.exit_code == 0, shown.output
     assert "of which the collector generated the event_id 1" in " ".join(shown.output.replace("│", " ").split())
+
+
+def test_a_requests_traceparent_leads_through_the_collector_to_its_stored_event_and_dead_letters(
+    stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole front door: one POST with a known traceparent, a valid event, one the pipeline
+    refuses and one the collector refuses; each row carries the request's trace id."""
+    settings = stack.isolated("collectortrace")
+    provisioning.provision(settings)
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", settings.pubsub_emulator_host)
+    client = bigquery_client(settings)
+
+    results: dict[str, object] = {}
+    stop = runner.LocalStop(max_runtime_s=90, idle_stop_s=15)
+    thread = threading.Thread(
+        target=lambda: results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
+    )
+    thread.start()
+    time.sleep(5)  # let the pipeline subscribe
+
+    traceparent, trace_id, _ = _traceparent()
+    sent_at = now_ms()
+    common = {"user_id": "u-front", "device_id": "d-1", "client": {"platform": "web", "app_version": "1.0.0"}}
+    good_id, refused_by_pipeline_id, refused_by_collector_id = (str(uuid.uuid4()) for _ in range(3))
+    batch = {
+        "events": [
+            {
+                **common,
+                "event_id": good_id,
+                "event_type": "ThumbnailClicked",
+                "event_ts": sent_at,
+                "sent_at": sent_at,
+                "payload": {"video_id": "vid-000001", "impression_id": "i-1", "surface": "home", "slot": 3, "rank": 5},
+            },
+            {
+                **common,
+                "event_id": refused_by_pipeline_id,
+                "event_type": "VideoPaused",
+                "event_ts": sent_at,
+                "sent_at": sent_at,
+                "payload": {"video_id": "vid-000001", "position_ms": -1},
+            },
+            {**common, "event_id": refused_by_collector_id, "event_type": "VideoPaused", "event_ts": "yesterday"},
+        ]
+    }
+    with serving(settings) as base, collector_client(base) as http:
+        answer = http.post("/v1/events", json=batch, headers={"traceparent": traceparent})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["accepted"] == 2
+    assert [r["index"] for r in answer.json()["rejected"]] == [2]
+    published = 3
+
+    deadline = time.monotonic() + 60
+    while read_ledger(client, settings).accounted < published and time.monotonic() < deadline:
+        time.sleep(2)
+    thread.join(timeout=120)
+    assert "result" in results, "the pipeline thread did not finish"
+
+    def query(sql: str) -> list[dict]:
+        return [dict(row) for row in client.query(sql).result()]
+
+    events = query(
+        f"SELECT event_id, slot, client_ip_prefix, event_id_generated, received_at "
+        f"FROM `{settings.table_id('events')}` WHERE trace_id = '{trace_id}'"
+    )
+    assert [(e["event_id"], e["slot"], e["client_ip_prefix"], e["event_id_generated"]) for e in events] == [
+        (good_id, 3, "127.0.0.0/24", False)
+    ]
+    assert events[0]["received_at"] is not None
+    dead = query(
+        f"SELECT event_id, stage, reason FROM `{settings.table_id('dead_letters')}` "
+        f"WHERE trace_id = '{trace_id}' ORDER BY stage"
+    )
+    assert [(d["event_id"], d["stage"], d["reason"]) for d in dead] == [
+        (refused_by_collector_id, Stage.COLLECT, Reason.CONTRACT_VIOLATION),
+        (refused_by_pipeline_id, Stage.VALIDATE, Reason.NEGATIVE_POSITION),
+    ]
+    ledger = read_ledger(client, settings)
+    print(f"[{settings.dataset}] through the collector: {ledger.equation(published)}")
+    assert ledger.balances(published), ledger
