@@ -10,7 +10,9 @@ Every figure goes into the same schema-checked topic on the same Pub/Sub emulato
   counted only when its request was answered 202, which the collector does once Pub/Sub acked it;
 * latency at half of the peak rate, open loop: an asyncio client (httpx) sends on a fixed
   schedule and measures each request from the moment it was due, so a slow answer delays
-  nobody's clock (no coordinated omission).
+  nobody's clock (no coordinated omission); beside it, the bare publisher on the same schedule
+  (a batch due every 1/rate s, done when Pub/Sub acked its last message): the broker's own
+  latency at that load.
 
 Goal (issue 12): the collector reaches at least 0.8x the bare publisher's events/s, p99 < 50 ms
 at half load. The emulator, the server and the load generator share this machine's cores.
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,7 +49,7 @@ from bench.emitter import _events, bare_client, topic_settings
 from clickstream.app.collector_client import event_json
 from clickstream.app.local import services
 from clickstream.core.config import Settings
-from emitters.events import Event, now_ms
+from emitters.events import Event, encode_event, now_ms
 
 WRITE_KEY = "bench-write-key"
 SERVERS = ("granian", "uvicorn")
@@ -173,6 +176,43 @@ def latency_at(url: str, body: bytes, requests_per_s: float, seconds: float) -> 
     return {"p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000, "failures": float(failures)}
 
 
+def bare_latency_at(settings: Settings, events: list[Event], batch: int, batches_per_s: float, seconds: float) -> dict:
+    """The bare publisher on the same open-loop schedule: a batch of ``batch`` events is due every
+    1/rate s and counts as done when Pub/Sub acked its last message. The broker's own latency at
+    that load, beside the collector's."""
+    from google.cloud import pubsub_v1
+
+    from clickstream.core.pubsub_clients import publisher_client
+
+    client = publisher_client(settings, batch_settings=pubsub_v1.types.BatchSettings(max_messages=500))
+    encoded = [(encode_event(e), e.attributes()) for e in events]
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.1
+    for i in itertools.count():
+        due = start + i / batches_per_s
+        if due - start >= seconds:
+            break
+        time.sleep(max(0.0, due - time.perf_counter()))
+        remaining = [batch]
+
+        def one_done(_future: object, due: float = due, remaining: list[int] = remaining) -> None:
+            with lock:
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    latencies.append(time.perf_counter() - due)
+
+        for k in range(batch):
+            data, attrs = encoded[(i * batch + k) % len(encoded)]
+            client.publish(settings.topic_path, data, **attrs).add_done_callback(one_done)
+    deadline = time.monotonic() + 30
+    while len(latencies) < i and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client.stop()
+    cuts = statistics.quantiles(latencies, n=100)
+    return {"p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000}
+
+
 def measure(settings: Settings, seconds: int, connections: int, rounds: int) -> dict[str, float]:
     events = _events(max(BATCH_SIZES) * 50)
     bodies = {size: batch_body(events[:size]) for size in BATCH_SIZES}
@@ -189,11 +229,17 @@ def measure(settings: Settings, seconds: int, connections: int, rounds: int) -> 
     best = {size: max(SERVERS, key=lambda s, size=size: peaks[s, size]["events_per_s"]) for size in BATCH_SIZES}
     winner = max(SERVERS, key=lambda s: sum(peaks[s, size]["events_per_s"] for size in BATCH_SIZES))
     half_load: dict[int, dict[str, float]] = {}
+    bare_half_load: dict[int, dict[str, float]] = {}
     with collector(settings, winner) as url:
         for size in BATCH_SIZES:
             rate = peaks[winner, size]["requests_per_s"] / 2
             half_load[size] = latency_at(url, bodies[size], rate, seconds)
+            bare_half_load[size] = bare_latency_at(settings, events, size, rate, seconds)
     rows = [("bare Python publisher (baseline)", "-", f"{bare_rate:,.0f}", "1.00", "-", "-", "-")]
+    for size, lat in bare_half_load.items():
+        rows.append(
+            ("bare publisher, same schedule", str(size), "-", "-", "-", f"{lat['p50_ms']:.1f}", f"{lat['p99_ms']:.1f}")
+        )
     for server in SERVERS:
         for size in BATCH_SIZES:
             peak = peaks[server, size]
@@ -228,6 +274,8 @@ def measure(settings: Settings, seconds: int, connections: int, rounds: int) -> 
     figures: dict[str, float] = {"collector_bare_publisher_events_per_s": bare_rate}
     for (server, size), peak in peaks.items():
         figures[f"collector_{server}_batch{size}_events_per_s"] = peak["events_per_s"]
+    for size, lat in bare_half_load.items():
+        figures[f"bare_publisher_batch{size}_half_load_p99_ms"] = lat["p99_ms"]
     for size, lat in half_load.items():
         figures[f"collector_batch{size}_half_load_p50_ms"] = lat["p50_ms"]
         figures[f"collector_batch{size}_half_load_p99_ms"] = lat["p99_ms"]
