@@ -21,6 +21,15 @@ resource "google_pubsub_topic_iam_member" "collector_publishes_rejected" {
   member = google_service_account.collector.member
 }
 
+# Writes the collector's request spans to Cloud Trace; only when trace_exporter is gcp (a project
+# role: Cloud Trace has no smaller resource to grant on).
+resource "google_project_iam_member" "collector_trace_agent" {
+  count   = local.cloud_trace ? 1 : 0
+  project = var.project_id
+  role    = "roles/cloudtrace.agent"
+  member  = google_service_account.collector.member
+}
+
 resource "google_cloud_run_v2_service" "collector" {
   count    = var.collector_image == "" ? 0 : 1
   name     = "${var.name_prefix}-collector"
@@ -79,6 +88,15 @@ resource "google_cloud_run_v2_service" "collector" {
         name  = "CLICKSTREAM_COLLECTOR_ALLOWED_ORIGINS"
         value = join(",", var.collector_allowed_origins)
       }
+      # Tracing (docs/tracing.md): "none" loads no OpenTelemetry SDK; "gcp" sends spans to Cloud Trace.
+      env {
+        name  = "CLICKSTREAM_COLLECTOR_TRACING_EXPORTER"
+        value = var.trace_exporter
+      }
+      env {
+        name  = "CLICKSTREAM_COLLECTOR_TRACING_SAMPLE_RATIO"
+        value = var.collector_trace_sample_ratio
+      }
 
       # Traffic only once the instance can publish (/readyz); restarted if the process hangs (/healthz).
       startup_probe {
@@ -100,6 +118,7 @@ resource "google_cloud_run_v2_service" "collector" {
   depends_on = [
     google_pubsub_topic_iam_member.collector_publishes_events,
     google_pubsub_topic_iam_member.collector_publishes_rejected,
+    google_project_iam_member.collector_trace_agent,
   ]
 }
 

@@ -8,6 +8,8 @@ locals {
     bq_project            = var.project_id
     dataset               = google_bigquery_dataset.clickstream.dataset_id
     parked_topic          = google_pubsub_topic.parked.id
+    trace_exporter        = var.trace_exporter
+    trace_sample_ratio    = local.pipeline_trace_sample_ratio
   }
   pipeline_parameters = {
     for p in local.flex_metadata.parameters :
@@ -32,6 +34,7 @@ resource "google_dataflow_flex_template_job" "pipeline" {
 
   depends_on = [
     google_project_iam_member.dataflow_worker,
+    google_project_iam_member.dataflow_trace_agent,
     google_pubsub_subscription_iam_member.dataflow_subscriber,
     google_pubsub_subscription_iam_member.dataflow_reads_rejected,
     google_bigquery_dataset_iam_member.dataflow_editor,

@@ -29,6 +29,14 @@ resource "google_project_iam_member" "dataflow_job_user" {
   member  = google_service_account.dataflow_worker.member
 }
 
+# Writes the pipeline's consumer spans to Cloud Trace; only when trace_exporter is gcp.
+resource "google_project_iam_member" "dataflow_trace_agent" {
+  count   = local.cloud_trace ? 1 : 0
+  project = var.project_id
+  role    = "roles/cloudtrace.agent"
+  member  = google_service_account.dataflow_worker.member
+}
+
 resource "google_pubsub_subscription_iam_member" "dataflow_subscriber" {
   subscription = google_pubsub_subscription.pipeline.id
   role         = "roles/pubsub.subscriber"

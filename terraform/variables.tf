@@ -2,6 +2,12 @@ locals {
   # The rules for project and dataset names, shared with Python (clickstream.core.identifiers):
   # a pattern for the characters plus length bounds (RE2 refuses repeat counts over 1000).
   identifiers = jsondecode(file("${path.module}/../schemas/identifiers.json"))
+
+  # Spans go to Cloud Trace: then, and only then, the Dataflow worker and the collector may write
+  # them (roles/cloudtrace.agent, iam.tf and collector.tf).
+  cloud_trace = var.trace_exporter == "gcp"
+  # With no exporter the pipeline samples nothing: it would build spans only to drop them.
+  pipeline_trace_sample_ratio = local.cloud_trace ? tostring(var.pipeline_trace_sample_ratio) : "0"
 }
 
 variable "project_id" {
@@ -101,6 +107,10 @@ variable "pipeline_parameters" {
   description = "Overrides of the pipeline's options (Flex Template parameters), e.g. { session_gap_s = \"900\" }."
   type        = map(string)
   default     = {}
+  validation {
+    condition     = length(setintersection(keys(var.pipeline_parameters), ["trace_exporter", "trace_sample_ratio"])) == 0
+    error_message = "Set tracing with trace_exporter and pipeline_trace_sample_ratio, not pipeline_parameters: trace_exporter also grants the Cloud Trace role."
+  }
 }
 
 variable "dataflow_max_workers" {
@@ -186,5 +196,35 @@ variable "collector_ingress" {
   validation {
     condition     = contains(["INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "INGRESS_TRAFFIC_INTERNAL_ONLY"], var.collector_ingress)
     error_message = "collector_ingress must be INGRESS_TRAFFIC_ALL, INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER or INGRESS_TRAFFIC_INTERNAL_ONLY."
+  }
+}
+
+variable "trace_exporter" {
+  description = "Where the pipeline and the collector send OpenTelemetry spans: none, or gcp (Cloud Trace, which also grants both service accounts roles/cloudtrace.agent). See docs/tracing.md."
+  type        = string
+  default     = "none"
+  validation {
+    condition     = contains(["none", "gcp"], var.trace_exporter)
+    error_message = "trace_exporter must be none or gcp (console and otlp are for local runs: see docs/tracing.md)."
+  }
+}
+
+variable "pipeline_trace_sample_ratio" {
+  description = "Share of Pub/Sub messages the pipeline records a consumer span for, 0..1, once trace_exporter is gcp. One span per event, billed per span: keep it small."
+  type        = number
+  default     = 0.01
+  validation {
+    condition     = var.pipeline_trace_sample_ratio >= 0 && var.pipeline_trace_sample_ratio <= 1
+    error_message = "pipeline_trace_sample_ratio must be within 0..1."
+  }
+}
+
+variable "collector_trace_sample_ratio" {
+  description = "Share of new traces the collector records, 0..1, once trace_exporter is gcp (a request whose traceparent is sampled is always recorded). One span per request, which may carry a batch of events."
+  type        = number
+  default     = 0.1
+  validation {
+    condition     = var.collector_trace_sample_ratio >= 0 && var.collector_trace_sample_ratio <= 1
+    error_message = "collector_trace_sample_ratio must be within 0..1."
   }
 }

@@ -224,6 +224,34 @@ BREAKAGES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], None]]]
         ),
     ),
     (
+        "Cloud Trace role whatever the exporter",
+        checks.tracing_is_wired,
+        lambda r: _edit(r / "terraform/iam.tf", "  count   = local.cloud_trace ? 1 : 0\n", ""),
+    ),
+    (
+        "collector without Cloud Trace role",
+        checks.tracing_is_wired,
+        lambda r: _edit(
+            r / "terraform/collector.tf",
+            '  role    = "roles/cloudtrace.agent"',
+            '  role    = "roles/logging.logWriter"',
+        ),
+    ),
+    (
+        "Dataflow job without the trace exporter",
+        checks.tracing_is_wired,
+        lambda r: _edit(r / "terraform/dataflow.tf", "    trace_exporter        = var.trace_exporter\n", ""),
+    ),
+    (
+        "collector without its sample ratio",
+        checks.tracing_is_wired,
+        lambda r: _edit(
+            r / "terraform/collector.tf",
+            "value = var.collector_trace_sample_ratio",
+            "value = var.pipeline_trace_sample_ratio",
+        ),
+    ),
+    (
         "argument the provider does not have",
         checks.provider_arguments,
         lambda r: _edit(r / "terraform/pubsub.tf", "  ack_deadline_seconds       = 60\n", "  ack_deadline = 60\n"),

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,28 @@ COLLECTOR_ENV = (
     "CLICKSTREAM_REJECTED_TOPIC",
     "CLICKSTREAM_COLLECTOR_WRITE_KEYS",
     "CLICKSTREAM_COLLECTOR_ALLOWED_ORIGINS",
+    "CLICKSTREAM_COLLECTOR_TRACING_EXPORTER",
+    "CLICKSTREAM_COLLECTOR_TRACING_SAMPLE_RATIO",
 )
+# The Terraform variables every plan needs; the grant checks evaluate conditions with them.
+REQUIRED_VARIABLES = {"project_id": "clickstream-local", "dataset_id": "clickstream"}
+CLOUD_TRACE_AGENT = ("google_project_iam_member", "project", "roles/cloudtrace.agent")
+# What each service account may do with tracing off (least privilege): (kind, target, role).
+BASE_GRANTS = {
+    "collector": {
+        ("google_pubsub_topic_iam_member", "events", "roles/pubsub.publisher"),
+        ("google_pubsub_topic_iam_member", "rejected", "roles/pubsub.publisher"),
+    },
+    "dataflow_worker": {
+        ("google_project_iam_member", "project", "roles/dataflow.worker"),
+        ("google_project_iam_member", "project", "roles/bigquery.jobUser"),
+        ("google_pubsub_subscription_iam_member", "pipeline", "roles/pubsub.subscriber"),
+        ("google_pubsub_subscription_iam_member", "rejected", "roles/pubsub.subscriber"),
+        ("google_pubsub_topic_iam_member", "parked", "roles/pubsub.publisher"),
+        ("google_bigquery_dataset_iam_member", "clickstream", "roles/bigquery.dataEditor"),
+        ("google_storage_bucket_iam_member", "pipeline", "roles/storage.objectAdmin"),
+    },
+}
 
 
 def _env() -> dict[str, str]:
@@ -226,18 +248,97 @@ def no_basic_roles_or_public_access(root: Path) -> list[str]:
     return problems
 
 
-def _collector_grants(resources: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(resource kind, resource name, role) of every grant to the collector's service account."""
-    found = []
-    for kind, named in resources.items():
+def _grant_target(kind: str, grant: dict[str, Any]) -> str:
+    """The name of the resource a grant is on (``events`` for a topic), or ``project``."""
+    if kind == "google_project_iam_member":
+        return "project"
+    target = next((str(v) for k, v in grant.items() if k not in ("role", "member", "members", "count", "for_each")), "")
+    match = re.search(r"google_[a-z0-9_]+\.([A-Za-z0-9_-]+)(?:\[[^\]]*\])?\.", target)
+    return match.group(1) if match else target
+
+
+def _evaluate(root: Path, expressions: list[str], values: dict[str, str]) -> list[str]:
+    """Each expression's value, by `terraform console` on a module of terraform/variables.tf alone
+    (its variables, validations and locals; no provider needed) with ``values`` as -var."""
+    with tempfile.TemporaryDirectory() as tmp:
+        module = Path(tmp) / "terraform"
+        module.mkdir()
+        shutil.copy2(root / "terraform" / "variables.tf", module / "variables.tf")
+        shutil.copytree(root / "schemas", Path(tmp) / "schemas")
+        env = {**_env(), "TF_IN_AUTOMATION": "1"}
+        run = functools.partial(subprocess.run, cwd=module, env=env, capture_output=True, text=True, timeout=120)
+        init = run(["terraform", "init", "-input=false", "-backend=false", "-no-color"])
+        if init.returncode != 0:
+            raise RuntimeError(f"terraform init failed: {init.stderr}")
+        result = run(
+            ["terraform", "console", "-no-color", *(f"-var={k}={v}" for k, v in values.items())],
+            input="".join(f"jsonencode({e})\n" for e in expressions),
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"terraform console failed on {expressions}: {result.stderr}")
+        return [json.loads(json.loads(line)) for line in result.stdout.splitlines() if line.strip()]
+
+
+def _expression(value: Any) -> str:
+    text = str(value)
+    return text[2:-1] if text.startswith("${") and text.endswith("}") else json.dumps(value)
+
+
+def account_grants(root: Path, account: str, values: dict[str, str] | None = None) -> set[tuple[str, str, str]]:
+    """(kind, target, role) of every grant to ``google_service_account.<account>`` that a plan
+    with ``values`` (over REQUIRED_VARIABLES) creates: a grant with ``count``/``for_each`` is
+    counted when Terraform itself evaluates that to at least one instance."""
+    grants = []
+    for kind, named in load_hcl(root)["resource"].items():
         if not kind.endswith(("_iam_member", "_iam_binding")):
             continue
         for grant in named.values():
             members = str(grant.get("member", "")) + str(grant.get("members", ""))
-            if "google_service_account.collector." in members:
-                target = next((str(v) for k, v in grant.items() if k not in ("role", "member", "members")), "")
-                found.append((kind, target, str(grant.get("role"))))
-    return found
+            if f"google_service_account.{account}." in members:
+                grants.append((kind, grant))
+    conditional = [g for _, g in grants if "count" in g or "for_each" in g]
+    expressions = [
+        _expression(g["count"]) if "count" in g else f"length({_expression(g['for_each'])})" for g in conditional
+    ]
+    counts = _evaluate(root, expressions, {**REQUIRED_VARIABLES, **(values or {})}) if expressions else []
+    created = {id(g) for g, n in zip(conditional, counts, strict=True) if n}
+    return {
+        (kind, _grant_target(kind, g), str(g.get("role")))
+        for kind, g in grants
+        if ("count" not in g and "for_each" not in g) or id(g) in created
+    }
+
+
+def tracing_is_wired(root: Path) -> list[str]:
+    """Spans reach Cloud Trace when var.trace_exporter is gcp, and only then may anyone write them:
+    the Dataflow job gets trace_exporter and trace_sample_ratio, the collector its two tracing
+    variables, and roles/cloudtrace.agent on the project goes to the Dataflow worker and the
+    collector with trace_exporter = gcp and to no account with none."""
+    hcl = load_hcl(root)
+    problems = []
+    parameters = hcl["locals"].get("deployment_parameters") or {}
+    for parameter, variable in (
+        ("trace_exporter", "var.trace_exporter"),
+        ("trace_sample_ratio", "local.pipeline_trace_sample_ratio"),
+    ):
+        if variable not in str(parameters.get(parameter)):
+            problems.append(f"the Dataflow job's {parameter} must come from {variable}")
+    service = hcl["resource"].get("google_cloud_run_v2_service", {}).get("collector") or {}
+    containers = ((service.get("template") or [{}])[0]).get("containers") or [{}]
+    env = {e.get("name"): str(e.get("value")) for c in containers for e in c.get("env") or []}
+    for name, variable in (
+        ("CLICKSTREAM_COLLECTOR_TRACING_EXPORTER", "var.trace_exporter"),
+        ("CLICKSTREAM_COLLECTOR_TRACING_SAMPLE_RATIO", "var.collector_trace_sample_ratio"),
+    ):
+        if variable not in env.get(name, ""):
+            problems.append(f"the collector's {name} must come from {variable}")
+    for account in BASE_GRANTS:
+        for exporter, extra in (("none", set()), ("gcp", {CLOUD_TRACE_AGENT})):
+            granted = account_grants(root, account, {"trace_exporter": exporter})
+            wanted = BASE_GRANTS[account] | extra
+            problems += [f"trace_exporter={exporter}: {account} lacks {g}" for g in sorted(wanted - granted)]
+            problems += [f"trace_exporter={exporter}: {account} may not have {g}" for g in sorted(granted - wanted)]
+    return problems
 
 
 def collector_service(root: Path) -> list[str]:
@@ -268,15 +369,10 @@ def collector_service(root: Path) -> list[str]:
     if "var.collector_image" not in str(containers[0].get("image")):
         problems.append("the collector's image must be var.collector_image (built by dataflow/cloudbuild.yaml)")
 
-    expected = {
-        ("google_pubsub_topic_iam_member", "events", "roles/pubsub.publisher"),
-        ("google_pubsub_topic_iam_member", "rejected", "roles/pubsub.publisher"),
-    }
-    granted = {
-        (kind, _resource_name(target, "google_pubsub_topic") or target, role)
-        for kind, target, role in _collector_grants(resources)
-    }
-    problems += [f"the collector's service account lacks {role} on topic {name}" for _, name, role in
+    # With tracing off; tracing_is_wired checks the one extra role tracing adds.
+    expected = BASE_GRANTS["collector"]
+    granted = account_grants(root, "collector")
+    problems += [f"the collector's service account lacks {role} on {kind} {name}" for kind, name, role in
                  sorted(expected - granted)]  # fmt: skip
     problems += [f"the collector's service account may not have {role} on {kind} {name}" for kind, name, role in
                  sorted(granted - expected)]  # fmt: skip
@@ -534,6 +630,7 @@ ALL_CHECKS = (
     scheduled_query_runs_signal_sql,
     identifier_rules_are_shared,
     collector_service,
+    tracing_is_wired,
     provider_arguments,
     hadolint,
     flex_template_build,
