@@ -8,7 +8,8 @@ resource "google_service_account" "collector" {
   display_name = "Clickstream HTTP collector (publishes events and rejected events only)"
 }
 
-# Least privilege: publish to the two topics it writes, nothing else (no subscriber, no project role).
+# Least privilege: publish to the two topics it writes and look them up, nothing else (no
+# subscriber, no project role).
 resource "google_pubsub_topic_iam_member" "collector_publishes_events" {
   topic  = google_pubsub_topic.events.id
   role   = "roles/pubsub.publisher"
@@ -18,6 +19,21 @@ resource "google_pubsub_topic_iam_member" "collector_publishes_events" {
 resource "google_pubsub_topic_iam_member" "collector_publishes_rejected" {
   topic  = google_pubsub_topic.rejected.id
   role   = "roles/pubsub.publisher"
+  member = google_service_account.collector.member
+}
+
+# /readyz, the startup probe, looks both topics up (pubsub.topics.get, which the publisher role
+# lacks): without this no revision would ever become ready. The viewer role on the topic itself
+# reads its metadata only, not its messages.
+resource "google_pubsub_topic_iam_member" "collector_looks_up_events" {
+  topic  = google_pubsub_topic.events.id
+  role   = "roles/pubsub.viewer"
+  member = google_service_account.collector.member
+}
+
+resource "google_pubsub_topic_iam_member" "collector_looks_up_rejected" {
+  topic  = google_pubsub_topic.rejected.id
+  role   = "roles/pubsub.viewer"
   member = google_service_account.collector.member
 }
 
@@ -88,6 +104,12 @@ resource "google_cloud_run_v2_service" "collector" {
         name  = "CLICKSTREAM_COLLECTOR_ALLOWED_ORIGINS"
         value = join(",", var.collector_allowed_origins)
       }
+      # Cloud Run's front end appends the caller's address to X-Forwarded-For: the peer the
+      # collector sees is the proxy, so it reads one hop back to keep the client's /24 or /48.
+      env {
+        name  = "CLICKSTREAM_COLLECTOR_TRUSTED_PROXY_HOPS"
+        value = "1"
+      }
       # Tracing (docs/tracing.md): "none" loads no OpenTelemetry SDK; "gcp" sends spans to Cloud Trace.
       env {
         name  = "CLICKSTREAM_COLLECTOR_TRACING_EXPORTER"
@@ -118,6 +140,8 @@ resource "google_cloud_run_v2_service" "collector" {
   depends_on = [
     google_pubsub_topic_iam_member.collector_publishes_events,
     google_pubsub_topic_iam_member.collector_publishes_rejected,
+    google_pubsub_topic_iam_member.collector_looks_up_events,
+    google_pubsub_topic_iam_member.collector_looks_up_rejected,
     google_project_iam_member.collector_trace_agent,
   ]
 }

@@ -15,11 +15,17 @@ from tests.infra.test_identifier_rules import variables_module as variables_modu
 from tests.support import infra_checks as checks
 
 
-def test_the_collector_service_account_may_only_publish_to_the_events_and_rejected_topics() -> None:
-    """With tracing off (the default); tests/infra/test_tracing.py adds the one role Cloud Trace needs."""
+def test_the_collector_service_account_may_only_publish_to_and_look_up_the_events_and_rejected_topics() -> None:
+    """With tracing off (the default); tests/infra/test_tracing.py adds the one role Cloud Trace needs.
+
+    /readyz (the Cloud Run startup probe) looks both topics up (pubsub.topics.get, which
+    roles/pubsub.publisher lacks): without the viewer role on each, no revision would ever serve.
+    """
     assert sorted(checks.account_grants(REPO_ROOT, "collector")) == [
         ("google_pubsub_topic_iam_member", "events", "roles/pubsub.publisher"),
+        ("google_pubsub_topic_iam_member", "events", "roles/pubsub.viewer"),
         ("google_pubsub_topic_iam_member", "rejected", "roles/pubsub.publisher"),
+        ("google_pubsub_topic_iam_member", "rejected", "roles/pubsub.viewer"),
     ]
     resources = checks.load_hcl(REPO_ROOT)["resource"]
     service = resources["google_cloud_run_v2_service"]["collector"]

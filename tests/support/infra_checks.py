@@ -41,6 +41,7 @@ COLLECTOR_ENV = (
     "CLICKSTREAM_COLLECTOR_ALLOWED_ORIGINS",
     "CLICKSTREAM_COLLECTOR_TRACING_EXPORTER",
     "CLICKSTREAM_COLLECTOR_TRACING_SAMPLE_RATIO",
+    "CLICKSTREAM_COLLECTOR_TRUSTED_PROXY_HOPS",
 )
 # The Terraform variables every plan needs; the grant checks evaluate conditions with them.
 REQUIRED_VARIABLES = {"project_id": "clickstream-local", "dataset_id": "clickstream"}
@@ -50,6 +51,9 @@ BASE_GRANTS = {
     "collector": {
         ("google_pubsub_topic_iam_member", "events", "roles/pubsub.publisher"),
         ("google_pubsub_topic_iam_member", "rejected", "roles/pubsub.publisher"),
+        # /readyz, the startup probe, looks both topics up (pubsub.topics.get).
+        ("google_pubsub_topic_iam_member", "events", "roles/pubsub.viewer"),
+        ("google_pubsub_topic_iam_member", "rejected", "roles/pubsub.viewer"),
     },
     "dataflow_worker": {
         ("google_project_iam_member", "project", "roles/dataflow.worker"),
@@ -366,6 +370,10 @@ def collector_service(root: Path) -> list[str]:
     containers = template.get("containers") or [{}]
     env = {e.get("name") for c in containers for e in c.get("env") or []}
     problems += [f"the collector's container does not set {name}" for name in COLLECTOR_ENV if name not in env]
+    hops = {e.get("name"): str(e.get("value")) for c in containers for e in c.get("env") or []}
+    if hops.get("CLICKSTREAM_COLLECTOR_TRUSTED_PROXY_HOPS", "1") != "1":
+        # Cloud Run's front end appends the client's address to X-Forwarded-For; the peer is the proxy.
+        problems.append("on Cloud Run the collector must trust one proxy hop (else it keeps the proxy's network)")
     if "var.collector_image" not in str(containers[0].get("image")):
         problems.append("the collector's image must be var.collector_image (built by dataflow/cloudbuild.yaml)")
 
