@@ -108,6 +108,20 @@ def test_a_batch_with_invalid_items_publishes_the_good_ones_and_dead_letters_the
         assert message.attributes[attributes.CLIENT_IP_PREFIX] == "127.0.0.0/24"
 
 
+def test_an_oversize_event_id_is_not_an_attribute_and_fails_no_other_message(fresh_topic: Settings) -> None:
+    good, bad = paused(), paused(event_id="x" * 5000)
+    with serving(fresh_topic) as base, client(base) as http:
+        response = http.post("/v1/events", json={"events": [good, bad]})
+    assert response.status_code == 202, response.text
+    assert response.json()["rejected"][0]["reason"] == Reason.INVALID_EVENT_ID.value
+    assert list(events_on(fresh_topic, expect=1)) == [good["event_id"]]
+    [dead] = rejected_on(fresh_topic, expect=1)
+    attrs = dict(dead.attributes)
+    assert attributes.EVENT_ID not in attrs  # Pub/Sub refuses attribute values over 1024 bytes
+    assert all(len(value.encode()) <= 1024 for value in attrs.values())
+    assert json.loads(dead.data)["event_id"] == bad["event_id"]
+
+
 def test_text_plain_beacon_with_the_key_in_the_query_string(fresh_topic: Settings) -> None:
     item = clicked()
     with serving(fresh_topic) as base, httpx.Client(base_url=base) as http:
