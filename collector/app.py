@@ -92,10 +92,11 @@ def _items(body: bytes, config: CollectorConfig) -> list[Any]:
     if not isinstance(document, dict):
         raise _Refusal(400, 'the body must be one event object or a batch {"events": [...]}')
     if "events" not in document:
-        return [document]
-    if set(document) != {"events"} or not isinstance(document["events"], list):
+        items = [document]  # one event: the same per-event limit as in a batch
+    elif set(document) != {"events"} or not isinstance(document["events"], list):
         raise _Refusal(400, 'a batch is {"events": [...]} and nothing else')
-    items = document["events"]
+    else:
+        items = document["events"]
     if not items:
         raise _Refusal(400, "the batch is empty")
     if len(items) > config.max_events:

@@ -198,6 +198,7 @@ def test_limits_are_a_413_and_nothing_is_published(fresh_topic: Settings) -> Non
     with serving(fresh_topic, config) as base, client(base) as http:
         too_many = http.post("/v1/events", json={"events": [paused() for _ in range(6)]})
         big_event = http.post("/v1/events", json={"events": [paused(), paused(user_id="x" * 1100)]})
+        big_single = http.post("/v1/events", json=paused(user_id="x" * 1100))
         big_body = http.post("/v1/events", content=b" " * 5000 + json.dumps(paused()).encode())
         bomb = http.post(
             "/v1/events",
@@ -206,6 +207,7 @@ def test_limits_are_a_413_and_nothing_is_published(fresh_topic: Settings) -> Non
         )
     assert too_many.status_code == 413 and too_many.json()["limit"] == 5
     assert big_event.status_code == 413 and big_event.json()["index"] == 1
+    assert big_single.status_code == 413 and big_single.json()["limit"] == 1024
     assert big_body.status_code == 413
     assert bomb.status_code == 413 and "inflated" in bomb.json()["error"]
     assert events_on(fresh_topic) == {} and rejected_on(fresh_topic) == []
