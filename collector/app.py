@@ -82,9 +82,15 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
     return inflated
 
 
+def _refuse_constant(name: str) -> Any:
+    # NaN, Infinity and -Infinity are not JSON: accepted, they would reach the rejected topic
+    # as bytes no JSON reader can parse.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _items(body: bytes, config: CollectorConfig) -> list[Any]:
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Refusal(400, f"the body is not JSON: {exc}") from None
     except RecursionError:  # nesting deeper than the parser's stack: no event is that deep

@@ -172,8 +172,22 @@ def test_missing_event_id_and_user_agent_are_filled_in_and_marked(fresh_topic: S
         (b"not gzip", {"Content-Encoding": "gzip"}),
         (gzip.compress(b'{"events": []}')[:-6], {"Content-Encoding": "gzip"}),
         (b"{}", {"Content-Encoding": "br"}),
+        (b'{"events": [NaN]}', {}),
+        (b'{"events": [{"event_ts": -Infinity}]}', {}),
     ],
-    ids=["not-json", "array", "events-not-list", "empty", "extra-key", "not-utf8", "bad-gzip", "cut-gzip", "brotli"],
+    ids=[
+        "not-json",
+        "array",
+        "events-not-list",
+        "empty",
+        "extra-key",
+        "not-utf8",
+        "bad-gzip",
+        "cut-gzip",
+        "brotli",
+        "nan",
+        "infinity",
+    ],
 )
 def test_a_body_that_is_no_event_or_batch_is_a_400_and_nothing_is_published(
     fresh_topic: Settings, content: bytes, headers: dict[str, str]

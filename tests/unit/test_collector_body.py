@@ -29,3 +29,11 @@ def test_a_single_event_over_the_event_limit_is_a_413_like_in_a_batch() -> None:
     assert refused.value.status == 413
     assert refused.value.body["limit"] == 1024
 
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json_and_are_a_400(constant: bytes) -> None:
+    for body in (b'{"events": [' + constant + b"]}", b'{"event_ts": ' + constant + b"}"):
+        with pytest.raises(_Refusal) as refused:
+            _items(body, CollectorConfig())
+        assert refused.value.status == 400
+        assert constant.decode() in refused.value.body["error"]
