@@ -4,7 +4,8 @@ A request is answered **202** only once Pub/Sub has acknowledged every message i
 each event that fits the contract on the events topic, each one that does not on the
 rejected topic (with the reason; the pipeline writes it to ``dead_letters``, so the ledger
 holds). The checks run cheapest first: write key (401), origin (403), size (413), body
-(400), then each event.
+(400), then each event. Pub/Sub trouble is a 429 or 503 (retry) or, when it
+refuses for good, a 500 (misconfigured; no retry).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from clickstream.core.config import Settings
 from collector.config import CollectorConfig
 from collector.events import Accepted, convert, item_json
 from collector.network import client_address, ip_prefix
-from collector.publishing import Busy, Publisher, Unavailable
+from collector.publishing import Busy, Misconfigured, Publisher, Unavailable
 from collector.tracing import RequestTrace, Tracing
 
 EVENTS_PATH = "/v1/events"
@@ -203,6 +204,9 @@ class Collector:
             return _error(429, "the collector is busy; retry later", config.busy_retry_after_s)
         except Unavailable as exc:
             return _error(503, f"transient error, please retry: {exc}", config.unavailable_retry_after_s)
+        except Misconfigured as exc:
+            # No Retry-After: the same request would fail the same way until an operator acts.
+            return _error(500, f"the collector is misconfigured, retrying will not help: {exc}")
         trace.annotate(**{"clickstream.accepted": len(items) - len(rejected), "clickstream.rejected": len(rejected)})
         return JSONResponse({"accepted": len(items) - len(rejected), "rejected": rejected}, status_code=202)
 

@@ -14,6 +14,7 @@ import pytest
 from clickstream.app.local.processes import free_port
 from clickstream.core import attributes, contract
 from clickstream.core.config import Settings
+from clickstream.core.pubsub_clients import publisher_api
 from clickstream.core.reasons import Reason
 from tests.support.collector import ORIGIN, WRITE_KEY, client, collector_config, serving
 from tests.support.events import pull_all
@@ -254,6 +255,19 @@ def test_unreachable_pubsub_is_a_503_with_retry_after_and_not_ready(fresh_topic:
     assert ready.status_code == 503 and ready.json()["ready"] is False
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "7"
+
+
+@pytest.mark.parametrize("topic", ["events", "rejected"])
+def test_a_missing_topic_is_a_500_without_retry_after_not_a_503(fresh_topic: Settings, topic: str) -> None:
+    # A permanent error (here NotFound, as for PermissionDenied or InvalidArgument) will not go
+    # away by retrying: a 503 would have clients retry for ever.
+    path = fresh_topic.topic_path if topic == "events" else fresh_topic.rejected_topic_path
+    publisher_api(fresh_topic).delete_topic(request={"topic": path})
+    with serving(fresh_topic) as base, client(base) as http:
+        response = http.post("/v1/events", json={"events": [paused(), "bad"]})
+    assert response.status_code == 500, response.text
+    assert "retry-after" not in response.headers
+    assert "misconfigured" in response.json()["error"] and "NotFound" in response.json()["error"]
 
 
 def test_readyz_is_true_when_both_topics_answer(fresh_topic: Settings) -> None:
