@@ -63,9 +63,7 @@ def serve(settings: Settings, config: CollectorConfig, host: str, port: int, ser
         # X-Forwarded-For is the collector's decision (trusted_proxy_hops), not the server's.
         # No access log: it prints every client's full ip:port, and the collector keeps only
         # the client's network (/24, /48).
-        uvicorn.run(
-            FACTORY, factory=True, host=host, port=port, workers=workers, proxy_headers=False, access_log=False
-        )
+        uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, proxy_headers=False, access_log=False)
 
 
 @collector_app.command("serve")
