@@ -26,9 +26,10 @@ from starlette.routing import Route
 
 from clickstream.core import attributes
 from clickstream.core.config import Settings
+from clickstream.core.network import ip_prefix
 from collector.config import CollectorConfig
 from collector.events import Accepted, convert, item_json
-from collector.network import client_address, ip_prefix
+from collector.network import client_address
 from collector.publishing import Busy, Misconfigured, Publisher, Unavailable
 from collector.tracing import RequestTrace, Tracing
 
