@@ -18,8 +18,9 @@ Two kinds of trouble, two answers:
 
 There is no disk spool here: on Cloud Run the disk is memory, so the client keeps the
 events and retries. Messages already submitted when a request fails may still be
-published; the client's retry then repeats them, and the pipeline drops the repeat by
-``event_id`` (a collector-generated id cannot be matched: clients should send their own).
+published; the client's retry then repeats them, and the pipeline drops a repeated event by
+``event_id`` (a collector-generated id cannot be matched: clients should send their own). A
+repeated refused item is a second ``collect`` dead letter (docs/collector.md, Answers).
 """
 
 from __future__ import annotations
