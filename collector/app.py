@@ -4,7 +4,8 @@ A request is answered **202** only once Pub/Sub has acknowledged every message i
 each event that fits the contract on the events topic, each one that does not on the
 rejected topic (with the reason; the pipeline writes it to ``dead_letters``, so the ledger
 holds). The checks run cheapest first: write key (401), origin (403), size (413), body
-(400), then each event.
+(400), then each event. Pub/Sub trouble is a 429 or 503 (retry) or, when it
+refuses for good, a 500 (misconfigured; no retry).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from starlette.routing import Route
 
 from clickstream.core import attributes
 from clickstream.core.config import Settings
+from clickstream.core.network import ip_prefix
 from collector.config import CollectorConfig
 from collector.events import Accepted, convert, item_json
-from collector.network import client_address, ip_prefix
-from collector.publishing import Busy, Publisher, Unavailable
+from collector.network import client_address
+from collector.publishing import Busy, Misconfigured, Publisher, Unavailable
 from collector.tracing import RequestTrace, Tracing
 
 EVENTS_PATH = "/v1/events"
@@ -82,9 +84,15 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
     return inflated
 
 
+def _refuse_constant(name: str) -> Any:
+    # NaN, Infinity and -Infinity are not JSON: accepted, they would reach the rejected topic
+    # as bytes no JSON reader can parse.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _items(body: bytes, config: CollectorConfig) -> list[Any]:
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Refusal(400, f"the body is not JSON: {exc}") from None
     except RecursionError:  # nesting deeper than the parser's stack: no event is that deep
@@ -92,10 +100,11 @@ def _items(body: bytes, config: CollectorConfig) -> list[Any]:
     if not isinstance(document, dict):
         raise _Refusal(400, 'the body must be one event object or a batch {"events": [...]}')
     if "events" not in document:
-        return [document]
-    if set(document) != {"events"} or not isinstance(document["events"], list):
+        items = [document]  # one event: the same per-event limit as in a batch
+    elif set(document) != {"events"} or not isinstance(document["events"], list):
         raise _Refusal(400, 'a batch is {"events": [...]} and nothing else')
-    items = document["events"]
+    else:
+        items = document["events"]
     if not items:
         raise _Refusal(400, "the batch is empty")
     if len(items) > config.max_events:
@@ -196,6 +205,9 @@ class Collector:
             return _error(429, "the collector is busy; retry later", config.busy_retry_after_s)
         except Unavailable as exc:
             return _error(503, f"transient error, please retry: {exc}", config.unavailable_retry_after_s)
+        except Misconfigured as exc:
+            # No Retry-After: the same request would fail the same way until an operator acts.
+            return _error(500, f"the collector is misconfigured, retrying will not help: {exc}")
         trace.annotate(**{"clickstream.accepted": len(items) - len(rejected), "clickstream.rejected": len(rejected)})
         return JSONResponse({"accepted": len(items) - len(rejected), "rejected": rejected}, status_code=202)
 

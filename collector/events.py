@@ -45,7 +45,7 @@ class Rejected:
     reason: Reason
     detail: str
     data: bytes
-    event_id: str | None
+    event_id: str | None  # only a UUID: it becomes an attribute (<= 1024 bytes)
 
 
 @dataclass(frozen=True)
@@ -190,5 +190,8 @@ def convert(item: Any, *, received_at_ms: int, user_agent: str | None) -> Accept
 
 
 def _rejected(item: Any, reason: Reason, detail: str) -> Rejected:
+    # The id travels as an attribute only when it is a UUID: Pub/Sub refuses attribute values
+    # over 1024 bytes, and the batching client sends other requests' messages in the same call,
+    # so one oversize id would fail them all. Any other id stays in the item's JSON (the data).
     event_id = item.get("event_id") if isinstance(item, dict) else None
-    return Rejected(reason, _cut(detail), item_json(item), event_id if isinstance(event_id, str) else None)
+    return Rejected(reason, _cut(detail), item_json(item), event_id if contract.is_uuid(event_id) else None)

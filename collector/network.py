@@ -1,6 +1,7 @@
 """Who sent a request, to the precision we keep: the client's network, never its whole address.
 
-The address is cut to /24 (IPv4) or /48 (IPv6) before it is stamped on a message, so the
+The address is cut to /24 (IPv4) or /48 (IPv6) by ``clickstream.core.network.ip_prefix``
+(the one rule, which the pipeline applies again) before it is stamped on a message, so the
 full address is never published or stored. Behind a proxy (Cloud Run's front end) the socket
 peer is the proxy; ``X-Forwarded-For`` is honoured only when the deployment says how many
 proxies in front of us append to it (``trusted_proxy_hops``): entries left of those are the
@@ -8,11 +9,6 @@ client's own claims and could be forged.
 """
 
 from __future__ import annotations
-
-import ipaddress
-
-IPV4_PREFIX = 24
-IPV6_PREFIX = 48
 
 
 def client_address(peer: str | None, forwarded_for: str | None, trusted_hops: int) -> str | None:
@@ -22,17 +18,3 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted_hops: in
         if entries:
             return entries[-min(trusted_hops, len(entries))]
     return peer.strip() or None if peer else None
-
-
-def ip_prefix(address: str | None) -> str | None:
-    """``203.0.113.0/24`` or ``2001:db8:1::/48`` for an address; None when it is not one."""
-    if not address:
-        return None
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone (%eth0) is not part of it
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    bits = IPV4_PREFIX if ip.version == 4 else IPV6_PREFIX
-    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))

@@ -10,13 +10,17 @@ Two kinds of trouble, two answers:
 * our own flow control is full (too much is waiting for Pub/Sub): ``Busy`` -> 429. The
   client library's ``LimitExceededBehavior.ERROR`` refuses at once rather than blocking
   the event loop;
-* Pub/Sub does not acknowledge within ``publish_timeout_s`` (unreachable, missing topic,
-  refused): ``Unavailable`` -> 503.
+* Pub/Sub does not acknowledge within ``publish_timeout_s`` (unreachable, or a transient
+  error the client's retry did not get past): ``Unavailable`` -> 503 with Retry-After;
+* Pub/Sub refuses for good (a missing topic, no permission, an invalid request: any error
+  that is not transient): ``Misconfigured`` -> 500 without Retry-After. Retrying cannot
+  help, so clients must not be told to; an operator has to fix the deployment.
 
 There is no disk spool here: on Cloud Run the disk is memory, so the client keeps the
 events and retries. Messages already submitted when a request fails may still be
-published; the client's retry then repeats them, and the pipeline drops the repeat by
-``event_id`` (a collector-generated id cannot be matched: clients should send their own).
+published; the client's retry then repeats them, and the pipeline drops a repeated event by
+``event_id`` (a collector-generated id cannot be matched: clients should send their own). A
+repeated refused item is a second ``collect`` dead letter (docs/collector.md, Answers).
 """
 
 from __future__ import annotations
@@ -55,7 +59,11 @@ class Busy(RuntimeError):
 
 
 class Unavailable(RuntimeError):
-    """Pub/Sub did not acknowledge in time or refused: answer 503, the client retries."""
+    """Pub/Sub did not acknowledge in time or failed transiently: answer 503, the client retries."""
+
+
+class Misconfigured(RuntimeError):
+    """Pub/Sub refused for good (NotFound, PermissionDenied, InvalidArgument...): answer 500, no retry."""
 
 
 def _all_done(futures: list[Future]) -> asyncio.Future[None]:
@@ -140,8 +148,15 @@ class Publisher:
         except FlowControlLimitError as exc:
             # The client library may report full flow control through the future, not the call.
             raise Busy(str(exc)) from None
-        except (TimeoutError, gexc.GoogleAPICallError, gexc.RetryError) as exc:
+        except gexc.GoogleAPICallError as exc:
             self._ready_checked_at = float("-inf")  # the next /readyz asks again
+            if isinstance(exc, _TRANSIENT):
+                log.warning("publish failed: %s", exc)
+                raise Unavailable(f"Pub/Sub did not acknowledge: {type(exc).__name__}") from exc
+            log.error("publish refused, the collector is misconfigured: %s", exc)
+            raise Misconfigured(f"Pub/Sub refused: {type(exc).__name__}") from exc
+        except (TimeoutError, gexc.RetryError) as exc:
+            self._ready_checked_at = float("-inf")
             log.warning("publish failed: %s", exc)
             raise Unavailable(f"Pub/Sub did not acknowledge: {type(exc).__name__}") from exc
 

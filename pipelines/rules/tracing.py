@@ -15,6 +15,7 @@ from opentelemetry.trace import SpanContext, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from clickstream.core import attributes as attr
+from clickstream.core.network import ip_prefix
 from pipelines.messages import RawMessage
 from pipelines.timefmt import MAX_TS_MS, MIN_TS_MS, iso
 
@@ -41,13 +42,15 @@ def collector_columns(attributes: dict[str, str]) -> dict[str, Any]:
 
     ``event_id_generated`` is TRUE when the collector made the id, FALSE when the collector
     received the client's own id, and NULL for an event that did not come through the collector.
+    ``client_ip_prefix`` is the attribute cut to its /24 or /48 network (NULL when it is none).
     """
     received = attributes.get(attr.RECEIVED_AT)
     generated = attributes.get(attr.EVENT_ID_GENERATED)
     via_collector = received is not None or generated is not None
     return {
         "received_at": _received_at(received),
-        "client_ip_prefix": attributes.get(attr.CLIENT_IP_PREFIX),
+        # Any producer can set the attribute: keep no more of it than the collector would.
+        "client_ip_prefix": ip_prefix(attributes.get(attr.CLIENT_IP_PREFIX)),
         "event_id_generated": (generated == "true") if via_collector else None,
     }
 

@@ -14,6 +14,7 @@ import pytest
 from clickstream.app.local.processes import free_port
 from clickstream.core import attributes, contract
 from clickstream.core.config import Settings
+from clickstream.core.pubsub_clients import publisher_api
 from clickstream.core.reasons import Reason
 from tests.support.collector import ORIGIN, WRITE_KEY, client, collector_config, serving
 from tests.support.events import pull_all
@@ -108,6 +109,20 @@ def test_a_batch_with_invalid_items_publishes_the_good_ones_and_dead_letters_the
         assert message.attributes[attributes.CLIENT_IP_PREFIX] == "127.0.0.0/24"
 
 
+def test_an_oversize_event_id_is_not_an_attribute_and_fails_no_other_message(fresh_topic: Settings) -> None:
+    good, bad = paused(), paused(event_id="x" * 5000)
+    with serving(fresh_topic) as base, client(base) as http:
+        response = http.post("/v1/events", json={"events": [good, bad]})
+    assert response.status_code == 202, response.text
+    assert response.json()["rejected"][0]["reason"] == Reason.INVALID_EVENT_ID.value
+    assert list(events_on(fresh_topic, expect=1)) == [good["event_id"]]
+    [dead] = rejected_on(fresh_topic, expect=1)
+    attrs = dict(dead.attributes)
+    assert attributes.EVENT_ID not in attrs  # Pub/Sub refuses attribute values over 1024 bytes
+    assert all(len(value.encode()) <= 1024 for value in attrs.values())
+    assert json.loads(dead.data)["event_id"] == bad["event_id"]
+
+
 def test_text_plain_beacon_with_the_key_in_the_query_string(fresh_topic: Settings) -> None:
     item = clicked()
     with serving(fresh_topic) as base, httpx.Client(base_url=base) as http:
@@ -158,8 +173,22 @@ def test_missing_event_id_and_user_agent_are_filled_in_and_marked(fresh_topic: S
         (b"not gzip", {"Content-Encoding": "gzip"}),
         (gzip.compress(b'{"events": []}')[:-6], {"Content-Encoding": "gzip"}),
         (b"{}", {"Content-Encoding": "br"}),
+        (b'{"events": [NaN]}', {}),
+        (b'{"events": [{"event_ts": -Infinity}]}', {}),
     ],
-    ids=["not-json", "array", "events-not-list", "empty", "extra-key", "not-utf8", "bad-gzip", "cut-gzip", "brotli"],
+    ids=[
+        "not-json",
+        "array",
+        "events-not-list",
+        "empty",
+        "extra-key",
+        "not-utf8",
+        "bad-gzip",
+        "cut-gzip",
+        "brotli",
+        "nan",
+        "infinity",
+    ],
 )
 def test_a_body_that_is_no_event_or_batch_is_a_400_and_nothing_is_published(
     fresh_topic: Settings, content: bytes, headers: dict[str, str]
@@ -184,6 +213,7 @@ def test_limits_are_a_413_and_nothing_is_published(fresh_topic: Settings) -> Non
     with serving(fresh_topic, config) as base, client(base) as http:
         too_many = http.post("/v1/events", json={"events": [paused() for _ in range(6)]})
         big_event = http.post("/v1/events", json={"events": [paused(), paused(user_id="x" * 1100)]})
+        big_single = http.post("/v1/events", json=paused(user_id="x" * 1100))
         big_body = http.post("/v1/events", content=b" " * 5000 + json.dumps(paused()).encode())
         bomb = http.post(
             "/v1/events",
@@ -192,6 +222,7 @@ def test_limits_are_a_413_and_nothing_is_published(fresh_topic: Settings) -> Non
         )
     assert too_many.status_code == 413 and too_many.json()["limit"] == 5
     assert big_event.status_code == 413 and big_event.json()["index"] == 1
+    assert big_single.status_code == 413 and big_single.json()["limit"] == 1024
     assert big_body.status_code == 413
     assert bomb.status_code == 413 and "inflated" in bomb.json()["error"]
     assert events_on(fresh_topic) == {} and rejected_on(fresh_topic) == []
@@ -224,6 +255,19 @@ def test_unreachable_pubsub_is_a_503_with_retry_after_and_not_ready(fresh_topic:
     assert ready.status_code == 503 and ready.json()["ready"] is False
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "7"
+
+
+@pytest.mark.parametrize("topic", ["events", "rejected"])
+def test_a_missing_topic_is_a_500_without_retry_after_not_a_503(fresh_topic: Settings, topic: str) -> None:
+    # A permanent error (here NotFound, as for PermissionDenied or InvalidArgument) will not go
+    # away by retrying: a 503 would have clients retry for ever.
+    path = fresh_topic.topic_path if topic == "events" else fresh_topic.rejected_topic_path
+    publisher_api(fresh_topic).delete_topic(request={"topic": path})
+    with serving(fresh_topic) as base, client(base) as http:
+        response = http.post("/v1/events", json={"events": [paused(), "bad"]})
+    assert response.status_code == 500, response.text
+    assert "retry-after" not in response.headers
+    assert "misconfigured" in response.json()["error"] and "NotFound" in response.json()["error"]
 
 
 def test_readyz_is_true_when_both_topics_answer(fresh_topic: Settings) -> None:

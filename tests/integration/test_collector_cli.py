@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("server", ["granian", "uvicorn"])
-def test_collector_serve_publishes_on_either_server(fresh_topic: Settings, server: str, tmp_path: Path) -> None:
+def _serve_one_request(fresh_topic: Settings, server: str, tmp_path: Path) -> tuple[int, str]:
+    """Run ``collector serve`` as its own process, post one event, stop it: its port and output."""
     port = free_port()
     env = {
         **os.environ,
@@ -30,6 +31,7 @@ def test_collector_serve_publishes_on_either_server(fresh_topic: Settings, serve
         "CLICKSTREAM_TOPIC": fresh_topic.topic,
         "CLICKSTREAM_REJECTED_TOPIC": fresh_topic.rejected_topic,
         "CLICKSTREAM_STATE_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",  # every line the servers print reaches the log before they stop
     }
     command = [sys.executable, "-m", "clickstream.app.cli", "collector", "serve", "--port", str(port)]
     command += ["--server", server, "--write-key", "cli-key"]
@@ -57,4 +59,22 @@ def test_collector_serve_publishes_on_either_server(fresh_topic: Settings, serve
         stop_group(process.pid, process.pid)
     assert process.wait(timeout=30) is not None
     assert set(events_on(fresh_topic, expect=1)) == {item["event_id"]}
-    assert f"http://127.0.0.1:{port}/v1/events ({server})" in log.read_text().replace("\n", "")
+    output = log.read_text()
+    assert f"http://127.0.0.1:{port}/v1/events ({server})" in output.replace("\n", "")
+    return port, output
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_collector_serve_publishes_on_either_server(fresh_topic: Settings, server: str, tmp_path: Path) -> None:
+    _serve_one_request(fresh_topic, server, tmp_path)
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_collector_serve_logs_no_client_address(fresh_topic: Settings, server: str, tmp_path: Path) -> None:
+    # Privacy: only the client's network (/24, /48) is kept; an access log line would print
+    # the whole address and port of every client.
+    port, output = _serve_one_request(fresh_topic, server, tmp_path)
+    assert "POST /v1/events" not in output, output
+    emulator_port = int((fresh_topic.pubsub_emulator_host or ":0").rsplit(":", 1)[1])
+    printed = {int(found) for found in re.findall(r"127\.0\.0\.1:(\d+)", output)}
+    assert printed <= {port, emulator_port}, output  # no client's ip:port

@@ -149,3 +149,13 @@ def test_envelope_rules_live_in_the_contract_and_the_emitter_uses_them() -> None
     with pytest.raises(contract.EnvelopeError) as caught:
         encode_event(sample_paused(event_id="nope"))
     assert caught.value.reason == Reason.INVALID_EVENT_ID
+
+
+@pytest.mark.parametrize("event_id", ["x" * 5000, "not-a-uuid", "é" * 600])
+def test_a_rejected_items_event_id_is_kept_only_when_it_is_a_uuid(event_id: str) -> None:
+    # Pub/Sub refuses attribute values over 1024 bytes, and the batching client sends other
+    # requests' messages in the same call: one oversize id would fail them all.
+    result = _convert(_paused_item(event_id=event_id))
+    assert isinstance(result, Rejected) and result.reason == Reason.INVALID_EVENT_ID
+    assert result.event_id is None
+    assert json.loads(result.data)["event_id"] == event_id  # the item itself still travels whole

@@ -1,26 +1,8 @@
-"""Client addresses are cut to their network before anything is stamped: /24 for IPv4, /48 for IPv6."""
+"""Which address is the client's (the cut to its network is clickstream.core.network: test_network_prefix.py)."""
 
 from __future__ import annotations
 
-import pytest
-
-from collector.network import client_address, ip_prefix
-
-
-@pytest.mark.parametrize(
-    ("address", "prefix"),
-    [
-        ("203.0.113.77", "203.0.113.0/24"),
-        ("2001:db8:1:2:3:4:5:6", "2001:db8:1::/48"),
-        ("::ffff:198.51.100.9", "198.51.100.0/24"),  # IPv4 seen through a dual-stack socket
-        ("fe80::1%eth0", "fe80::/48"),
-        ("not-an-ip", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_ip_prefix_keeps_only_the_network(address: str | None, prefix: str | None) -> None:
-    assert ip_prefix(address) == prefix
+from collector.network import client_address
 
 
 def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted() -> None:

@@ -58,6 +58,25 @@ def test_an_unreadable_received_at_is_null_not_a_failure(value: str) -> None:
     assert collector_columns({attr.RECEIVED_AT: value})["received_at"] is None
 
 
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("203.0.113.77", "203.0.113.0/24"),  # a producer that sent the whole address
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1::/48"),
+        ("203.0.113.77/32", "203.0.113.0/24"),
+        ("garbage", None),
+        ("x" * 2000, None),
+    ],
+)
+def test_a_client_ip_attribute_is_stored_only_as_its_network(value: str, stored: str | None) -> None:
+    # Any Pub/Sub producer can set the attribute: the pipeline keeps no more of it than the collector would.
+    assert collector_columns({attr.CLIENT_IP_PREFIX: value})["client_ip_prefix"] == stored
+    raw = through_collector(message(paused("ann", 0)), **{attr.CLIENT_IP_PREFIX: value})
+    outcome = decode_and_validate(raw, Limits())
+    assert outcome.ok, outcome.dead_letter
+    assert outcome.event["client_ip_prefix"] == stored
+
+
 def test_a_stored_event_carries_its_trace_and_collector_columns() -> None:
     outcome = decode_and_validate(through_collector(message(paused("ann", 0)), **COLLECTOR), Limits())
     assert outcome.ok, outcome.dead_letter

@@ -3,7 +3,8 @@
 The server imports the app through the factory ``collector.app:app_from_env`` in its own
 worker process, so this command hands the configuration on as environment variables: the
 collector's (``CLICKSTREAM_COLLECTOR_*``) and the destination's (``Settings``: project,
-topics, emulator). Flags win over the environment, as everywhere.
+topics, emulator). Flags win over the environment, as everywhere. Neither server writes an access log: it would
+print every client's full address, where the collector keeps only its network.
 """
 
 from __future__ import annotations
@@ -47,12 +48,22 @@ def serve(settings: Settings, config: CollectorConfig, host: str, port: int, ser
         from granian import Granian
         from granian.constants import Interfaces
 
-        Granian(FACTORY, address=host, port=port, interface=Interfaces.ASGI, workers=workers, factory=True).serve()
+        Granian(
+            FACTORY,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            factory=True,
+            log_access=False,  # privacy, as below; granian's default, said here so it stays so
+        ).serve()
     else:
         import uvicorn
 
         # X-Forwarded-For is the collector's decision (trusted_proxy_hops), not the server's.
-        uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, proxy_headers=False)
+        # No access log: it prints every client's full ip:port, and the collector keeps only
+        # the client's network (/24, /48).
+        uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, proxy_headers=False, access_log=False)
 
 
 @collector_app.command("serve")
