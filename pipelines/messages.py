@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clickstream.core import attributes as attr
+from clickstream.core.network import ip_prefix
 from pipelines.timefmt import MAX_TS_MS, MIN_TS_MS, iso, parse_iso_ms
 
 
@@ -55,10 +56,22 @@ def dead_letter_row(
         "event_type": event_type,
         "refused_table": refused_table,
         "payload": base64.b64encode(raw.data).decode("ascii"),
-        "attributes": [{"key": k, "value": v} for k, v in sorted(raw.attributes.items())],
+        "attributes": [{"key": k, "value": v} for k, v in sorted(_storable(raw.attributes).items())],
         "trace_id": trace_id,
         "span_id": span_id,
     }
+
+
+def _storable(attributes: dict[str, str]) -> dict[str, str]:
+    """The attributes a dead letter may keep: a client address only as its network (any Pub/Sub
+    producer can set the collector's attribute; no raw IP is ever stored)."""
+    if attr.CLIENT_IP_PREFIX not in attributes:
+        return attributes
+    kept = dict(attributes)
+    network = ip_prefix(kept.pop(attr.CLIENT_IP_PREFIX))
+    if network is not None:
+        kept[attr.CLIENT_IP_PREFIX] = network
+    return kept
 
 
 def raw_from_dead_letter(row: dict[str, Any]) -> RawMessage:

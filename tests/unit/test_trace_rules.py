@@ -77,6 +77,18 @@ def test_a_client_ip_attribute_is_stored_only_as_its_network(value: str, stored:
     assert outcome.event["client_ip_prefix"] == stored
 
 
+@pytest.mark.parametrize(("value", "kept"), [("198.51.100.7", "198.51.100.0/24"), ("garbage", None)])
+def test_a_dead_letter_keeps_only_the_network_of_a_client_ip_attribute(value: str, kept: str | None) -> None:
+    # dead_letters.attributes keeps the message's attributes: a full address set by a direct
+    # producer must not be stored there either (no raw IP is ever stored).
+    raw = through_collector(message(paused("ann", -1)), **{attr.CLIENT_IP_PREFIX: value})
+    outcome = decode_and_validate(raw, Limits())
+    assert not outcome.ok
+    stored = {a["key"]: a["value"] for a in outcome.dead_letter["attributes"]}
+    assert stored.get(attr.CLIENT_IP_PREFIX) == kept
+    assert value not in str(outcome.dead_letter) or kept == value
+
+
 def test_a_stored_event_carries_its_trace_and_collector_columns() -> None:
     outcome = decode_and_validate(through_collector(message(paused("ann", 0)), **COLLECTOR), Limits())
     assert outcome.ok, outcome.dead_letter

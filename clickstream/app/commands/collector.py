@@ -70,7 +70,7 @@ def serve(settings: Settings, config: CollectorConfig, host: str, port: int, ser
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 to serve other machines")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port [CLICKSTREAM_COLLECTOR_PORT or 8087]")] = None,
-    server: Annotated[Server, typer.Option(help="ASGI server")] = Server.granian,
+    server: Annotated[Server, typer.Option(help="ASGI server (docs/benchmarks.md: a tie here)")] = Server.uvicorn,
     workers: Annotated[int, typer.Option(help="Server worker processes")] = 1,
     write_key: Annotated[
         list[str] | None, typer.Option(help="Accepted write key (repeat) [CLICKSTREAM_COLLECTOR_WRITE_KEYS]")
