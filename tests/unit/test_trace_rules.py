@@ -81,7 +81,7 @@ def test_a_client_ip_attribute_is_stored_only_as_its_network(value: str, stored:
 def test_a_dead_letter_keeps_only_the_network_of_a_client_ip_attribute(value: str, kept: str | None) -> None:
     # dead_letters.attributes keeps the message's attributes: a full address set by a direct
     # producer must not be stored there either (no raw IP is ever stored).
-    raw = through_collector(message(paused("ann", -1)), **{attr.CLIENT_IP_PREFIX: value})
+    raw = through_collector(message(paused("ann", 0, position_ms=-1)), **{attr.CLIENT_IP_PREFIX: value})
     outcome = decode_and_validate(raw, Limits())
     assert not outcome.ok
     stored = {a["key"]: a["value"] for a in outcome.dead_letter["attributes"]}
