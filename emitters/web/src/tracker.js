@@ -163,6 +163,7 @@ export function createTracker(options) {
   let inflight = null;
   let attempt = 0;
   let retryAt = 0;
+  let pause = 0; // the wait chosen at the last failure: retryAt is never further than this from now()
   let stopped = false;
 
   const schedule = (ms) => {
@@ -209,6 +210,7 @@ export function createTracker(options) {
     counts.retries++;
     const backoff = Math.floor(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
     const delay = waitMs > 0 ? waitMs : backoff;
+    pause = delay;
     retryAt = now() + delay;
     schedule(delay);
     return false;
@@ -248,15 +250,24 @@ export function createTracker(options) {
   };
 
   const after = () => {
-    if (stopped || !queue.length || now() < retryAt) return;
-    if (queue.length >= batchSize) send();
+    if (stopped || !queue.length) return;
+    if (queue.length >= batchSize || now() < retryAt) send(); // send() waits out retryAt with a timer
     else if (!timer) schedule(flushIntervalMs);
   };
 
   /** Send the next batch unless one is in flight or a retry wait is running. */
   const send = () => {
     if (inflight) return inflight;
-    if (stopped || !queue.length || now() < retryAt) return Promise.resolve(!queue.length);
+    if (stopped || !queue.length) return Promise.resolve(!queue.length);
+    // Still waiting: a timer that fired early by the wall clock, or a clock stepped backwards, must
+    // leave a timer behind, or nothing drains the queue until the next event or `online`. A clock
+    // stepped back does not stretch the wait beyond the one chosen.
+    const wait = Math.min(retryAt - now(), pause);
+    if (wait > 0) {
+      retryAt = now() + wait;
+      if (!timer) schedule(wait);
+      return Promise.resolve(false);
+    }
     if (timer) cancel(timer);
     timer = null;
     inflight = post(take(queue, maxBatchBytes, batchSize)).then((settled) => {

@@ -106,3 +106,38 @@ test("going back online retries at once instead of waiting out the backoff", asy
   assert.equal(env.fetch.calls.length, 2);
   assert.equal(tracker.stats().queued, 0);
 });
+
+/** Fire the pending timer with the clock `skewMs` away from its due time (a wall clock that drifted or stepped). */
+async function fireTimerAt(env, skewMs) {
+  const [[id, timer]] = [...env.clock.timers.entries()];
+  env.clock.timers.delete(id);
+  env.clock.t = timer.at + skewMs;
+  timer.fn();
+  await env.clock.advance(0);
+}
+
+test("a retry timer that fires 1 ms early by the wall clock does not stall the queue", async () => {
+  const env = fakes({ fetch: fakeFetch(response(503)) });
+  const tracker = createTracker(options(env, { batchSize: 1, baseDelayMs: 1000 }));
+  tracker.videoPaused({ video_id: "v", position_ms: 1 });
+  await env.clock.advance(0);
+  assert.equal(env.fetch.calls.length, 1);
+  await fireTimerAt(env, -1);
+  assert.equal(env.clock.pending().length, 1, "a timer is left for the rest of the wait");
+  await env.clock.advance(1);
+  assert.equal(env.fetch.calls.length, 2);
+  assert.equal(tracker.stats().queued, 0);
+});
+
+test("a clock stepped backwards during a retry wait neither stalls the queue nor stretches the wait", async () => {
+  const env = fakes({ fetch: fakeFetch(response(503)) });
+  const tracker = createTracker(options(env, { batchSize: 1, baseDelayMs: 1000 }));
+  tracker.videoPaused({ video_id: "v", position_ms: 1 });
+  await env.clock.advance(0);
+  await fireTimerAt(env, -3_600_000); // NTP stepped the clock back an hour
+  const [wait] = env.clock.pending();
+  assert.ok(wait > 0 && wait <= 1000, `waits at most the chosen backoff again, not an hour: ${wait}`);
+  await env.clock.advance(1000);
+  assert.equal(env.fetch.calls.length, 2);
+  assert.equal(tracker.stats().queued, 0);
+});
