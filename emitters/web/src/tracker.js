@@ -2,7 +2,7 @@
  * Browser tracker for the clickstream event contract: it sends events to the HTTP collector
  * (`POST /v1/events`) in the contract's plain JSON shape, batched by size and time, from a
  * bounded queue kept in `localStorage` (so a reload loses nothing), retrying network errors,
- * 429 and 5xx with capped exponential backoff and full jitter (Retry-After wins when sent), and
+ * 429 and 5xx with capped exponential backoff and full jitter (added on top of a Retry-After), and
  * sending what is left with `navigator.sendBeacon` when the page is hidden or unloaded.
  * No runtime dependencies. docs/web-tracker.md describes the behaviour.
  *
@@ -209,7 +209,9 @@ export function createTracker(options) {
     attempt++;
     counts.retries++;
     const backoff = Math.floor(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
-    const delay = waitMs > 0 ? waitMs : backoff;
+    // Retry-After is a floor, not an instant: every page told "5" would otherwise come back in the
+    // same millisecond. The jitter on top is the backoff this attempt would have waited anyway.
+    const delay = Math.max(0, waitMs) + backoff;
     pause = delay;
     retryAt = now() + delay;
     schedule(delay);
