@@ -8,16 +8,14 @@
  *
  * @module
  */
-import { PAYLOADS, SCHEMA_VERSION } from "./contract.js";
+import { MAX_EVENT_BYTES, MAX_EVENTS, MAX_REQUEST_BYTES, PAYLOADS, SCHEMA_VERSION } from "./contract.js";
 
 export { SCHEMA_VERSION };
 
-/** The collector's limit for one event (docs/web-tracker.md); a bigger event is refused at the call. */
-const MAX_EVENT_BYTES = 32768;
+// The collector's limits (per event, per request body, events per request) come from
+// collector/config.py through the generated contract module; a bigger event is refused at the call.
 /** Browsers allow about 64 KiB of pending beacon data per page; keep each beacon under it. */
 const BEACON_BYTES = 60000;
-/** The collector takes at most 500 events per request. */
-const MAX_EVENTS = 500;
 
 /**
  * @typedef {object} TrackerOptions
@@ -27,8 +25,8 @@ const MAX_EVENTS = 500;
  * @property {string} [userId] Pseudonymous user id; defaults to the device id (an anonymous viewer).
  * @property {string} [deviceId] Defaults to a UUID made once and kept in storage.
  * @property {string} [locale] `client.locale`; defaults to `navigator.language`.
- * @property {number} [batchSize=20] Send as soon as this many events are queued (at most 500).
- * @property {number} [maxBatchBytes=60000] Upper bound of one request body, in bytes.
+ * @property {number} [batchSize=20] Send as soon as this many events are queued (capped by the collector's limit, 500).
+ * @property {number} [maxBatchBytes=60000] Upper bound of one request body, in bytes (capped by the collector's limit, 512 KiB).
  * @property {number} [flushIntervalMs=5000] Send a partial batch this long after its first event.
  * @property {number} [maxQueue=1000] Queue bound; when full the oldest event is dropped (counted).
  * @property {number} [baseDelayMs=1000] Backoff base: retry n waits random() * min(max, base * 2^(n-1)).
@@ -95,7 +93,7 @@ export function createTracker(options) {
   const cancel = opt("clearTimeout", g.clearTimeout && g.clearTimeout.bind(g));
   const uuid = opt("randomUUID", () => g.crypto.randomUUID());
   const batchSize = Math.min(opt("batchSize", 20), MAX_EVENTS);
-  const maxBatchBytes = opt("maxBatchBytes", BEACON_BYTES);
+  const maxBatchBytes = Math.min(opt("maxBatchBytes", BEACON_BYTES), MAX_REQUEST_BYTES);
   const flushIntervalMs = opt("flushIntervalMs", 5000);
   const maxQueue = opt("maxQueue", 1000);
   const baseDelayMs = opt("baseDelayMs", 1000);
