@@ -159,6 +159,8 @@ export function createTracker(options) {
 
   let timer = null;
   let inflight = null;
+  let flying = []; // the events of the request in flight
+  let beaconed = new Set(); // events a beacon carried in this hide episode
   let attempt = 0;
   let retryAt = 0;
   let pause = 0; // the wait chosen at the last failure: retryAt is never further than this from now()
@@ -270,32 +272,41 @@ export function createTracker(options) {
     }
     if (timer) cancel(timer);
     timer = null;
-    inflight = post(take(queue, maxBatchBytes, batchSize)).then((settled) => {
+    flying = take(queue, maxBatchBytes, batchSize);
+    inflight = post(flying).then((settled) => {
       inflight = null;
+      flying = [];
       after();
       return settled;
     });
     return inflight;
   };
 
-  /** The last chance on hide/unload: beacons need no response and survive the page. */
+  /**
+   * The last chance on hide/unload: beacons need no response and survive the page. Each event goes
+   * in at most one beacon per hide episode (visibilitychange and pagehide both fire on a close), and
+   * none of the request in flight: its fetch is `keepalive`, so it finishes after the page is gone,
+   * and its events stay stored until it succeeds (docs/web-tracker.md: what a closed tab can lose).
+   */
   const beacon = () => {
-    if (stopped || !queue.length || !nav.sendBeacon || nav.onLine === false) return;
+    if (stopped || !nav.sendBeacon || nav.onLine === false) return;
     // While the collector is failing, a beacon may be lost unseen: keep those events queued for the
     // next page (the same event_id twice is deduplicated downstream).
     const keep = now() < retryAt;
     const url = `${endpoint}${endpoint.includes("?") ? "&" : "?"}write_key=${encodeURIComponent(writeKey)}`;
-    let rest = queue;
+    let rest = queue.filter((e) => !beaconed.has(e) && !flying.includes(e));
     while (rest.length) {
       const batch = take(rest, BEACON_BYTES, MAX_EVENTS);
       // A string body goes as text/plain: no CORS preflight, which an unloading page could not wait for.
       if (!nav.sendBeacon(url, body(batch))) break;
+      for (const e of batch) beaconed.add(e);
       if (!keep) remove(batch);
       rest = rest.slice(batch.length);
     }
   };
 
-  const onHidden = () => doc.visibilityState === "hidden" && beacon();
+  // Visible again: the hide episode is over, and the next one may beacon what is still queued.
+  const onHidden = () => (doc.visibilityState === "hidden" ? beacon() : (beaconed = new Set()));
   const onOnline = () => {
     retryAt = 0;
     attempt = 0;
