@@ -123,3 +123,25 @@ def test_closing_the_tab_sends_the_queue_with_a_beacon(browser: Browser, page_se
     assert beacon.query["write_key"] == [WRITE_KEY], "sendBeacon cannot set headers: the key is in the query"
     assert "x-write-key" not in beacon.headers
     assert [e["payload"]["slot"] for e in beacon.events] == [4, 5]
+
+
+def test_closing_the_tab_while_the_collector_fails_sends_the_kept_queue_in_one_beacon(
+    browser: Browser, page_server: PageServer
+) -> None:
+    # visibilitychange (hidden) and pagehide both fire on a close: one beacon per hide episode.
+    page_server.answers = [503, 503, 503]  # the post, then each beacon the close sends
+    page = open_page(browser, page_server, flushIntervalMs=100, baseDelayMs=60_000)
+    page.click("[data-slot='4']")
+    page_server.wait_for(lambda s: len(s.posts) == 1)
+    # Until the 503 reaches the page its fetch is in flight, and a request in flight gets no beacon.
+    page.wait_for_function("window.tracker.stats().retries === 1")
+    page.close()
+    page_server.wait_for(lambda s: len(s.posts) >= 2)
+    # A later page in another context posts after the close's beacons have all left the browser.
+    other = open_page(browser, page_server, flushIntervalMs=100)
+    other.click("[data-slot='1']")
+    page_server.wait_for(lambda s: any(e["payload"]["slot"] == 1 for e in s.accepted_events()))
+    beacons = [p for p in page_server.posts if "write_key" in p.query]
+    assert len(beacons) == 1, f"{len(beacons)} beacons for one close"
+    assert [e["payload"]["slot"] for e in beacons[0].events] == [4]
+    other.context.close()

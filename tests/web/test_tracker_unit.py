@@ -17,6 +17,7 @@ import pytest
 
 from clickstream.core import contract
 from clickstream.core.paths import REPO_ROOT
+from collector.config import CollectorConfig
 
 WEB = REPO_ROOT / "emitters" / "web"
 
@@ -47,6 +48,17 @@ def test_the_tracker_writes_the_python_contracts_current_revision() -> None:
     # The node tests check src/contract.js against schemas/avro; this ties it to the Python side's reading.
     text = (WEB / "src" / "contract.js").read_text()
     assert f'export const SCHEMA_VERSION = "{contract.current_version()}";' in text
+
+
+def test_the_trackers_limits_are_the_collectors_defaults() -> None:
+    # src/contract.js carries the collector's limits, generated from collector/config.py's text; this
+    # ties that reading to the defaults Python actually builds, so the two cannot drift apart.
+    text = (WEB / "src" / "contract.js").read_text()
+    defaults = CollectorConfig()
+    for name in ("max_event_bytes", "max_request_bytes", "max_events"):
+        found = re.search(rf"^export const {name.upper()} = (\d+);$", text, flags=re.MULTILINE)
+        assert found, f"src/contract.js has no {name.upper()}: run `npm run generate --prefix emitters/web`"
+        assert int(found.group(1)) == getattr(defaults, name), name
 
 
 def test_make_setup_installs_the_trackers_node_modules_once() -> None:

@@ -2,22 +2,20 @@
  * Browser tracker for the clickstream event contract: it sends events to the HTTP collector
  * (`POST /v1/events`) in the contract's plain JSON shape, batched by size and time, from a
  * bounded queue kept in `localStorage` (so a reload loses nothing), retrying network errors,
- * 429 and 5xx with capped exponential backoff and full jitter (Retry-After wins when sent), and
+ * 429 and 5xx with capped exponential backoff and full jitter (added on top of a Retry-After), and
  * sending what is left with `navigator.sendBeacon` when the page is hidden or unloaded.
  * No runtime dependencies. docs/web-tracker.md describes the behaviour.
  *
  * @module
  */
-import { PAYLOADS, SCHEMA_VERSION } from "./contract.js";
+import { MAX_EVENT_BYTES, MAX_EVENTS, MAX_REQUEST_BYTES, PAYLOADS, SCHEMA_VERSION } from "./contract.js";
 
 export { SCHEMA_VERSION };
 
-/** The collector's limit for one event (docs/web-tracker.md); a bigger event is refused at the call. */
-const MAX_EVENT_BYTES = 32768;
+// The collector's limits (per event, per request body, events per request) come from
+// collector/config.py through the generated contract module; a bigger event is refused at the call.
 /** Browsers allow about 64 KiB of pending beacon data per page; keep each beacon under it. */
 const BEACON_BYTES = 60000;
-/** The collector takes at most 500 events per request. */
-const MAX_EVENTS = 500;
 
 /**
  * @typedef {object} TrackerOptions
@@ -27,8 +25,8 @@ const MAX_EVENTS = 500;
  * @property {string} [userId] Pseudonymous user id; defaults to the device id (an anonymous viewer).
  * @property {string} [deviceId] Defaults to a UUID made once and kept in storage.
  * @property {string} [locale] `client.locale`; defaults to `navigator.language`.
- * @property {number} [batchSize=20] Send as soon as this many events are queued (at most 500).
- * @property {number} [maxBatchBytes=60000] Upper bound of one request body, in bytes.
+ * @property {number} [batchSize=20] Send as soon as this many events are queued (capped by the collector's limit, 500).
+ * @property {number} [maxBatchBytes=60000] Upper bound of one request body, in bytes (capped by the collector's limit, 512 KiB).
  * @property {number} [flushIntervalMs=5000] Send a partial batch this long after its first event.
  * @property {number} [maxQueue=1000] Queue bound; when full the oldest event is dropped (counted).
  * @property {number} [baseDelayMs=1000] Backoff base: retry n waits random() * min(max, base * 2^(n-1)).
@@ -95,7 +93,7 @@ export function createTracker(options) {
   const cancel = opt("clearTimeout", g.clearTimeout && g.clearTimeout.bind(g));
   const uuid = opt("randomUUID", () => g.crypto.randomUUID());
   const batchSize = Math.min(opt("batchSize", 20), MAX_EVENTS);
-  const maxBatchBytes = opt("maxBatchBytes", BEACON_BYTES);
+  const maxBatchBytes = Math.min(opt("maxBatchBytes", BEACON_BYTES), MAX_REQUEST_BYTES);
   const flushIntervalMs = opt("flushIntervalMs", 5000);
   const maxQueue = opt("maxQueue", 1000);
   const baseDelayMs = opt("baseDelayMs", 1000);
@@ -161,8 +159,11 @@ export function createTracker(options) {
 
   let timer = null;
   let inflight = null;
+  let flying = []; // the events of the request in flight
+  let beaconed = new Set(); // events a beacon carried in this hide episode
   let attempt = 0;
   let retryAt = 0;
+  let pause = 0; // the wait chosen at the last failure: retryAt is never further than this from now()
   let stopped = false;
 
   const schedule = (ms) => {
@@ -208,7 +209,10 @@ export function createTracker(options) {
     attempt++;
     counts.retries++;
     const backoff = Math.floor(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
-    const delay = waitMs > 0 ? waitMs : backoff;
+    // Retry-After is a floor, not an instant: every page told "5" would otherwise come back in the
+    // same millisecond. The jitter on top is the backoff this attempt would have waited anyway.
+    const delay = Math.max(0, waitMs) + backoff;
+    pause = delay;
     retryAt = now() + delay;
     schedule(delay);
     return false;
@@ -248,43 +252,61 @@ export function createTracker(options) {
   };
 
   const after = () => {
-    if (stopped || !queue.length || now() < retryAt) return;
-    if (queue.length >= batchSize) send();
+    if (stopped || !queue.length) return;
+    if (queue.length >= batchSize || now() < retryAt) send(); // send() waits out retryAt with a timer
     else if (!timer) schedule(flushIntervalMs);
   };
 
   /** Send the next batch unless one is in flight or a retry wait is running. */
   const send = () => {
     if (inflight) return inflight;
-    if (stopped || !queue.length || now() < retryAt) return Promise.resolve(!queue.length);
+    if (stopped || !queue.length) return Promise.resolve(!queue.length);
+    // Still waiting: a timer that fired early by the wall clock, or a clock stepped backwards, must
+    // leave a timer behind, or nothing drains the queue until the next event or `online`. A clock
+    // stepped back does not stretch the wait beyond the one chosen.
+    const wait = Math.min(retryAt - now(), pause);
+    if (wait > 0) {
+      retryAt = now() + wait;
+      if (!timer) schedule(wait);
+      return Promise.resolve(false);
+    }
     if (timer) cancel(timer);
     timer = null;
-    inflight = post(take(queue, maxBatchBytes, batchSize)).then((settled) => {
+    flying = take(queue, maxBatchBytes, batchSize);
+    inflight = post(flying).then((settled) => {
       inflight = null;
+      flying = [];
       after();
       return settled;
     });
     return inflight;
   };
 
-  /** The last chance on hide/unload: beacons need no response and survive the page. */
+  /**
+   * The last chance on hide/unload: beacons need no response and survive the page. Each event goes
+   * in at most one beacon per hide episode (visibilitychange and pagehide both fire on a close), and
+   * none of the request in flight: its fetch is `keepalive`, so it finishes after the page is gone,
+   * and its events stay stored until it succeeds (docs/web-tracker.md: what a closed tab can lose).
+   */
   const beacon = () => {
-    if (stopped || !queue.length || !nav.sendBeacon || nav.onLine === false) return;
+    if (stopped || !nav.sendBeacon || nav.onLine === false) return;
     // While the collector is failing, a beacon may be lost unseen: keep those events queued for the
     // next page (the same event_id twice is deduplicated downstream).
     const keep = now() < retryAt;
     const url = `${endpoint}${endpoint.includes("?") ? "&" : "?"}write_key=${encodeURIComponent(writeKey)}`;
-    let rest = queue;
+    let rest = queue.filter((e) => !beaconed.has(e) && !flying.includes(e));
     while (rest.length) {
       const batch = take(rest, BEACON_BYTES, MAX_EVENTS);
       // A string body goes as text/plain: no CORS preflight, which an unloading page could not wait for.
       if (!nav.sendBeacon(url, body(batch))) break;
+      for (const e of batch) beaconed.add(e);
       if (!keep) remove(batch);
       rest = rest.slice(batch.length);
     }
   };
 
-  const onHidden = () => doc.visibilityState === "hidden" && beacon();
+  // Visible again: the hide episode is over, and the next one may beacon what is still queued.
+  const onHidden = () => (doc.visibilityState === "hidden" ? beacon() : (beaconed = new Set()));
   const onOnline = () => {
     retryAt = 0;
     attempt = 0;

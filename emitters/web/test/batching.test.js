@@ -51,3 +51,13 @@ test("stop() ends timers and listeners; the queue stays stored", async () => {
   assert.equal(env.navigator.beacons.length, 0);
   assert.equal(createTracker(options(env)).stats().queued, 1);
 });
+
+test("a maxBatchBytes over the collector's request limit is capped to it", async () => {
+  const env = fakes();
+  const tracker = createTracker(options(env, { batchSize: 500, maxBatchBytes: 10_000_000, flushIntervalMs: 1000 }));
+  for (let i = 0; i < 60; i++) tracker.thumbnailClicked(click(1, { surface: "s".repeat(20_000) }));
+  await env.clock.advance(10_000);
+  assert.ok(env.fetch.calls.length > 1, "split into several requests");
+  for (const c of env.fetch.calls) assert.ok(new TextEncoder().encode(c.init.body).length <= 512 * 1024);
+  assert.equal(tracker.stats().sent, 60);
+});

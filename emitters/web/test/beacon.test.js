@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { createTracker } from "../src/tracker.js";
-import { click, fakeFetch, fakeNavigator, fakes, options } from "./fakes.js";
+import { click, fakeFetch, fakeNavigator, fakes, options, response } from "./fakes.js";
 
 const beaconed = (env) => env.navigator.beacons.flatMap((b) => JSON.parse(b.data).events);
 
@@ -70,4 +70,41 @@ test("offline, no beacon is tried: the events wait in storage", () => {
   env.window.dispatchEvent(new Event("pagehide"));
   assert.equal(env.navigator.beacons.length, 0);
   assert.equal(tracker.stats().queued, 1);
+});
+
+test("a beacon on hide leaves out the events of a fetch still in flight", async () => {
+  let answer;
+  const env = fakes({ fetch: fakeFetch(() => new Promise((resolve) => (answer = resolve))) });
+  const tracker = createTracker(options(env, { batchSize: 2, flushIntervalMs: 60_000 }));
+  tracker.thumbnailClicked(click(1));
+  tracker.thumbnailClicked(click(2)); // a full batch: its fetch leaves and waits for an answer
+  const third = tracker.thumbnailClicked(click(3));
+  await env.clock.advance(0);
+  assert.equal(env.fetch.calls.length, 1);
+  env.window.dispatchEvent(new Event("pagehide"));
+  assert.deepEqual(beaconed(env).map((e) => e.event_id), [third], "the in-flight batch is not sent twice");
+  answer(response(202, { accepted: 2, rejected: [] }));
+  await env.clock.advance(0);
+  assert.equal(tracker.stats().queued, 0);
+  assert.equal(tracker.stats().sent, 2);
+});
+
+test("visibilitychange to hidden and then pagehide send the kept queue once per hide episode", async () => {
+  const env = fakes({ fetch: fakeFetch(new TypeError("Failed to fetch")) });
+  const tracker = createTracker(options(env, { flushIntervalMs: 1000, baseDelayMs: 60_000 }));
+  tracker.thumbnailClicked(click(1));
+  await env.clock.advance(1000); // the collector is failing: a beacon keeps the events queued
+  env.document.visibilityState = "hidden";
+  env.document.dispatchEvent(new Event("visibilitychange"));
+  env.window.dispatchEvent(new Event("pagehide"));
+  assert.deepEqual(beaconed(env).map((e) => e.payload.slot), [1], "sent once, not once per event");
+  tracker.thumbnailClicked(click(2)); // tracked while hidden: it has had no beacon yet
+  env.window.dispatchEvent(new Event("pagehide"));
+  assert.deepEqual(beaconed(env).map((e) => e.payload.slot), [1, 2]);
+  env.document.visibilityState = "visible";
+  env.document.dispatchEvent(new Event("visibilitychange"));
+  env.document.visibilityState = "hidden";
+  env.document.dispatchEvent(new Event("visibilitychange"));
+  assert.deepEqual(beaconed(env).map((e) => e.payload.slot), [1, 2, 1, 2], "a new hide episode tries again");
+  assert.equal(tracker.stats().queued, 2);
 });

@@ -18,3 +18,12 @@ test("every payload type of the contract has a tracker method's field list", () 
   const names = schema.fields.find((f) => f.name === "payload").type.map((r) => r.name);
   assert.deepEqual(Object.keys(PAYLOADS), names);
 });
+
+test("the collector's limits in src/contract.js are the defaults in collector/config.py", async () => {
+  const contract = await import("../src/contract.js");
+  const generator = await import("../scripts/generate-contract.js");
+  assert.equal(typeof generator.collectorLimits, "function", "the generator reads collector/config.py");
+  const limits = generator.collectorLimits();
+  assert.deepEqual(limits, { MAX_EVENT_BYTES: 32 * 1024, MAX_REQUEST_BYTES: 512 * 1024, MAX_EVENTS: 500 });
+  for (const [name, value] of Object.entries(limits)) assert.equal(contract[name], value, name);
+});

@@ -56,13 +56,13 @@ test("a 429 is retried after its Retry-After, not sooner", async () => {
   tracker.thumbnailClicked(click(2));
   await env.clock.advance(29_999);
   assert.equal(env.fetch.calls.length, 1);
-  await env.clock.advance(1);
+  await env.clock.advance(1 + 100); // plus a jitter of at most the backoff (baseDelayMs)
   assert.equal(env.fetch.calls.length, 2);
   assert.deepEqual(env.fetch.calls[1].body.events.map((e) => e.payload.slot), [1, 2]);
   assert.equal(tracker.stats().queued, 0);
 });
 
-test("a 503 with an HTTP-date Retry-After waits until that date", async () => {
+test("a 503 with an HTTP-date Retry-After waits until that date, plus a jitter of at most the backoff", async () => {
   const env = fakes();
   const until = new Date(env.clock.now() + 1000 + 12_000).toUTCString();
   env.fetch = fakeFetch(response(503, {}, { "Retry-After": until }));
@@ -70,7 +70,7 @@ test("a 503 with an HTTP-date Retry-After waits until that date", async () => {
   tracker.thumbnailClicked(click(1));
   await env.clock.advance(1000);
   const [delay] = env.clock.pending();
-  assert.ok(delay > 11_000 && delay <= 12_000, String(delay));
+  assert.ok(delay > 11_000 && delay <= 12_000 + 1000, String(delay));
 });
 
 test("5xx without Retry-After is retried with backoff and then delivered", async () => {
@@ -105,4 +105,53 @@ test("going back online retries at once instead of waiting out the backoff", asy
   await env.clock.advance(0);
   assert.equal(env.fetch.calls.length, 2);
   assert.equal(tracker.stats().queued, 0);
+});
+
+/** Fire the pending timer with the clock `skewMs` away from its due time (a wall clock that drifted or stepped). */
+async function fireTimerAt(env, skewMs) {
+  const [[id, timer]] = [...env.clock.timers.entries()];
+  env.clock.timers.delete(id);
+  env.clock.t = timer.at + skewMs;
+  timer.fn();
+  await env.clock.advance(0);
+}
+
+test("a retry timer that fires 1 ms early by the wall clock does not stall the queue", async () => {
+  const env = fakes({ fetch: fakeFetch(response(503)) });
+  const tracker = createTracker(options(env, { batchSize: 1, baseDelayMs: 1000 }));
+  tracker.videoPaused({ video_id: "v", position_ms: 1 });
+  await env.clock.advance(0);
+  assert.equal(env.fetch.calls.length, 1);
+  await fireTimerAt(env, -1);
+  assert.equal(env.clock.pending().length, 1, "a timer is left for the rest of the wait");
+  await env.clock.advance(1);
+  assert.equal(env.fetch.calls.length, 2);
+  assert.equal(tracker.stats().queued, 0);
+});
+
+test("a clock stepped backwards during a retry wait neither stalls the queue nor stretches the wait", async () => {
+  const env = fakes({ fetch: fakeFetch(response(503)) });
+  const tracker = createTracker(options(env, { batchSize: 1, baseDelayMs: 1000 }));
+  tracker.videoPaused({ video_id: "v", position_ms: 1 });
+  await env.clock.advance(0);
+  await fireTimerAt(env, -3_600_000); // NTP stepped the clock back an hour
+  const [wait] = env.clock.pending();
+  assert.ok(wait > 0 && wait <= 1000, `waits at most the chosen backoff again, not an hour: ${wait}`);
+  await env.clock.advance(1000);
+  assert.equal(env.fetch.calls.length, 2);
+  assert.equal(tracker.stats().queued, 0);
+});
+
+test("after a 503 with Retry-After, browsers do not all retry at the same instant: jitter on top, never sooner", async () => {
+  const waits = [];
+  for (const r of [0, 0.25, 0.5, 0.999]) {
+    const env = fakes({ fetch: fakeFetch(response(503, {}, { "Retry-After": "5" })), random: () => r });
+    const tracker = createTracker(options(env, { batchSize: 1, baseDelayMs: 1000 }));
+    tracker.videoPaused({ video_id: "v", position_ms: 1 });
+    await env.clock.advance(0);
+    const [wait] = env.clock.pending();
+    assert.ok(wait >= 5000 && wait < 5000 + 1000, `Retry-After 5 s plus at most the backoff (1 s): ${wait}`);
+    waits.push(wait);
+  }
+  assert.equal(new Set(waits).size, 4, `spread: ${waits}`);
 });
