@@ -38,20 +38,12 @@ from google.cloud.pubsub_v1.publisher.exceptions import FlowControlLimitError
 from google.cloud.pubsub_v1.publisher.futures import Future
 
 from clickstream.core.config import Settings
-from clickstream.core.pubsub_clients import publisher_client
+from clickstream.core.pubsub_clients import RETRYABLE_PUBLISH_ERRORS, publisher_client
 from collector.config import CollectorConfig
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT = (
-    gexc.ServiceUnavailable,
-    gexc.DeadlineExceeded,
-    gexc.InternalServerError,
-    gexc.Aborted,
-    gexc.ResourceExhausted,
-    gexc.Unknown,
-    gexc.Cancelled,
-)
+_TRANSIENT = RETRYABLE_PUBLISH_ERRORS
 
 
 class Busy(RuntimeError):

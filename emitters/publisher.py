@@ -48,22 +48,14 @@ from google.api_core.retry import Retry, if_exception_type
 from google.cloud.pubsub_v1 import types
 
 from clickstream.core.config import Settings
-from clickstream.core.pubsub_clients import publisher_api, publisher_client
+from clickstream.core.pubsub_clients import RETRYABLE_PUBLISH_ERRORS, publisher_api, publisher_client
 from emitters.events import Event, encode_event, now_ms
 from emitters.spool import DiskSpool, SpooledMessage, SpoolFullError
 
 log = logging.getLogger(__name__)
 
 # Retried in place, with backoff, until publish_deadline_s.
-RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
-    gexc.ServiceUnavailable,
-    gexc.DeadlineExceeded,
-    gexc.InternalServerError,
-    gexc.Aborted,
-    gexc.ResourceExhausted,
-    gexc.Unknown,
-    gexc.Cancelled,
-)
+RETRYABLE_ERRORS = RETRYABLE_PUBLISH_ERRORS
 # The only errors that condemn the message itself (schema mismatch, bad attributes).
 # Everything else - an outage, a missing topic, missing permissions - is about the
 # broker or its configuration, so the event waits in the spool until that is fixed.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 from google.pubsub_v1.services.publisher import PublisherClient as PublisherGapicClient
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
@@ -18,6 +19,18 @@ from google.pubsub_v1.services.schema_service.transports import SchemaServiceGrp
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
 from clickstream.core.config import Settings
+
+# Publish errors that pass: retried in place, with backoff, by every publisher of ours (the
+# emitter and the collector). Anything else is about the message or the configuration.
+RETRYABLE_PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.Aborted,
+    gexc.ResourceExhausted,
+    gexc.Unknown,
+    gexc.Cancelled,
+)
 
 
 def _emulator_channel(host: str) -> grpc.Channel:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clickstream.core.paths import REPO_ROOT
-from tests.infra.test_identifier_rules import GOOD_DATASET, GOOD_PROJECT, _terraform
+from tests.infra.test_identifier_rules import assert_plan_refuses
 from tests.infra.test_identifier_rules import variables_module as variables_module  # the module fixture
 from tests.support import infra_checks as checks
 
@@ -84,15 +84,4 @@ def test_the_collector_image_runs_the_clickstream_command_without_the_pipeline_e
 def test_the_collector_variables_refuse_a_deployment_that_cannot_work(
     variables_module: Path, values: dict[str, str], refused_variable: str | None
 ) -> None:
-    base = {"project_id": GOOD_PROJECT, "dataset_id": GOOD_DATASET}
-    result = _terraform(
-        variables_module,
-        "plan",
-        "-input=false",
-        "-refresh=false",
-        *(f"-var={k}={v}" for k, v in {**base, **values}.items()),
-    )
-    if refused_variable is None:
-        assert result.returncode == 0, result.stderr
-    else:
-        assert result.returncode != 0 and f'variable "{refused_variable}"' in result.stderr, result.stderr
+    assert_plan_refuses(variables_module, values, refused_variable)

@@ -84,6 +84,20 @@ def _terraform_accepts(module: Path, variable: str, value: str) -> bool:
     return False
 
 
+def assert_plan_refuses(module: Path, values: dict[str, str], refused_variable: str | None) -> None:
+    """``terraform plan`` of the variables module with ``values`` (on top of good required ones)
+    passes, or, when ``refused_variable`` is named, fails on that variable's validation."""
+    base = {"project_id": GOOD_PROJECT, "dataset_id": GOOD_DATASET}
+    args = (f"-var={k}={v}" for k, v in {**base, **values}.items())
+    result = _terraform(module, "plan", "-input=false", "-refresh=false", *args)
+    if refused_variable is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0, result.stdout
+        assert "Invalid value for variable" in result.stderr, result.stderr
+        assert f'variable "{refused_variable}"' in result.stderr, result.stderr
+
+
 def _settings_accept(variable: str, value: str) -> bool:
     field = {"project_id": "project", "dataset_id": "dataset"}[variable]
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clickstream.core.paths import REPO_ROOT
-from tests.infra.test_identifier_rules import GOOD_DATASET, GOOD_PROJECT, _terraform
+from tests.infra.test_identifier_rules import assert_plan_refuses
 from tests.infra.test_identifier_rules import variables_module as variables_module  # the module fixture
 from tests.support import infra_checks as checks
 
@@ -66,20 +66,7 @@ def test_the_pipeline_samples_nothing_unless_spans_go_somewhere() -> None:
 def test_the_tracing_variables_refuse_a_deployment_that_cannot_work(
     variables_module: Path, values: dict[str, str], refused_variable: str | None
 ) -> None:
-    base = {"project_id": GOOD_PROJECT, "dataset_id": GOOD_DATASET}
-    result = _terraform(
-        variables_module,
-        "plan",
-        "-input=false",
-        "-refresh=false",
-        *(f"-var={k}={v}" for k, v in {**base, **values}.items()),
-    )
-    if refused_variable is None:
-        assert result.returncode == 0, result.stderr
-    else:
-        assert result.returncode != 0, result.stdout
-        assert "Invalid value for variable" in result.stderr, result.stderr
-        assert f'variable "{refused_variable}"' in result.stderr, result.stderr
+    assert_plan_refuses(variables_module, values, refused_variable)
 
 
 @pytest.mark.parametrize("ratio", ["0", "1e-9", "0.01", "0.5", "1"])

@@ -35,6 +35,28 @@ CLIENT = ClientInfo(platform="web", app_version="1.0.0", user_agent="Mozilla/5.0
 TRACE_COLUMNS = ("trace_id", "span_id", "received_at", "client_ip_prefix", "event_id_generated")
 
 
+class _LocalPipeline:
+    """The real local streaming pipeline on a thread of the test, subscribed once this returns."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.results: dict[str, object] = {}
+        stop = runner.LocalStop(max_runtime_s=90, idle_stop_s=15)
+        self.thread = threading.Thread(
+            target=lambda: self.results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
+        )
+        self.thread.start()
+        time.sleep(5)  # let the pipeline subscribe
+
+    def wait_until_accounted(self, client: bigquery.Client, published: int) -> None:
+        """Until the ledger accounts for ``published`` messages, then until the pipeline stops (idle)."""
+        deadline = time.monotonic() + 60
+        while read_ledger(client, self.settings).accounted < published and time.monotonic() < deadline:
+            time.sleep(2)
+        self.thread.join(timeout=120)
+        assert "result" in self.results, "the pipeline thread did not finish"
+
+
 def _traceparent() -> tuple[str, str, str]:
     trace_id, span_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
     return f"00-{trace_id}-{span_id}-01", trace_id, span_id
@@ -65,13 +87,7 @@ def test_a_trace_id_leads_to_the_stored_event_and_the_dead_letters_and_the_ledge
     client = bigquery_client(settings)
     start = now_ms()
 
-    results: dict[str, object] = {}
-    stop = runner.LocalStop(max_runtime_s=90, idle_stop_s=15)
-    thread = threading.Thread(
-        target=lambda: results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
-    )
-    thread.start()
-    time.sleep(5)  # let the pipeline subscribe
+    pipeline = _LocalPipeline(settings)
 
     stored_parent, stored_trace, stored_span = _traceparent()
     invalid_parent, invalid_trace, _ = _traceparent()
@@ -112,11 +128,7 @@ def test_a_trace_id_leads_to_the_stored_event_and_the_dead_letters_and_the_ledge
     message_ids = [f.result(timeout=30) for f in futures]
     published = len(message_ids)
 
-    deadline = time.monotonic() + 60
-    while read_ledger(client, settings).accounted < published and time.monotonic() < deadline:
-        time.sleep(2)
-    thread.join(timeout=120)
-    assert "result" in results, "the pipeline thread did not finish"
+    pipeline.wait_until_accounted(client, published)
 
     def query(sql: str) -> list[dict]:
         return [dict(row) for row in client.query(sql).result()]
@@ -170,13 +182,7 @@ def test_a_requests_traceparent_leads_through_the_collector_to_its_stored_event_
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", settings.pubsub_emulator_host)
     client = bigquery_client(settings)
 
-    results: dict[str, object] = {}
-    stop = runner.LocalStop(max_runtime_s=90, idle_stop_s=15)
-    thread = threading.Thread(
-        target=lambda: results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
-    )
-    thread.start()
-    time.sleep(5)  # let the pipeline subscribe
+    pipeline = _LocalPipeline(settings)
 
     traceparent, trace_id, _ = _traceparent()
     sent_at = now_ms()
@@ -210,11 +216,7 @@ def test_a_requests_traceparent_leads_through_the_collector_to_its_stored_event_
     assert [r["index"] for r in answer.json()["rejected"]] == [2]
     published = 3
 
-    deadline = time.monotonic() + 60
-    while read_ledger(client, settings).accounted < published and time.monotonic() < deadline:
-        time.sleep(2)
-    thread.join(timeout=120)
-    assert "result" in results, "the pipeline thread did not finish"
+    pipeline.wait_until_accounted(client, published)
 
     def query(sql: str) -> list[dict]:
         return [dict(row) for row in client.query(sql).result()]
