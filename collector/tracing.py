@@ -43,7 +43,7 @@ def _passthrough(traceparent: str | None) -> RequestTrace:
     ids = trace_ids(traceparent)
     if ids is None:
         return RequestTrace(f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00")
-    flags = (traceparent or "").strip().lower()[-2:]
+    flags = (traceparent or "").strip().lower().split("-")[3][:2]  # a later version may append fields
     return RequestTrace(f"00-{ids[0]}-{ids[1]}-{flags}")
 
 

@@ -39,18 +39,20 @@ def contract_attributes(record: dict[str, Any]) -> dict[str, str]:
     }
 
 
-_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+# Version 00 has exactly four fields; a later version may append "-..." (W3C Trace Context 3.2.4).
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
 
 def trace_ids(traceparent: str | None) -> tuple[str, str] | None:
     """(trace id, span id) of a W3C ``traceparent`` value, or None when it is absent or invalid.
 
-    All-zero ids and version ff are invalid (W3C Trace Context, section 3.2.2).
+    All-zero ids and version ff are invalid (W3C Trace Context, section 3.2.2); a version above
+    00 is read by its first four fields, as OpenTelemetry's propagator reads it.
     """
     match = _TRACEPARENT.match((traceparent or "").strip().lower())
     if match is None:
         return None
-    version, trace_id, span_id, _flags = match.groups()
-    if version == "ff" or set(trace_id) == {"0"} or set(span_id) == {"0"}:
+    version, trace_id, span_id, _flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest) or set(trace_id) == {"0"} or set(span_id) == {"0"}:
         return None
     return trace_id, span_id

@@ -24,6 +24,12 @@ def test_off_hands_the_incoming_context_on_unchanged() -> None:
         assert trace_ids(trace.traceparent) is not None and trace.traceparent.endswith("-00")
 
 
+def test_off_hands_a_future_version_on_as_version_00_with_its_flags() -> None:
+    # A later version may append fields; what goes on is the four fields version 00 has.
+    with Tracing(CollectorConfig()).request("POST /v1/events", TRACEPARENT.replace("00-", "01-", 1) + "-x") as trace:
+        assert trace.traceparent == TRACEPARENT
+
+
 def test_off_does_not_load_the_opentelemetry_sdk() -> None:
     code = (
         "import sys; from collector.app import create_app; from collector.config import CollectorConfig;"

@@ -31,7 +31,25 @@ def test_trace_columns_come_from_the_pubsub_traceparent_attribute() -> None:
     assert trace_columns({attr.TRACEPARENT: TRACEPARENT}) == {"trace_id": TRACE_ID, "span_id": SPAN_ID}
 
 
-@pytest.mark.parametrize("value", [None, "", "garbage", f"ff-{TRACE_ID}-{SPAN_ID}-01", f"00-{'0' * 32}-{SPAN_ID}-01"])
+def test_a_future_traceparent_version_is_read_by_its_first_four_fields() -> None:
+    # W3C Trace Context 3.2.4: a version above 00 may append fields; a reader parses the first four,
+    # as OpenTelemetry's propagator (the pipeline's span link) does.
+    future = f"01-{TRACE_ID}-{SPAN_ID}-01-more-fields"
+    assert trace_columns({attr.TRACEPARENT: future}) == {"trace_id": TRACE_ID, "span_id": SPAN_ID}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "garbage",
+        f"ff-{TRACE_ID}-{SPAN_ID}-01",
+        f"00-{'0' * 32}-{SPAN_ID}-01",
+        f"00-{TRACE_ID}-{SPAN_ID}-01-extra",  # version 00 has exactly four fields
+        f"01-{TRACE_ID}-{SPAN_ID}-01extra",  # after the flags, a new field starts with a dash
+    ],
+)
 def test_an_absent_or_invalid_traceparent_gives_null_trace_columns(value: str | None) -> None:
     attributes = {} if value is None else {attr.TRACEPARENT: value}
     assert trace_columns(attributes) == {"trace_id": None, "span_id": None}
