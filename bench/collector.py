@@ -48,6 +48,8 @@ from bench.common import machine, table
 from bench.emitter import _events, bare_client, topic_settings
 from clickstream.app.collector_client import event_json
 from clickstream.app.local import services
+from clickstream.app.local.collector import settings_env
+from clickstream.app.local.processes import free_port
 from clickstream.core.config import Settings
 from emitters.events import Event, encode_event, now_ms
 
@@ -61,26 +63,11 @@ def batch_body(events: list[Event]) -> bytes:
     return json.dumps({"events": [event_json(e, now_ms()) for e in events]}).encode()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def collector(settings: Settings, server: str) -> Iterator[str]:
     """``clickstream collector serve`` in its own process; yields its events URL, stops it by PID."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PUBSUB_EMULATOR_HOST": settings.pubsub_emulator_host or "",
-        "CLICKSTREAM_PROJECT": settings.project,
-        "CLICKSTREAM_TOPIC": settings.topic,
-        "CLICKSTREAM_REJECTED_TOPIC": settings.rejected_topic,
-        "CLICKSTREAM_COLLECTOR_WRITE_KEYS": WRITE_KEY,
-    }
+    port = free_port()
+    env = {**os.environ, **settings_env(settings), "CLICKSTREAM_COLLECTOR_WRITE_KEYS": WRITE_KEY}
     command = [sys.executable, "-m", "clickstream.app.cli", "collector", "serve", "--port", str(port)]
     process = subprocess.Popen(
         [*command, "--server", server], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

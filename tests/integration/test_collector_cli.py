@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from clickstream.app.local.collector import settings_env
 from clickstream.app.local.processes import free_port, stop_group
 from clickstream.core.config import Settings
 from tests.integration.test_collector import events_on, paused
@@ -27,9 +28,7 @@ def _serve_one_request(fresh_topic: Settings, server: str, tmp_path: Path) -> tu
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        "PUBSUB_EMULATOR_HOST": fresh_topic.pubsub_emulator_host or "",
-        "CLICKSTREAM_TOPIC": fresh_topic.topic,
-        "CLICKSTREAM_REJECTED_TOPIC": fresh_topic.rejected_topic,
+        **settings_env(fresh_topic),
         "CLICKSTREAM_STATE_DIR": str(tmp_path),
         "PYTHONUNBUFFERED": "1",  # every line the servers print reaches the log before they stop
     }

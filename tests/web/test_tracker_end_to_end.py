@@ -9,7 +9,6 @@ from another port, a cross-origin site as in production.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,8 @@ from playwright.sync_api import Browser, Page
 
 from clickstream.app import provisioning
 from clickstream.app.local import runner
+from clickstream.app.local.collector import settings_env
+from clickstream.app.local.processes import free_port
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.paths import REPO_ROOT
@@ -35,12 +36,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 COLLECTOR_START_S = 60
 # Slots and ranks as the page lays the row out (tests/web/page/index.html).
 ROW = {1: ("web-test-a", 3), 2: ("web-test-b", 1), 3: ("web-test-c", 7), 4: ("web-test-d", 2), 5: ("web-test-e", 5)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ready(url: str) -> bool:
@@ -54,15 +49,8 @@ def _ready(url: str) -> bool:
 @contextmanager
 def collector(settings: Settings, allowed_origin: str, log: Path) -> Iterator[str]:
     """``clickstream collector serve`` on a free port for ``settings``' topics; yields its base URL."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "PUBSUB_EMULATOR_HOST": settings.pubsub_emulator_host or "",
-        "CLICKSTREAM_PROJECT": settings.project,
-        "CLICKSTREAM_TOPIC": settings.topic,
-        "CLICKSTREAM_REJECTED_TOPIC": settings.rejected_topic,
-    }
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **settings_env(settings)}
     script = Path(sys.executable).with_name("clickstream")
     assert script.is_file(), f"no clickstream script next to {sys.executable}"
     args = [str(script), "collector", "serve", "--host", "127.0.0.1"]
