@@ -45,6 +45,20 @@ class ClientInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Consent:
+    """What the person agreed to (contract 1.2): ``analytics`` False means the pipeline stores
+    nothing of the event; ``personalization`` False keeps their events out of the signals made
+    for them. An event without one is judged by the pipeline's ``consent_default``."""
+
+    analytics: bool
+    personalization: bool
+    policy_version: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return _fields(self)
+
+
+@dataclass(frozen=True, slots=True)
 class VideoPaused:
     video_id: str
     position_ms: int
@@ -89,6 +103,7 @@ class Event:
     sent_at_ms: int | None = None
     schema_version: str = ""
     event_type: str = ""
+    consent: Consent | None = None
 
     def __post_init__(self) -> None:
         # Defaults derived from the payload; an explicit event_type is kept as given so
@@ -109,6 +124,7 @@ class Event:
             "user_id": self.user_id,
             "device_id": self.device_id,
             "client": self.client.to_record(),
+            "consent": self.consent.to_record() if self.consent is not None else None,
             "payload": (contract.payload_branch(self.payload.event_type), self.payload.to_record()),
         }
 

@@ -21,6 +21,7 @@ from pipelines.rules.decode import Limits
 from pipelines.tracing import TracingConfig
 
 WRITE_METHODS = ("INSERT_ALL", "STORAGE_WRITE_API")
+CONSENT_DEFAULTS = ("granted", "denied")
 
 
 def _identifier(kind: str) -> Callable[[str], str]:
@@ -146,6 +147,30 @@ class ClickstreamOptions(PipelineOptions):
             default="INSERT_ALL",
             choices=WRITE_METHODS,
             help="INSERT_ALL (insertId derived from the row; local and Dataflow) or STORAGE_WRITE_API (Dataflow only).",
+        )
+        add(
+            "--pseudonym_key",
+            default=None,
+            help="Key that pseudonymises user_id and device_id (HMAC-SHA256): a key file, or a Secret Manager "
+            "version projects/P/secrets/S/versions/V. Required: the pipeline stores no raw id (docs/privacy.md).",
+        )
+        add(
+            "--consent_default",
+            default="granted",
+            choices=CONSENT_DEFAULTS,
+            help="What an event without a consent record means: granted (stored) or denied (filtered as "
+            "consent_denied). Contract revisions before 1.2 carry no consent record.",
+        )
+        add(
+            "--erased_user_suppression_days",
+            type=int,
+            default=30,
+            help="Drop new events of a person this many days after their deletion request (filtered: erased_user).",
+        )
+        add(
+            "--deletion_requests_path",
+            default=None,
+            help="Read deletion requests from this JSON-lines file instead of BigQuery (tests, replay).",
         )
         add(
             "--trace_sample_ratio",

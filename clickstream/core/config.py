@@ -58,6 +58,11 @@ class Settings:
     bigquery_grpc_port: int = 9060
     collector_port: int = 8087
     catalog_size: int = 500
+    # The pseudonymisation key (clickstream.core.pseudonyms): a file or a Secret Manager version.
+    # Empty: the local stack's key file in state_dir, which `local up` creates.
+    pseudonym_key: str = ""
+    # What an event without a consent record means (granted | denied); docs/privacy.md.
+    consent_default: str = "granted"
     # Subscription retry policy; short locally so dead-lettering is observable in seconds.
     retry_min_backoff_s: int = 1
     retry_max_backoff_s: int = 10
@@ -114,6 +119,8 @@ class Settings:
             rejected_subscription=f"pipeline-rejected-{suffix}",
             dataset=suffix.replace("-", "_") if own_dataset else self.dataset,
             state_dir=self.state_dir / f"client-{suffix}",
+            # The key belongs to the stack, not to the client folder.
+            pseudonym_key=self.pseudonym_key_source,
         )
 
     # Resource paths, spelled once.
@@ -153,13 +160,24 @@ class Settings:
     def rejected_subscription_path(self) -> str:
         return f"projects/{self.project}/subscriptions/{self.rejected_subscription}"
 
+    @property
+    def pseudonym_key_source(self) -> str:
+        """Where the pseudonymisation key is read from (a file path or a Secret Manager version)."""
+        return self.pseudonym_key or str(self.state_dir / "pseudonym.key")
+
     def table_id(self, table: str) -> str:
         return f"{self.project}.{self.dataset}.{table}"
 
     def pipeline_args(self, read_subscription: bool = True) -> list[str]:
         """The pipeline options these settings imply: the one mapping from Settings to the
         Beam pipeline's arguments (``pipelines.options.ClickstreamOptions``)."""
-        args = [f"--project={self.project}", f"--dataset={self.dataset}", f"--parked_topic={self.parked_topic_path}"]
+        args = [
+            f"--project={self.project}",
+            f"--dataset={self.dataset}",
+            f"--parked_topic={self.parked_topic_path}",
+            f"--pseudonym_key={self.pseudonym_key_source}",
+            f"--consent_default={self.consent_default}",
+        ]
         if read_subscription:
             args[:0] = [
                 f"--input_subscription={self.subscription_path}",

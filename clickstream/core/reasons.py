@@ -83,6 +83,14 @@ for _reason in Reason:
     STAGE_OF.setdefault(_reason, Stage.VALIDATE)
 
 
+class FilterReason(StrEnum):
+    """Why a valid event was deliberately not stored (``filtered.reason``): it is counted in the
+    ledger as ``filtered`` and nothing of it is kept beyond its message and event ids."""
+
+    CONSENT_DENIED = "consent_denied"  # analytics consent denied (or absent, with consent_default=denied)
+    ERASED_USER = "erased_user"  # the person asked to be forgotten; their new events are dropped for a while
+
+
 class Outcome(StrEnum):
     """Where a published message ended (``message_outcomes.outcome``): exactly one per message."""
 

@@ -28,6 +28,10 @@ class TableSpec:
     # The columns a row's insertId is derived from, so a re-sent row is recognised (a table
     # the pipeline streams into has one; see pipelines/rules/bigquery_sink.py).
     row_id: tuple[str, ...] = ()
+    # Days a partition of a table of per-person data is kept (None: forever). Terraform reads the
+    # same number from tables.json and lets one variable per table (``retention_variable``) override it.
+    partition_expiration_days: int | None = None
+    retention_variable: str | None = None
 
     def schema(self) -> list[bigquery.SchemaField]:
         return [bigquery.SchemaField.from_api_repr(f) for f in self.fields]
@@ -40,7 +44,9 @@ class TableSpec:
         table.description = self.description
         if self.partition_field:
             table.time_partitioning = bigquery.TimePartitioning(
-                type_=self.partition_type or "DAY", field=self.partition_field
+                type_=self.partition_type or "DAY",
+                field=self.partition_field,
+                expiration_ms=self.partition_expiration_days * 86_400_000 if self.partition_expiration_days else None,
             )
         if self.clustering:
             table.clustering_fields = list(self.clustering)
@@ -70,6 +76,8 @@ def table_specs() -> dict[str, TableSpec]:
             partition_type=partitioning.get("type"),
             clustering=tuple(opts.get("clustering", ())),
             row_id=tuple(opts.get("row_id", ())),
+            partition_expiration_days=opts.get("partition_expiration_days"),
+            retention_variable=opts.get("retention_variable"),
         )
     return specs
 

@@ -200,6 +200,7 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
         raise _Invalid(Reason.EVENT_TIME_TOO_OLD, f"event time {iso(event_ts)} is older than the maximum age")
 
     client = record["client"]
+    consent = record.get("consent")  # None: no record (before 1.2, or the client sent none)
     client_iso = iso(client_ts)
     row = {
         "event_id": event_id,
@@ -229,6 +230,9 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
         "recommendation_request_id": None if paused else payload["recommendation_request_id"],
         "thumbnail_variant": None if paused else payload.get("thumbnail_variant"),
         "message_id": raw.message_id,
+        "consent_analytics": consent["analytics"] if consent else None,
+        "consent_personalization": consent["personalization"] if consent else None,
+        "consent_policy_version": consent["policy_version"] if consent else None,
         **trace_columns(raw.attributes),
         **collector_columns(raw.attributes),
     }

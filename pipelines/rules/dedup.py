@@ -31,9 +31,10 @@ def forget_at_ms(event_ts_ms: int, publish_time: str | None, horizon_s: int) -> 
 
 def duplicate_row(event: dict[str, Any], now_ms: int) -> dict[str, Any]:
     """The ``duplicates`` audit row for a dropped delivery: it counts in the ledger as the
-    message's one outcome."""
+    message's one outcome. ``user_id`` (already a pseudonym) is how an erasure request finds it."""
     return {
         "event_id": event["event_id"],
+        "user_id": event.get("user_id"),
         "message_id": event.get("message_id"),
         "publish_time": event.get("publish_time"),
         "event_ts": event["event_ts"],

@@ -41,6 +41,7 @@ def test_duplicate_row_names_the_dropped_delivery_and_matches_the_table() -> Non
     row = duplicate_row(delivery, T0_MS + 5_000)
     assert row == {
         "event_id": EVENT.event_id,
+        "user_id": EVENT.user_id,
         "message_id": "m-again",
         "publish_time": "2026-01-01T00:00:02.000Z",
         "event_ts": "2026-01-01T00:00:00.000Z",

@@ -49,7 +49,35 @@ def test_catalog_miss_is_flagged_and_keeps_the_event() -> None:
     assert row["catalog_hit"] is False
     assert row["video_title"] is None and row["video_category"] is None and row["video_creator_id"] is None
     assert row["video_duration_ms"] is None and row["watch_ratio"] is None
-    assert {k: row[k] for k in event} == event
+    assert {k: row[k] for k in event if k != "user_agent"} == {k: v for k, v in event.items() if k != "user_agent"}
+
+
+def test_the_raw_user_agent_is_parsed_then_dropped() -> None:
+    event = decoded(paused("u", 0))
+    assert event["user_agent"]
+    row = enrich(event, CATALOG, PROCESSED_AT)
+    assert row["user_agent"] is None
+    assert row["browser_family"] and row["os_family"]
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "reason"),
+    [
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "spider_device"),
+        ("python-requests/2.31.0", "crawler_list"),
+        ("curl/8.5.0", "crawler_list"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/120.0.0.0 Safari/537.36",
+            None,
+        ),
+    ],
+)
+def test_bots_are_marked_with_the_reason_and_kept(user_agent: str, reason: str | None) -> None:
+    event = {**decoded(paused("u", 0)), "user_agent": user_agent}
+    row = enrich(event, CATALOG, PROCESSED_AT)
+    assert row["bot_reason"] == reason
+    assert row["is_bot"] is (reason is not None)
 
 
 def test_a_click_gets_no_duration_and_no_ratio_from_the_catalog() -> None:

@@ -26,6 +26,8 @@ def test_every_schema_file_has_table_options_and_back() -> None:
             "user_video_affinity",
             "video_similarity",
             "video_trending",
+            "filtered",
+            "deletion_requests",
         }
     )
 
@@ -72,8 +74,15 @@ TRACE_COLUMNS = {
         "received_at": "TIMESTAMP",
         "client_ip_prefix": "STRING",
         "event_id_generated": "BOOLEAN",
+        # issue 13 (privacy): consent and the bot verdict
+        "consent_analytics": "BOOLEAN",
+        "consent_personalization": "BOOLEAN",
+        "consent_policy_version": "STRING",
+        "is_bot": "BOOLEAN",
+        "bot_reason": "STRING",
     },
-    "dead_letters": {"trace_id": "STRING", "span_id": "STRING"},
+    "dead_letters": {"trace_id": "STRING", "span_id": "STRING", "user_id": "STRING", "payload_ids": "STRING"},
+    "duplicates": {"user_id": "STRING"},
 }
 
 
