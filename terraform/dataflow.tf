@@ -10,6 +10,11 @@ locals {
     parked_topic          = google_pubsub_topic.parked.id
     trace_exporter        = var.trace_exporter
     trace_sample_ratio    = local.pipeline_trace_sample_ratio
+    # The Storage Write API (issue 13): no streaming buffer, so the erasure job can delete rows
+    # as soon as they are written (insertAll's buffer refuses DML for up to 90 minutes), and
+    # exactly-once writes. The image carries the Java it needs (dataflow/Dockerfile).
+    # pipeline_parameters = { write_method = "INSERT_ALL" } goes back to insertAll.
+    write_method = "STORAGE_WRITE_API"
     # Privacy (issue 13): the key is read from Secret Manager when the workers start (never a
     # value here: secrets.tf), so a rotated key reaches the job at its next update or restart.
     pseudonym_key                = "${google_secret_manager_secret.pseudonym_key.id}/versions/latest"
