@@ -155,8 +155,7 @@ resource "google_project_iam_member" "replay_job_user" {
 # The erasure job (issue 13): the scheduled query that deletes forgotten people's rows
 # (scheduled_query.tf) runs as this account, which may delete from the per-person tables and
 # update deletion_requests (access.tf) and nothing else. Operators run `clickstream privacy
-# forget/erase/status` (and `recommend --user`, which hashes a raw id) as this account too, so it
-# may read the pseudonym key (secrets.tf).
+# forget/erase/status` as this account too, so it may read the pseudonym key (secrets.tf).
 resource "google_service_account" "erasure" {
   account_id   = "${var.name_prefix}-erasure"
   display_name = "Clickstream erasure job (deletes forgotten people's rows)"

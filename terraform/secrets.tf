@@ -30,10 +30,18 @@ resource "google_secret_manager_secret_iam_member" "replay_reads_pseudonym_key" 
   member    = google_service_account.replay.member
 }
 
-# `clickstream privacy forget --user RAW` and `recommend --user RAW` hash the raw id they are
-# given; operators run them as the erasure account.
+# `clickstream privacy forget --user RAW` hashes the raw id it is given (under every key held);
+# operators run it, with `privacy erase` and `privacy status`, as the erasure account.
 resource "google_secret_manager_secret_iam_member" "erasure_reads_pseudonym_key" {
   secret_id = google_secret_manager_secret.pseudonym_key.id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.erasure.member
+}
+
+# Whatever serves `clickstream recommend --user RAW` (not created here) hashes raw ids too.
+resource "google_secret_manager_secret_iam_member" "extra_readers_of_pseudonym_key" {
+  for_each  = toset(var.pseudonym_key_readers)
+  secret_id = google_secret_manager_secret.pseudonym_key.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = each.value
 }

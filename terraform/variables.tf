@@ -363,3 +363,13 @@ variable "erasure_schedule" {
   type        = string
   default     = "every day 04:00"
 }
+
+variable "pseudonym_key_readers" {
+  description = "Other identities that may read the pseudonymisation key, e.g. [\"serviceAccount:serving@P.iam.gserviceaccount.com\"]: whatever serves `clickstream recommend --user RAW` hashes raw ids. Each gets secretAccessor on that one secret."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for m in var.pseudonym_key_readers : can(regex("^(serviceAccount|user|group|principal|principalSet):[^\\s]+$", m))])
+    error_message = "Each pseudonym key reader must be a named member (serviceAccount:, user:, group:, principal: or principalSet:); never the public."
+  }
+}

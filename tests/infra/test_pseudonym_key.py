@@ -34,7 +34,9 @@ def test_only_the_accounts_that_pseudonymise_may_read_the_key_and_only_that_secr
     readers = {
         re.sub(r".*google_service_account\.([a-z_]+)\..*", r"\1", str(g.get("member")))
         for g in resources.get("google_secret_manager_secret_iam_member", {}).values()
-        if g.get("role") == ACCESSOR and "google_secret_manager_secret.pseudonym_key." in str(g.get("secret_id"))
+        if g.get("role") == ACCESSOR
+        and "google_secret_manager_secret.pseudonym_key." in str(g.get("secret_id"))
+        and "google_service_account." in str(g.get("member"))
     }
     # The pipeline and a replay pseudonymise; `clickstream privacy forget` and `recommend --user`
     # run as the erasure account hash the raw id they are given.
@@ -92,3 +94,34 @@ def test_the_key_and_consent_variables_refuse_a_deployment_that_cannot_work(
     variables_module: Path, values: dict[str, str], refused_variable: str | None
 ) -> None:
     assert_plan_refuses(variables_module, values, refused_variable)
+
+
+def test_a_serving_identity_named_in_a_variable_may_read_the_key_and_nothing_else_by_it() -> None:
+    """`clickstream recommend --user RAW` hashes the raw id: the identity that serves
+    recommendations (not created here) needs the key, on that one secret."""
+    resources = checks.load_hcl(REPO_ROOT)["resource"]["google_secret_manager_secret_iam_member"]
+    grant = resources["extra_readers_of_pseudonym_key"]
+    assert grant["role"] == ACCESSOR and "var.pseudonym_key_readers" in str(grant["for_each"])
+    assert "google_secret_manager_secret.pseudonym_key.id" in str(grant["secret_id"])
+    readers = '["serviceAccount:serving@p.iam.gserviceaccount.com"]'
+    [count] = checks._evaluate(
+        REPO_ROOT,
+        ["length(toset(var.pseudonym_key_readers))"],
+        {**checks.REQUIRED_VARIABLES, "pseudonym_key_readers": readers},
+    )
+    assert count == 1
+
+
+@pytest.mark.parametrize(
+    ("readers", "refused"),
+    [
+        ('["serviceAccount:serving@p.iam.gserviceaccount.com", "group:oncall@example.com"]', False),
+        ('["allUsers"]', True),
+        ('["allAuthenticatedUsers"]', True),
+        ('["serving@p.iam.gserviceaccount.com"]', True),  # a member needs its kind
+    ],
+)
+def test_the_key_readers_must_be_named_members(variables_module: Path, readers: str, refused: bool) -> None:
+    assert_plan_refuses(
+        variables_module, {"pseudonym_key_readers": readers}, "pseudonym_key_readers" if refused else None
+    )
