@@ -20,6 +20,7 @@ from pipelines.archive import to_json_line
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits, decode_and_validate
 from pipelines.transforms.bigquery_sink import sink_dead_letter
+from tests.support.keys import keyring
 from tests.support.teststream import CATALOG, T0_MS, enriched, message, paused
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,8 @@ def test_dead_letters_replay_into_events_once_the_limit_is_fixed(stack: Settings
     # Events 5 days old at publish: dead letters under the default 3-day maximum age.
     old = [paused(f"late-{tag}", i, sent_at=T0_MS + 5 * 86_400_000) for i in range(5)]
     dead = [
-        decode_and_validate(message(e, publish_time_ms=T0_MS + 5 * 86_400_000 + 50), Limits()).dead_letter for e in old
+        decode_and_validate(message(e, publish_time_ms=T0_MS + 5 * 86_400_000 + 50), Limits(), keyring()).dead_letter
+        for e in old
     ]
     assert {d["reason"] for d in dead} == {"event_time_too_old"}
     client = bigquery_client(stack)
