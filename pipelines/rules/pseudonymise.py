@@ -11,7 +11,8 @@ payload is therefore stored
 * ``encrypted``: sealed (``clickstream.core.sealing``) when nobody can say where its ids are;
 * ``none``: nothing to hide (an empty payload).
 
-Error texts and the collector's detail attribute have every raw id found replaced by its pseudonym.
+Error texts and the collector's detail attribute have every raw id found replaced by its pseudonym
+(and so has an attribute whose value is a raw id).
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ class Protected:
     payload_ids: str
     user_id: str | None = None  # the pseudonym, when the payload named a user
     replaced: tuple[tuple[str, str], ...] = ()  # (raw id, pseudonym) found, to scrub from texts
+
+    def scrub_value(self, value: str) -> str:
+        """An attribute that is exactly a raw id (clients set attributes) becomes its pseudonym."""
+        for raw_id, pseudonym in self.replaced:
+            if value == raw_id:
+                return pseudonym
+        return value
 
     def scrub(self, text: str) -> str:
         for raw_id, pseudonym in self.replaced:
@@ -176,7 +184,8 @@ def dead_letter(
     """``messages.dead_letter_row`` with the payload protected and the texts scrubbed of raw ids."""
     protected = protect(raw, keyring, version)
     attributes = {
-        name: protected.scrub(value) if name in _QUOTING_ATTRIBUTES else value for name, value in raw.attributes.items()
+        name: protected.scrub(value) if name in _QUOTING_ATTRIBUTES else protected.scrub_value(value)
+        for name, value in raw.attributes.items()
     }
     stored = replace(raw, data=protected.data, attributes=attributes)
     return dead_letter_row(

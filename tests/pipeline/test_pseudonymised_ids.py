@@ -61,7 +61,7 @@ def test_no_raw_id_reaches_any_output_row() -> None:
     cid = replace(cid, data=cid.data[:-6])  # Avro cut short: only the envelope prefix reads
     dan = RawMessage(  # a JSON object sent to the Avro topic
         json.dumps({"user_id": "raw-user-dan", "device_id": "raw-dev-dan", "event_type": "VideoPaused"}).encode(),
-        {"schema_version": contract.current_version()},
+        {"schema_version": contract.current_version(), "uid": "raw-user-dan"},  # and an attribute naming it
         "m-dan",
         T0_MS + 3,
     )
