@@ -36,7 +36,9 @@ def process(
 ) -> Outputs:
     """RawMessages -> enriched events, session panes and dead letters (no I/O). ``rejected``:
     the messages of the collector's rejected topic, one ``collect`` dead letter each."""
-    decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(options.limits(), options.tracing())
+    decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(
+        options.limits(), options.tracing(), options.pseudonym_key
+    )
     streaming = options.view_as(StandardOptions).streaming
     deduplicated = decoded.events | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s, streaming)
     events = deduplicated[EVENTS] | "EnrichEvents" >> EnrichEvents(catalog)
@@ -45,7 +47,7 @@ def process(
     )
     dead_letters = decoded[DEAD_LETTERS]
     if rejected is not None:
-        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters()
+        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters(options.pseudonym_key)
         dead_letters = (dead_letters, collected) | "DeadLettersWithRejected" >> beam.Flatten()
     return Outputs(events=events, sessions=sessions, dead_letters=dead_letters, duplicates=deduplicated[DUPLICATES])
 

@@ -52,6 +52,7 @@ def _replay(settings: Settings, subscription_path: str, out: Path, catalog: Path
             f"--output_dir={out}",
             f"--catalog_path={catalog}",
             f"--project={settings.project}",
+            f"--pseudonym_key={settings.pseudonym_key_source}",
         ]
     )
     return {
