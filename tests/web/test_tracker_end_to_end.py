@@ -29,6 +29,7 @@ from clickstream.app.local.processes import free_port
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.paths import REPO_ROOT
+from clickstream.core.pseudonyms import load_keyring
 from tests.support.browser import WRITE_KEY, PageServer, open_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -125,10 +126,11 @@ def test_clicks_and_a_pause_in_chromium_are_stored_with_their_slots_and_position
             target=lambda: results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
         )
         pipeline.start()
+        stored_as = load_keyring(settings.pseudonym_key_source).pseudonym(user)  # never the raw id
         sql = (
             "SELECT event_id, event_type, video_id, slot, rank, surface, impression_id, position_ms,"
             f" platform, user_agent, browser_family, locale, consent_analytics, consent_personalization,"
-            f" consent_policy_version FROM `{settings.table_id('events')}` WHERE user_id = '{user}'"
+            f" consent_policy_version FROM `{settings.table_id('events')}` WHERE user_id = '{stored_as}'"
         )
         deadline = time.monotonic() + 120
         rows = list(client.query(sql).result())
