@@ -38,6 +38,10 @@ resource "google_dataflow_flex_template_job" "pipeline" {
   temp_location           = "${google_storage_bucket.pipeline.url}/tmp"
   staging_location        = "${google_storage_bucket.pipeline.url}/staging"
   max_workers             = var.dataflow_max_workers
+  # The workers run the template's own image (every dependency installed, Beam's boot entrypoint),
+  # as Google's guide to Flex Templates with a custom image recommends: nothing is pip-installed
+  # at launch or on a worker, which private IPs could not reach anyway.
+  sdk_container_image     = var.pipeline_image
   enable_streaming_engine = true
   # No public IPs (issue 13): workers reach Google APIs through Private Google Access on their
   # subnetwork (var.dataflow_subnetwork, or the one network.tf creates when that is null).

@@ -183,6 +183,16 @@ variable "template_gcs_path" {
   }
 }
 
+variable "pipeline_image" {
+  description = "The image the template spec names (`clickstream deploy` passes the one it built): the workers run it as their SDK container, with every dependency installed, so nothing is downloaded at launch (private IPs reach no package index)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.template_gcs_path == "" || var.pipeline_image != ""
+    error_message = "pipeline_image must be set with template_gcs_path: the workers run the template's image (clickstream deploy passes both)."
+  }
+}
+
 variable "pipeline_parameters" {
   description = "Overrides of the pipeline's options (Flex Template parameters), e.g. { session_gap_s = \"900\" }."
   type        = map(string)
