@@ -82,9 +82,8 @@ def test_the_image_works_as_the_sdk_container() -> None:
     python = re.fullmatch(r"FROM python:(3\.\d+)-slim", base)
     assert python, base
     version = python.group(1).replace(".", "")
-    assert f"COPY --from=apache/beam_python{python.group(1)}_sdk:{pinned.group(1)} /opt/apache/beam /opt/apache/beam" in (
-        instructions
-    )
+    sdk = f"apache/beam_python{python.group(1)}_sdk:{pinned.group(1)}"
+    assert f"COPY --from={sdk} /opt/apache/beam /opt/apache/beam" in instructions
     launcher = f"gcr.io/dataflow-templates-base/python{version}-template-launcher-base"
     assert any(line.startswith(f"COPY --from={launcher}:") for line in instructions)
     assert instructions[-1] == 'ENTRYPOINT ["/opt/apache/beam/boot"]'
