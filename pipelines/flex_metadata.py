@@ -12,7 +12,7 @@ import argparse
 import json
 
 from clickstream.core.span_exporters import EXPORTERS
-from pipelines.options import WRITE_METHODS, ClickstreamOptions
+from pipelines.options import CONSENT_DEFAULTS, WRITE_METHODS, ClickstreamOptions
 
 _REGEXES = {
     "input_subscription": ["^$|^projects/[^/]+/subscriptions/[^/]+$"],
@@ -21,6 +21,7 @@ _REGEXES = {
     "trace_exporter": [f"^({'|'.join(EXPORTERS)})$"],
     "input_topic": ["^$|^projects/[^/]+/topics/[^/]+$"],
     "write_method": [f"^({'|'.join(WRITE_METHODS)})$"],
+    "consent_default": [f"^({'|'.join(CONSENT_DEFAULTS)})$"],
     "dataset": ["^[A-Za-z_][A-Za-z0-9_]*$"],
 }
 

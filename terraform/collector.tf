@@ -146,6 +146,18 @@ resource "google_cloud_run_v2_service" "collector" {
   ]
 }
 
+# Cloud Run logs every request with the caller's full address (httpRequest.remoteIp), where the
+# collector itself keeps only its /24 or /48 and no raw IP is stored: Cloud Logging drops this
+# service's request log (run.googleapis.com/requests) before storing it, in the _Default sink
+# (a project exclusion). Its application log (stdout, stderr) is kept; so is the request log of
+# every other service. A sink of your own that routes Cloud Run logs elsewhere needs the same
+# exclusion (docs/deploy.md).
+resource "google_logging_project_exclusion" "collector_request_logs" {
+  name        = "${var.name_prefix}-collector-request-logs"
+  description = "Request logs of the ${var.name_prefix}-collector Cloud Run service: they hold each client's full IP address."
+  filter      = "logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${var.name_prefix}-collector\""
+}
+
 # Anyone may call the collector: browsers cannot hold Google credentials. What keeps a stray site
 # out is the application's write key (401 without one of var.collector_write_keys) and the CORS
 # allowlist, both checked by the collector itself.

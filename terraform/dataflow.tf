@@ -38,11 +38,15 @@ resource "google_dataflow_flex_template_job" "pipeline" {
   temp_location           = "${google_storage_bucket.pipeline.url}/tmp"
   staging_location        = "${google_storage_bucket.pipeline.url}/staging"
   max_workers             = var.dataflow_max_workers
+  # The workers run the template's own image (every dependency installed, Beam's boot entrypoint),
+  # as Google's guide to Flex Templates with a custom image recommends: nothing is pip-installed
+  # at launch or on a worker, which private IPs could not reach anyway.
+  sdk_container_image     = var.pipeline_image
   enable_streaming_engine = true
   # No public IPs (issue 13): workers reach Google APIs through Private Google Access on their
-  # subnetwork (var.dataflow_subnetwork; null: the region's subnetwork of the default network).
+  # subnetwork (var.dataflow_subnetwork, or the one network.tf creates when that is null).
   ip_configuration = "WORKER_IP_PRIVATE"
-  subnetwork       = var.dataflow_subnetwork
+  subnetwork       = local.dataflow_subnetwork
   # `terraform destroy` drains: in-flight data is finished, not dropped (docs/deploy.md, teardown).
   on_delete = "drain"
 
@@ -55,5 +59,7 @@ resource "google_dataflow_flex_template_job" "pipeline" {
     google_storage_bucket_iam_member.dataflow_objects,
     google_secret_manager_secret_iam_member.dataflow_reads_pseudonym_key,
     google_artifact_registry_repository_iam_member.dataflow_reads_image,
+    # Workers that cannot reach each other stall the job.
+    google_compute_firewall.dataflow_workers,
   ]
 }

@@ -35,6 +35,9 @@ locals {
 
   # Customer-managed encryption: only when a key is given (variable kms_key_name).
   cmek = var.kms_key_name != null
+  # Private workers reach Google APIs only through Private Google Access, which the default
+  # network's subnetworks have off: without a subnetwork of yours Terraform makes one (network.tf).
+  create_dataflow_network = var.dataflow_subnetwork == null
 }
 
 variable "project_id" {
@@ -180,6 +183,16 @@ variable "template_gcs_path" {
   }
 }
 
+variable "pipeline_image" {
+  description = "The image the template spec names (`clickstream deploy` passes the one it built): the workers run it as their SDK container, with every dependency installed, so nothing is downloaded at launch (private IPs reach no package index)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.template_gcs_path == "" || var.pipeline_image != ""
+    error_message = "pipeline_image must be set with template_gcs_path: the workers run the template's image (clickstream deploy passes both)."
+  }
+}
+
 variable "pipeline_parameters" {
   description = "Overrides of the pipeline's options (Flex Template parameters), e.g. { session_gap_s = \"900\" }."
   type        = map(string)
@@ -311,7 +324,7 @@ variable "collector_trace_sample_ratio" {
 }
 
 variable "dataflow_subnetwork" {
-  description = "Subnetwork of the Dataflow workers, regions/REGION/subnetworks/NAME (or its full URL), in var.region. Workers get private IPs only: the subnetwork needs Private Google Access. null: the default network's subnetwork of the region."
+  description = "Subnetwork of the Dataflow workers, regions/REGION/subnetworks/NAME (or its full URL), in var.region. Workers get private IPs only: a given subnetwork is used as it is and needs Private Google Access (and the firewall rule between workers, docs/deploy.md). null: Terraform creates a network <prefix>-dataflow with such a subnetwork (dataflow_subnetwork_cidr) and that rule."
   type        = string
   default     = null
   validation {
@@ -321,6 +334,16 @@ variable "dataflow_subnetwork" {
   validation {
     condition     = var.dataflow_subnetwork == null || strcontains(coalesce(var.dataflow_subnetwork, "-"), "regions/${var.region}/")
     error_message = "dataflow_subnetwork must be in var.region, where the job runs."
+  }
+}
+
+variable "dataflow_subnetwork_cidr" {
+  description = "IP range of the subnetwork Terraform creates for the Dataflow workers when dataflow_subnetwork is null (one address per worker and launcher VM)."
+  type        = string
+  default     = "10.128.0.0/20"
+  validation {
+    condition     = can(cidrhost(var.dataflow_subnetwork_cidr, 0)) && can(regex("^[0-9.]+/[0-9]+$", var.dataflow_subnetwork_cidr))
+    error_message = "dataflow_subnetwork_cidr must be an IPv4 range such as 10.128.0.0/20."
   }
 }
 

@@ -45,6 +45,8 @@ class DeployPlan:
             f"-var=region={self.region}",
             f"-var=name_prefix={self.name_prefix}",
             f"-var=template_gcs_path={self.template}",
+            # The workers run the same image as the launcher (their SDK container).
+            f"-var=pipeline_image={self.image}",
             f"-var=collector_image={self.collector_image}",
         ]
         if self.auto_approve:

@@ -85,3 +85,24 @@ def test_the_collector_variables_refuse_a_deployment_that_cannot_work(
     variables_module: Path, values: dict[str, str], refused_variable: str | None
 ) -> None:
     assert_plan_refuses(variables_module, values, refused_variable)
+
+
+def test_cloud_run_does_not_store_the_collector_request_logs_with_the_client_ip() -> None:
+    """Cloud Run logs every request with the caller's full address (httpRequest.remoteIp), which
+    the collector itself never keeps (it keeps a /24 or /48): an exclusion keeps Cloud Logging
+    from storing that service's request log. Its own application logs are kept."""
+    resources = checks.load_hcl(REPO_ROOT)["resource"]
+    service_name = str(resources["google_cloud_run_v2_service"]["collector"]["name"])
+    exclusions = resources.get("google_logging_project_exclusion", {}).values()
+    matching = [
+        e
+        for e in exclusions
+        if 'logName="projects/${var.project_id}/logs/run.googleapis.com%2Frequests"' in str(e.get("filter"))
+    ]
+    assert matching, "Cloud Logging stores the collector's request logs, with each client's full IP"
+    [exclusion] = matching
+    assert not exclusion.get("disabled", False)
+    text = str(exclusion["filter"])
+    assert 'resource.type="cloud_run_revision"' in text
+    assert f'resource.labels.service_name="{service_name}"' in text, text
+    assert " OR " not in text, "the exclusion must not widen to other logs"

@@ -145,12 +145,6 @@ def test_the_worker_may_read_the_template_image() -> None:
     assert "var.region" in str(repository.get("location"))
 
 
-def test_dataflow_workers_have_private_ips_on_the_configured_subnetwork() -> None:
-    job = checks.load_hcl(REPO_ROOT)["resource"]["google_dataflow_flex_template_job"]["pipeline"]
-    assert job.get("ip_configuration") == "WORKER_IP_PRIVATE"
-    assert "var.dataflow_subnetwork" in str(job.get("subnetwork"))
-
-
 def test_data_access_to_bigquery_and_storage_is_audited() -> None:
     configs = checks.load_hcl(REPO_ROOT)["resource"].get("google_project_iam_audit_config", {}).values()
     audited = {

@@ -5,6 +5,7 @@ options."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.infra.test_identifier_rules import variables_module as variables_modu
 from tests.support import infra_checks as checks
 
 ACCESSOR = "roles/secretmanager.secretAccessor"
+METADATA = REPO_ROOT / "dataflow" / "metadata.json"
 
 
 def test_the_secret_has_no_version_in_terraform() -> None:
@@ -125,3 +127,12 @@ def test_the_key_readers_must_be_named_members(variables_module: Path, readers: 
     assert_plan_refuses(
         variables_module, {"pseudonym_key_readers": readers}, "pseudonym_key_readers" if refused else None
     )
+
+
+def test_the_template_refuses_a_consent_default_the_pipeline_does_not_know() -> None:
+    """`gcloud dataflow flex-template run` (and the console) check parameters against metadata.json."""
+    [parameter] = [p for p in json.loads(METADATA.read_text())["parameters"] if p["name"] == "consent_default"]
+    patterns = parameter.get("regexes")
+    assert patterns, "metadata.json lets consent_default be anything"
+    for value, accepted in [*((v, True) for v in CONSENT_DEFAULTS), ("maybe", False), ("", False), ("Granted", False)]:
+        assert all(re.fullmatch(p, value) for p in patterns) == accepted, value
