@@ -188,7 +188,11 @@ def decode(data: bytes, writer_version: str) -> dict[str, Any]:
     """
     writer_schema, reader_schema = _decoder(writer_version)
     buffer = io.BytesIO(data)
-    record = fastavro.schemaless_reader(buffer, writer_schema, reader_schema, return_record_name=True)
+    # The override names a record only in a union of several records (the payload), so the
+    # optional consent record comes back as itself, not as a (name, record) pair.
+    record = fastavro.schemaless_reader(
+        buffer, writer_schema, reader_schema, return_record_name=True, return_record_name_override=True
+    )
     if buffer.tell() != len(data):
         # Avro has no framing: bytes left over mean this was not one event of this schema.
         raise ContractError(f"{len(data) - buffer.tell()} trailing bytes after the event")
