@@ -25,6 +25,8 @@ from bench.common import machine, messages, peak_rss_mb, table, write_archive, w
 from pipelines import archive, replay
 from pipelines.options import ClickstreamOptions
 from pipelines.rules.decode import Limits, decode_and_validate
+from pipelines.rules.enrich import bot_reason
+from pipelines.rules.privacy_filter import filter_reason
 from pipelines.transforms import EVENTS
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
@@ -34,16 +36,21 @@ from pipelines.transforms.sessionize import Sessionize
 GAP_S = 60
 
 
-def plain_python(path: Path) -> tuple[float, int]:
+def plain_python(path: Path, consent_default: str = "granted") -> tuple[float, int]:
     started = time.perf_counter()
-    limits, seen = Limits(), set()
+    limits, seen, now_ms = Limits(), set(), time.time_ns() // 1_000_000
     per_user: dict[str, list[int]] = defaultdict(list)
     with path.open() as handle:
         for line in handle:
             outcome = decode_and_validate(archive.from_json_line(line), limits)
-            if outcome.event is None or outcome.event["event_id"] in seen:
+            # The pipeline's order: filtered before dedup, a bot's event stored but in no session.
+            if outcome.event is None or filter_reason(outcome.event, consent_default, {}, now_ms, 0):
+                continue
+            if outcome.event["event_id"] in seen:
                 continue
             seen.add(outcome.event["event_id"])
+            if bot_reason(outcome.event.get("user_agent") or ""):
+                continue
             per_user[outcome.event["user_id"]].append(outcome.event_ts_ms)
     sessions = 0
     for times in per_user.values():
