@@ -61,7 +61,10 @@ def plain_python(path: Path, consent_default: str = "granted") -> tuple[float, i
 
 def beam_replay(path: Path, catalog: Path, out: Path) -> tuple[float, int]:
     started = time.perf_counter()
-    replay.run([f"--input={path}", f"--output_dir={out}", f"--catalog_path={catalog}", f"--session_gap_s={GAP_S}"])
+    requests = out.parent / "deletion_requests.jsonl"  # nobody forgotten, as in plain_python
+    requests.write_text("")
+    args = [f"--input={path}", f"--output_dir={out}", f"--catalog_path={catalog}", f"--session_gap_s={GAP_S}"]
+    replay.run([*args, f"--deletion_requests_path={requests}"])
     elapsed = time.perf_counter() - started
     return elapsed, sum(1 for _ in (out / "sessions.jsonl").open())
 

@@ -48,12 +48,21 @@ def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_catalog(tmp_path_factory.mktemp("catalog") / "catalog.jsonl", 500)
 
 
+def _no_deletion_requests(folder: Path) -> Path:
+    """An empty deletion_requests file: an offline replay reads who was forgotten from a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "deletion_requests.jsonl"
+    path.write_text("")
+    return path
+
+
 def _replay(input_path: Path, out: Path, catalog: Path, *extra: str) -> dict[str, list[dict]]:
     replay.run(
         [
             f"--input={input_path}",
             f"--output_dir={out}",
             f"--catalog_path={catalog}",
+            f"--deletion_requests_path={_no_deletion_requests(out.parent)}",
             f"--session_gap_s={GAP_S}",
             *extra,
         ]
@@ -199,8 +208,8 @@ def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
 def test_replay_help_lists_every_option_it_takes() -> None:
     result = CliRunner().invoke(app, ["replay", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for option in ("--input", "--output-dir", "--dead-letter-filter", "--catalog-path", "--session-gap-s",
-                   "--max-event-age-s"):  # fmt: skip
+    for option in ("--input", "--output-dir", "--dead-letter-filter", "--catalog-path", "--deletion-requests-path",
+                   "--session-gap-s", "--max-event-age-s"):  # fmt: skip
         assert option in result.output, option
     # Nothing else passes through unlisted: an option it does not list is refused.
     refused = CliRunner().invoke(app, ["replay", "--input", "x.jsonl", "--session_gap_s=60"])
@@ -213,6 +222,7 @@ def test_replaying_old_traffic_without_publish_time_says_why_and_how_to_fix(tmp_
     archive = tmp_path / "old.jsonl"
     archive.write_text("\n".join(lines) + "\n")
     args = ["replay", "--input", str(archive), "--catalog-path", str(catalog_file), "--state-dir", str(tmp_path)]
+    args += ["--deletion-requests-path", str(_no_deletion_requests(tmp_path))]
 
     result = CliRunner().invoke(app, [*args, "--output-dir", str(tmp_path / "out")], env={"COLUMNS": "200"})
 
@@ -258,6 +268,7 @@ def test_a_replay_without_stack_catalog_or_credentials_is_one_clear_line(tmp_pat
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr and "DefaultCredentialsError" not in result.stderr
     assert "--catalog-path" in lines[0] and "clickstream local up" in lines[0]
+    assert "--deletion-requests-path" in lines[0]
 
 
 def test_a_dead_letter_the_collector_refused_stays_a_collect_dead_letter_on_replay() -> None:
