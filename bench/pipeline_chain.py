@@ -19,6 +19,7 @@ import fastavro
 
 from bench.common import catalog_dict, machine, messages, table
 from clickstream.core import contract
+from clickstream.core.pseudonyms import new_keyring
 from pipelines.rules.decode import Limits, decode_and_validate
 from pipelines.rules.enrich import enrich
 
@@ -33,11 +34,12 @@ def raw_decode(msgs) -> float:
 
 def chain(msgs) -> tuple[float, int]:
     limits, catalog, seen = Limits(max_age_ms=10**12), catalog_dict(), set()
+    keyring = new_keyring()
     processed_at = "2026-01-01T00:00:00.000Z"
     kept = 0
     started = time.perf_counter()
     for m in msgs:
-        outcome = decode_and_validate(m, limits, now_ms=m.publish_time_ms)
+        outcome = decode_and_validate(m, limits, keyring, now_ms=m.publish_time_ms)
         if outcome.event is None:
             continue
         event_id = outcome.event["event_id"]

@@ -22,6 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from bench.common import machine, messages, peak_rss_mb, table, write_archive, write_catalog
+from clickstream.core.pseudonyms import create_key_file, load_keyring
 from pipelines import archive, replay
 from pipelines.options import ClickstreamOptions
 from pipelines.rules.decode import Limits, decode_and_validate
@@ -36,13 +37,14 @@ from pipelines.transforms.sessionize import Sessionize
 GAP_S = 60
 
 
-def plain_python(path: Path, consent_default: str = "granted") -> tuple[float, int]:
+def plain_python(path: Path, key: Path, consent_default: str = "granted") -> tuple[float, int]:
     started = time.perf_counter()
-    limits, seen, now_ms = Limits(), set(), time.time_ns() // 1_000_000
+    limits, seen, keyring = Limits(), set(), load_keyring(key)
+    now_ms = time.time_ns() // 1_000_000
     per_user: dict[str, list[int]] = defaultdict(list)
     with path.open() as handle:
         for line in handle:
-            outcome = decode_and_validate(archive.from_json_line(line), limits)
+            outcome = decode_and_validate(archive.from_json_line(line), limits, keyring)
             # The pipeline's order: filtered before dedup, a bot's event stored but in no session.
             if outcome.event is None or filter_reason(outcome.event, consent_default, {}, now_ms, 0):
                 continue
@@ -59,17 +61,25 @@ def plain_python(path: Path, consent_default: str = "granted") -> tuple[float, i
     return time.perf_counter() - started, sessions
 
 
-def beam_replay(path: Path, catalog: Path, out: Path) -> tuple[float, int]:
+def beam_replay(path: Path, catalog: Path, out: Path, key: Path) -> tuple[float, int]:
     started = time.perf_counter()
     requests = out.parent / "deletion_requests.jsonl"  # nobody forgotten, as in plain_python
     requests.write_text("")
-    args = [f"--input={path}", f"--output_dir={out}", f"--catalog_path={catalog}", f"--session_gap_s={GAP_S}"]
-    replay.run([*args, f"--deletion_requests_path={requests}"])
+    replay.run(
+        [
+            f"--input={path}",
+            f"--output_dir={out}",
+            f"--catalog_path={catalog}",
+            f"--session_gap_s={GAP_S}",
+            f"--pseudonym_key={key}",
+            f"--deletion_requests_path={requests}",
+        ]
+    )
     elapsed = time.perf_counter() - started
     return elapsed, sum(1 for _ in (out / "sessions.jsonl").open())
 
 
-def stage_breakdown(path: Path, catalog: Path) -> list[tuple[str, float]]:
+def stage_breakdown(path: Path, catalog: Path, key: Path) -> list[tuple[str, float]]:
     """Cumulative pipelines that stop after each stage (each ends in a cheap count)."""
     rows = []
     for depth, label in enumerate(("read+decode+validate", "+ dedup", "+ enrich", "+ sessionize"), start=1):
@@ -79,7 +89,7 @@ def stage_breakdown(path: Path, catalog: Path) -> list[tuple[str, float]]:
         started = time.perf_counter()
         with beam.Pipeline(runner=FnApiRunner(), options=opts) as p:
             pcoll = p | beam.io.ReadFromText(str(path)) | beam.Map(archive.from_json_line)
-            pcoll = (pcoll | DecodeAndValidate(options.limits())).events
+            pcoll = (pcoll | DecodeAndValidate(options.limits(), pseudonym_key=str(key))).events
             if depth >= 2:
                 pcoll = (pcoll | DeduplicateEvents(streaming=False))[EVENTS]
             if depth >= 3:
@@ -101,8 +111,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         work = Path(tmp)
         path = write_archive(work / "archive.jsonl", messages(args.events, duplicates=0.01, invalid=0.01))
         catalog = write_catalog(work / "catalog.jsonl")
-        plain_s, plain_sessions = plain_python(path)
-        beam_s, beam_sessions = beam_replay(path, catalog, work / "out")
+        key = create_key_file(work / "pseudonym.key")
+        plain_s, plain_sessions = plain_python(path, key)
+        beam_s, beam_sessions = beam_replay(path, catalog, work / "out", key)
         print(
             table(
                 f"replay of {args.events} events ({machine()})",
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"Beam / plain Python: {plain_s / beam_s:.2f}x; peak RSS {peak_rss_mb():.0f} MB")
         figures = {"replay_events_per_s": args.events / beam_s, "plain_python_events_per_s": args.events / plain_s}
         if args.breakdown:
-            rows = stage_breakdown(path, catalog)
+            rows = stage_breakdown(path, catalog, key)
             added = [seconds - before for (_, seconds), (_, before) in zip(rows, [("", 0.0), *rows], strict=False)]
             print(
                 table(

@@ -9,7 +9,8 @@ byte for byte what the emitter would have published.
 The collector fills in only what the client may leave out: ``event_id`` (a UUID4, marked as
 generated), ``schema_version`` (the current revision), ``sent_at`` (the receive time: no
 client send time means no clock-skew correction), ``client.user_agent`` (the request's
-header) and the contract's optional fields (null). Unknown fields are refused rather than
+header) and the contract's optional fields (null; ``consent`` too: the pipeline's consent_default
+then decides, and the collector never judges a consent it is given). Unknown fields are refused rather than
 dropped, so a misspelt field is a visible error and not silently lost data.
 """
 
@@ -50,11 +51,20 @@ class Rejected:
 
 @dataclass(frozen=True)
 class _Shape:
-    """Field names of one revision: the envelope, ``client``, and each payload type (all, required)."""
+    """Field names of one revision: the envelope, ``client``, each payload type (all, required),
+    and the ``consent`` record's fields with their Avro types (empty before 1.2)."""
 
     envelope: frozenset[str]
     client: tuple[str, ...]
     payloads: dict[str, tuple[tuple[str, ...], frozenset[str]]]
+    consent: dict[str, Any]
+
+
+# What a JSON value must be for an Avro primitive of the consent record, and how to say so.
+_JSON_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "boolean": (bool, "true or false"),
+    "string": (str, "a string"),
+}
 
 
 def _optional(field: dict[str, Any]) -> bool:
@@ -73,10 +83,15 @@ def _shape(version: str) -> _Shape:
         )
         for branch in by_name["payload"]["type"]
     }
+    consent: dict[str, Any] = {}
+    if "consent" in by_name:
+        (record,) = [branch for branch in by_name["consent"]["type"] if isinstance(branch, dict)]
+        consent = {f["name"]: f["type"] for f in record["fields"]}
     return _Shape(
         envelope=frozenset(by_name),
         client=tuple(f["name"] for f in by_name["client"]["type"]["fields"]),
         payloads=payloads,
+        consent=consent,
     )
 
 
@@ -112,6 +127,33 @@ def _payload_type(event_type: Any, payload: Any, shape: _Shape) -> str | None:
         return event_type
     fitting = [name for name, spec in shape.payloads.items() if _fits(payload, *spec)]
     return fitting[0] if len(fitting) == 1 else None
+
+
+def _consent(value: Any, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON ``consent`` as the contract's record: None stays None (the pipeline's
+    consent_default decides), an optional field left out is null, anything else that does not
+    fit is refused with the field named. Checked here rather than left to Avro validation, whose
+    message would not say which consent field is wrong."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _Refused(Reason.CONTRACT_VIOLATION, f"consent must be an object, not {type(value).__name__}")
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise _Refused(Reason.CONTRACT_VIOLATION, f"unknown consent fields {unknown}")
+    record = {}
+    for name, kind in fields.items():
+        optional = isinstance(kind, list) and "null" in kind
+        (primitive,) = [t for t in kind if t != "null"] if isinstance(kind, list) else [kind]
+        field = value.get(name)
+        if field is None and not optional:
+            raise _Refused(Reason.CONTRACT_VIOLATION, f"consent.{name} is required")
+        expected, wording = _JSON_TYPES[primitive]
+        if field is not None and not isinstance(field, expected):
+            wording += " or null" if optional else ""
+            raise _Refused(Reason.CONTRACT_VIOLATION, f"consent.{name} must be {wording}, not {field!r}")
+        record[name] = field
+    return record
 
 
 def _record(item: dict[str, Any], *, received_at_ms: int, user_agent: str | None) -> tuple[dict[str, Any], bool]:
@@ -171,6 +213,8 @@ def _record(item: dict[str, Any], *, received_at_ms: int, user_agent: str | None
         "client": client_record,
         "payload": (contract.payload_branch(payload_type), {name: payload.get(name) for name in names}),
     }
+    if shape.consent:
+        record["consent"] = _consent(item.get("consent"), shape.consent)
     return record, generated
 
 

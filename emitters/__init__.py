@@ -10,11 +10,12 @@ Typical use::
     publisher.close()   # waits until every event is delivered or spooled to disk
 """
 
-from emitters.events import ClientInfo, Event, ThumbnailClicked, VideoPaused, thumbnail_clicked, video_paused
+from emitters.events import ClientInfo, Consent, Event, ThumbnailClicked, VideoPaused, thumbnail_clicked, video_paused
 from emitters.publisher import EventPublisher, PublisherConfig, PublishReport, SpoolFullError
 
 __all__ = [
     "ClientInfo",
+    "Consent",
     "Event",
     "EventPublisher",
     "PublishReport",

@@ -150,6 +150,7 @@ def _event(
     event_ts: datetime | int | None,
     event_id: str | None,
     sent_at: datetime | int | None,
+    consent: Consent | None,
 ) -> Event:
     ts = to_ms(event_ts)
     return Event(
@@ -160,6 +161,7 @@ def _event(
         payload=payload,
         event_ts_ms=ts if ts is not None else now_ms(),
         sent_at_ms=to_ms(sent_at),
+        consent=consent,
     )
 
 
@@ -175,8 +177,11 @@ def video_paused(
     event_ts: datetime | int | None = None,
     event_id: str | None = None,
     sent_at: datetime | int | None = None,
+    consent: Consent | None = None,
 ) -> Event:
-    """A VideoPaused event; ``event_ts`` defaults to now and ``event_id`` to a new UUID4."""
+    """A VideoPaused event; ``event_ts`` defaults to now and ``event_id`` to a new UUID4.
+
+    ``consent`` None leaves it to the publisher's default (``EventPublisher.set_consent``)."""
     return _event(
         VideoPaused(video_id, position_ms, video_duration_ms, playback_rate),
         user_id=user_id,
@@ -185,6 +190,7 @@ def video_paused(
         event_ts=event_ts,
         event_id=event_id,
         sent_at=sent_at,
+        consent=consent,
     )
 
 
@@ -203,8 +209,11 @@ def thumbnail_clicked(
     event_ts: datetime | int | None = None,
     event_id: str | None = None,
     sent_at: datetime | int | None = None,
+    consent: Consent | None = None,
 ) -> Event:
-    """A ThumbnailClicked event; ``event_ts`` defaults to now and ``event_id`` to a new UUID4."""
+    """A ThumbnailClicked event; ``event_ts`` defaults to now and ``event_id`` to a new UUID4.
+
+    ``consent`` None leaves it to the publisher's default (``EventPublisher.set_consent``)."""
     return _event(
         ThumbnailClicked(video_id, impression_id, surface, slot, rank, recommendation_request_id, thumbnail_variant),
         user_id=user_id,
@@ -213,6 +222,7 @@ def thumbnail_clicked(
         event_ts=event_ts,
         event_id=event_id,
         sent_at=sent_at,
+        consent=consent,
     )
 
 

@@ -49,7 +49,7 @@ from google.cloud.pubsub_v1 import types
 
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import RETRYABLE_PUBLISH_ERRORS, publisher_api, publisher_client
-from emitters.events import Event, encode_event, now_ms
+from emitters.events import Consent, Event, encode_event, now_ms
 from emitters.spool import DiskSpool, SpooledMessage, SpoolFullError
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,7 @@ class EventPublisher:
         self._lock = threading.Condition()
         self._report = PublishReport(inherited=len(self._spool))
         self._rejections: deque[tuple[str, str]] = deque(maxlen=1000)
+        self._consent: Consent | None = None
         self._degraded = len(self._spool) > 0
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -223,13 +224,28 @@ class EventPublisher:
             self._wake.set()
 
     # ------------------------------------------------------------------ public API
+    def set_consent(self, consent: Consent | None) -> None:
+        """What the person answered to the consent banner: stamped on every event published from
+        now on that carries no consent of its own (None: stop stamping; the pipeline's
+        ``consent_default`` then decides). Events published before the answer keep none, as the
+        person had not said anything yet."""
+        self._consent = consent
+
+    @property
+    def consent(self) -> Consent | None:
+        """The consent ``publish`` stamps on events without one (``set_consent``)."""
+        return self._consent
+
     def publish(self, event: Event) -> None:
         """Validate, encode and send ``event`` without waiting for the broker.
 
-        Raises ``ContractError`` for an event that breaks the contract and
-        ``SpoolFullError`` when the broker is down and the spool is at its bound
-        (or its disk is full).
+        An event without consent gets the publisher's (``set_consent``). Raises
+        ``ContractError`` for an event that breaks the contract and ``SpoolFullError``
+        when the broker is down and the spool is at its bound (or its disk is full).
         """
+        consent = self._consent  # read once: set_consent may run on another thread
+        if event.consent is None and consent is not None:
+            event = replace(event, consent=consent)
         data = encode_event(event, sent_at_ms=now_ms() if event.sent_at_ms is None else None)
         self.publish_encoded(data, event.attributes())
 

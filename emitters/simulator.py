@@ -19,6 +19,11 @@ The model is a discrete-event simulation over a pool of viewers:
   bad values), late deliveries (sent long after they happened) and devices with
   skewed clocks. Each emission carries its ``kind`` so tests and the summary know
   what was sent.
+* Each viewer is a person who answered the consent banner once (granted, declined
+  personalisation, declined analytics, or was never asked: no consent record), or
+  a crawler (a bot's User-Agent, no consent). Both are drawn from a random stream
+  of their own, so a seed plays the same events at the same times whatever the
+  shares; only their ``consent`` and User-Agent differ.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from dataclasses import dataclass, field, replace
 
 from clickstream.core.reasons import Reason
 from clickstream.core.synthetic_videos import generate_videos, video_id
-from emitters.events import ClientInfo, Event, ThumbnailClicked, VideoPaused
+from emitters.events import ClientInfo, Consent, Event, ThumbnailClicked, VideoPaused
 
 SURFACES = ("home", "search", "up_next", "channel", "notifications")
 _LANDING_SURFACES = ("home", "home", "home", "search", "search", "notifications", "channel")
@@ -63,6 +68,16 @@ _USER_AGENTS = {
         "SamsungBrowser/5.0 Chrome/94.0.4606.31 TV Safari/537.36",
     ),
 }
+# Crawlers as they announce themselves; the pipeline's enrichment marks each as a bot (ua-parser's
+# Spider device family, or the crawler-user-agents list).
+BOT_USER_AGENTS = (
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "python-requests/2.32.3",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
+)
+# The version of the consent text the simulated people answered.
+POLICY_VERSION = "2026-05"
 _PLATFORM_WEIGHTS = (("web", 0.42), ("android", 0.30), ("ios", 0.22), ("tv", 0.06))
 _LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "pt-BR", "ja-JP", "es-ES")
 _PLAYBACK_RATES = ((1.0, 0.86), (1.25, 0.05), (1.5, 0.05), (2.0, 0.04))
@@ -78,9 +93,19 @@ _EVENTS_PER_SESSION = 6.5
 _IDLE_GAP_FACTORS = (1.2, 3.0)
 
 
+_CONSENT_SHARES = ("analytics_denied", "personalization_denied", "no_consent")
+
+
 @dataclass(frozen=True)
 class TrafficProfile:
-    """What traffic to play. Fractions are per event (skew: per device)."""
+    """What traffic to play. Fractions are per event (skew: per device; consent and bots: per viewer).
+
+    Of the people (viewers who are not bots), ``analytics_denied`` declined analytics (and with it
+    personalisation: the pipeline stores nothing of their events), ``personalization_denied``
+    granted analytics but declined personalisation, ``no_consent`` carry no consent record (the
+    pipeline's ``consent_default`` decides), and the rest granted both. ``bots`` of the viewers are
+    crawlers (``BOT_USER_AGENTS``, no consent record).
+    """
 
     rate: float = 20.0
     viewers: int | None = None  # None: enough viewers to sustain ``rate`` with real idle gaps
@@ -93,16 +118,31 @@ class TrafficProfile:
     two_device_share: float = 0.2
     catalog_size: int = 500
     unknown_video_share: float = 0.01
+    analytics_denied: float = 0.03
+    personalization_denied: float = 0.10
+    no_consent: float = 0.04
+    bots: float = 0.02
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
             raise ValueError("rate must be > 0 events/s")
         if self.session_gap_s <= 0:
             raise ValueError("session_gap_s must be > 0")
-        for name in ("duplicates", "invalid", "late", "skewed", "two_device_share", "unknown_video_share"):
+        for name in (
+            "duplicates",
+            "invalid",
+            "late",
+            "skewed",
+            "two_device_share",
+            "unknown_video_share",
+            *_CONSENT_SHARES,
+            "bots",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")
+        if sum(getattr(self, name) for name in _CONSENT_SHARES) > 1.0:
+            raise ValueError(f"{', '.join(_CONSENT_SHARES)} add up to more than 1")
         if self.viewers is not None and self.viewers < 1:
             raise ValueError("viewers must be >= 1")
 
@@ -129,6 +169,7 @@ class Emission:
     due_s: float  # when to send, in seconds after the simulation start
     event: Event
     kind: str  # valid | duplicate | late | skewed | invalid:<reason>
+    bot: bool = False  # sent by a crawler (a bot's User-Agent)
 
 
 @dataclass
@@ -143,6 +184,8 @@ class _Viewer:
     user_id: str
     devices: list[_Device]
     available_at: float = 0.0
+    consent: Consent | None = None
+    bot: bool = False
 
 
 @dataclass(order=True)
@@ -157,6 +200,9 @@ class Simulator:
         self.profile = profile
         self.start_ms = start_ms
         self._rng = random.Random(profile.seed)
+        # Who each viewer is (consent, bot) comes from a stream of its own, so the shares change
+        # nothing else of what a seed plays.
+        self._people = random.Random(f"{profile.seed}:people")
         self._catalog = generate_videos(profile.catalog_size)
         self._cum_popularity = list(itertools.accumulate(1.0 / (i + 1) ** 0.8 for i in range(len(self._catalog))))
         self._slot_weights = [1.0 / slot**1.1 for slot in range(1, 13)]
@@ -187,7 +233,25 @@ class Simulator:
         devices = [self._device()]
         if self._rng.random() < self.profile.two_device_share:
             devices.append(self._device())
-        return _Viewer(user_id=f"u-{self._hex(16)}", devices=devices)
+        viewer = _Viewer(user_id=f"u-{self._hex(16)}", devices=devices)
+        # A fixed number of draws per viewer: the stream of who is who does not shift with the shares.
+        profile, people = self.profile, self._people
+        bot_roll, consent_roll, agent = people.random(), people.random(), people.choice(BOT_USER_AGENTS)
+        if bot_roll < profile.bots:
+            viewer.bot = True
+            for device in devices:
+                device.client = replace(device.client, platform="web", user_agent=agent)
+            return viewer
+        denied, personal, unasked = profile.analytics_denied, profile.personalization_denied, profile.no_consent
+        if consent_roll < unasked:
+            viewer.consent = None
+        elif consent_roll < unasked + denied:
+            viewer.consent = Consent(analytics=False, personalization=False, policy_version=POLICY_VERSION)
+        elif consent_roll < unasked + denied + personal:
+            viewer.consent = Consent(analytics=True, personalization=False, policy_version=POLICY_VERSION)
+        else:
+            viewer.consent = Consent(analytics=True, personalization=True, policy_version=POLICY_VERSION)
+        return viewer
 
     def _pick_video(self) -> tuple[str, int | None]:
         """A video id by Zipf-like popularity, and its duration if the catalog knows it."""
@@ -254,6 +318,7 @@ class Simulator:
             payload=payload,  # type: ignore[arg-type]
             event_ts_ms=event_ts,
             sent_at_ms=event_ts + delay_ms,
+            consent=viewer.consent,
         )
         return event, t + delay_ms / 1000
 
@@ -333,10 +398,10 @@ class Simulator:
                 delay_s = rng.uniform(0.5, 2.0) * profile.session_gap_s + rng.uniform(1, 5)
                 event = replace(event, sent_at_ms=(event.sent_at_ms or 0) + int(delay_s * 1000))
                 due, kind = due + delay_s, "late"
-            heapq.heappush(outbox, (due, next(counter), Emission(due, event, kind)))
+            heapq.heappush(outbox, (due, next(counter), Emission(due, event, kind, viewer.bot)))
             if rng.random() < profile.duplicates:
                 again = due + rng.uniform(0.05, 2.0)
-                heapq.heappush(outbox, (again, next(counter), Emission(again, event, "duplicate")))
+                heapq.heappush(outbox, (again, next(counter), Emission(again, event, "duplicate", viewer.bot)))
             heapq.heappush(steps, _Step(step.t + rng.uniform(0.3, 1.7) * profile.think_s, next(counter), step.slot))
             # Release everything due before the earliest future step: time order is kept.
             horizon = steps[0].t if steps else math.inf

@@ -7,15 +7,31 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from emitters.events import now_ms
+from emitters.events import Event, now_ms
 from emitters.publisher import EventPublisher, PublishReport
 from emitters.simulator import Emission, Simulator, TrafficProfile
+
+
+def consent_label(event: Event) -> str:
+    """granted | personalization_denied | analytics_denied | none (no consent record)."""
+    consent = event.consent
+    if consent is None:
+        return "none"
+    if not consent.analytics:
+        return "analytics_denied"
+    return "granted" if consent.personalization else "personalization_denied"
 
 
 @dataclass
 class TrafficSummary:
     sent: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
+    by_consent: Counter[str] = field(default_factory=Counter)  # per send, by ``consent_label``
+    bot_sends: int = 0  # sends of crawler viewers (the pipeline stores them marked is_bot)
+    # Sends with analytics denied that pass validation (duplicates included): what the pipeline
+    # filters as ``consent_denied`` instead of storing. Denied events with an invalid value are
+    # dead-lettered first (the consent filter runs after validation), so they are not in here.
+    consent_denied_valid: int = 0
     elapsed_s: float = 0.0
     report: PublishReport | None = None
 
@@ -60,6 +76,11 @@ def play(
         publisher.publish(emission.event)
         summary.sent += 1
         summary.by_kind[emission.kind] += 1
+        label = consent_label(emission.event)
+        summary.by_consent[label] += 1
+        summary.bot_sends += emission.bot
+        if label == "analytics_denied" and not emission.kind.startswith("invalid:"):
+            summary.consent_denied_valid += 1
         if on_emit is not None:
             on_emit(emission)
     summary.report = publisher.flush()

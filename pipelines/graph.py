@@ -41,7 +41,9 @@ def process(
     ``rejected``: the messages of the collector's rejected topic, one ``collect`` dead letter
     each. ``erased``: the erased users (``erased_users_input``); None means nobody (tests of
     other stages; the streaming and replay entry points always pass it)."""
-    decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(options.limits(), options.tracing())
+    decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(
+        options.limits(), options.tracing(), options.pseudonym_key
+    )
     streaming = options.view_as(StandardOptions).streaming
     if erased is None:
         erased = messages.pipeline | "NoErasedUsers" >> beam.Create([{}])
@@ -55,7 +57,7 @@ def process(
     )
     dead_letters = decoded[DEAD_LETTERS]
     if rejected is not None:
-        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters()
+        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters(options.pseudonym_key)
         dead_letters = (dead_letters, collected) | "DeadLettersWithRejected" >> beam.Flatten()
     return Outputs(
         events=events,

@@ -14,12 +14,18 @@ from pipelines.timefmt import MAX_TS_MS, MIN_TS_MS, iso, parse_iso_ms
 
 @dataclass(frozen=True, slots=True)
 class RawMessage:
-    """One input: a Pub/Sub message, or a line of a replay file."""
+    """One input: a Pub/Sub message, or a line of a replay file.
+
+    ``ids_pseudonymised``: the ids in ``data`` are pseudonyms already (a dead letter stored with
+    ``payload_ids='pseudonymised'``, replayed), so they must not be hashed again. Only the replay
+    reader sets it, from the dead-letter row; never a message attribute, which clients control.
+    """
 
     data: bytes
     attributes: dict[str, str] = field(default_factory=dict)
     message_id: str | None = None
     publish_time_ms: int | None = None
+    ids_pseudonymised: bool = False
 
 
 def dead_letter_row(
@@ -33,8 +39,15 @@ def dead_letter_row(
     refused_table: str | None = None,
     now_ms: int | None = None,
     trace: tuple[str, str] | None = None,
+    payload_ids: str | None = None,
+    user_id: str | None = None,
 ) -> dict[str, Any]:
-    """A ``dead_letters`` row that keeps the raw bytes and attributes, for replay after a fix.
+    """A ``dead_letters`` row that keeps the message's bytes and attributes, for replay after a fix.
+
+    The bytes must hold no raw id: callers pass the payload as ``pipelines.rules.pseudonymise``
+    made it (ids replaced by pseudonyms, or sealed), and say which in ``payload_ids``
+    (``pseudonymised`` | ``encrypted`` | ``none``); ``user_id`` is the pseudonym an erasure
+    request finds the row by. NULL ``payload_ids`` is a row written before pseudonymisation.
 
     ``refused_table`` names the table that refused the row (sink dead letters only): the
     ledger reads it to tell a refused event (an input outcome) from a refused session pane
@@ -59,6 +72,8 @@ def dead_letter_row(
         "attributes": [{"key": k, "value": v} for k, v in sorted(_storable(raw.attributes).items())],
         "trace_id": trace_id,
         "span_id": span_id,
+        "user_id": user_id,
+        "payload_ids": payload_ids,
     }
 
 

@@ -9,7 +9,12 @@ Inputs (``--input``):
   it is empty, acknowledged only after the pipeline has written: ``pipelines.subscription``),
   e.g. the dead-letter topic's subscription;
 * ``bq://project.dataset.dead_letters``: re-process dead letters after a fix (optionally
-  ``--dead_letter_filter "reason = 'x'"``).
+  ``--dead_letter_filter "reason = 'x'"``). A dead letter's ``payload_ids`` says what its payload
+  holds: ``pseudonymised`` ids are not hashed again (``RawMessage.ids_pseudonymised``),
+  ``encrypted`` payloads are opened with the keyring first, NULL (an older row) is raw.
+
+Every input needs ``--pseudonym_key`` (the key the pipeline pseudonymises with); an archive line
+that is not a message is kept sealed, as it may hold raw ids anywhere.
 
 Outputs: the BigQuery tables (as streaming), or with ``--output_dir`` the files
 ``events.jsonl``, ``sessions.jsonl``, ``dead_letters.jsonl``, ``duplicates.jsonl`` and ``filtered.jsonl``.
@@ -25,6 +30,7 @@ first try to download the Prism runner). Sessions fire once per window (ON_TIME,
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import json
@@ -45,15 +51,20 @@ from apache_beam.transforms import window
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.pseudonyms import Keyring, load_keyring
 from clickstream.core.reasons import STAGE_OF, Reason, Stage
+from clickstream.core.sealing import SealError, open_sealed, seal
 from clickstream.core.tables import REPLAYED_AT
 from pipelines import archive, subscription
 from pipelines.graph import Outputs, catalog_input, erased_users_input, process, write_to_bigquery
 from pipelines.messages import RawMessage, dead_letter_row, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
+from pipelines.rules import pseudonymise
 from pipelines.rules.collect import rejected_dead_letter
+from pipelines.rules.pseudonymise import ENCRYPTED, PSEUDONYMISED
 from pipelines.timefmt import iso
 from pipelines.transforms import METRICS_NAMESPACE
+from pipelines.transforms.decode import require_pseudonym_key
 from pipelines.transforms.park import PARKED, PARKED_DEAD_LETTER_ROW
 
 log = logging.getLogger(__name__)
@@ -81,17 +92,41 @@ class ReplayOptions(PipelineOptions):
         parser.add_argument("--dead_letter_filter", default=None, help="SQL condition on dead_letters rows (bq://).")
 
 
-def _read_entry(element: tuple[str, bytes]) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
-    """One archive entry -> its message, or (tagged UNREADABLE) the dead letter that keeps it."""
+class _WithKeyring(beam.DoFn):
+    """``fn(element, *args, keyring)``, the keyring read once per worker from its source (the
+    key itself is never pickled into the pipeline graph)."""
+
+    def __init__(self, fn: Any, pseudonym_key: str, *args: Any) -> None:
+        self.fn, self.pseudonym_key, self.args = fn, pseudonym_key, args
+        self._keyring: Keyring | None = None
+
+    def setup(self) -> None:
+        self._keyring = load_keyring(self.pseudonym_key)
+
+    def process(self, element: Any):
+        yield from self.fn(element, *self.args, self._keyring)
+
+
+def _sealed_letter(letter: dict[str, Any], data: bytes, keyring: Keyring) -> dict[str, Any]:
+    """A dead letter whose bytes may hold raw ids anywhere (not a message at all): sealed."""
+    if not data:
+        return {**letter, "payload_ids": pseudonymise.NONE}
+    payload = base64.b64encode(seal(keyring, data)).decode("ascii")
+    return {**letter, "payload": payload, "payload_ids": ENCRYPTED, "user_id": None}
+
+
+def _read_entry(element: tuple[str, bytes], keyring: Keyring) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
+    """One archive entry -> its message, or (tagged UNREADABLE) the dead letter that keeps it, sealed."""
     source, entry = element
     if entry.strip():  # a blank line holds no message
         try:
             yield archive.from_json_line(entry)
         except archive.Unreadable as exc:
-            yield beam.pvalue.TaggedOutput(UNREADABLE, archive.unreadable_dead_letter(entry, source, exc))
+            letter = archive.unreadable_dead_letter(entry, source, exc)
+            yield beam.pvalue.TaggedOutput(UNREADABLE, _sealed_letter(letter, entry, keyring))
 
 
-def from_leased(message: RawMessage, source: str) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
+def from_leased(message: RawMessage, source: str, keyring: Keyring) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
     """A message from a subscription: itself, or, when the pipeline parked a dead-letter row it
     could not store (``transforms.park``), the message that row kept."""
     if message.attributes.get(PARKED) != PARKED_DEAD_LETTER_ROW:
@@ -103,11 +138,10 @@ def from_leased(message: RawMessage, source: str) -> Iterator[RawMessage | beam.
             raise ValueError("not a JSON object")
     except ValueError as exc:  # kept, as a dead letter saying why it cannot be replayed
         error = f"replay: a parked dead-letter row that cannot be read: {exc}"
-        yield beam.pvalue.TaggedOutput(
-            UNREADABLE, dead_letter_row(message, Stage.READ, Reason.UNREADABLE_ARCHIVE_LINE, error)
-        )
+        letter = dead_letter_row(message, Stage.READ, Reason.UNREADABLE_ARCHIVE_LINE, error)
+        yield beam.pvalue.TaggedOutput(UNREADABLE, _sealed_letter(letter, message.data, keyring))
         return
-    yield from from_dead_letter(row, source)
+    yield from from_dead_letter(row, source, keyring)
 
 
 def _refused_row(payload: bytes, table: str) -> dict[str, Any]:
@@ -120,22 +154,65 @@ def _refused_row(payload: bytes, table: str) -> dict[str, Any]:
     return refused
 
 
-def from_dead_letter(row: dict[str, Any], source: str) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
+def _stored_message(row: dict[str, Any], keyring: Keyring) -> RawMessage:
+    """The message a dead letter keeps, as the pipeline must read it: a sealed payload opened
+    (raises ``SealError`` when no key of the keyring opens it), pseudonymised ids marked as such
+    (never hashed twice), an older row's payload (NULL ``payload_ids``) raw as it was stored."""
+    raw = raw_from_dead_letter(row)
+    kind = row.get("payload_ids")
+    if kind == PSEUDONYMISED:
+        return dataclasses.replace(raw, ids_pseudonymised=True)
+    if kind == ENCRYPTED:
+        return dataclasses.replace(raw, data=open_sealed(keyring, raw.data))
+    return raw
+
+
+def from_dead_letter(
+    row: dict[str, Any], source: str, keyring: Keyring
+) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
     """A dead-letter row -> what to re-process: the row its table refused (tagged REFUSED), the
     archive line again, or the original message. An event the HTTP collector refused is JSON, not
     a contract message: it stays the same ``collect`` dead letter (tagged UNREADABLE), rebuilt from
-    the attributes that say why, until the client is fixed and sends it again."""
-    raw, reason, table = raw_from_dead_letter(row), row.get("reason"), row.get("refused_table")
+    the attributes that say why, until the client is fixed and sends it again. A payload sealed
+    under a key the keyring no longer holds stays the dead letter it was, with why."""
+    reason, table = row.get("reason"), row.get("refused_table")
+    try:
+        raw = _stored_message(row, keyring)
+    except SealError as exc:
+        kept = raw_from_dead_letter(row)
+        error = f"replay: {exc} (replay with the --pseudonym_key that sealed it, or let it expire)"
+        dead = dead_letter_row(
+            kept,
+            row.get("stage") or STAGE_OF.get(reason, Stage.DECODE),
+            reason or Reason.UNDECODABLE,
+            error,
+            event_id=row.get("event_id"),
+            event_type=row.get("event_type"),
+            refused_table=table,
+            payload_ids=ENCRYPTED,
+            user_id=row.get("user_id"),
+        )
+        yield beam.pvalue.TaggedOutput(UNREADABLE, dead)
+        return
     if row.get("stage") == Stage.COLLECT:
-        yield beam.pvalue.TaggedOutput(UNREADABLE, rejected_dead_letter(raw))
+        yield beam.pvalue.TaggedOutput(UNREADABLE, rejected_dead_letter(raw, keyring))
     elif reason == Reason.UNREADABLE_ARCHIVE_LINE:
-        yield from _read_entry((source, raw.data))
+        yield from _read_entry((source, raw.data), keyring)
     elif reason == Reason.WAREHOUSE_REJECTED and table:
         try:
             refused = _refused_row(raw.data, table)
         except ValueError as exc:  # kept as a dead letter, with why it cannot go back
             stage, error = STAGE_OF[Reason.WAREHOUSE_REJECTED], f"replay: {exc}"
-            dead = dead_letter_row(raw, stage, reason, error, event_id=row.get("event_id"), refused_table=table)
+            dead = dead_letter_row(
+                raw,
+                stage,
+                reason,
+                error,
+                event_id=row.get("event_id"),
+                refused_table=table,
+                payload_ids=row.get("payload_ids"),
+                user_id=row.get("user_id"),
+            )
             yield beam.pvalue.TaggedOutput(UNREADABLE, dead)
         else:
             yield beam.pvalue.TaggedOutput(REFUSED, (table, refused))
@@ -152,7 +229,7 @@ def dead_letters_query(table: str, dead_letter_filter: str | None) -> str:
     where = f"({dead_letter_filter}) AND " if dead_letter_filter else ""
     return (
         "SELECT d.message_id, d.publish_time, d.failed_at, d.payload, d.attributes, d.stage, d.reason, "
-        f"d.refused_table, d.event_id FROM `{table}` AS d WHERE {where}"
+        f"d.refused_table, d.event_id, d.event_type, d.payload_ids, d.user_id FROM `{table}` AS d WHERE {where}"
         f"NOT EXISTS (SELECT 1 FROM `{outcomes}` AS o WHERE o.is_input "
         "AND o.outcome != 'dead_letter' AND o.message_id = d.message_id "
         # The ledger's message is (message id, publish time), a missing publish time included.
@@ -175,9 +252,10 @@ def read_inputs(
     lease: subscription.Lease | None = None,
 ) -> beam.pvalue.DoOutputsTuple:
     """The input as RawMessages (main output), UNREADABLE dead letters and REFUSED rows."""
+    key = require_pseudonym_key(options.pseudonym_key)
     if lease is not None:  # pubsub://: the messages pulled before the pipeline started
         leased = pipeline | "Leased" >> beam.Create(lease.messages)
-        return leased | "ToRawMessage" >> beam.FlatMap(from_leased, source).with_outputs(
+        return leased | "ToRawMessage" >> beam.ParDo(_WithKeyring(from_leased, key, source)).with_outputs(
             UNREADABLE, REFUSED, main="messages"
         )
     if source.startswith("bq://"):
@@ -191,7 +269,7 @@ def read_inputs(
             # A message dead-lettered twice (a redelivery, an earlier replay) is replayed once.
             | "OnePerMessage" >> beam.Map(lambda kv: max(kv[1], key=lambda row: str(row["failed_at"])))
         )
-        return rows | "FromDeadLetter" >> beam.FlatMap(from_dead_letter, source).with_outputs(
+        return rows | "FromDeadLetter" >> beam.ParDo(_WithKeyring(from_dead_letter, key, source)).with_outputs(
             UNREADABLE, REFUSED, main="messages"
         )
     if source.endswith(".avro"):
@@ -203,7 +281,9 @@ def read_inputs(
         )
     else:
         entries = pipeline | "ReadLines" >> beam.io.ReadFromTextWithFilename(source, coder=BytesCoder())
-    return entries | "ToRawMessage" >> beam.FlatMap(_read_entry).with_outputs(UNREADABLE, REFUSED, main="messages")
+    return entries | "ToRawMessage" >> beam.ParDo(_WithKeyring(_read_entry, key)).with_outputs(
+        UNREADABLE, REFUSED, main="messages"
+    )
 
 
 def _query_rows(query: str, endpoint: str | None, project: str | None):

@@ -1,7 +1,6 @@
 locals {
   bq_dir = "${path.module}/../schemas/bigquery"
-  # Every table in schemas/bigquery/tables.json, with its fields from <table>.schema.json.
-  tables = jsondecode(file("${local.bq_dir}/tables.json"))
+  # local.tables (variables.tf) lists every table of tables.json; its fields are in <table>.schema.json.
 
   view_sql = {
     for f in fileset("${path.module}/../sql/views", "*.sql") :
@@ -19,14 +18,36 @@ locals {
 }
 
 resource "google_bigquery_dataset" "clickstream" {
-  #checkov:skip=CKV_GCP_81: Google-managed encryption by default; set default_encryption_configuration for CMEK.
+  #checkov:skip=CKV_GCP_81: CMEK is optional (var.kms_key_name, the dynamic block below); null keeps Google-managed keys.
   dataset_id  = var.dataset_id
   location    = var.region
   description = "Clickstream events, sessions, dead letters and recommendation signals."
+
+  # The dataset's ACL, in full (issue 13): without access blocks BigQuery gives projectReaders
+  # READER, so every project viewer could read raw events. Project owners own it and project
+  # editors (who run Terraform) write it; viewers get nothing by their basic role. Every service
+  # account gets its tables one by one (bigquery_iam.tf): table-level IAM does not fight these
+  # blocks, a google_bigquery_dataset_iam_* resource would (each apply would undo the other).
+  access {
+    role          = "OWNER"
+    special_group = "projectOwners"
+  }
+  access {
+    role          = "WRITER"
+    special_group = "projectWriters"
+  }
+
+  dynamic "default_encryption_configuration" {
+    for_each = local.cmek ? [var.kms_key_name] : []
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+  depends_on = [google_kms_crypto_key_iam_member.bigquery_uses_key]
 }
 
 resource "google_bigquery_table" "tables" {
-  #checkov:skip=CKV_GCP_80: Google-managed encryption by default, as for the dataset.
+  #checkov:skip=CKV_GCP_80: CMEK is optional (var.kms_key_name, the dynamic block below); null keeps Google-managed keys.
   for_each            = local.tables
   dataset_id          = google_bigquery_dataset.clickstream.dataset_id
   table_id            = each.key
@@ -40,10 +61,17 @@ resource "google_bigquery_table" "tables" {
     content {
       type  = time_partitioning.value.type
       field = time_partitioning.value.field
+      # Retention (issue 13): the days in tables.json, or the table's own variable.
       expiration_ms = (
-        lookup(each.value, "retention", "") == "raw_events" && var.raw_events_partition_expiration_days != null
-        ? var.raw_events_partition_expiration_days * 86400000 : null
+        local.partition_expiration_days[each.key] == null ? null : local.partition_expiration_days[each.key] * 86400000
       )
+    }
+  }
+
+  dynamic "encryption_configuration" {
+    for_each = local.cmek ? [var.kms_key_name] : []
+    content {
+      kms_key_name = encryption_configuration.value
     }
   }
 }

@@ -10,6 +10,16 @@ locals {
     parked_topic          = google_pubsub_topic.parked.id
     trace_exporter        = var.trace_exporter
     trace_sample_ratio    = local.pipeline_trace_sample_ratio
+    # The Storage Write API (issue 13): no streaming buffer, so the erasure job can delete rows
+    # as soon as they are written (insertAll's buffer refuses DML for up to 90 minutes), and
+    # exactly-once writes. The image carries the Java it needs (dataflow/Dockerfile).
+    # pipeline_parameters = { write_method = "INSERT_ALL" } goes back to insertAll.
+    write_method = "STORAGE_WRITE_API"
+    # Privacy (issue 13): the key is read from Secret Manager when the workers start (never a
+    # value here: secrets.tf), so a rotated key reaches the job at its next update or restart.
+    pseudonym_key                = "${google_secret_manager_secret.pseudonym_key.id}/versions/latest"
+    consent_default              = var.consent_default
+    erased_user_suppression_days = tostring(var.erased_user_suppression_days)
   }
   pipeline_parameters = {
     for p in local.flex_metadata.parameters :
@@ -29,6 +39,10 @@ resource "google_dataflow_flex_template_job" "pipeline" {
   staging_location        = "${google_storage_bucket.pipeline.url}/staging"
   max_workers             = var.dataflow_max_workers
   enable_streaming_engine = true
+  # No public IPs (issue 13): workers reach Google APIs through Private Google Access on their
+  # subnetwork (var.dataflow_subnetwork; null: the region's subnetwork of the default network).
+  ip_configuration = "WORKER_IP_PRIVATE"
+  subnetwork       = var.dataflow_subnetwork
   # `terraform destroy` drains: in-flight data is finished, not dropped (docs/deploy.md, teardown).
   on_delete = "drain"
 
@@ -37,7 +51,9 @@ resource "google_dataflow_flex_template_job" "pipeline" {
     google_project_iam_member.dataflow_trace_agent,
     google_pubsub_subscription_iam_member.dataflow_subscriber,
     google_pubsub_subscription_iam_member.dataflow_reads_rejected,
-    google_bigquery_dataset_iam_member.dataflow_editor,
+    google_bigquery_table_iam_member.dataflow_worker,
     google_storage_bucket_iam_member.dataflow_objects,
+    google_secret_manager_secret_iam_member.dataflow_reads_pseudonym_key,
+    google_artifact_registry_repository_iam_member.dataflow_reads_image,
   ]
 }

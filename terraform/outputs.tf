@@ -46,10 +46,21 @@ output "service_accounts" {
     signals         = google_service_account.signals.email
     replay          = google_service_account.replay.email
     collector       = google_service_account.collector.email
+    erasure         = google_service_account.erasure.email
   }
 }
 
 output "dataflow_job_id" {
   description = "Id of the streaming job (empty until a template path is given)."
   value       = one(google_dataflow_flex_template_job.pipeline[*].job_id)
+}
+
+output "pseudonym_key_secret" {
+  description = "Secret Manager secret that holds the pseudonymisation key (one hex key per line, newest first); Terraform creates it without a version."
+  value       = google_secret_manager_secret.pseudonym_key.id
+}
+
+output "pseudonym_key_command" {
+  description = "Run once after the first apply, before the job starts: adds a fresh random key as the secret's first version (the value never passes through Terraform or its state). Rotation: docs/privacy.md."
+  value       = "python3 -c 'import secrets; print(secrets.token_hex(32))' | gcloud secrets versions add ${google_secret_manager_secret.pseudonym_key.secret_id} --project=${var.project_id} --data-file=-"
 }

@@ -8,15 +8,16 @@ locals {
 }
 
 resource "google_pubsub_topic" "events" {
-  #checkov:skip=CKV_GCP_83: Google-managed encryption; pass a CMEK key here if your policy requires one.
-  name = "${var.name_prefix}-events"
+  #checkov:skip=CKV_GCP_83: CMEK is optional (var.kms_key_name, below); null keeps Google-managed keys.
+  kms_key_name = var.kms_key_name
+  name         = "${var.name_prefix}-events"
   schema_settings {
     schema   = google_pubsub_schema.event.id
     encoding = "BINARY" # Avro BINARY: compact, and what the emitters write (docs/contract.md)
   }
   message_retention_duration = local.retention
   # Publishers are accepted once every revision is registered (terraform/schema.tf).
-  depends_on = [terraform_data.schema_revisions]
+  depends_on = [terraform_data.schema_revisions, google_kms_crypto_key_iam_member.pubsub_uses_key]
 }
 
 # What the HTTP collector refused (not a JSON object, not the contract...): the event's JSON as
@@ -24,9 +25,12 @@ resource "google_pubsub_topic" "events" {
 # by definition, not contract events. The pipeline reads them (below) and writes each one as a
 # dead_letters row with stage `collect`, so the ledger holds.
 resource "google_pubsub_topic" "rejected" {
-  #checkov:skip=CKV_GCP_83: Google-managed encryption; pass a CMEK key here if your policy requires one.
+  #checkov:skip=CKV_GCP_83: CMEK is optional (var.kms_key_name, below); null keeps Google-managed keys.
+  kms_key_name               = var.kms_key_name
   name                       = "${var.name_prefix}-events-rejected"
   message_retention_duration = local.retention
+  # The service agent may use the key before the topic is created with it.
+  depends_on = [google_kms_crypto_key_iam_member.pubsub_uses_key]
 }
 
 # Pub/Sub-side dead-lettering works only for a consumer that acknowledges what it has processed
@@ -37,16 +41,22 @@ resource "google_pubsub_topic" "rejected" {
 # `clickstream replay --input pubsub://<dead_letter_subscription>`, which acknowledges a message
 # only once the pipeline has written it, so Pub/Sub's count of failed deliveries is real there.
 resource "google_pubsub_topic" "dead_letter" {
-  #checkov:skip=CKV_GCP_83: Google-managed encryption; pass a CMEK key here if your policy requires one.
+  #checkov:skip=CKV_GCP_83: CMEK is optional (var.kms_key_name, below); null keeps Google-managed keys.
+  kms_key_name               = var.kms_key_name
   name                       = "${var.name_prefix}-events-dead-letter"
   message_retention_duration = local.retention
+  # The service agent may use the key before the topic is created with it.
+  depends_on = [google_kms_crypto_key_iam_member.pubsub_uses_key]
 }
 
 # Where a dead letter that keeps failing on its own subscription ends: kept, never dropped.
 resource "google_pubsub_topic" "parked" {
-  #checkov:skip=CKV_GCP_83: Google-managed encryption; pass a CMEK key here if your policy requires one.
+  #checkov:skip=CKV_GCP_83: CMEK is optional (var.kms_key_name, below); null keeps Google-managed keys.
+  kms_key_name               = var.kms_key_name
   name                       = "${var.name_prefix}-events-parked"
   message_retention_duration = local.parked_retention
+  # The service agent may use the key before the topic is created with it.
+  depends_on = [google_kms_crypto_key_iam_member.pubsub_uses_key]
 }
 
 # The subscription the Dataflow job reads. No dead_letter_policy and no retry_policy, on purpose:

@@ -8,6 +8,33 @@ locals {
   cloud_trace = var.trace_exporter == "gcp"
   # With no exporter the pipeline samples nothing: it would build spans only to drop them.
   pipeline_trace_sample_ratio = local.cloud_trace ? tostring(var.pipeline_trace_sample_ratio) : "0"
+
+  # Every table in schemas/bigquery/tables.json (bigquery.tf creates them with their fields).
+  tables = jsondecode(file("${path.module}/../schemas/bigquery/tables.json"))
+  # Retention (issue 13): a table of per-person data names its variable in tables.json
+  # ("retention_variable") next to its number of days ("partition_expiration_days", which the
+  # local stack uses too); the variable, when set, overrides the number. Terraform cannot look a
+  # variable up by a name it reads from a file, hence this map; a name in tables.json that is not
+  # here fails the plan (tests/infra/test_retention.py).
+  retention_overrides = {
+    events_retention_days       = var.events_retention_days
+    sessions_retention_days     = var.sessions_retention_days
+    dead_letters_retention_days = var.dead_letters_retention_days
+    duplicates_retention_days   = var.duplicates_retention_days
+    filtered_retention_days     = var.filtered_retention_days
+  }
+  # Days each table keeps a partition; null keeps them (tables without per-person data).
+  partition_expiration_days = {
+    for name, spec in local.tables : name => (
+      lookup(spec, "retention_variable", null) == null ? null : coalesce(
+        local.retention_overrides[lookup(spec, "retention_variable", "")],
+        lookup(spec, "partition_expiration_days", null),
+      )
+    )
+  }
+
+  # Customer-managed encryption: only when a key is given (variable kms_key_name).
+  cmek = var.kms_key_name != null
 }
 
 variable "project_id" {
@@ -57,13 +84,53 @@ variable "dataset_id" {
   }
 }
 
-variable "raw_events_partition_expiration_days" {
-  description = "Days to keep partitions of the raw events table (null keeps them forever)."
+variable "events_retention_days" {
+  description = "Days to keep partitions of the events table; null (the default) keeps the number in schemas/bigquery/tables.json (400)."
   type        = number
-  default     = 400
+  default     = null
   validation {
-    condition     = var.raw_events_partition_expiration_days == null || var.raw_events_partition_expiration_days >= 1
-    error_message = "raw_events_partition_expiration_days must be at least 1, or null."
+    condition     = var.events_retention_days == null || try(var.events_retention_days >= 1, false)
+    error_message = "events_retention_days must be at least 1 day, or null for the number in tables.json."
+  }
+}
+
+variable "sessions_retention_days" {
+  description = "Days to keep partitions of the sessions table; null (the default) keeps the number in schemas/bigquery/tables.json (400)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.sessions_retention_days == null || try(var.sessions_retention_days >= 1, false)
+    error_message = "sessions_retention_days must be at least 1 day, or null for the number in tables.json."
+  }
+}
+
+variable "dead_letters_retention_days" {
+  description = "Days to keep partitions of the dead_letters table; null (the default) keeps the number in schemas/bigquery/tables.json (30)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.dead_letters_retention_days == null || try(var.dead_letters_retention_days >= 1, false)
+    error_message = "dead_letters_retention_days must be at least 1 day, or null for the number in tables.json."
+  }
+}
+
+variable "duplicates_retention_days" {
+  description = "Days to keep partitions of the duplicates table; null (the default) keeps the number in schemas/bigquery/tables.json (7)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.duplicates_retention_days == null || try(var.duplicates_retention_days >= 1, false)
+    error_message = "duplicates_retention_days must be at least 1 day, or null for the number in tables.json."
+  }
+}
+
+variable "filtered_retention_days" {
+  description = "Days to keep partitions of the filtered table; null (the default) keeps the number in schemas/bigquery/tables.json (30)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.filtered_retention_days == null || try(var.filtered_retention_days >= 1, false)
+    error_message = "filtered_retention_days must be at least 1 day, or null for the number in tables.json."
   }
 }
 
@@ -88,9 +155,19 @@ variable "max_delivery_attempts" {
 }
 
 variable "archive_nearline_after_days" {
-  description = "Move replay archives in the bucket to Nearline after this many days."
+  description = "Move replay archives in the bucket to Nearline after this many days (only if that comes before archive_retention_days)."
   type        = number
   default     = 30
+}
+
+variable "archive_retention_days" {
+  description = "Days the bucket keeps replay archives (archive/): raw messages cannot be erased per person, so this bounds how long an erased person's events survive there."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.archive_retention_days >= 1
+    error_message = "archive_retention_days must be at least 1."
+  }
 }
 
 variable "template_gcs_path" {
@@ -110,6 +187,10 @@ variable "pipeline_parameters" {
   validation {
     condition     = length(setintersection(keys(var.pipeline_parameters), ["trace_exporter", "trace_sample_ratio"])) == 0
     error_message = "Set tracing with trace_exporter and pipeline_trace_sample_ratio, not pipeline_parameters: trace_exporter also grants the Cloud Trace role."
+  }
+  validation {
+    condition     = length(setintersection(keys(var.pipeline_parameters), ["pseudonym_key", "consent_default", "erased_user_suppression_days"])) == 0
+    error_message = "Set consent_default and erased_user_suppression_days with their variables, not pipeline_parameters; the pseudonym key is the Secret Manager secret Terraform creates (and grants the worker)."
   }
 }
 
@@ -226,5 +307,69 @@ variable "collector_trace_sample_ratio" {
   validation {
     condition     = var.collector_trace_sample_ratio >= 0 && var.collector_trace_sample_ratio <= 1
     error_message = "collector_trace_sample_ratio must be within 0..1."
+  }
+}
+
+variable "dataflow_subnetwork" {
+  description = "Subnetwork of the Dataflow workers, regions/REGION/subnetworks/NAME (or its full URL), in var.region. Workers get private IPs only: the subnetwork needs Private Google Access. null: the default network's subnetwork of the region."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.dataflow_subnetwork == null || can(regex("^(https://www\\.googleapis\\.com/compute/v1/)?(projects/[a-z0-9-]+/)?regions/[a-z0-9-]+/subnetworks/[a-z0-9-]+$", var.dataflow_subnetwork))
+    error_message = "dataflow_subnetwork must be regions/REGION/subnetworks/NAME, projects/P/regions/REGION/subnetworks/NAME or its https://www.googleapis.com/compute/v1/ URL."
+  }
+  validation {
+    condition     = var.dataflow_subnetwork == null || strcontains(coalesce(var.dataflow_subnetwork, "-"), "regions/${var.region}/")
+    error_message = "dataflow_subnetwork must be in var.region, where the job runs."
+  }
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key (projects/P/locations/REGION/keyRings/R/cryptoKeys/K) that encrypts the dataset, its tables, the bucket (and so the replay archive) and the topics; Terraform lets the BigQuery, Cloud Storage and Pub/Sub service agents use it. null: Google-managed keys."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.kms_key_name))
+    error_message = "kms_key_name must be projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+  validation {
+    condition     = var.kms_key_name == null || try(split("/", var.kms_key_name)[3] == var.region, false)
+    error_message = "kms_key_name must be a key in var.region: BigQuery and Cloud Storage encrypt with a key in their own location."
+  }
+}
+
+variable "consent_default" {
+  description = "What an event without a consent record means to the pipeline: granted (stored) or denied (counted as filtered: consent_denied). Contract revisions before 1.2 carry no consent record. See docs/deploy.md for the choice of default."
+  type        = string
+  default     = "granted"
+  validation {
+    condition     = contains(["granted", "denied"], var.consent_default)
+    error_message = "consent_default must be granted or denied."
+  }
+}
+
+variable "erased_user_suppression_days" {
+  description = "Days after a deletion request during which the pipeline drops a forgotten person's new events (filtered: erased_user); 0 drops none."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.erased_user_suppression_days >= 0 && floor(var.erased_user_suppression_days) == var.erased_user_suppression_days
+    error_message = "erased_user_suppression_days must be a whole number of days, 0 or more."
+  }
+}
+
+variable "erasure_schedule" {
+  description = "When the scheduled query runs the erasure job over pending deletion requests (BigQuery Data Transfer schedule syntax)."
+  type        = string
+  default     = "every day 04:00"
+}
+
+variable "pseudonym_key_readers" {
+  description = "Other identities that may read the pseudonymisation key, e.g. [\"serviceAccount:serving@P.iam.gserviceaccount.com\"]: whatever serves `clickstream recommend --user RAW` hashes raw ids. Each gets secretAccessor on that one secret."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for m in var.pseudonym_key_readers : can(regex("^(serviceAccount|user|group|principal|principalSet):[^\\s]+$", m))])
+    error_message = "Each pseudonym key reader must be a named member (serviceAccount:, user:, group:, principal: or principalSet:); never the public."
   }
 }

@@ -12,6 +12,7 @@ from clickstream.app.commands.deploy import deploy_cmd
 from clickstream.app.commands.ledger import ledger_cmd
 from clickstream.app.commands.local import local_app
 from clickstream.app.commands.pipeline import pipeline_app, replay_cmd
+from clickstream.app.commands.privacy import privacy_app
 from clickstream.app.commands.traffic import emit
 from clickstream.app.commands.warehouse import query_cmd, recommend_cmd, signals_app
 
@@ -23,6 +24,7 @@ app.add_typer(collector_app, name="collector")
 app.add_typer(contract_app, name="contract")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(signals_app, name="signals")
+app.add_typer(privacy_app, name="privacy")
 app.command("demo")(demo_cmd)
 app.command("emit")(emit)
 app.command("replay")(replay_cmd)

@@ -304,7 +304,8 @@ class Demo:
 
         users = [row["user_id"] for row in query("sample_users", n=2)]
         recommend_sql = read_sql("serving/recommend.sql", local)
-        recommendations = {u: run_script(client, local, recommend_sql, {"user_id": u, "n": 5}) for u in users}
+        # users are pseudonyms already (read from events): recommend.sql takes the list of a person's pseudonyms
+        recommendations = {u: run_script(client, local, recommend_sql, {"user_ids": [u], "n": 5}) for u in users}
         return DemoResult(
             since=since,
             sent=summary.sent,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from pathlib import Path
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
@@ -18,6 +19,7 @@ from google.pubsub_v1.types import Encoding, Schema
 from clickstream.core import contract
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
+from clickstream.core.pseudonyms import SECRET_PREFIX, create_key_file
 from clickstream.core.pubsub_clients import publisher_client, schema_client, subscriber_client
 from clickstream.core.synthetic_videos import generate_videos
 from clickstream.core.tables import CATALOG_TABLE, ensure_dataset_and_tables, ensure_views, table_specs
@@ -124,8 +126,19 @@ def seed_video_catalog(client: bigquery.Client, settings: Settings) -> int:
     return len(rows)
 
 
+def ensure_pseudonym_key(settings: Settings) -> None:
+    """The local pseudonymisation key file, created once (mode 0600) and then kept: a new key
+    would give every user new pseudonyms. A Secret Manager version is never created here
+    (docs/privacy.md: its value is added with gcloud, never by a tool that logs or stores it)."""
+    source = settings.pseudonym_key_source
+    if not source.startswith(SECRET_PREFIX):
+        create_key_file(Path(source))
+
+
 def provision(settings: Settings) -> None:
-    """Every Pub/Sub and BigQuery resource the pipeline and the emitters need."""
+    """Every resource the pipeline and the emitters need: the pseudonymisation key (local),
+    Pub/Sub and BigQuery."""
+    ensure_pseudonym_key(settings)
     ensure_schema(settings)
     ensure_topics_and_subscriptions(settings)
     client = bigquery_client(settings)

@@ -27,12 +27,14 @@ class SignalParams:
     half_life_days: float = DEFAULTS["half_life_days"]
     top_k: int = DEFAULTS["top_k"]
     min_support: int = DEFAULTS["min_support"]
+    # Retention of the signal tables: the newest keep_runs as_of runs stay, older ones are deleted.
+    keep_runs: int = DEFAULTS["keep_runs"]
 
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None:
             object.__setattr__(self, "as_of", self.as_of.replace(tzinfo=UTC))
-        if self.lookback_days < 1 or self.half_life_days <= 0 or self.top_k < 1 or self.min_support < 1:
-            raise ValueError("lookback_days, top_k and min_support must be >= 1 and half_life_days > 0")
+        if min(self.lookback_days, self.top_k, self.min_support, self.keep_runs) < 1 or self.half_life_days <= 0:
+            raise ValueError("lookback_days, top_k, min_support and keep_runs must be >= 1 and half_life_days > 0")
 
 
 def run_signals(client: bigquery.Client, settings: Settings, params: SignalParams) -> dict[str, int]:

@@ -182,14 +182,15 @@ def _decoder(writer_version: str) -> tuple[Any, Any]:
 def decode(data: bytes, writer_version: str) -> dict[str, Any]:
     """Decode bytes written under ``writer_version`` into the newest revision's shape.
 
-    The payload comes back as ``(fully.qualified.Name, {...})``. Raises
+    The payload comes back as ``(fully.qualified.Name, {...})``; an optional record (``consent``,
+    a ``["null", record]`` union) as the record itself or None, the shape ``encode`` takes. Raises
     UnknownSchemaVersion, or the underlying fastavro/EOF error for bytes that are
     not the contract; callers that must not raise (the pipeline) catch those.
     """
     writer_schema, reader_schema = _decoder(writer_version)
     buffer = io.BytesIO(data)
-    # The override names a record only in a union of several records (the payload), so the
-    # optional consent record comes back as itself, not as a (name, record) pair.
+    # The record name only where a union holds more than one record (the payload): the one-record
+    # union of ``consent`` is read as a plain dict, as the emitter and the collector write it.
     record = fastavro.schemaless_reader(
         buffer, writer_schema, reader_schema, return_record_name=True, return_record_name_override=True
     )

@@ -8,12 +8,18 @@ Against real BigQuery a file runs as one script job, so ``BEGIN TRANSACTION ... 
 makes a signal's delete-and-insert atomic. The local stand-in cannot bind parameters in
 multi-statement scripts nor run transactions (measured), so there the statements run one at a
 time and the transaction statements are skipped; the SQL itself is the same.
+
+The stand-in has no exception handling either (nor ``@@error``), so the runner plays BigQuery's
+part for the one scripting form the erasure job needs: a ``BEGIN ... EXCEPTION WHEN ERROR THEN
+... END;`` block (not nested) runs its body statement by statement and, when one fails, skips
+the rest of the body and runs the handler with ``@@error.message`` bound to the error's message.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -25,6 +31,11 @@ from clickstream.core.paths import sql_dir
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 _PARAM = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _TRANSACTION = re.compile(r"^\s*(BEGIN\s+TRANSACTION|COMMIT\s+TRANSACTION|COMMIT|ROLLBACK)\s*$", re.IGNORECASE)
+_BLOCK_BEGIN = re.compile(r"^BEGIN\s+(?!TRANSACTION\b)", re.IGNORECASE)
+_BLOCK_HANDLER = re.compile(r"^EXCEPTION\s+WHEN\s+ERROR\s+THEN\s+", re.IGNORECASE)
+_BLOCK_END = re.compile(r"^END$", re.IGNORECASE)
+_ERROR_MESSAGE = "@@error.message"
+_ERROR_PARAM = "_error_message"  # what @@error.message becomes locally: a query parameter
 # Exactly these two; any other "$" is SQL (JSON paths such as '$.a', "$$" in a string).
 _PLACEHOLDER = re.compile(r"\$\{(project|dataset)\}")
 
@@ -49,6 +60,41 @@ def _strip_comments(statement: str) -> str:
 def statements(script: str) -> list[str]:
     """The statements of a script, comments-only chunks dropped."""
     return [s for s in (_strip_comments(chunk) for chunk in _STATEMENT_END.split(script)) if s]
+
+
+@dataclass(frozen=True)
+class Block:
+    """``BEGIN <body> EXCEPTION WHEN ERROR THEN <handler> END``: BigQuery scripting's error handler."""
+
+    body: tuple[str, ...]
+    handler: tuple[str, ...]
+
+
+def script_steps(script: str) -> list[str | Block]:
+    """The statements of a script, with each exception block gathered into a ``Block``."""
+    steps: list[str | Block] = []
+    body: list[str] | None = None
+    handler: list[str] | None = None
+    for statement in statements(script):
+        if _BLOCK_BEGIN.match(statement):
+            if body is not None:
+                raise ValueError("nested BEGIN ... END blocks are not supported by the local runner")
+            body, statement = [], _BLOCK_BEGIN.sub("", statement, count=1)
+        elif _BLOCK_HANDLER.match(statement):
+            if body is None or handler is not None:
+                raise ValueError("EXCEPTION WHEN ERROR THEN outside a BEGIN block")
+            handler, statement = [], _BLOCK_HANDLER.sub("", statement, count=1)
+        elif _BLOCK_END.match(statement):
+            if body is None or handler is None:
+                raise ValueError("a BEGIN ... END block needs an EXCEPTION WHEN ERROR THEN handler")
+            steps.append(Block(tuple(body), tuple(handler)))
+            body = handler = None
+            continue
+        target = handler if handler is not None else body if body is not None else steps
+        target.append(statement)  # type: ignore[union-attr]
+    if body is not None:
+        raise ValueError("a BEGIN block is never closed with END")
+    return steps
 
 
 def _bool(text: str) -> bool:
@@ -89,8 +135,12 @@ def typed_value(kind: str, text: str) -> Any:
         raise ValueError(f"{text!r} is not a {kind}" + (f" ({exc})" if kind == "BOOL" else "")) from None
 
 
-def query_parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter:
-    """A parameter typed by its Python value (``PARAMETER_TYPES``); anything else is a STRING."""
+def query_parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter:
+    """A parameter typed by its Python value (``PARAMETER_TYPES``); anything else is a STRING.
+    A list or tuple is an ARRAY of its first element's type (STRING when empty)."""
+    if isinstance(value, list | tuple):
+        kind = next((k for k, (t, _) in PARAMETER_TYPES.items() if value and isinstance(value[0], t)), "STRING")
+        return bigquery.ArrayQueryParameter(name, kind, list(value))
     kind = next((k for k, (python_type, _) in PARAMETER_TYPES.items() if isinstance(value, python_type)), "STRING")
     return bigquery.ScalarQueryParameter(name, kind, value)
 
@@ -101,7 +151,24 @@ def run_script(client: bigquery.Client, settings: Settings, script: str, params:
         config = bigquery.QueryJobConfig(query_parameters=[query_parameter(k, v) for k, v in params.items()])
         return [dict(row) for row in client.query(script, job_config=config).result()]
     rows: list[dict] = []
-    for statement in statements(script):
+    for step in script_steps(script):
+        block = step if isinstance(step, Block) else None
+        rows = _run_block(client, block, params) if block else _run_statements(client, [str(step)], params)
+    return rows
+
+
+def _run_block(client: bigquery.Client, block: Block, params: dict[str, Any]) -> list[dict]:
+    try:
+        return _run_statements(client, block.body, params)
+    except Exception as exc:  # BigQuery's WHEN ERROR catches every error a statement raises
+        message = getattr(exc, "message", None) or str(exc)
+        handler = [s.replace(_ERROR_MESSAGE, f"@{_ERROR_PARAM}") for s in block.handler]
+        return _run_statements(client, handler, {**params, _ERROR_PARAM: message})
+
+
+def _run_statements(client: bigquery.Client, statements_: Sequence[str], params: dict[str, Any]) -> list[dict]:
+    rows: list[dict] = []
+    for statement in statements_:
         if _TRANSACTION.match(statement):
             continue  # the stand-in has no transactions; statements run in order instead
         used = {name: params[name] for name in _PARAM.findall(statement) if name in params}

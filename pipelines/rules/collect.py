@@ -3,7 +3,9 @@
 The collector publishes every event it cannot accept (not a JSON object, does not fit the
 contract, ...) to the rejected topic, with the reason and detail as attributes
 (``clickstream.core.attributes``). Each such message becomes exactly one ``collect`` dead
-letter, so the ledger counts it like any other published message.
+letter, so the ledger counts it like any other published message. The item is JSON with the
+client's raw ids: it is stored with them pseudonymised (or sealed, when it is no JSON object),
+and the collector's detail with any raw id it quotes replaced (``rules.pseudonymise``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from clickstream.core import attributes as attr
+from clickstream.core.pseudonyms import Keyring
 from clickstream.core.reasons import Reason, Stage
-from pipelines.messages import RawMessage, dead_letter_row
+from pipelines.messages import RawMessage
+from pipelines.rules import pseudonymise
 
 _REASONS = frozenset(Reason)
 
 
-def rejected_dead_letter(raw: RawMessage, now_ms: int | None = None) -> dict[str, Any]:
+def rejected_dead_letter(raw: RawMessage, keyring: Keyring, now_ms: int | None = None) -> dict[str, Any]:
     """The one ``collect`` dead letter of a rejected-topic message.
 
     A reason code this pipeline does not know (a newer collector, a typo) must not make the row
@@ -32,8 +36,9 @@ def rejected_dead_letter(raw: RawMessage, now_ms: int | None = None) -> dict[str
         reason, error = Reason.INVALID_VALUE, f"the collector set no {attr.REJECT_REASON} attribute; {detail}"
     else:
         reason, error = Reason.INVALID_VALUE, f"the collector's reason {given!r} is not a known reason: {detail}"
-    return dead_letter_row(
+    return pseudonymise.dead_letter(
         raw,
+        keyring,
         Stage.COLLECT,
         reason,
         error.rstrip("; "),

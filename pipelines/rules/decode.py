@@ -7,6 +7,9 @@ enrichment) or a dead-letter row with a stable reason code. Reasons by stage:
   ``missing_schema_version``, ``undecodable``
 * ``validate``: the rest of ``clickstream.core.reasons.Reason``.
 
+Both personal ids leave as pseudonyms (``clickstream.core.pseudonyms``): the event row's
+``user_id``/``device_id``, and a dead letter's payload, ids and texts (``rules.pseudonymise``).
+
 The rules and every threshold are the contract's, in ``schemas/validation.json`` (read here
 through ``contract.validation_rules``); the README's rule table is generated from that file.
 """
@@ -15,12 +18,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from clickstream.core import contract
+from clickstream.core.pseudonyms import Keyring
 from clickstream.core.reasons import Reason, Stage
-from pipelines.messages import RawMessage, dead_letter_row
+from pipelines.messages import RawMessage
+from pipelines.rules import pseudonymise
 from pipelines.rules.tracing import collector_columns, trace_columns
 from pipelines.timefmt import iso, parse_iso_ms
 
@@ -135,7 +141,9 @@ def _check_attributes(record: dict[str, Any], attributes: dict[str, str]) -> Non
             )
 
 
-def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: int) -> Outcome:
+def _validate(
+    record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: int, pseudonym: Callable[[str], str]
+) -> Outcome:
     """All checks first, then one row literal: this runs once per message, so it stays lean."""
     event_type = record["event_type"]
     branch, payload = record["payload"]
@@ -212,8 +220,8 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
         "publish_time": iso(publish_ms) if publish_ms is not None else None,
         "clock_skew_ms": skew,
         "skew_corrected": corrected,
-        "user_id": record["user_id"],
-        "device_id": record["device_id"],
+        "user_id": pseudonym(record["user_id"]),
+        "device_id": pseudonym(record["device_id"]),
         "platform": client["platform"],
         "app_version": client["app_version"],
         "user_agent": client["user_agent"],
@@ -240,15 +248,24 @@ def _validate(record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: i
 
 
 def _dead(
-    raw: RawMessage, now_ms: int, stage: str, reason: str, error: str, record: dict[str, Any] | None = None
+    raw: RawMessage,
+    keyring: Keyring,
+    now_ms: int,
+    stage: str,
+    reason: str,
+    error: str,
+    record: dict[str, Any] | None = None,
+    version: str | None = None,
 ) -> Outcome:
     source = record if record else raw.attributes
     return Outcome(
-        dead_letter=dead_letter_row(
+        dead_letter=pseudonymise.dead_letter(
             raw,
+            keyring,
             stage,
             reason,
             error,
+            version=version,
             event_id=source.get("event_id"),
             event_type=source.get("event_type"),
             now_ms=now_ms,
@@ -274,35 +291,42 @@ def _decode_unlabelled(data: bytes) -> dict[str, Any]:
     )
 
 
-def decode_and_validate(raw: RawMessage, limits: Limits, now_ms: int | None = None) -> Outcome:
+def decode_and_validate(raw: RawMessage, limits: Limits, keyring: Keyring, now_ms: int | None = None) -> Outcome:
     """Exactly one outcome per message; any failure becomes a dead letter with its reason.
 
-    ``now_ms`` is only the reference for messages without a publish time (replay files).
+    ``keyring`` pseudonymises the ids (unless ``raw.ids_pseudonymised``: a replayed dead letter
+    whose ids are pseudonyms already). ``now_ms`` is only the reference for messages without a
+    publish time (replay files).
     """
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     data = raw.data
+    version = raw.attributes.get("schema_version")
     if not data:
-        return _dead(raw, now, Stage.DECODE, Reason.EMPTY_PAYLOAD, "message has no data")
+        return _dead(raw, keyring, now, Stage.DECODE, Reason.EMPTY_PAYLOAD, "message has no data")
     if len(data) > limits.max_payload_bytes:
         return _dead(
             raw,
+            keyring,
             now,
             Stage.DECODE,
             Reason.PAYLOAD_TOO_LARGE,
             f"{len(data)} bytes > max_payload_bytes={limits.max_payload_bytes}",
+            version=version,
         )
-    version = raw.attributes.get("schema_version")
     try:
         record = contract.decode(data, version) if version else _decode_unlabelled(data)
     except contract.UnknownSchemaVersion as exc:
-        return _dead(raw, now, Stage.DECODE, Reason.UNKNOWN_SCHEMA_VERSION, str(exc))
+        return _dead(raw, keyring, now, Stage.DECODE, Reason.UNKNOWN_SCHEMA_VERSION, str(exc), version=version)
     except _Invalid as exc:
-        return _dead(raw, now, Stage.DECODE, exc.reason, str(exc))
+        return _dead(raw, keyring, now, Stage.DECODE, exc.reason, str(exc))
     except Exception as exc:  # fastavro raises many types for bytes that are not the contract
-        return _dead(raw, now, Stage.DECODE, Reason.UNDECODABLE, f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        return _dead(raw, keyring, now, Stage.DECODE, Reason.UNDECODABLE, error, version=version)
+    version = version or record.get("schema_version")
     try:
-        return _validate(record, raw, limits, now)
+        return _validate(record, raw, limits, now, pseudonymise.pseudonymiser(raw, keyring))
     except _Invalid as exc:
-        return _dead(raw, now, Stage.VALIDATE, exc.reason, str(exc), record)
+        return _dead(raw, keyring, now, Stage.VALIDATE, exc.reason, str(exc), record, version)
     except Exception as exc:  # a value the checks did not foresee must still land somewhere
-        return _dead(raw, now, Stage.VALIDATE, Reason.INVALID_VALUE, f"{type(exc).__name__}: {exc}", record)
+        error = f"{type(exc).__name__}: {exc}"
+        return _dead(raw, keyring, now, Stage.VALIDATE, Reason.INVALID_VALUE, error, record, version)

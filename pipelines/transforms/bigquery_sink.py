@@ -36,6 +36,7 @@ from clickstream.core.reasons import Reason, Stage
 from clickstream.core.tables import REPLAYED_AT
 from pipelines.messages import RawMessage, dead_letter_row
 from pipelines.rules.bigquery_sink import is_quota_error, row_id
+from pipelines.rules.pseudonymise import NONE, PSEUDONYMISED
 from pipelines.timefmt import parse_iso_ms
 from pipelines.transforms import METRICS_NAMESPACE
 
@@ -76,7 +77,12 @@ def _publish_ms(value: Any) -> int | None:
 
 
 def sink_dead_letter(table: str, row: dict[str, Any], error: str) -> dict[str, Any]:
-    """A dead letter for a row the warehouse refused; the row itself (as JSON) is the payload."""
+    """A dead letter for a row the warehouse refused; the row itself (as JSON) is the payload.
+
+    Every row the pipeline writes holds pseudonyms only (DecodeAndValidate made them), so the
+    payload is stored as it is: ``payload_ids`` says ``pseudonymised`` when the row names a user
+    (whose pseudonym is the dead letter's ``user_id``, for erasure), else ``none``."""
+    user_id = row.get("user_id") if isinstance(row.get("user_id"), str) else None
     raw = RawMessage(
         data=json.dumps(row, default=str).encode(),
         attributes={"table": table},
@@ -92,6 +98,8 @@ def sink_dead_letter(table: str, row: dict[str, Any], error: str) -> dict[str, A
         event_type=row.get("event_type"),
         refused_table=table.rsplit(".", 1)[-1],
         trace=(row["trace_id"], row["span_id"]) if row.get("trace_id") and row.get("span_id") else None,
+        payload_ids=PSEUDONYMISED if user_id else NONE,
+        user_id=user_id,
     )
     if row.get(REPLAYED_AT) is not None:  # a replay's row stays the replay's record (lineage)
         letter[REPLAYED_AT] = row[REPLAYED_AT]

@@ -8,6 +8,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
+from clickstream.core.pseudonyms import Keyring, load_keyring
 from clickstream.core.reasons import Outcome
 from pipelines import tracing
 from pipelines.messages import RawMessage
@@ -36,9 +37,22 @@ def from_pubsub(message: Any) -> RawMessage:
 VALID = "valid"
 
 
+def require_pseudonym_key(pseudonym_key: str | None) -> str:
+    """The key source, or the error that stops a pipeline from being built without one."""
+    if not pseudonym_key:
+        raise ValueError(
+            "--pseudonym_key is required: the pipeline stores no raw user_id or device_id. Pass a key file "
+            "(`clickstream local up` creates one) or a Secret Manager version "
+            "projects/P/secrets/S/versions/V; see docs/privacy.md"
+        )
+    return pseudonym_key
+
+
 class DecodeAndValidateFn(beam.DoFn):
-    def __init__(self, limits: Limits, tracing_config: tracing.TracingConfig | None = None):
+    def __init__(self, limits: Limits, pseudonym_key: str, tracing_config: tracing.TracingConfig | None = None):
         self.limits = limits
+        self.pseudonym_key = pseudonym_key  # the source, not the key: the key is read on the worker
+        self._keyring: Keyring | None = None
         self.tracing = tracing_config or tracing.TracingConfig()
         self._tracer = None
         self._span_name = tracing.span_name(self.tracing)
@@ -57,14 +71,15 @@ class DecodeAndValidateFn(beam.DoFn):
     def setup(self) -> None:
         # Once per worker: the provider (and its exporter) is shared by the DoFns of a process.
         self._tracer = tracing.tracer(self.tracing)
+        self._keyring = load_keyring(self.pseudonym_key)
 
     def process(self, raw: RawMessage):
         self.decoded.inc()
         if self._tracer is None:
-            yield from self._outputs(decode_and_validate(raw, self.limits))
+            yield from self._outputs(decode_and_validate(raw, self.limits, self._keyring))
             return
         with tracing.consumer_span(self._tracer, raw, self._span_name) as span:
-            outcome = decode_and_validate(raw, self.limits)
+            outcome = decode_and_validate(raw, self.limits, self._keyring)
             if outcome.ok:
                 tracing.describe(span, raw, self.tracing, outcome.event["event_id"], VALID)
             else:
@@ -87,14 +102,21 @@ class DecodeAndValidateFn(beam.DoFn):
 class DecodeAndValidate(beam.PTransform):
     """RawMessage -> {events: validated event rows stamped with event time, dead_letters: rows}.
 
-    One message in, exactly one element out on one of the two outputs.
+    One message in, exactly one element out on one of the two outputs. ``pseudonym_key`` (a key
+    file or a Secret Manager version) is required: no raw id leaves this transform.
     """
 
-    def __init__(self, limits: Limits | None = None, tracing_config: tracing.TracingConfig | None = None):
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        tracing_config: tracing.TracingConfig | None = None,
+        pseudonym_key: str | None = None,
+    ):
         super().__init__()
         self.limits = limits or Limits()
         self.tracing = tracing_config or tracing.TracingConfig()
+        self.pseudonym_key = require_pseudonym_key(pseudonym_key)
 
     def expand(self, messages):
-        fn = DecodeAndValidateFn(self.limits, self.tracing)
+        fn = DecodeAndValidateFn(self.limits, self.pseudonym_key, self.tracing)
         return messages | "DecodeValidate" >> beam.ParDo(fn).with_outputs(DEAD_LETTERS, main=EVENTS)

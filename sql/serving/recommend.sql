@@ -3,16 +3,23 @@
 -- From the latest signal run: videos similar to the user's top-10 affinity videos, scored
 -- SUM(affinity x similarity) and explained by the seed that contributed most; then topped up
 -- from trending. Videos the user already watched past 90% (max_watch_ratio > 0.9) are
--- excluded. Parameters: @user_id STRING, @n INT64.
+-- excluded. Parameters: @user_ids ARRAY<STRING>, @n INT64.
 -- ${project} and ${dataset} are filled in by the caller.
+--
+-- @user_ids are the person's pseudonyms under every key held (clickstream.core.pseudonyms): the
+-- caller hashes the raw id, which no table holds. After a key rotation the signal window holds rows
+-- under the old and the new pseudonym, so a video's affinity is summed over them. A user whose latest
+-- event denied personalization has no affinity rows (sql/signals/user_video_affinity.sql), so gets
+-- trending only.
 WITH latest AS (
   SELECT MAX(as_of) AS as_of FROM `${project}.${dataset}.video_trending`
 ),
 affinity AS (
-  SELECT a.video_id, a.score, a.max_watch_ratio
+  SELECT a.video_id, SUM(a.score) AS score, MAX(a.max_watch_ratio) AS max_watch_ratio
   FROM `${project}.${dataset}.user_video_affinity` AS a
   JOIN latest ON a.as_of = latest.as_of
-  WHERE a.user_id = @user_id
+  WHERE a.user_id IN UNNEST(@user_ids)
+  GROUP BY a.video_id
 ),
 seeds AS (
   SELECT video_id, score

@@ -9,8 +9,12 @@
 --                    VideoPaused events for the video; duration from the event, else the
 --                    catalog; a pause with no known duration contributes nothing
 --   score          = 1.0 * clicks_decayed + 2.0 * watch; rows with score > 0 only
--- Re-running one @as_of replaces that as_of's rows and nothing else.
--- Parameters: @as_of TIMESTAMP, @lookback_days INT64, @half_life_days FLOAT64.
+-- Privacy (docs/warehouse.md): bot events (is_bot) count for nothing; a user whose latest event up to
+-- @as_of says consent_personalization = FALSE gets no row at all (NULL, an event without a consent
+-- record, is not a denial). The latest event is in the window whenever the user has one there.
+-- Re-running one @as_of replaces that as_of's rows and nothing else; the runs older than the newest
+-- @keep_runs are deleted.
+-- Parameters: @as_of TIMESTAMP, @lookback_days INT64, @half_life_days FLOAT64, @keep_runs INT64.
 -- Statements end with ";" at the end of a line: the local runner executes them one by one
 -- (the BigQuery stand-in cannot bind parameters in multi-statement scripts); BigQuery runs
 -- the file as one script, inside the transaction.
@@ -34,6 +38,8 @@ windowed AS (
     e.video_id,
     e.event_type,
     e.event_ts,
+    e.processed_at,
+    e.consent_personalization,
     e.position_ms,
     COALESCE(e.video_duration_ms, c.duration_ms) AS duration_ms,
     POW(0.5, TIMESTAMP_DIFF(@as_of, e.event_ts, MILLISECOND) / 1000 / (@half_life_days * 86400)) AS decay
@@ -41,6 +47,18 @@ windowed AS (
   LEFT JOIN catalog AS c ON c.video_id = e.video_id
   WHERE e.event_ts > TIMESTAMP_SUB(@as_of, INTERVAL @lookback_days DAY)
     AND e.event_ts <= @as_of
+    AND NOT COALESCE(e.is_bot, FALSE)
+),
+personalization_denied AS (
+  SELECT user_id
+  FROM (
+    SELECT
+      user_id,
+      consent_personalization,
+      ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY event_ts DESC, processed_at DESC) AS recency
+    FROM windowed
+  )
+  WHERE recency = 1 AND consent_personalization = FALSE
 ),
 per_pair AS (
   SELECT
@@ -53,6 +71,7 @@ per_pair AS (
     MAX(IF(event_type = 'VideoPaused' AND duration_ms > 0, LEAST(position_ms / duration_ms, 1.0), NULL)) AS max_watch_ratio,
     MAX(event_ts) AS last_event_ts
   FROM windowed
+  WHERE user_id NOT IN (SELECT user_id FROM personalization_denied)
   GROUP BY user_id, video_id
 )
 SELECT
@@ -66,5 +85,14 @@ SELECT
   @as_of AS as_of
 FROM per_pair
 WHERE 1.0 * clicks_decayed + 2.0 * COALESCE(watch, 0) > 0;
+
+-- Retention: only the newest @keep_runs as_of runs stay (a backfill of an older as_of is one of them
+-- only while it is among the newest).
+DELETE FROM `${project}.${dataset}.user_video_affinity`
+WHERE as_of IN (
+  SELECT as_of
+  FROM (SELECT as_of, DENSE_RANK() OVER (ORDER BY as_of DESC) AS run FROM `${project}.${dataset}.user_video_affinity`)
+  WHERE run > @keep_runs
+);
 
 COMMIT TRANSACTION;

@@ -6,8 +6,11 @@
 --   co(a, b) = sessions holding both a and b (a != b);  n(a) = sessions holding a
 --   score    = co / SQRT(n(a) * n(b)); pairs with co >= @min_support only
 --   rank     = 1-based per video_id by score desc, co desc, similar_video_id asc; rank <= @top_k
--- Re-running one @as_of replaces that as_of's rows and nothing else.
--- Parameters: @as_of TIMESTAMP, @lookback_days INT64, @min_support INT64, @top_k INT64.
+-- Bots make no sessions (the pipeline sessionizes non-bot events only), so they count for nothing
+-- here either; sessions of users who denied personalization count (co-occurrence is an aggregate).
+-- Re-running one @as_of replaces that as_of's rows and nothing else; the runs older than the newest
+-- @keep_runs are deleted.
+-- Parameters: @as_of TIMESTAMP, @lookback_days INT64, @min_support INT64, @top_k INT64, @keep_runs INT64.
 BEGIN TRANSACTION;
 
 DELETE FROM `${project}.${dataset}.video_similarity` WHERE as_of = @as_of;
@@ -57,5 +60,14 @@ ranked AS (
 SELECT video_id, similar_video_id, score, co_sessions, rank, @as_of AS as_of
 FROM ranked
 WHERE rank <= @top_k;
+
+-- Retention: only the newest @keep_runs as_of runs stay (a backfill of an older as_of is one of them
+-- only while it is among the newest).
+DELETE FROM `${project}.${dataset}.video_similarity`
+WHERE as_of IN (
+  SELECT as_of
+  FROM (SELECT as_of, DENSE_RANK() OVER (ORDER BY as_of DESC) AS run FROM `${project}.${dataset}.video_similarity`)
+  WHERE run > @keep_runs
+);
 
 COMMIT TRANSACTION;

@@ -325,3 +325,19 @@ def test_a_traced_request_continues_the_callers_trace_on_every_message(fresh_top
     assert dead.attributes[attributes.REJECT_REASON] == Reason.INVALID_EVENT_ID
     for message in (event, dead):
         assert attributes.trace_ids(message.attributes[attributes.TRACEPARENT]) == server_context
+
+
+def test_consent_reaches_the_topic_and_a_malformed_one_the_rejected_topic(fresh_topic: Settings) -> None:
+    consent = {"analytics": False, "personalization": False, "policy_version": "2026-05"}
+    with_consent, without, malformed = paused(consent=consent), clicked(), paused(consent={"analytics": "no"})
+    with serving(fresh_topic) as base, client(base) as http:
+        response = http.post("/v1/events", json={"events": [with_consent, without, malformed]})
+    assert response.status_code == 202, response.text
+    assert [(r["index"], r["reason"]) for r in response.json()["rejected"]] == [(2, "contract_violation")]
+    published = events_on(fresh_topic, expect=2)
+    decoded = {event_id: contract.decode(m.data, m.attributes["schema_version"]) for event_id, m in published.items()}
+    assert decoded[with_consent["event_id"]]["consent"] == consent  # the topic's 1.2 schema took it
+    assert decoded[without["event_id"]]["consent"] is None
+    (dead,) = rejected_on(fresh_topic, expect=1)
+    assert json.loads(dead.data) == malformed
+    assert "consent.analytics must be true or false" in dead.attributes[attributes.REJECT_DETAIL]

@@ -11,7 +11,7 @@ from clickstream.app import provisioning
 from clickstream.core import contract
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import publisher_client, subscriber_client
-from emitters.events import encode_event
+from emitters.events import Consent, encode_event
 from emitters.publisher import EventPublisher, PublisherConfig, PublishRejectedError
 from tests.support.events import pull_all, sample_click, sample_paused
 
@@ -47,18 +47,23 @@ def test_round_trip_publish_pull_decode(fresh_topic: Settings) -> None:
         assert decoded["sent_at"] >= event.event_ts_ms  # stamped by the publisher at send time
 
 
-def test_topic_accepts_events_written_under_the_previous_revision(fresh_topic: Settings) -> None:
-    previous = list(contract.revisions())[-2]
+@pytest.mark.parametrize("previous", ["1.0", "1.1"])
+def test_topic_accepts_events_written_under_earlier_revisions(fresh_topic: Settings, previous: str) -> None:
     record = sample_paused().to_record()
     record["schema_version"] = previous
-    record["client"].pop("locale")
+    record.pop("consent")  # added in 1.2
+    if previous == "1.0":
+        record["client"].pop("locale")  # added in 1.1
     data = contract.encode(record, previous)
     with _publisher(fresh_topic) as publisher:
         publisher.publish_encoded(data, {"event_id": record["event_id"], "schema_version": previous})
         report = publisher.flush(timeout=30)
     assert report.delivered == 1, report
     (message,) = pull_all(fresh_topic, expect=1)
-    assert contract.decode(message.message.data, previous)["client"]["locale"] is None
+    decoded = contract.decode(message.message.data, previous)
+    assert decoded["consent"] is None
+    if previous == "1.0":
+        assert decoded["client"]["locale"] is None
 
 
 def test_schema_invalid_message_is_rejected_and_surfaced_while_neighbours_get_through(
@@ -196,3 +201,26 @@ def test_oversized_message_is_a_clear_error_at_the_call_site(fresh_topic: Settin
         publisher.publish(sample_paused())
         report = publisher.flush(timeout=30)  # does not wait for the refused message
     assert report.accepted == 1 and report.delivered == 1
+
+
+def test_a_publisher_stamps_its_consent_default_on_events_without_one(fresh_topic: Settings) -> None:
+    """The consent banner is answered once; every later event of that person carries it, an event's
+    own consent wins, and events published before the answer carry none (consent_default decides)."""
+    granted = Consent(analytics=True, personalization=True, policy_version="2026-05")
+    own = Consent(analytics=True, personalization=False, policy_version="2026-05")
+    before, after, explicit = sample_paused(), sample_paused(), sample_click(consent=own)
+    with _publisher(fresh_topic) as publisher:
+        assert publisher.consent is None
+        publisher.publish(before)
+        publisher.set_consent(granted)
+        publisher.publish(after)
+        publisher.publish(explicit)
+        report = publisher.flush(timeout=30)
+    assert report.delivered == 3 and report.rejected == 0, report
+    decoded = {
+        m.message.attributes["event_id"]: contract.decode(m.message.data, m.message.attributes["schema_version"])
+        for m in pull_all(fresh_topic, expect=3)
+    }
+    assert decoded[before.event_id]["consent"] is None
+    assert decoded[after.event_id]["consent"] == granted.to_record()
+    assert decoded[explicit.event_id]["consent"] == own.to_record()

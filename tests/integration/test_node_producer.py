@@ -1,5 +1,5 @@
 """The Node.js producer in examples/node-producer (the official Pub/Sub client and avsc, written
-from the README's "Publishing from another language") against the real emulator: its messages
+from "Publishing from another language" in docs/emitters.md) against the real emulator: its messages
 decode with the Python contract, a bad message in its batch is refused alone, and the streaming
 pipeline stores its events in BigQuery."""
 
@@ -137,7 +137,7 @@ def test_the_pipeline_stores_the_node_producers_events_in_bigquery(
 def test_gcloud_reaches_the_emulator_only_without_credentials_and_cannot_send_a_contract_event(
     fresh_topic: Settings,
 ) -> None:
-    """The README's warning: `gcloud pubsub topics publish` sends a command-line string, which is
+    """The warning in docs/emitters.md: `gcloud pubsub topics publish` sends a command-line string, which is
     not Avro BINARY, so the schema-enforced topic refuses it; against the emulator it also needs
     CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true (it has no Google login to offer)."""
     gcloud = shutil.which("gcloud")

@@ -70,6 +70,7 @@ def test_a_parked_dead_letter_replays_as_the_message_it_was(parked_three: Settin
             f"--project={settings.project}",
             f"--bigquery_endpoint={settings.bigquery_endpoint}",
             f"--dataset={settings.dataset}",
+            f"--pseudonym_key={settings.pseudonym_key_source}",
         ]
     )
     letters = [json.loads(line) for line in (tmp_path / "dead_letters.jsonl").read_text().splitlines()]

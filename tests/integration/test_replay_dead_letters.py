@@ -20,6 +20,7 @@ from pipelines.archive import to_json_line
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits, decode_and_validate
 from pipelines.transforms.bigquery_sink import sink_dead_letter
+from tests.support.keys import key_file, keyring, pseudonym
 from tests.support.teststream import CATALOG, T0_MS, enriched, message, paused
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,8 @@ def test_dead_letters_replay_into_events_once_the_limit_is_fixed(stack: Settings
     # Events 5 days old at publish: dead letters under the default 3-day maximum age.
     old = [paused(f"late-{tag}", i, sent_at=T0_MS + 5 * 86_400_000) for i in range(5)]
     dead = [
-        decode_and_validate(message(e, publish_time_ms=T0_MS + 5 * 86_400_000 + 50), Limits()).dead_letter for e in old
+        decode_and_validate(message(e, publish_time_ms=T0_MS + 5 * 86_400_000 + 50), Limits(), keyring()).dead_letter
+        for e in old
     ]
     assert {d["reason"] for d in dead} == {"event_time_too_old"}
     client = bigquery_client(stack)
@@ -54,10 +56,14 @@ def test_dead_letters_replay_into_events_once_the_limit_is_fixed(stack: Settings
             f"--output_dir={out}",
             f"--catalog_path={catalog}",
             f"--max_event_age_s={7 * 86400}",
+            f"--pseudonym_key={key_file()}",
         ]
     )
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert sorted(e["event_id"] for e in events) == sorted(e.event_id for e in old)
+    # Stored pseudonymised, the dead letters' ids are not hashed a second time on the way back.
+    assert {d["payload_ids"] for d in dead} == {"pseudonymised"}
+    assert {e["user_id"] for e in events} == {pseudonym(f"late-{tag}")}
     assert (out / "dead_letters.jsonl").read_text() == ""
     assert all(e["message_id"].startswith("m-") for e in events)  # the original message ids survive
 
@@ -69,6 +75,7 @@ def _replay_into(settings: Settings, catalog: Path, *args: str) -> None:
             f"--dataset={settings.dataset}",
             f"--bigquery_endpoint={settings.bigquery_endpoint}",
             f"--catalog_path={catalog}",
+            f"--pseudonym_key={key_file()}",
             *args,
         ]
     )

@@ -55,6 +55,7 @@ def _replay(settings: Settings, subscription_path: str, out: Path, catalog: Path
             f"--catalog_path={catalog}",
             f"--deletion_requests_path={requests}",
             f"--project={settings.project}",
+            f"--pseudonym_key={settings.pseudonym_key_source}",
         ]
     )
     return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,22 +14,25 @@ from clickstream.app.signals import SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.paths import sql_dir
+from clickstream.core.pseudonyms import create_key_file, load_keyring
 from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, session, ts
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def warehouse(stack: Settings) -> Settings:
-    settings = fresh_dataset(stack)
+def warehouse(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    key = create_key_file(tmp_path_factory.mktemp("key") / "pseudonym.key")
+    settings = replace(fresh_dataset(stack), pseudonym_key=str(key))
+    me = load_keyring(key).pseudonym("me")  # rows hold pseudonyms, as the pipeline writes them
     load(
         settings,
         "events",
         [
             # "me" likes v1 (clicked twice) and watched v9 to the end: v9 must never be recommended.
-            event("me", "v1", "ThumbnailClicked", ts(1)),
-            event("me", "v1", "ThumbnailClicked", ts(2)),
-            event("me", "v9", "VideoPaused", ts(1), position_ms=99_000, duration_ms=100_000),
+            event(me, "v1", "ThumbnailClicked", ts(1)),
+            event(me, "v1", "ThumbnailClicked", ts(2)),
+            event(me, "v9", "VideoPaused", ts(1), position_ms=99_000, duration_ms=100_000),
             # others make v2, v9 and v5 popular
             *[event(f"o{i}", v, "ThumbnailClicked", ts(1)) for i in range(3) for v in ("v2", "v9", "v5")],
         ],
@@ -51,6 +55,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "CLICKSTREAM_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
         "CLICKSTREAM_DATASET": settings.dataset,
         "PUBSUB_EMULATOR_HOST": settings.pubsub_emulator_host,
+        "CLICKSTREAM_PSEUDONYM_KEY": settings.pseudonym_key,
     }
 
 

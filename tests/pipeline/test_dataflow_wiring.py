@@ -20,6 +20,8 @@ ARGV = [
     "--sdk_location=container",
     "--input_subscription=projects/offline-project/subscriptions/clickstream-pipeline",
     "--session_gap_s=900",
+    # On Dataflow the key is a Secret Manager version, read by the workers (never at build time).
+    "--pseudonym_key=projects/offline-project/secrets/clickstream-pseudonym-key/versions/latest",
 ]
 
 

@@ -17,6 +17,7 @@ from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits
 from pipelines.transforms import DEAD_LETTERS, EVENTS
 from pipelines.transforms.decode import DecodeAndValidate, from_pubsub
+from tests.support.keys import key_file
 from tests.support.teststream import (
     T0_MS,
     at,
@@ -38,7 +39,7 @@ def _decode(messages: list[RawMessage], limits: Limits | None = None):
     """(pipeline, outputs) for ``messages`` delivered in one bundle at their publish times."""
     p = streaming_pipeline()
     stream = new_stream().add_elements(at(messages)).advance_watermark_to_infinity()
-    return p, p | stream | DecodeAndValidate(limits)
+    return p, p | stream | DecodeAndValidate(limits, pseudonym_key=str(key_file()))
 
 
 def test_every_message_comes_out_exactly_once_on_one_output() -> None:

@@ -20,6 +20,7 @@ from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import EnrichEvents
 from pipelines.transforms.sessionize import Sessionize
+from tests.support.keys import pseudonym
 from tests.support.teststream import (
     CATALOG,
     T0_MS,
@@ -141,9 +142,9 @@ def test_each_message_has_one_outcome_and_sessions_count_unique_events() -> None
             | "Sessions" >> beam.Map(lambda s: (s["user_id"], s["event_count"], s["session_start"])),
             equal_to(
                 [
-                    ("amy", 2, "2026-01-01T00:00:00.000Z"),
-                    ("cal", 1, "2026-01-01T00:00:03.000Z"),
-                    ("gus", 1, "2026-01-01T00:00:00.100Z"),
+                    (pseudonym("amy"), 2, "2026-01-01T00:00:00.000Z"),
+                    (pseudonym("cal"), 1, "2026-01-01T00:00:03.000Z"),
+                    (pseudonym("gus"), 1, "2026-01-01T00:00:00.100Z"),
                 ]
             ),
             label="Sessions",

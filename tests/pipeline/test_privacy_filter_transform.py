@@ -19,6 +19,7 @@ from pipelines import replay
 from pipelines.archive import to_json_line
 from pipelines.graph import erased_users_input, process
 from pipelines.timefmt import iso
+from tests.support.keys import key_file
 from tests.support.teststream import (
     CATALOG,
     at,
@@ -138,6 +139,7 @@ def test_replay_writes_the_filtered_rows_and_counts_them_by_reason(tmp_path: Pat
             f"--output_dir={tmp_path / 'out'}",
             f"--catalog_path={write_catalog(tmp_path / 'catalog.jsonl', 10)}",
             f"--deletion_requests_path={requests}",
+            f"--pseudonym_key={key_file()}",
             f"--max_event_age_s={10 * 365 * 86400}",
         ]
     )

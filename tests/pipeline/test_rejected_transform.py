@@ -10,6 +10,7 @@ from clickstream.core.reasons import Reason, Stage
 from pipelines.graph import process
 from pipelines.messages import RawMessage
 from pipelines.transforms.collect import RejectedToDeadLetters
+from tests.support.keys import key_file
 from tests.support.teststream import CATALOG, T0_MS, at, message, new_stream, options, paused, streaming_pipeline
 
 
@@ -26,7 +27,7 @@ def test_each_rejected_message_becomes_exactly_one_collect_dead_letter() -> None
     messages = [rejected(1), rejected(2, Reason.CONTRACT_VIOLATION), rejected(3, "no_such_reason")]
     p = streaming_pipeline()
     stream = new_stream().add_elements(at(messages)).advance_watermark_to_infinity()
-    rows = p | stream | RejectedToDeadLetters()
+    rows = p | stream | RejectedToDeadLetters(str(key_file()))
     with p:
         assert_that(
             rows | beam.Map(lambda d: (d["message_id"], d["stage"], d["reason"])),

@@ -17,14 +17,18 @@ from typer.testing import CliRunner
 
 from clickstream.app.cli import app
 from clickstream.core.paths import REPO_ROOT
+from clickstream.core.pseudonyms import create_key_file, new_keyring
 from clickstream.core.reasons import STAGE_OF, Reason
+from clickstream.core.sealing import open_sealed, seal
 from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import encode_event
 from emitters.simulator import Simulator, TrafficProfile
 from pipelines import replay
 from pipelines.archive import to_json_line
 from pipelines.messages import RawMessage, dead_letter_row
-from tests.support.teststream import T0_MS, at, run_stream
+from pipelines.rules.decode import Limits, decode_and_validate
+from tests.support.keys import key_file, keyring, pseudonym
+from tests.support.teststream import T0_MS, at, message, paused, run_stream
 from tests.support.warehouse_seeds import write_catalog
 
 GAP_S = 30
@@ -64,6 +68,7 @@ def _replay(input_path: Path, out: Path, catalog: Path, *extra: str) -> dict[str
             f"--catalog_path={catalog}",
             f"--deletion_requests_path={_no_deletion_requests(out.parent)}",
             f"--session_gap_s={GAP_S}",
+            f"--pseudonym_key={key_file()}",
             *extra,
         ]
     )
@@ -193,9 +198,10 @@ def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
     unreadable = [d for d in out["dead_letters"] if d["reason"] == Reason.UNREADABLE_ARCHIVE_LINE]
     assert len(unreadable) == len(bad)
     assert {d["stage"] for d in unreadable} == {STAGE_OF[Reason.UNREADABLE_ARCHIVE_LINE]}
-    # The dead letter keeps the line itself, says which file it came from, and keeps the
-    # message id where the line had a readable one.
-    assert sorted(base64.b64decode(d["payload"]).decode() for d in unreadable) == sorted(bad)
+    # The dead letter keeps the line itself (sealed: it may hold raw ids anywhere), says which
+    # file it came from, and keeps the message id where the line had a readable one.
+    assert {d["payload_ids"] for d in unreadable} == {"encrypted"}
+    assert sorted(open_sealed(keyring(), base64.b64decode(d["payload"])).decode() for d in unreadable) == sorted(bad)
     assert all(str(archive) in d["error"] for d in unreadable)
     assert {d["message_id"] for d in unreadable} >= {"bad-base64", "bad-time", "bad-attributes"}
     assert set(unreadable[0]) - {"replayed_at"} == set(dead_letter_row(RawMessage(b""), "s", "r", "e"))
@@ -223,6 +229,7 @@ def test_replaying_old_traffic_without_publish_time_says_why_and_how_to_fix(tmp_
     archive.write_text("\n".join(lines) + "\n")
     args = ["replay", "--input", str(archive), "--catalog-path", str(catalog_file), "--state-dir", str(tmp_path)]
     args += ["--deletion-requests-path", str(_no_deletion_requests(tmp_path))]
+    create_key_file(tmp_path / "pseudonym.key")  # as `clickstream local up` does
 
     result = CliRunner().invoke(app, [*args, "--output-dir", str(tmp_path / "out")], env={"COLUMNS": "200"})
 
@@ -283,13 +290,72 @@ def test_a_dead_letter_the_collector_refused_stays_a_collect_dead_letter_on_repl
     )
     row = dead_letter_row(refused, "collect", "contract_violation", "user_id: 7 is not a string")
     row["payload"] = base64.b64decode(row["payload"])  # as BigQuery returns BYTES
-    out = list(replay.from_dead_letter(row, "bq://p.d.dead_letters"))
+    out = list(replay.from_dead_letter(row, "bq://p.d.dead_letters", keyring()))
     assert [o.tag for o in out] == [replay.UNREADABLE]
     kept = out[0].value
     assert (kept["stage"], kept["reason"], kept["error"], kept["message_id"]) == (
         "collect",
         "contract_violation",
-        "user_id: 7 is not a string",
+        f"user_id: {pseudonym('7')} is not a string",  # an older row's raw id is pseudonymised on the way
         "r-1",
     )
     assert "d.stage" in replay.dead_letters_query("p.d.dead_letters", None)
+
+
+def _as_stored(row: dict) -> dict:
+    return {**row, "payload": base64.b64decode(row["payload"])}  # as BigQuery returns BYTES
+
+
+def test_replaying_a_pseudonymised_dead_letter_does_not_hash_the_ids_again() -> None:
+    raw = message(paused("raw-user-zoe", 0))
+    too_old = decode_and_validate(raw, Limits(max_age_ms=1), keyring(), now_ms=T0_MS).dead_letter
+    assert (too_old["reason"], too_old["payload_ids"]) == (Reason.EVENT_TIME_TOO_OLD, "pseudonymised")
+    (again,) = replay.from_dead_letter(_as_stored(too_old), "bq://p.d.dead_letters", keyring())
+    assert isinstance(again, RawMessage) and again.ids_pseudonymised
+    event = decode_and_validate(again, Limits(), keyring(), now_ms=T0_MS).event
+    assert (event["user_id"], event["device_id"]) == (pseudonym("raw-user-zoe"), pseudonym("d-raw-user-zoe"))
+
+
+def test_a_pseudonymised_flag_comes_from_the_dead_letter_row_never_from_an_attribute() -> None:
+    raw = message(paused("raw-user-zoe", 0))
+    spoofed = RawMessage(raw.data, {**raw.attributes, "ids_pseudonymised": "true"}, "m-1", raw.publish_time_ms)
+    event = decode_and_validate(spoofed, Limits(), keyring(), now_ms=T0_MS).event
+    assert event["user_id"] == pseudonym("raw-user-zoe")
+    letter = dead_letter_row(raw, "decode", "undecodable", "x")  # an old row: payload_ids NULL, raw bytes
+    (again,) = replay.from_dead_letter(_as_stored(letter), "bq://p.d.dead_letters", keyring())
+    assert not again.ids_pseudonymised
+    assert decode_and_validate(again, Limits(), keyring(), now_ms=T0_MS).event["user_id"] == pseudonym("raw-user-zoe")
+
+
+def test_a_sealed_dead_letter_is_opened_on_replay_and_one_sealed_under_a_dropped_key_is_kept() -> None:
+    raw = message(paused("raw-user-zoe", 0))
+    sealed = dead_letter_row(
+        RawMessage(seal(keyring(), raw.data), raw.attributes, "m-1", raw.publish_time_ms),
+        "decode",
+        "undecodable",
+        "x",
+        payload_ids="encrypted",
+    )
+    (again,) = replay.from_dead_letter(_as_stored(sealed), "bq://p.d.dead_letters", keyring())
+    assert again.data == raw.data and not again.ids_pseudonymised
+    assert decode_and_validate(again, Limits(), keyring(), now_ms=T0_MS).event["user_id"] == pseudonym("raw-user-zoe")
+
+    out = list(replay.from_dead_letter(_as_stored(sealed), "bq://p.d.dead_letters", new_keyring()))
+    assert [o.tag for o in out] == [replay.UNREADABLE]
+    kept = out[0].value
+    assert (kept["payload_ids"], kept["payload"], kept["message_id"]) == ("encrypted", sealed["payload"], "m-1")
+    assert "pseudonym_key" in kept["error"]
+
+
+def test_a_pseudonymised_collector_reject_keeps_its_pseudonyms_on_replay() -> None:
+    refused = RawMessage(
+        json.dumps({"user_id": "raw-user-zoe", "device_id": "raw-dev-zoe"}).encode(),
+        {"clickstream_reason": "contract_violation", "clickstream_detail": "no event_type"},
+        "r-1",
+        T0_MS,
+    )
+    first = replay.rejected_dead_letter(refused, keyring())
+    assert first["user_id"] == pseudonym("raw-user-zoe")
+    (kept,) = replay.from_dead_letter(_as_stored(first), "bq://p.d.dead_letters", keyring())
+    assert (kept.value["payload"], kept.value["user_id"]) == (first["payload"], first["user_id"])
+    assert "d.payload_ids" in replay.dead_letters_query("p.d.dead_letters", None)

@@ -16,6 +16,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.rules.sessionize import session_id
 from pipelines.timefmt import iso
 from pipelines.transforms.sessionize import Sessionize
+from tests.support.keys import pseudonym
 from tests.support.teststream import (
     T0_MS,
     at_event_time,
@@ -52,7 +53,7 @@ def test_on_time_pane_when_the_watermark_passes_the_session() -> None:
         assert pane["pane_timing"] == "ON_TIME"
         assert pane["event_count"] == 2 and pane["video_paused_count"] == 1 and pane["thumbnail_clicked_count"] == 1
         assert pane["duration_s"] == 20.0
-        assert pane["session_id"] == session_id("alice", T0_MS)
+        assert pane["session_id"] == session_id(pseudonym("alice"), T0_MS)
         assert pane["window_end"] == "2026-01-01T00:01:20.000Z"  # last event + gap
 
     _sessionize(stream, check)
@@ -149,10 +150,10 @@ def test_late_event_merges_two_fired_sessions_into_one() -> None:
         assert merged["pane_timing"] == "LATE" and merged["event_count"] == 3
         assert merged["session_start"].startswith("2026-01-01T00:00:00") and merged["duration_s"] == 100.0
         # The merged window starts where the first session started: it keeps that session's id.
-        assert merged["session_id"] == session_id("erin", T0_MS)
+        assert merged["session_id"] == session_id(pseudonym("erin"), T0_MS)
         assert {p["session_id"] for p in on_time} == {
-            session_id("erin", T0_MS),
-            session_id("erin", T0_MS + 100_000),
+            session_id(pseudonym("erin"), T0_MS),
+            session_id(pseudonym("erin"), T0_MS + 100_000),
         }
 
     _sessionize(stream, check)
@@ -160,7 +161,7 @@ def test_late_event_merges_two_fired_sessions_into_one() -> None:
 
 def test_session_ids_are_deterministic_across_runs() -> None:
     # Each run must give the ids that the user and window start alone determine.
-    expected = [session_id("ivy", T0_MS), session_id("ivy", T0_MS + 500_000)]
+    expected = [session_id(pseudonym("ivy"), T0_MS), session_id(pseudonym("ivy"), T0_MS + 500_000)]
     for _ in range(2):
         stream = (
             new_stream()
@@ -186,7 +187,7 @@ _GAP_EVENTS = [paused("kim", 0), clicked("kim", 59), paused("kim", 119), clicked
 def _session(start_s: int, end_s: int, count: int) -> tuple:
     """(session_id, session_start, session_end, window_end, event_count) of kim's session."""
     return (
-        session_id("kim", T0_MS + start_s * 1000),
+        session_id(pseudonym("kim"), T0_MS + start_s * 1000),
         iso(T0_MS + start_s * 1000),
         iso(T0_MS + end_s * 1000),
         iso(T0_MS + (end_s + GAP_S) * 1000),

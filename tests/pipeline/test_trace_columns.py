@@ -15,6 +15,7 @@ from pipelines.messages import RawMessage
 from pipelines.transforms import DEAD_LETTERS, EVENTS
 from pipelines.transforms.collect import RejectedToDeadLetters
 from pipelines.transforms.decode import DecodeAndValidate
+from tests.support.keys import key_file
 from tests.support.teststream import T0_MS, at, message, new_stream, paused, streaming_pipeline
 from tests.support.warehouse_seeds import write_catalog
 
@@ -38,7 +39,7 @@ def test_events_and_dead_letters_carry_the_trace_of_their_message() -> None:
     untraced_bad_parent = traced(message(paused("cat", 2)), traceparent="00-not-a-trace-01")
     p = streaming_pipeline()
     stream = new_stream().add_elements(at([good, bad, untraced_bad_parent])).advance_watermark_to_infinity()
-    out = p | stream | DecodeAndValidate()
+    out = p | stream | DecodeAndValidate(pseudonym_key=str(key_file()))
     with p:
         assert_that(
             out[EVENTS] | "Events" >> beam.Map(lambda e: (*_trace(e), e["event_id_generated"])),
@@ -55,7 +56,11 @@ def test_events_and_dead_letters_carry_the_trace_of_their_message() -> None:
 def test_a_rejected_message_keeps_its_trace_on_the_dead_letter() -> None:
     refused = RawMessage(b"[]", {attr.TRACEPARENT: TRACEPARENT, attr.REJECT_REASON: "not_an_event"}, "r-1", T0_MS)
     p = streaming_pipeline()
-    rows = p | new_stream().add_elements(at([refused])).advance_watermark_to_infinity() | RejectedToDeadLetters()
+    rows = (
+        p
+        | new_stream().add_elements(at([refused])).advance_watermark_to_infinity()
+        | RejectedToDeadLetters(str(key_file()))
+    )
     with p:
         assert_that(rows | beam.Map(_trace), equal_to([("r-1", TRACE_ID, SPAN_ID)]))
 
@@ -73,6 +78,7 @@ def test_replay_stores_the_trace_that_the_archived_message_carried(tmp_path: Pat
             f"--catalog_path={catalog}",
             f"--deletion_requests_path={requests}",
             f"--max_event_age_s={10 * 365 * 86400}",
+            f"--pseudonym_key={key_file()}",
         ]
     )
     events = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]

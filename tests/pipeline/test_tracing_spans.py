@@ -15,6 +15,7 @@ from pipelines import tracing
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits
 from pipelines.transforms.decode import DecodeAndValidate
+from tests.support.keys import key_file
 from tests.support.teststream import at, message, new_stream, paused, streaming_pipeline
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -43,7 +44,7 @@ def _run(messages: list[RawMessage], config: tracing.TracingConfig) -> None:
     _ = (
         p
         | new_stream().add_elements(at(messages)).advance_watermark_to_infinity()
-        | DecodeAndValidate(Limits(), config)
+        | DecodeAndValidate(Limits(), config, str(key_file()))
     )
     p.run().wait_until_finish()
 

@@ -33,7 +33,9 @@ OUTAGE_S = 30
 def test_thirty_second_broker_outage_loses_and_doubles_nothing(own_stack: Settings, tmp_path: Path) -> None:
     settings = isolated(own_stack, "outage")
     client = bigquery_client(settings)
-    emissions = simulated(TrafficProfile(rate=10, session_gap_s=10, seed=51, duplicates=0.05), duration_s=60)
+    emissions = simulated(
+        TrafficProfile(rate=10, session_gap_s=10, seed=51, duplicates=0.05, analytics_denied=0), duration_s=60
+    )
     schedule = [(due, event) for due, event, _ in emissions]
     injected = sum(1 for *_, kind in emissions if kind == "duplicate")
     emulator = services.service_state(own_stack, "pubsub")

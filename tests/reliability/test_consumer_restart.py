@@ -27,7 +27,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_restart_loses_only_what_the_killed_pipeline_had_in_flight(stack: Settings, tmp_path: Path) -> None:
     settings = isolated(stack, "restart")
     client = bigquery_client(settings)
-    schedule = [(due, e) for due, e, _ in simulated(TrafficProfile(rate=20, session_gap_s=10, seed=61), duration_s=45)]
+    schedule = [
+        (due, e)
+        for due, e, _ in simulated(
+            TrafficProfile(rate=20, session_gap_s=10, seed=61, analytics_denied=0), duration_s=45
+        )
+    ]
 
     with start_pipeline(settings, tmp_path, "--session_gap_s=10") as first:
         traffic = Traffic(settings, schedule).start()

@@ -18,6 +18,7 @@ from clickstream.core import contract
 from emitters.events import ClientInfo, Event, ThumbnailClicked, VideoPaused
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits, decode_and_validate
+from tests.support.keys import keyring
 
 T0 = 1_767_225_600_000
 LIMITS = Limits()
@@ -81,7 +82,7 @@ def test_every_payload_becomes_an_event_or_a_dead_letter_with_a_reason() -> None
     @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(payloads())
     def one_outcome_each(raw: RawMessage) -> None:
-        outcome = decode_and_validate(raw, LIMITS, now_ms=T0)  # must not raise
+        outcome = decode_and_validate(raw, LIMITS, keyring(), now_ms=T0)  # must not raise
         assert (outcome.event is None) != (outcome.dead_letter is None)
         if outcome.dead_letter is not None:
             assert outcome.dead_letter["reason"] and outcome.dead_letter["stage"] in ("decode", "validate")

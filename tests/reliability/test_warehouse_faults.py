@@ -37,7 +37,7 @@ def test_refused_rows_become_dead_letters_and_the_pipeline_keeps_running(stack: 
     settings = isolated(stack, "reject")
     client = bigquery_client(settings)
     drift_column(client, settings, "events", "surface")
-    emissions = simulated(TrafficProfile(rate=30, session_gap_s=10, seed=71), n=300)
+    emissions = simulated(TrafficProfile(rate=30, session_gap_s=10, seed=71, analytics_denied=0), n=300)
     schedule = [(due, event) for due, event, _ in emissions]
     clicks = {e.event_id for _, e in schedule if e.event_type == "ThumbnailClicked"}
     pauses = {e.event_id for _, e in schedule if e.event_type == "VideoPaused"}
@@ -69,7 +69,8 @@ def test_warehouse_outage_is_retried_without_loss(own_stack: Settings, tmp_path:
     settings = isolated(own_stack, "whdown")
     client = bigquery_client(settings)
     emissions = simulated(
-        TrafficProfile(rate=10, session_gap_s=10, seed=72, duplicates=0.05, invalid=0.02), duration_s=50
+        TrafficProfile(rate=10, session_gap_s=10, seed=72, duplicates=0.05, invalid=0.02, analytics_denied=0),
+        duration_s=50,
     )
     schedule = [(due, event) for due, event, _ in emissions]
     # A re-sent invalid event is invalid too: take ids from the originals only.

@@ -46,6 +46,10 @@ COLLECTOR_ENV = (
 # The Terraform variables every plan needs; the grant checks evaluate conditions with them.
 REQUIRED_VARIABLES = {"project_id": "clickstream-local", "dataset_id": "clickstream"}
 CLOUD_TRACE_AGENT = ("google_project_iam_member", "project", "roles/cloudtrace.agent")
+# The tables the pipeline (and a replay, which runs the same sinks) writes.
+PIPELINE_SINKS = ("events", "sessions", "dead_letters", "duplicates", "filtered")
+# Files of terraform/ with only variables and locals (no provider): evaluated offline.
+PURE_FILES = ("variables.tf", "access.tf")
 # What each service account may do with tracing off (least privilege): (kind, target, role).
 BASE_GRANTS = {
     "collector": {
@@ -61,8 +65,16 @@ BASE_GRANTS = {
         ("google_pubsub_subscription_iam_member", "pipeline", "roles/pubsub.subscriber"),
         ("google_pubsub_subscription_iam_member", "rejected", "roles/pubsub.subscriber"),
         ("google_pubsub_topic_iam_member", "parked", "roles/pubsub.publisher"),
-        ("google_bigquery_dataset_iam_member", "clickstream", "roles/bigquery.dataEditor"),
+        # Per table, never the dataset: it writes its sinks and reads the catalog and the
+        # deletion requests (the erased-user side input).
+        *(("google_bigquery_table_iam_member", t, "roles/bigquery.dataEditor") for t in PIPELINE_SINKS),
+        ("google_bigquery_table_iam_member", "video_catalog", "roles/bigquery.dataViewer"),
+        ("google_bigquery_table_iam_member", "deletion_requests", "roles/bigquery.dataViewer"),
+        # Only under staging/ and tmp/ (an IAM condition; tests/infra/test_least_privilege.py).
         ("google_storage_bucket_iam_member", "pipeline", "roles/storage.objectAdmin"),
+        ("google_secret_manager_secret_iam_member", "pseudonym_key", "roles/secretmanager.secretAccessor"),
+        # The template image, which is also the workers' SDK container.
+        ("google_artifact_registry_repository_iam_member", "var.name_prefix", "roles/artifactregistry.reader"),
     },
 }
 
@@ -252,22 +264,39 @@ def no_basic_roles_or_public_access(root: Path) -> list[str]:
     return problems
 
 
+# The argument that names what a grant is on, by kind (the first one present wins).
+_TARGET_KEYS = ("table_id", "topic", "subscription", "bucket", "secret_id", "repository", "crypto_key_id", "name")
+
+
+def _target_expression(grant: dict[str, Any]) -> str:
+    key = next((k for k in _TARGET_KEYS if k in grant), None)
+    if key is None:
+        key = next((k for k in grant if k not in ("role", "member", "members", "count", "for_each")), "")
+    return str(grant.get(key, ""))
+
+
 def _grant_target(kind: str, grant: dict[str, Any]) -> str:
-    """The name of the resource a grant is on (``events`` for a topic), or ``project``."""
+    """The name of the resource a grant is on (``events`` for a topic), ``var.x`` for one named
+    by a variable, or ``project``."""
     if kind == "google_project_iam_member":
         return "project"
-    target = next((str(v) for k, v in grant.items() if k not in ("role", "member", "members", "count", "for_each")), "")
+    target = _target_expression(grant)
     match = re.search(r"google_[a-z0-9_]+\.([A-Za-z0-9_-]+)(?:\[[^\]]*\])?\.", target)
-    return match.group(1) if match else target
+    if match:
+        return match.group(1)
+    variable = re.fullmatch(r"\$\{(var\.[a-z0-9_]+)\}", target)
+    return variable.group(1) if variable else target
 
 
 def _evaluate(root: Path, expressions: list[str], values: dict[str, str]) -> list[str]:
-    """Each expression's value, by `terraform console` on a module of terraform/variables.tf alone
-    (its variables, validations and locals; no provider needed) with ``values`` as -var."""
+    """Each expression's value, by `terraform console` on a module of terraform/'s PURE_FILES
+    alone (variables, validations and locals; no provider needed) with ``values`` as -var."""
     with tempfile.TemporaryDirectory() as tmp:
         module = Path(tmp) / "terraform"
         module.mkdir()
-        shutil.copy2(root / "terraform" / "variables.tf", module / "variables.tf")
+        for name in PURE_FILES:
+            if (root / "terraform" / name).exists():
+                shutil.copy2(root / "terraform" / name, module / name)
         shutil.copytree(root / "schemas", Path(tmp) / "schemas")
         env = {**_env(), "TF_IN_AUTOMATION": "1"}
         run = functools.partial(subprocess.run, cwd=module, env=env, capture_output=True, text=True, timeout=120)
@@ -276,11 +305,13 @@ def _evaluate(root: Path, expressions: list[str], values: dict[str, str]) -> lis
             raise RuntimeError(f"terraform init failed: {init.stderr}")
         result = run(
             ["terraform", "console", "-no-color", *(f"-var={k}={v}" for k, v in values.items())],
-            input="".join(f"jsonencode({e})\n" for e in expressions),
+            # One expression: piped to the console, several lines print only the last result.
+            input=f"jsonencode([{', '.join(expressions)}])\n",
         )
         if result.returncode != 0:
             raise RuntimeError(f"terraform console failed on {expressions}: {result.stderr}")
-        return [json.loads(json.loads(line)) for line in result.stdout.splitlines() if line.strip()]
+        [line] = [line for line in result.stdout.splitlines() if line.strip()]
+        return json.loads(json.loads(line))
 
 
 def _expression(value: Any) -> str:
@@ -301,16 +332,23 @@ def account_grants(root: Path, account: str, values: dict[str, str] | None = Non
             if f"google_service_account.{account}." in members:
                 grants.append((kind, grant))
     conditional = [g for _, g in grants if "count" in g or "for_each" in g]
-    expressions = [
-        _expression(g["count"]) if "count" in g else f"length({_expression(g['for_each'])})" for g in conditional
-    ]
-    counts = _evaluate(root, expressions, {**REQUIRED_VARIABLES, **(values or {})}) if expressions else []
-    created = {id(g) for g, n in zip(conditional, counts, strict=True) if n}
-    return {
-        (kind, _grant_target(kind, g), str(g.get("role")))
-        for kind, g in grants
-        if ("count" not in g and "for_each" not in g) or id(g) in created
-    }
+    expressions = [_expression(g["count"]) if "count" in g else _expression(g["for_each"]) for g in conditional]
+    evaluated = _evaluate(root, expressions, {**REQUIRED_VARIABLES, **(values or {})}) if expressions else []
+    instances = {id(g): value for g, value in zip(conditional, evaluated, strict=True)}
+    granted = set()
+    for kind, g in grants:
+        if "for_each" in g:
+            # One grant per instance: a map's key names the target when the target is each.key,
+            # its value the role when the role is each.value.
+            value = instances[id(g)]
+            items = value.items() if isinstance(value, dict) else [(v, v) for v in value]
+            per_target = "each." in _target_expression(g)
+            for key, item in items:
+                role = str(item) if "each.value" in str(g.get("role")) else str(g.get("role"))
+                granted.add((kind, str(key) if per_target else _grant_target(kind, g), role))
+        elif "count" not in g or instances[id(g)]:
+            granted.add((kind, _grant_target(kind, g), str(g.get("role"))))
+    return granted
 
 
 def tracing_is_wired(root: Path) -> list[str]:

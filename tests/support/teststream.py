@@ -32,6 +32,7 @@ from pipelines.options import ClickstreamOptions
 from pipelines.rules.decode import Limits, decode_and_validate
 from pipelines.rules.enrich import enrich
 from pipelines.timefmt import iso
+from tests.support.keys import key_file, keyring
 
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: every test's event-time origin
 CLIENT = ClientInfo(
@@ -72,6 +73,7 @@ def options(**overrides: Any) -> ClickstreamOptions:
         "dedup_horizon_s": 600,
         "max_event_age_s": 10 * 365 * 86400,
         "input_topic": "projects/p/topics/t",
+        "pseudonym_key": key_file(),
     }
     args.update(overrides)
     argv = [f"--{k}={v}" for k, v in args.items()]
@@ -157,7 +159,7 @@ def batch_pipeline() -> TestPipeline:
 def decoded(event: Event, **message_kw: Any) -> dict[str, Any]:
     """The ``events`` row that DecodeAndValidate makes of ``event`` (before enrichment);
     ``message_kw`` as for ``message`` (publish time, message id)."""
-    outcome = decode_and_validate(message(event, **message_kw), Limits())
+    outcome = decode_and_validate(message(event, **message_kw), Limits(), keyring())
     assert outcome.ok, outcome.dead_letter
     return outcome.event
 
@@ -225,4 +227,6 @@ def new_stream() -> TestStream:
 
 
 def panes(sessions, user):
-    return sorted((s for s in sessions if s["user_id"] == user), key=lambda s: (s["emitted_at"], s["pane_index"]))
+    """The session panes of ``user`` (a raw id: the rows carry its pseudonym)."""
+    user_id = keyring().pseudonym(user)
+    return sorted((s for s in sessions if s["user_id"] == user_id), key=lambda s: (s["emitted_at"], s["pane_index"]))

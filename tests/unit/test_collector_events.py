@@ -159,3 +159,56 @@ def test_a_rejected_items_event_id_is_kept_only_when_it_is_a_uuid(event_id: str)
     assert isinstance(result, Rejected) and result.reason == Reason.INVALID_EVENT_ID
     assert result.event_id is None
     assert json.loads(result.data)["event_id"] == event_id  # the item itself still travels whole
+
+
+@pytest.mark.parametrize(
+    "consent",
+    [
+        {"analytics": False, "personalization": True, "policy_version": "2026-05"},
+        {"analytics": True, "personalization": False, "policy_version": None},
+    ],
+)
+def test_a_consent_object_is_encoded_into_the_avro_record(consent: dict[str, Any]) -> None:
+    result = _convert(_paused_item(consent=consent))
+    assert isinstance(result, Accepted), result
+    assert contract.decode(result.data, "1.2")["consent"] == consent
+
+
+def test_a_consent_without_policy_version_gets_null_and_no_consent_stays_null() -> None:
+    result = _convert(_click_item(consent={"analytics": True, "personalization": True}))
+    assert isinstance(result, Accepted), result
+    assert contract.decode(result.data, "1.2")["consent"] == {
+        "analytics": True,
+        "personalization": True,
+        "policy_version": None,
+    }
+    result = _convert(_click_item())
+    assert isinstance(result, Accepted), result
+    assert contract.decode(result.data, "1.2")["consent"] is None
+
+
+@pytest.mark.parametrize(
+    ("consent", "detail"),
+    [
+        ("granted", "consent must be an object"),
+        ([True, True], "consent must be an object"),
+        ({"personalization": True}, "consent.analytics is required"),
+        ({"analytics": 1, "personalization": True}, "consent.analytics must be true or false"),
+        ({"analytics": True, "personalization": "false"}, "consent.personalization must be true or false"),
+        ({"analytics": True, "personalization": True, "policy_version": 2026}, "consent.policy_version"),
+        ({"analytics": True, "personalization": True, "marketing": False}, "unknown consent fields ['marketing']"),
+    ],
+)
+def test_a_malformed_consent_is_a_contract_violation(consent: Any, detail: str) -> None:
+    item = _paused_item(consent=consent)
+    result = _convert(item)
+    assert isinstance(result, Rejected), result
+    assert result.reason is Reason.CONTRACT_VIOLATION
+    assert detail in result.detail
+    assert json.loads(result.data) == item  # the rejected topic gets the item as sent
+
+
+def test_consent_under_a_revision_before_1_2_is_an_unknown_field() -> None:
+    result = _convert(_paused_item(schema_version="1.1", consent={"analytics": True, "personalization": True}))
+    assert isinstance(result, Rejected) and result.reason is Reason.CONTRACT_VIOLATION
+    assert "unknown fields ['consent']" in result.detail

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import pytest
 
 from clickstream.core import contract
-from emitters.events import encode_event
-from tests.support.events import sample_click, sample_paused
+from emitters.events import Consent, encode_event
+from tests.support.events import CLIENT, sample_click, sample_paused
 
 
 def test_revisions_are_discovered_in_version_order() -> None:
     versions = list(contract.revisions())
     assert versions == sorted(versions, key=lambda v: tuple(map(int, v.split("."))))
-    assert versions[:2] == ["1.0", "1.1"]
+    assert versions[:3] == ["1.0", "1.1", "1.2"]
     assert contract.current_version() == versions[-1]
 
 
@@ -90,6 +91,55 @@ def test_events_written_under_previous_revision_decode_under_current(make) -> No
     assert decoded["payload"][0] == branch
     if branch.endswith("ThumbnailClicked"):
         assert decoded["payload"][1]["thumbnail_variant"] is None
+
+
+def _as_written_by(record: dict, version: str) -> dict:
+    """What a client of ``version`` writes: the record with only the fields that revision names."""
+    schema = json.loads(contract.revision(version).definition)
+    fields = _fields(schema)
+    written = {name: value for name, value in record.items() if name in fields}
+    written["schema_version"] = version
+    written["client"] = {k: v for k, v in record["client"].items() if k in _fields(fields["client"]["type"])}
+    branch, payload = record["payload"]
+    branches = {f"{contract.NAMESPACE}.{b['name']}": _fields(b) for b in fields["payload"]["type"]}
+    written["payload"] = (branch, {k: v for k, v in payload.items() if k in branches[branch]})
+    return written
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+@pytest.mark.parametrize("make", [sample_paused, sample_click])
+def test_bytes_of_every_earlier_revision_still_decode_with_no_consent(make, version) -> None:
+    """1.0 and 1.1 clients keep working after 1.2: their bytes decode under the newest reader,
+    and the consent they could not send comes back as null (the pipeline's consent_default decides)."""
+    event = make(event_ts=1_700_000_000_000, sent_at=1_700_000_000_100, client=replace(CLIENT, locale="de-DE"))
+    old_bytes = contract.encode(_as_written_by(event.to_record(), version), version)
+
+    decoded = contract.decode(old_bytes, version)
+    assert decoded["event_id"] == event.event_id
+    assert decoded["schema_version"] == version
+    assert decoded["consent"] is None
+    assert decoded["client"]["locale"] == (None if version == "1.0" else "de-DE")
+
+
+@pytest.mark.parametrize(
+    "consent",
+    [None, Consent(analytics=True, personalization=False, policy_version="2026-05"), Consent(False, False)],
+    ids=["no-consent", "personalization-denied", "all-denied-no-policy"],
+)
+@pytest.mark.parametrize("make", [sample_paused, sample_click])
+def test_a_1_2_event_round_trips_with_and_without_consent(make, consent) -> None:
+    event = make(event_ts=1_700_000_000_000, sent_at=1_700_000_000_100, consent=consent)
+    assert event.schema_version == "1.2"
+    decoded = contract.decode(encode_event(event), "1.2")
+    assert decoded == event.to_record()
+    assert decoded["consent"] == (None if consent is None else consent.to_record())
+
+
+def test_a_consent_that_is_not_the_contract_s_record_is_refused() -> None:
+    record = sample_paused().to_record()
+    record["consent"] = {"analytics": "yes", "personalization": True, "policy_version": None}
+    with pytest.raises(contract.ContractError, match="consent"):
+        contract.validate_record(record)
 
 
 def test_unknown_schema_version_is_a_clear_error() -> None:

@@ -8,9 +8,11 @@ from dataclasses import replace
 import pytest
 
 from clickstream.core import contract
+from clickstream.core.sealing import open_sealed
 from emitters.events import ThumbnailClicked, VideoPaused
 from pipelines.messages import RawMessage, raw_from_dead_letter
 from pipelines.rules.decode import Limits, correct_clock_skew, decode_and_validate
+from tests.support.keys import keyring
 from tests.support.teststream import T0_MS, clicked, message, paused
 
 LIMITS = Limits(max_age_ms=3 * 86_400_000)
@@ -25,7 +27,7 @@ def outcome_for(event, **message_kw):
         message_id="m-1",
         publish_time_ms=message_kw.get("publish_time_ms", T0_MS + 150),
     )
-    return decode_and_validate(raw, LIMITS, now_ms=T0_MS)
+    return decode_and_validate(raw, LIMITS, keyring(), now_ms=T0_MS)
 
 
 def with_payload(event, **changes):
@@ -82,23 +84,27 @@ def test_future_and_too_old_event_times() -> None:
         (b"\x02abc", {"schema_version": "7.0"}, "unknown_schema_version"),
     ],
 )
-def test_decode_reasons_keep_the_raw_payload(data, attributes, reason) -> None:
+def test_decode_reasons_keep_the_payload_sealed_for_replay(data, attributes, reason) -> None:
     raw = RawMessage(data=data, attributes=attributes, message_id="m-9", publish_time_ms=T0_MS)
-    outcome = decode_and_validate(raw, LIMITS, now_ms=T0_MS)
+    outcome = decode_and_validate(raw, LIMITS, keyring(), now_ms=T0_MS)
     assert outcome.dead_letter["reason"] == reason and outcome.dead_letter["stage"] == "decode"
-    assert raw_from_dead_letter(outcome.dead_letter) == raw  # everything needed to replay
+    stored = raw_from_dead_letter(outcome.dead_letter)
+    if data:  # bytes that are no event may hold raw ids anywhere: sealed
+        assert outcome.dead_letter["payload_ids"] == "encrypted" and data not in stored.data
+        stored = replace(stored, data=open_sealed(keyring(), stored.data))
+    assert stored == raw  # everything needed to replay
 
 
 def test_a_dead_letter_keeps_the_publish_time_to_the_millisecond() -> None:
     raw = RawMessage(data=b"", attributes={}, message_id="m-1", publish_time_ms=2_176_038_127_141)
-    letter = decode_and_validate(raw, LIMITS, now_ms=T0_MS).dead_letter
+    letter = decode_and_validate(raw, LIMITS, keyring(), now_ms=T0_MS).dead_letter
     assert letter["publish_time"] == "2038-12-15T15:02:07.141Z"
     assert raw_from_dead_letter(letter).publish_time_ms == raw.publish_time_ms
 
 
 def test_trailing_bytes_are_not_silently_ignored() -> None:
     raw = message(paused("u", 0))
-    outcome = decode_and_validate(replace(raw, data=raw.data + b"\x00\x00"), LIMITS, now_ms=T0_MS)
+    outcome = decode_and_validate(replace(raw, data=raw.data + b"\x00\x00"), LIMITS, keyring(), now_ms=T0_MS)
     assert outcome.dead_letter["reason"] == "undecodable" and "trailing" in outcome.dead_letter["error"]
 
 
@@ -145,7 +151,7 @@ def test_an_attribute_that_contradicts_the_payload_is_dead_lettered(attribute) -
     event = paused("u", 0)
     other = {"event_id": clicked("u", 1).event_id, "event_type": "ThumbnailClicked"}
     attributes = {**event.attributes(), attribute: other[attribute]}
-    outcome = decode_and_validate(_raw(event, attributes), LIMITS, now_ms=T0_MS)
+    outcome = decode_and_validate(_raw(event, attributes), LIMITS, keyring(), now_ms=T0_MS)
     assert not outcome.ok
     assert outcome.dead_letter["reason"] == "attribute_mismatch", outcome.dead_letter
     assert attribute in outcome.dead_letter["error"]
@@ -154,7 +160,7 @@ def test_an_attribute_that_contradicts_the_payload_is_dead_lettered(attribute) -
 
 
 def test_a_replayed_publish_time_far_in_the_future_is_refused_not_used_to_rebase() -> None:
-    outcome = decode_and_validate(_raw(paused("u", 0), publish_time_ms=10**17), LIMITS, now_ms=T0_MS)
+    outcome = decode_and_validate(_raw(paused("u", 0), publish_time_ms=10**17), LIMITS, keyring(), now_ms=T0_MS)
     assert not outcome.ok and outcome.dead_letter["reason"] == "invalid_publish_time", outcome.dead_letter
 
 
@@ -166,7 +172,7 @@ def test_a_position_of_2_pow_62_is_refused_when_the_duration_is_unknown() -> Non
 def test_a_record_schema_version_of_banana_is_refused() -> None:
     event = paused("u", 0)
     record = {**event.to_record(), "schema_version": "banana"}
-    outcome = decode_and_validate(_raw(event, record=record), LIMITS, now_ms=T0_MS)
+    outcome = decode_and_validate(_raw(event, record=record), LIMITS, keyring(), now_ms=T0_MS)
     assert not outcome.ok and outcome.dead_letter["reason"] == "attribute_mismatch", outcome.dead_letter
     assert "schema_version" in outcome.dead_letter["error"]
 
@@ -176,14 +182,16 @@ def test_a_1_0_event_without_attributes_decodes_under_1_0() -> None:
     record = event.to_record()
     branch, payload = record["payload"]
     record["payload"] = (branch, {k: v for k, v in payload.items() if k != "thumbnail_variant"})
-    outcome = decode_and_validate(_raw(event, attributes={}, record=record, version="1.0"), LIMITS, now_ms=T0_MS)
+    outcome = decode_and_validate(
+        _raw(event, attributes={}, record=record, version="1.0"), LIMITS, keyring(), now_ms=T0_MS
+    )
     assert outcome.ok, outcome.dead_letter
     assert outcome.event["schema_version"] == "1.0" and outcome.event["event_id"] == event.event_id
 
 
 def test_bytes_of_no_revision_without_attributes_say_the_version_is_missing() -> None:
     raw = RawMessage(data=b"\x02abc", attributes={}, message_id="m-9", publish_time_ms=T0_MS)
-    outcome = decode_and_validate(raw, LIMITS, now_ms=T0_MS)
+    outcome = decode_and_validate(raw, LIMITS, keyring(), now_ms=T0_MS)
     assert outcome.dead_letter["reason"] == "missing_schema_version", outcome.dead_letter
 
 

@@ -6,6 +6,7 @@ import itertools
 
 from clickstream.core.tables import REPLAYED_AT, table_specs
 from pipelines.rules.dedup import delivery_order, duplicate_row, forget_at_ms
+from tests.support.keys import pseudonym
 from tests.support.teststream import T0_MS, decoded, paused
 
 EVENT = paused("u", 0)
@@ -41,7 +42,7 @@ def test_duplicate_row_names_the_dropped_delivery_and_matches_the_table() -> Non
     row = duplicate_row(delivery, T0_MS + 5_000)
     assert row == {
         "event_id": EVENT.event_id,
-        "user_id": EVENT.user_id,
+        "user_id": pseudonym(EVENT.user_id),
         "message_id": "m-again",
         "publish_time": "2026-01-01T00:00:02.000Z",
         "event_ts": "2026-01-01T00:00:00.000Z",

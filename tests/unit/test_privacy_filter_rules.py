@@ -49,8 +49,9 @@ def test_an_unknown_consent_default_is_a_clear_error() -> None:
 
 def test_an_erased_user_is_filtered_within_the_suppression_period_only() -> None:
     event = _event("amy", GRANTED)
-    within = {"amy": NOW_MS - 29 * DAY_MS}
-    after = {"amy": NOW_MS - 31 * DAY_MS}
+    amy = event["user_id"]  # whatever id the decoded row holds (a pseudonym): the requests hold the same
+    within = {amy: NOW_MS - 29 * DAY_MS}
+    after = {amy: NOW_MS - 31 * DAY_MS}
     assert filter_reason(event, "granted", within, NOW_MS, 30) == FilterReason.ERASED_USER
     assert filter_reason(event, "granted", after, NOW_MS, 30) is None
     assert filter_reason(_event("bob", GRANTED), "granted", within | {"bob-other": NOW_MS}, NOW_MS, 30) is None
@@ -58,7 +59,7 @@ def test_an_erased_user_is_filtered_within_the_suppression_period_only() -> None
 
 def test_an_erased_user_who_also_denied_consent_counts_as_erased() -> None:
     event = _event("amy", DENIED)
-    assert filter_reason(event, "granted", {"amy": NOW_MS}, NOW_MS, 30) == FilterReason.ERASED_USER
+    assert filter_reason(event, "granted", {event["user_id"]: NOW_MS}, NOW_MS, 30) == FilterReason.ERASED_USER
 
 
 def test_erased_users_keeps_each_pseudonyms_newest_request() -> None:

@@ -10,6 +10,7 @@ from emitters.events import encode_event
 from emitters.simulator import INVALID_REASONS, Simulator, TrafficProfile
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits, decode_and_validate
+from tests.support.keys import keyring
 
 
 def test_every_reason_has_a_stage() -> None:
@@ -44,7 +45,7 @@ def test_the_simulator_names_invalid_events_after_the_reason_the_pipeline_gives(
         # Sent, published and processed when the simulator says it was sent.
         sent_at = int(start_ms + emission.due_s * 1000)
         raw = RawMessage(encode_event(emission.event, sent_at), emission.event.attributes(), "m-1", sent_at)
-        outcome = decode_and_validate(raw, Limits(), now_ms=sent_at)
+        outcome = decode_and_validate(raw, Limits(), keyring(), now_ms=sent_at)
         assert outcome.dead_letter is not None, emission.kind
         seen[emission.kind.removeprefix("invalid:")] = outcome.dead_letter["reason"]
         if len(seen) == len(INVALID_REASONS):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import pytest
 
 from clickstream.core.synthetic_videos import generate_videos
-from emitters.events import ThumbnailClicked, VideoPaused, encode_event
-from emitters.simulator import INVALID_REASONS, Emission, Simulator, TrafficProfile
+from emitters.events import Consent, ThumbnailClicked, VideoPaused, encode_event
+from emitters.simulator import BOT_USER_AGENTS, INVALID_REASONS, POLICY_VERSION, Emission, Simulator, TrafficProfile
+from emitters.traffic import play
+from pipelines.rules.enrich import bot_reason
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -160,3 +163,112 @@ def test_profile_rejects_nonsense() -> None:
         TrafficProfile(rate=0)
     with pytest.raises(ValueError, match="duplicates"):
         TrafficProfile(duplicates=1.5)
+
+
+def _per_viewer(emissions: list[Emission]) -> dict[str, list[Emission]]:
+    viewers: dict[str, list[Emission]] = defaultdict(list)
+    for e in emissions:
+        viewers[e.event.user_id].append(e)
+    return viewers
+
+
+# Many short sessions over many viewers: enough people to measure per-viewer shares.
+CROWD = TrafficProfile(rate=500, session_gap_s=5, seed=21)
+
+
+def test_the_default_profile_mixes_consent_answers_per_viewer() -> None:
+    viewers = _per_viewer(run(CROWD, 30_000))
+    humans = {u: es for u, es in viewers.items() if not es[0].bot}
+    answers = Counter()
+    for emissions in humans.values():
+        consents = {e.event.consent for e in emissions}
+        assert len(consents) == 1, "a person answers the banner once: every event of theirs carries it"
+        (consent,) = consents
+        if consent is None:
+            answers["none"] += 1
+        else:
+            assert consent.policy_version == POLICY_VERSION
+            answers[
+                "analytics_denied"
+                if not consent.analytics
+                else ("granted" if consent.personalization else "personalization_denied")
+            ] += 1
+            if not consent.analytics:
+                assert not consent.personalization, "who declines analytics declines personalisation too"
+    shares = {k: n / len(humans) for k, n in answers.items()}
+    print(f"{len(humans)} people: {shares}")
+    assert len(humans) > 800
+    assert 0.015 < shares["analytics_denied"] < 0.05
+    assert 0.07 < shares["personalization_denied"] < 0.13
+    assert 0.02 < shares["none"] < 0.07
+    assert shares["granted"] > 0.75
+
+
+def test_a_bot_share_of_viewers_send_with_crawler_user_agents_the_pipeline_marks() -> None:
+    viewers = _per_viewer(run(CROWD, 30_000))
+    bots = {u: es for u, es in viewers.items() if es[0].bot}
+    share = len(bots) / len(viewers)
+    print(f"{len(bots)} bots among {len(viewers)} viewers ({share:.3f})")
+    assert 0.01 < share < 0.035
+    bot_agents = {e.event.client.user_agent for es in bots.values() for e in es}
+    human_agents = {e.event.client.user_agent for u, es in viewers.items() if u not in bots for e in es}
+    assert bot_agents <= set(BOT_USER_AGENTS) and len(bot_agents) > 1
+    # The pipeline's own classifier (enrichment) recognises every one, and no human's.
+    assert all(bot_reason(ua) for ua in bot_agents)
+    assert not any(bot_reason(ua) for ua in human_agents)
+    assert all(e.bot == (u in bots) for u, es in viewers.items() for e in es)
+    assert all(e.event.consent is None for es in bots.values() for e in es), "a crawler answers no banner"
+
+
+def test_consent_and_bots_change_nothing_else_of_the_stream() -> None:
+    """Consent and bots draw from their own random stream: a seed plays the same events, at the
+    same times, with or without them (the seeds other tests rely on keep their traffic)."""
+    plain = replace(CROWD, analytics_denied=0.0, personalization_denied=0.0, no_consent=0.0, bots=0.0)
+    mixed, clean = run(CROWD, 5000), run(plain, 5000)
+    strip = lambda e: (e.due_s, e.kind, replace(e.event, consent=None, client=None))  # noqa: E731
+    assert [strip(e) for e in mixed] == [strip(e) for e in clean]
+    assert all(e.event.consent == Consent(True, True, POLICY_VERSION) and not e.bot for e in clean)
+    assert run(CROWD, 5000) == mixed  # and the mix itself is deterministic under the seed
+
+
+@pytest.mark.parametrize(
+    ("shares", "message"),
+    [
+        ({"bots": 1.5}, "bots"),
+        ({"analytics_denied": -0.1}, "analytics_denied"),
+        ({"analytics_denied": 0.5, "personalization_denied": 0.4, "no_consent": 0.2}, "add up to more than 1"),
+    ],
+)
+def test_consent_and_bot_shares_are_checked(shares: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrafficProfile(**shares)
+
+
+def test_the_traffic_summary_counts_consent_and_bots_per_send() -> None:
+    class Recorder:  # stands in for the publisher: play() only needs publish and flush
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def publish(self, event) -> None:
+            self.events.append(event)
+
+        def flush(self) -> None:
+            return None
+
+    profile = replace(CROWD, invalid=0.05, duplicates=0.05)
+    sink = Recorder()
+    summary = play(profile, sink, max_events=20_000, realtime=False)
+    emissions = run(profile, 20_000)  # the same stream (play starts it at the wall clock's now)
+    assert [e.event_id for e in sink.events] == [e.event.event_id for e in emissions]
+    assert summary.bot_sends == sum(e.bot for e in emissions) > 0
+    assert sum(summary.by_consent.values()) == summary.sent
+    assert summary.by_consent["analytics_denied"] == sum(
+        1 for e in emissions if e.event.consent is not None and not e.event.consent.analytics
+    )
+    # What the pipeline filters as consent_denied: denied sends that pass validation (duplicates too).
+    assert summary.consent_denied_valid == sum(
+        1
+        for e in emissions
+        if e.event.consent is not None and not e.event.consent.analytics and not e.kind.startswith("invalid:")
+    )
+    assert 0 < summary.consent_denied_valid < summary.by_consent["analytics_denied"]

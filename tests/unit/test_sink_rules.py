@@ -6,6 +6,7 @@ from clickstream.core.tables import REPLAYED_AT, table_specs
 from pipelines.rules.bigquery_sink import is_quota_error, row_id
 from pipelines.rules.dedup import duplicate_row
 from pipelines.transforms.bigquery_sink import sink_dead_letter
+from tests.support.keys import pseudonym
 from tests.support.teststream import T0_MS, decoded, paused
 
 
@@ -46,3 +47,12 @@ def test_a_replayed_row_the_warehouse_refuses_keeps_its_lineage() -> None:
     letter = sink_dead_letter("p.d.events", {**refused, REPLAYED_AT: "2026-01-02T00:00:00.000Z"}, "bad")
     assert letter[REPLAYED_AT] == "2026-01-02T00:00:00.000Z"
     assert sink_dead_letter("p.d.events", refused, "bad").get(REPLAYED_AT) is None
+
+
+def test_a_refused_row_is_a_dead_letter_findable_by_its_pseudonym_and_says_its_payload_holds_no_raw_id() -> None:
+    event = decoded(paused("raw-user-ann", 0))
+    letter = sink_dead_letter("p.d.events", event, "no such field")
+    assert (letter["user_id"], letter["payload_ids"]) == (event["user_id"], "pseudonymised")
+    assert letter["user_id"] == pseudonym("raw-user-ann")
+    refused_letter = sink_dead_letter("p.d.dead_letters", {"message_id": "m-1", "user_id": None}, "bad")
+    assert (refused_letter["user_id"], refused_letter["payload_ids"]) == (None, "none")

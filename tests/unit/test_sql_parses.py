@@ -13,7 +13,7 @@ SQL_FILES = sorted(sql_dir().rglob("*.sql"))
 
 
 def test_there_is_sql_to_check() -> None:
-    assert {p.parent.name for p in SQL_FILES} == {"views", "signals", "queries", "serving", "demo", "ledger"}
+    assert {p.parent.name for p in SQL_FILES} == {"views", "signals", "queries", "serving", "demo", "ledger", "privacy"}
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

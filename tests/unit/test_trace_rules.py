@@ -10,6 +10,7 @@ from clickstream.core import attributes as attr
 from pipelines.messages import RawMessage, dead_letter_row
 from pipelines.rules.decode import Limits, decode_and_validate
 from pipelines.rules.tracing import collector_columns, trace_columns
+from tests.support.keys import keyring
 from tests.support.teststream import T0_MS, message, paused
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -90,7 +91,7 @@ def test_a_client_ip_attribute_is_stored_only_as_its_network(value: str, stored:
     # Any Pub/Sub producer can set the attribute: the pipeline keeps no more of it than the collector would.
     assert collector_columns({attr.CLIENT_IP_PREFIX: value})["client_ip_prefix"] == stored
     raw = through_collector(message(paused("ann", 0)), **{attr.CLIENT_IP_PREFIX: value})
-    outcome = decode_and_validate(raw, Limits())
+    outcome = decode_and_validate(raw, Limits(), keyring())
     assert outcome.ok, outcome.dead_letter
     assert outcome.event["client_ip_prefix"] == stored
 
@@ -100,7 +101,7 @@ def test_a_dead_letter_keeps_only_the_network_of_a_client_ip_attribute(value: st
     # dead_letters.attributes keeps the message's attributes: a full address set by a direct
     # producer must not be stored there either (no raw IP is ever stored).
     raw = through_collector(message(paused("ann", 0, position_ms=-1)), **{attr.CLIENT_IP_PREFIX: value})
-    outcome = decode_and_validate(raw, Limits())
+    outcome = decode_and_validate(raw, Limits(), keyring())
     assert not outcome.ok
     stored = {a["key"]: a["value"] for a in outcome.dead_letter["attributes"]}
     assert stored.get(attr.CLIENT_IP_PREFIX) == kept
@@ -108,7 +109,7 @@ def test_a_dead_letter_keeps_only_the_network_of_a_client_ip_attribute(value: st
 
 
 def test_a_stored_event_carries_its_trace_and_collector_columns() -> None:
-    outcome = decode_and_validate(through_collector(message(paused("ann", 0)), **COLLECTOR), Limits())
+    outcome = decode_and_validate(through_collector(message(paused("ann", 0)), **COLLECTOR), Limits(), keyring())
     assert outcome.ok, outcome.dead_letter
     row = outcome.event
     assert (row["trace_id"], row["span_id"], row["client_ip_prefix"], row["event_id_generated"]) == (
@@ -122,14 +123,14 @@ def test_a_stored_event_carries_its_trace_and_collector_columns() -> None:
 
 def test_an_invalid_traceparent_is_ignored_and_the_event_stored() -> None:
     raw = through_collector(message(paused("ann", 0)), **{attr.TRACEPARENT: "00-nonsense"})
-    outcome = decode_and_validate(raw, Limits())
+    outcome = decode_and_validate(raw, Limits(), keyring())
     assert outcome.ok, outcome.dead_letter
     assert (outcome.event["trace_id"], outcome.event["span_id"]) == (None, None)
 
 
 def test_a_dead_letter_carries_the_trace_of_its_message() -> None:
     invalid = through_collector(message(paused("ann", 0, position_ms=-1)), **COLLECTOR)
-    outcome = decode_and_validate(invalid, Limits())
+    outcome = decode_and_validate(invalid, Limits(), keyring())
     assert (outcome.dead_letter["trace_id"], outcome.dead_letter["span_id"]) == (TRACE_ID, SPAN_ID)
     garbage = RawMessage(b"\x00", {attr.TRACEPARENT: TRACEPARENT}, "m-1", T0_MS)
     row = dead_letter_row(garbage, "decode", "undecodable", "x")

@@ -145,3 +145,22 @@ def test_closing_the_tab_while_the_collector_fails_sends_the_kept_queue_in_one_b
     assert len(beacons) == 1, f"{len(beacons)} beacons for one close"
     assert [e["payload"]["slot"] for e in beacons[0].events] == [4]
     other.context.close()
+
+
+def test_set_consent_stamps_later_events_and_survives_a_reload(browser: Browser, page_server: PageServer) -> None:
+    page = open_page(browser, page_server, **FAST)
+    page.click("[data-slot='1']")  # before the banner was answered: no consent
+    page.evaluate("window.tracker.setConsent({analytics: false, personalization: false, policyVersion: '2026-05'})")
+    page.click("[data-slot='2']")  # denied: still sent, stamped denied (the pipeline filters it)
+    page_server.wait_for(lambda s: len(_ids(s)) == 2)
+    page.reload()  # the next page's tracker reads the answer from localStorage
+    page.wait_for_function("window.trackerReady === true")
+    page.click("[data-slot='3']")
+    page_server.wait_for(lambda s: len(_ids(s)) == 3)
+
+    by_slot = {e["payload"]["slot"]: e for e in page_server.accepted_events()}
+    denied = {"analytics": False, "personalization": False, "policy_version": "2026-05"}
+    assert "consent" not in by_slot[1]
+    assert by_slot[2]["consent"] == denied
+    assert by_slot[3]["consent"] == denied
+    page.context.close()

@@ -29,6 +29,7 @@ from clickstream.app.local.processes import free_port
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.paths import REPO_ROOT
+from clickstream.core.pseudonyms import load_keyring
 from tests.support.browser import WRITE_KEY, PageServer, open_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -95,6 +96,8 @@ def test_clicks_and_a_pause_in_chromium_are_stored_with_their_slots_and_position
         )
         page.click("[data-slot='2']")
         _sent(page, 1)
+        # The viewer answers the banner: what follows on this page carries it.
+        page.evaluate("window.tracker.setConsent({analytics: true, personalization: false, policyVersion: '2026-05'})")
         page.click("#play")
         page.wait_for_function("document.getElementById('player').currentTime > 0.5")
         page.click("#pause")
@@ -123,9 +126,11 @@ def test_clicks_and_a_pause_in_chromium_are_stored_with_their_slots_and_position
             target=lambda: results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
         )
         pipeline.start()
+        stored_as = load_keyring(settings.pseudonym_key_source).pseudonym(user)  # never the raw id
         sql = (
             "SELECT event_id, event_type, video_id, slot, rank, surface, impression_id, position_ms,"
-            f" platform, user_agent, locale FROM `{settings.table_id('events')}` WHERE user_id = '{user}'"
+            f" platform, user_agent, browser_family, locale, consent_analytics, consent_personalization,"
+            f" consent_policy_version FROM `{settings.table_id('events')}` WHERE user_id = '{stored_as}'"
         )
         deadline = time.monotonic() + 120
         rows = list(client.query(sql).result())
@@ -145,6 +150,16 @@ def test_clicks_and_a_pause_in_chromium_are_stored_with_their_slots_and_position
     [pause] = [r for r in rows if r.event_type == "VideoPaused"]
     assert (pause.video_id, pause.position_ms) == ("web-test-main", position_ms)
     assert {(r.platform, r.locale) for r in rows} == {("web", "en-GB")}
-    assert all("Chrome" in r.user_agent for r in rows), "the collector filled in the browser's User-Agent"
+    # The collector filled in the browser's User-Agent; the pipeline parsed it and kept only the parsed fields.
+    assert all("Chrome" in r.browser_family and r.user_agent is None for r in rows), rows
+    consent = {
+        (r.event_type, r.slot): (r.consent_analytics, r.consent_personalization, r.consent_policy_version) for r in rows
+    }
+    assert consent == {
+        ("ThumbnailClicked", 2): (None, None, None),  # before the banner was answered
+        ("VideoPaused", None): (True, False, "2026-05"),
+        ("ThumbnailClicked", 5): (True, False, "2026-05"),
+        ("ThumbnailClicked", 1): (None, None, None),  # another visit (its own storage) that was not asked
+    }
     dead = f"SELECT COUNT(*) AS n FROM `{settings.table_id('dead_letters')}`"
     assert next(iter(client.query(dead).result())).n == 0

@@ -19,6 +19,7 @@ from clickstream.app.commands.common import (
 )
 from clickstream.app.signals import SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.pseudonyms import KeyringError, load_keyring
 from clickstream.core.sql import PARAMETER_TYPES, read_sql, render_sql, run_script, typed_value
 
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -106,6 +107,7 @@ def signals_run(
     half_life_days: Annotated[float | None, typer.Option(help="Decay half-life in days [7]")] = None,
     top_k: Annotated[int | None, typer.Option(help="Similar videos kept per video [20]")] = None,
     min_support: Annotated[int | None, typer.Option(help="Minimum shared sessions for a pair [2]")] = None,
+    keep_runs: Annotated[int | None, typer.Option(help="As-of runs each signal table keeps [7]")] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Compute user_video_affinity, video_similarity and video_trending for one as-of time."""
@@ -120,6 +122,7 @@ def signals_run(
             "half_life_days": half_life_days,
             "top_k": top_k,
             "min_support": min_support,
+            "keep_runs": keep_runs,
         }
         params = SignalParams(as_of=when, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
@@ -140,14 +143,19 @@ def signals_run(
 
 
 def recommend_cmd(
-    user: Annotated[str, typer.Option(help="User id")],
+    user: Annotated[str, typer.Option(help="The raw user id (hashed with the pseudonymisation key)")],
     n: Annotated[int, typer.Option("-n", help="How many candidates")] = 10,
     state_dir: StateDir = None,
 ) -> None:
     """Candidates for one user from the latest signals, with the reason for each."""
     settings, client = _warehouse(state_dir)
+    try:  # the tables hold pseudonyms only: the raw id is hashed as the pipeline hashed it
+        pseudonyms = load_keyring(settings.pseudonym_key_source).all_pseudonyms(user)
+    except KeyringError as exc:
+        fail(str(exc))
+    params = {"user_ids": pseudonyms, "n": n}
     try:
-        rows = run_script(client, settings, read_sql("serving/recommend.sql", settings), {"user_id": user, "n": n})
+        rows = run_script(client, settings, read_sql("serving/recommend.sql", settings), params)
     except Exception as exc:
         fail(f"recommend failed: {one_line(exc)}")
     if not rows:

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { MAX_EVENT_BYTES, MAX_EVENTS, MAX_REQUEST_BYTES, PAYLOADS, SCHEMA_VERSION } from "./contract.js";
+import { CONSENT, MAX_EVENT_BYTES, MAX_EVENTS, MAX_REQUEST_BYTES, PAYLOADS, SCHEMA_VERSION } from "./contract.js";
 
 export { SCHEMA_VERSION };
 
@@ -31,7 +31,7 @@ const BEACON_BYTES = 60000;
  * @property {number} [maxQueue=1000] Queue bound; when full the oldest event is dropped (counted).
  * @property {number} [baseDelayMs=1000] Backoff base: retry n waits random() * min(max, base * 2^(n-1)).
  * @property {number} [maxDelayMs=60000] Backoff cap.
- * @property {string} [storageKey="clickstream"] Prefix of the storage keys (`:queue`, `:device`).
+ * @property {string} [storageKey="clickstream"] Prefix of the storage keys (`:queue`, `:device`, `:consent`).
  * @property {(reason: "overflow" | "refused", count: number) => void} [onDrop] Called when events are dropped.
  * @property {typeof fetch} [fetch] Injection points for tests and unusual hosts; default to the page's globals:
  * @property {Storage | null} [storage] `localStorage` (null: memory only).
@@ -63,6 +63,9 @@ const BEACON_BYTES = 60000;
  *   recommendation_request_id?: string, thumbnail_variant?: string}) => string} thumbnailClicked
  *   Queue a ThumbnailClicked event; returns its event_id.
  * @property {(eventType: string, fields: object) => string} track Queue any event type of the contract.
+ * @property {(consent: {analytics: boolean, personalization: boolean, policyVersion?: string} | null) => void}
+ *   setConsent What the person answered to the consent banner: stamped on every event queued from now on,
+ *   and kept in storage for the next page (null forgets it). Events queued before carry none.
  * @property {() => Promise<boolean>} flush Send everything now; true when the queue is empty afterwards
  *   (false while a Retry-After or backoff wait is running, or when a send failed).
  * @property {() => void} stop Stop timers and listeners; the queue stays in storage for the next tracker.
@@ -138,6 +141,44 @@ export function createTracker(options) {
   const client = { platform: "web", app_version: opt("appVersion", "unknown") };
   const locale = opt("locale", nav.language);
   if (locale) client.locale = locale;
+
+  const check = (type, name, value, code) => {
+    const where = `${type}: ${name}`;
+    if (code === "s") {
+      if (typeof value !== "string") throw new TypeError(`${where} must be a string`);
+      return value;
+    }
+    if (code === "b") {
+      if (typeof value !== "boolean") throw new TypeError(`${where} must be a boolean`);
+      return value;
+    }
+    if (typeof value !== "number" || !Number.isFinite(value)) throw new TypeError(`${where} must be a number`);
+    if (code === "i" && !Number.isInteger(value)) throw new TypeError(`${where} must be an integer`);
+    return code === "l" ? Math.round(value) : value; // long fields are whole milliseconds
+  };
+
+  // The contract's consent record from setConsent's camelCase argument; TypeError when it does not fit.
+  const consentRecord = (given) => {
+    if (given == null) return null;
+    if (typeof given !== "object") throw new TypeError("consent: must be an object or null");
+    const names = {};
+    for (const name in CONSENT) names[name.replace(/_(.)/g, (_, c) => c.toUpperCase())] = name;
+    for (const key in given) if (!(key in names)) throw new TypeError(`consent: unknown field ${key}`);
+    const record = {};
+    for (const key in names) {
+      const name = names[key];
+      const value = given[key];
+      if (value == null && !CONSENT[name].endsWith("?")) throw new TypeError(`consent: ${key} is required`);
+      record[name] = value == null ? null : check("consent", key, value, CONSENT[name][0]);
+    }
+    return record;
+  };
+  let consent = null;
+  try {
+    consent = consentRecord(JSON.parse(read(":consent") || "null"));
+  } catch {
+    // Unreadable or stale stored consent: none, as before the banner was answered.
+  }
 
   /** @type {object[]} events without sent_at, oldest first */
   let queue = [];
@@ -323,21 +364,6 @@ export function createTracker(options) {
   listen(true);
   after();
 
-  const check = (type, name, value, code) => {
-    const where = `${type}: ${name}`;
-    if (code === "s") {
-      if (typeof value !== "string") throw new TypeError(`${where} must be a string`);
-      return value;
-    }
-    if (code === "b") {
-      if (typeof value !== "boolean") throw new TypeError(`${where} must be a boolean`);
-      return value;
-    }
-    if (typeof value !== "number" || !Number.isFinite(value)) throw new TypeError(`${where} must be a number`);
-    if (code === "i" && !Number.isInteger(value)) throw new TypeError(`${where} must be an integer`);
-    return code === "l" ? Math.round(value) : value; // long fields are whole milliseconds
-  };
-
   /** @type {Tracker["track"]} */
   const track = (type, fields) => {
     const spec = PAYLOADS[type];
@@ -363,6 +389,7 @@ export function createTracker(options) {
       client,
       payload,
     };
+    if (consent) event.consent = consent;
     if (bytes(JSON.stringify(event)) > MAX_EVENT_BYTES - 30) {
       throw new RangeError(`${type}: event over the collector's ${MAX_EVENT_BYTES}-byte limit`);
     }
@@ -377,6 +404,10 @@ export function createTracker(options) {
     track,
     videoPaused: (fields) => track("VideoPaused", fields),
     thumbnailClicked: (fields) => track("ThumbnailClicked", fields),
+    setConsent(given) {
+      consent = consentRecord(given);
+      write(":consent", JSON.stringify(given == null ? null : given));
+    },
     async flush() {
       while (queue.length) if (!(await send())) return false;
       return true;
