@@ -74,7 +74,7 @@ def _replay(input_path: Path, out: Path, catalog: Path, *extra: str) -> dict[str
     )
     return {
         name: [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
-        for name in ("events", "sessions", "dead_letters", "duplicates")
+        for name in ("events", "sessions", "dead_letters", "duplicates", "filtered")
     }
 
 
@@ -129,7 +129,9 @@ def test_replay_and_streaming_agree_on_final_sessions(tmp_path: Path, catalog_fi
     # every event that reaches a session is on time.
     events, sessions, dead = run_stream(stream, catalog=catalog, session_gap_s=GAP_S, max_event_age_s=3 * 86400)
 
-    assert len(batch["events"]) + len(batch["dead_letters"]) + len(batch["duplicates"]) == len(messages)
+    # The simulated viewers who declined analytics are filtered (consent_denied), in both modes.
+    outcomes = ("events", "dead_letters", "duplicates", "filtered")
+    assert sum(len(batch[name]) for name in outcomes) == len(messages) and batch["filtered"]
     assert sorted(e["event_id"] for e in batch["events"]) == sorted(e["event_id"] for e in events)
     assert len(batch["dead_letters"]) == len(dead)
     assert _final(batch["sessions"]) == _final(sessions)
@@ -168,8 +170,8 @@ def test_replay_reads_pubsub_cloud_storage_avro(tmp_path: Path, catalog_file: Pa
             ],
         )
     out = _replay(path, tmp_path / "out", catalog_file)
-    assert len(out["events"]) == 200 and out["dead_letters"] == []
-    assert {e["message_id"] for e in out["events"]} == {m.message_id for m in messages}
+    assert len(out["events"]) + len(out["filtered"]) == 200 and out["dead_letters"] == []
+    assert {e["message_id"] for e in out["events"] + out["filtered"]} == {m.message_id for m in messages}
 
 
 def test_replay_with_an_unknown_input_is_a_clear_error(tmp_path: Path, catalog_file: Path) -> None:
@@ -194,7 +196,8 @@ def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
 
     out = _replay(archive, tmp_path / "out", catalog_file)
 
-    assert len(out["events"]) + len(out["duplicates"]) + len(out["dead_letters"]) == len(good) + len(bad)
+    outcomes = ("events", "duplicates", "dead_letters", "filtered")
+    assert sum(len(out[name]) for name in outcomes) == len(good) + len(bad)
     unreadable = [d for d in out["dead_letters"] if d["reason"] == Reason.UNREADABLE_ARCHIVE_LINE]
     assert len(unreadable) == len(bad)
     assert {d["stage"] for d in unreadable} == {STAGE_OF[Reason.UNREADABLE_ARCHIVE_LINE]}
@@ -206,7 +209,7 @@ def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
     assert {d["message_id"] for d in unreadable} >= {"bad-base64", "bad-time", "bad-attributes"}
     assert set(unreadable[0]) - {"replayed_at"} == set(dead_letter_row(RawMessage(b""), "s", "r", "e"))
     # Every readable line went through as before.
-    assert {e["message_id"] for e in out["events"]} | {d["message_id"] for d in out["duplicates"]} | {
+    assert {e["message_id"] for e in out["events"] + out["duplicates"] + out["filtered"]} | {
         d["message_id"] for d in out["dead_letters"] if d not in unreadable
     } == {m.message_id for m in messages}
 
