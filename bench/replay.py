@@ -26,6 +26,8 @@ from clickstream.core.pseudonyms import create_key_file, load_keyring
 from pipelines import archive, replay
 from pipelines.options import ClickstreamOptions
 from pipelines.rules.decode import Limits, decode_and_validate
+from pipelines.rules.enrich import bot_reason
+from pipelines.rules.privacy_filter import filter_reason
 from pipelines.transforms import EVENTS
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
@@ -35,16 +37,22 @@ from pipelines.transforms.sessionize import Sessionize
 GAP_S = 60
 
 
-def plain_python(path: Path, key: Path) -> tuple[float, int]:
+def plain_python(path: Path, key: Path, consent_default: str = "granted") -> tuple[float, int]:
     started = time.perf_counter()
     limits, seen, keyring = Limits(), set(), load_keyring(key)
+    now_ms = time.time_ns() // 1_000_000
     per_user: dict[str, list[int]] = defaultdict(list)
     with path.open() as handle:
         for line in handle:
             outcome = decode_and_validate(archive.from_json_line(line), limits, keyring)
-            if outcome.event is None or outcome.event["event_id"] in seen:
+            # The pipeline's order: filtered before dedup, a bot's event stored but in no session.
+            if outcome.event is None or filter_reason(outcome.event, consent_default, {}, now_ms, 0):
+                continue
+            if outcome.event["event_id"] in seen:
                 continue
             seen.add(outcome.event["event_id"])
+            if bot_reason(outcome.event.get("user_agent") or ""):
+                continue
             per_user[outcome.event["user_id"]].append(outcome.event_ts_ms)
     sessions = 0
     for times in per_user.values():
@@ -55,6 +63,8 @@ def plain_python(path: Path, key: Path) -> tuple[float, int]:
 
 def beam_replay(path: Path, catalog: Path, out: Path, key: Path) -> tuple[float, int]:
     started = time.perf_counter()
+    requests = out.parent / "deletion_requests.jsonl"  # nobody forgotten, as in plain_python
+    requests.write_text("")
     replay.run(
         [
             f"--input={path}",
@@ -62,6 +72,7 @@ def beam_replay(path: Path, catalog: Path, out: Path, key: Path) -> tuple[float,
             f"--catalog_path={catalog}",
             f"--session_gap_s={GAP_S}",
             f"--pseudonym_key={key}",
+            f"--deletion_requests_path={requests}",
         ]
     )
     elapsed = time.perf_counter() - started

@@ -8,15 +8,16 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, StandardOptions
 from apache_beam.transforms import window
 
-from clickstream.core.tables import CATALOG_TABLE, table_specs
+from clickstream.core.tables import CATALOG_TABLE, DELETION_REQUESTS_TABLE, table_specs
 from pipelines.options import ClickstreamOptions
-from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS
+from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED
 from pipelines.transforms.bigquery_sink import WriteRows
 from pipelines.transforms.collect import RejectedToDeadLetters
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import CatalogSideInput, EnrichEvents
 from pipelines.transforms.park import ParkRefusedDeadLetters
+from pipelines.transforms.privacy_filter import PrivacyFilter, erased_users_side_input
 from pipelines.transforms.sessionize import Sessionize
 
 
@@ -26,6 +27,7 @@ class Outputs:
     sessions: beam.PCollection
     dead_letters: beam.PCollection  # from the collector's rejects and decode/validate; sink rejections join at the sink
     duplicates: beam.PCollection
+    filtered: beam.PCollection  # events not stored: consent denied, or a forgotten person's
 
 
 def process(
@@ -33,14 +35,22 @@ def process(
     options: ClickstreamOptions,
     catalog: beam.PCollection,
     rejected: beam.PCollection | None = None,
+    erased: beam.PCollection | None = None,
 ) -> Outputs:
-    """RawMessages -> enriched events, session panes and dead letters (no I/O). ``rejected``:
-    the messages of the collector's rejected topic, one ``collect`` dead letter each."""
+    """RawMessages -> enriched events, session panes, dead letters and filtered rows (no I/O).
+    ``rejected``: the messages of the collector's rejected topic, one ``collect`` dead letter
+    each. ``erased``: the erased users (``erased_users_input``); None means nobody (tests of
+    other stages; the streaming and replay entry points always pass it)."""
     decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(
         options.limits(), options.tracing(), options.pseudonym_key
     )
     streaming = options.view_as(StandardOptions).streaming
-    deduplicated = decoded.events | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s, streaming)
+    if erased is None:
+        erased = messages.pipeline | "NoErasedUsers" >> beam.Create([{}])
+    kept = decoded.events | "PrivacyFilter" >> PrivacyFilter(
+        erased, options.consent_default, options.erased_user_suppression_days
+    )
+    deduplicated = kept[EVENTS] | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s, streaming)
     events = deduplicated[EVENTS] | "EnrichEvents" >> EnrichEvents(catalog)
     sessions = events | "Sessionize" >> Sessionize(
         options.session_gap_s, options.allowed_lateness_s, options.early_firing_s if streaming else 0, streaming
@@ -49,22 +59,52 @@ def process(
     if rejected is not None:
         collected = rejected | "CollectorRejected" >> RejectedToDeadLetters(options.pseudonym_key)
         dead_letters = (dead_letters, collected) | "DeadLettersWithRejected" >> beam.Flatten()
-    return Outputs(events=events, sessions=sessions, dead_letters=dead_letters, duplicates=deduplicated[DUPLICATES])
-
-
-def catalog_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.PCollection:
-    project = options.bq_project or options.view_as(GoogleCloudOptions).project
-    streaming = options.view_as(StandardOptions).streaming
-    runner = str(options.view_as(StandardOptions).runner or "").lower()
-    refresh_s = options.catalog_refresh_s if streaming and "dataflow" in runner else 0
-    table_id = f"{project}.{options.dataset}.{CATALOG_TABLE}"
-    return pipeline | "Catalog" >> CatalogSideInput(
-        (options.catalog_path, table_id, options.bigquery_endpoint, project), refresh_s
+    return Outputs(
+        events=events,
+        sessions=sessions,
+        dead_letters=dead_letters,
+        duplicates=deduplicated[DUPLICATES],
+        filtered=kept[FILTERED],
     )
 
 
+def _side_input_refresh_s(options: ClickstreamOptions) -> int:
+    """How often the slowly-changing side inputs (catalog, erased users) are re-read: every
+    ``catalog_refresh_s`` on Dataflow streaming; once at start elsewhere (the local runner cannot
+    run PeriodicImpulse, and a batch run is short)."""
+    streaming = options.view_as(StandardOptions).streaming
+    runner = str(options.view_as(StandardOptions).runner or "").lower()
+    return options.catalog_refresh_s if streaming and "dataflow" in runner else 0
+
+
+def _table_id(options: ClickstreamOptions, name: str) -> tuple[str, str]:
+    project = options.bq_project or options.view_as(GoogleCloudOptions).project
+    return project, f"{project}.{options.dataset}.{name}"
+
+
+def catalog_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.PCollection:
+    project, table_id = _table_id(options, CATALOG_TABLE)
+    return pipeline | "Catalog" >> CatalogSideInput(
+        (options.catalog_path, table_id, options.bigquery_endpoint, project), _side_input_refresh_s(options)
+    )
+
+
+def erased_users_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.PCollection:
+    """The people whose new events are dropped (``erased_user``): from ``--deletion_requests_path``
+    (tests, offline replay) or the ``deletion_requests`` table, refreshed like the catalog."""
+    project, table_id = _table_id(options, DELETION_REQUESTS_TABLE)
+    loader_args = (
+        options.deletion_requests_path,
+        table_id,
+        options.bigquery_endpoint,
+        project,
+        options.erased_user_suppression_days,
+    )
+    return pipeline | "ErasedUsers" >> erased_users_side_input(loader_args, _side_input_refresh_s(options))
+
+
 def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
-    """The four sinks; rows any table refuses become dead letters too, and a dead letter the
+    """The five sinks; rows any table refuses become dead letters too, and a dead letter the
     dead_letters table refuses is parked on Pub/Sub (``transforms.park``)."""
     project = options.bq_project or options.view_as(GoogleCloudOptions).project
     specs = table_specs()
@@ -84,6 +124,7 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
 
     rejected_events = write("WriteEvents", outputs.events, "events")
     rejected_duplicates = write("WriteDuplicates", outputs.duplicates, "duplicates")
+    rejected_filtered = write("WriteFiltered", outputs.filtered, "filtered")
     rejected_sessions = write("WriteSessions", outputs.sessions, "sessions") | (
         "SessionRejectsToGlobal" >> beam.WindowInto(window.GlobalWindows())
     )
@@ -91,6 +132,7 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
         outputs.dead_letters,
         rejected_events,
         rejected_duplicates,
+        rejected_filtered,
         rejected_sessions,
     ) | "AllDeadLetters" >> beam.Flatten()
     refused_dead_letters = write("WriteDeadLetters", all_dead, "dead_letters")

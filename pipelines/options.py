@@ -18,10 +18,10 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from clickstream.core import identifiers
 from clickstream.core.span_exporters import EXPORTERS
 from pipelines.rules.decode import Limits
+from pipelines.rules.privacy_filter import CONSENT_DEFAULTS
 from pipelines.tracing import TracingConfig
 
 WRITE_METHODS = ("INSERT_ALL", "STORAGE_WRITE_API")
-CONSENT_DEFAULTS = ("granted", "denied")
 
 
 def _identifier(kind: str) -> Callable[[str], str]:

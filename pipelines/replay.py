@@ -17,7 +17,7 @@ Every input needs ``--pseudonym_key`` (the key the pipeline pseudonymises with);
 that is not a message is kept sealed, as it may hold raw ids anywhere.
 
 Outputs: the BigQuery tables (as streaming), or with ``--output_dir`` the files
-``events.jsonl``, ``sessions.jsonl``, ``dead_letters.jsonl`` and ``duplicates.jsonl``.
+``events.jsonl``, ``sessions.jsonl``, ``dead_letters.jsonl``, ``duplicates.jsonl`` and ``filtered.jsonl``.
 
 Run::
 
@@ -56,7 +56,7 @@ from clickstream.core.reasons import STAGE_OF, Reason, Stage
 from clickstream.core.sealing import SealError, open_sealed, seal
 from clickstream.core.tables import REPLAYED_AT
 from pipelines import archive, subscription
-from pipelines.graph import Outputs, catalog_input, process, write_to_bigquery
+from pipelines.graph import Outputs, catalog_input, erased_users_input, process, write_to_bigquery
 from pipelines.messages import RawMessage, dead_letter_row, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
 from pipelines.rules import pseudonymise
@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 UNREADABLE = "unreadable"
 REFUSED = "refused"
 # The tables a refused row can go back to: the Outputs fields the sinks write.
-_REINSERTABLE = ("events", "sessions", "dead_letters", "duplicates")
+_REINSERTABLE = ("events", "sessions", "dead_letters", "duplicates", "filtered")
 TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
 
 
@@ -311,7 +311,7 @@ def _refused_rows(refused: tuple[str, dict[str, Any]], table: str) -> list[dict[
 
 def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_at: str) -> Outputs:
     """The replay's outputs, each with the refused rows of its table added, the dead letters
-    with the inputs that were not messages, and every events/dead_letters/duplicates row
+    with the inputs that were not messages, and every events/dead_letters/duplicates/filtered row
     stamped with ``replayed_at`` (the ledger's lineage)."""
     merged = {}
     for name in _REINSERTABLE:
@@ -330,7 +330,7 @@ def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_
 
 
 def write_files(outputs: Outputs, output_dir: str) -> None:
-    for name in ("events", "sessions", "dead_letters", "duplicates"):
+    for name in _REINSERTABLE:
         (
             getattr(outputs, name)  # in the global window (with_lineage)
             | f"{name}ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True, default=str))
@@ -373,7 +373,8 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     with subscription.leased(replay.input) if pubsub else contextlib.nullcontext() as lease:
         pipeline = beam.Pipeline(runner=runner, options=options)
         inputs = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream, lease)
-        outputs = process(inputs.messages, clickstream, catalog_input(pipeline, clickstream))
+        catalog, erased = catalog_input(pipeline, clickstream), erased_users_input(pipeline, clickstream)
+        outputs = process(inputs.messages, clickstream, catalog, erased=erased)
         outputs = with_lineage(outputs, inputs, iso(time.time_ns() // 1_000_000))
         if replay.output_dir:
             write_files(outputs, replay.output_dir)

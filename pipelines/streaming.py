@@ -1,4 +1,4 @@
-"""The streaming pipeline: Pub/Sub -> decode/validate -> dedup -> enrich -> sessionize -> BigQuery.
+"""The streaming pipeline: Pub/Sub -> decode/validate -> privacy filter -> dedup -> enrich -> sessionize -> BigQuery.
 
 Run locally against the emulator and the BigQuery stand-in (``clickstream local up`` first)::
 
@@ -28,7 +28,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
-from pipelines.graph import catalog_input, process, write_to_bigquery
+from pipelines.graph import catalog_input, erased_users_input, process, write_to_bigquery
 from pipelines.options import ClickstreamOptions
 from pipelines.transforms.decode import from_pubsub
 
@@ -72,7 +72,8 @@ def build(pipeline: beam.Pipeline, options: ClickstreamOptions, tap: beam.PTrans
         )
         if tap is not None:
             rejected = rejected | "TapRejected" >> tap
-    outputs = process(messages, options, catalog_input(pipeline, options), rejected)
+    catalog, erased = catalog_input(pipeline, options), erased_users_input(pipeline, options)
+    outputs = process(messages, options, catalog, rejected, erased)
     write_to_bigquery(outputs, options)
 
 

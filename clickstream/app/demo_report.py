@@ -85,6 +85,7 @@ def _html(result: DemoResult, images: list[str]) -> str:
     rows = [
         ("events published", published),
         ("events stored", ledger.stored),
+        ("of which bots (stored, in no session or signal)", ledger.bots),
         *((f"dead letters: {reason}", n) for reason, n in sorted(ledger.dead_letters.items())),
         ("duplicates dropped", ledger.duplicates),
         *((f"filtered: {reason}", n) for reason, n in sorted(ledger.filtered.items())),

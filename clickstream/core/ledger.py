@@ -48,6 +48,9 @@ class Ledger:
     # Of the stored events, those whose event_id the HTTP collector made (the client sent none):
     # a client retry of such an event cannot be recognised as a duplicate.
     generated_ids: int = 0
+    # Of the stored events, those enrichment marked as a bot's: stored (and counted in ``stored``),
+    # but in no session and no signal.
+    bots: int = 0
 
     @property
     def dead_lettered(self) -> int:
@@ -81,7 +84,7 @@ class Ledger:
 
 
 def ledger_from_rows(rows: list[dict[str, Any]]) -> Ledger:
-    """Fold ``sql/ledger/summary.sql`` rows (outcome, reason, not_input_because, n, doubled, generated_ids)."""
+    """Fold ``sql/ledger/summary.sql`` rows (outcome, reason, not_input_because, n, doubled, generated_ids, bots)."""
     ledger = Ledger()
     for row in rows:
         n, outcome, reason, why = int(row["n"]), row["outcome"], row["reason"], row.get("not_input_because")
@@ -103,6 +106,7 @@ def ledger_from_rows(rows: list[dict[str, Any]]) -> Ledger:
         elif outcome == Outcome.STORED:
             ledger.stored += n
             ledger.generated_ids += int(row.get("generated_ids") or 0)
+            ledger.bots += int(row.get("bots") or 0)
         elif outcome == Outcome.DUPLICATE:
             ledger.duplicates += n
         elif outcome == Outcome.DEAD_LETTER:

@@ -55,6 +55,8 @@ class TableSpec:
 
 # The table the pipeline's catalog side input reads (a key of tables.json).
 CATALOG_TABLE = "video_catalog"
+# The table the pipeline's erased-users side input reads (pipelines.graph.erased_users_input).
+DELETION_REQUESTS_TABLE = "deletion_requests"
 # Lineage column of events, dead_letters and duplicates: set only on the rows a replay wrote
 # (pipelines.replay), to when it started; the streaming pipeline's rows leave it out.
 REPLAYED_AT = "replayed_at"

@@ -17,6 +17,12 @@ from pipelines.timefmt import iso
 SessionEvent = tuple[int, str, str, float | None, str | None, int | None, int | None, str]
 
 
+def counts_in_sessions(event: dict[str, Any]) -> bool:
+    """Bots (``is_bot``, set by enrichment) make no sessions: their events stay in ``events``,
+    but a crawler's "session" would skew every engagement figure the sessions table feeds."""
+    return not event.get("is_bot")
+
+
 def session_event(event: dict[str, Any], event_ts_ms: int) -> SessionEvent:
     return (
         event_ts_ms,

@@ -6,3 +6,4 @@ METRICS_NAMESPACE = "clickstream"
 EVENTS = "events"
 DEAD_LETTERS = "dead_letters"
 DUPLICATES = "duplicates"
+FILTERED = "filtered"  # the privacy filter's side output (pipelines.transforms.privacy_filter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
@@ -9,14 +10,13 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.transforms import trigger, window
-from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from pipelines.rules.enrich import CatalogEntry, enrich
 from pipelines.timefmt import iso
 from pipelines.transforms import METRICS_NAMESPACE
+from pipelines.transforms.side_input import RefreshedSideInput
 
 
 def load_catalog(
@@ -41,36 +41,12 @@ def load_catalog(
     }
 
 
-class CatalogSideInput(beam.PTransform):
-    """The catalog as a singleton side input.
-
-    With ``refresh_s`` > 0 it is re-loaded every ``refresh_s`` by a PeriodicImpulse into
-    the global window with a repeating trigger (Beam's slowly-changing side input
-    pattern), and readers always see the latest load. The local streaming runner
-    (BundleBasedDirectRunner) cannot run PeriodicImpulse, a splittable DoFn, so local
-    and batch runs pass ``refresh_s=0`` and load the catalog once at start.
-    """
+class CatalogSideInput(RefreshedSideInput):
+    """The catalog (video_id -> entry) as a singleton side input, refreshed every ``refresh_s``."""
 
     def __init__(self, loader_args: tuple[Any, ...], refresh_s: int):
-        super().__init__()
+        super().__init__(functools.partial(load_catalog, *loader_args), refresh_s)
         self.loader_args = loader_args
-        self.refresh_s = refresh_s
-
-    def expand(self, pbegin):
-        args = self.loader_args
-        if not self.refresh_s:
-            return pbegin | "Once" >> beam.Create([None]) | "Load" >> beam.Map(lambda _: load_catalog(*args))
-        return (
-            pbegin
-            | "Every" >> PeriodicImpulse(start_timestamp=time.time(), fire_interval=self.refresh_s)
-            | "Load" >> beam.Map(lambda _: load_catalog(*args))
-            | "Latest"
-            >> beam.WindowInto(
-                window.GlobalWindows(),
-                trigger=trigger.Repeatedly(trigger.AfterCount(1)),
-                accumulation_mode=trigger.AccumulationMode.DISCARDING,
-            )
-        )
 
 
 class EnrichFn(beam.DoFn):

@@ -104,7 +104,8 @@ class _BatchSessions(beam.PTransform):
 
 
 class Sessionize(beam.PTransform):
-    """Enriched events (timestamped with event time) -> one ``sessions`` row per pane.
+    """Enriched events (timestamped with event time) -> one ``sessions`` row per pane; a bot's
+    events make none (``rules.sessionize.counts_in_sessions``).
 
     ``Sessions(gap)`` per user; an early pane every ``early_firing_s`` of processing
     time, the on-time pane when the watermark passes the end of the session, then a
@@ -122,6 +123,7 @@ class Sessionize(beam.PTransform):
         self.early_firing_s = early_firing_s
 
     def expand(self, events):
+        events = events | "NotBots" >> beam.Filter(sessions.counts_in_sessions)
         if not self.streaming:
             return events | "BatchSessions" >> _BatchSessions(self.gap_s)
         return (

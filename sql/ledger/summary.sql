@@ -3,13 +3,15 @@
 -- clickstream.core.ledger (the demo, `clickstream ledger`, the tests). `doubled` counts stored
 -- rows beyond the first of each event_id: an event stored twice, which must never happen.
 -- `generated_ids` counts stored rows whose event_id the HTTP collector made (the client sent none).
+-- `bots` counts stored rows enrichment marked as a bot's (stored like any event, in no session or signal).
 SELECT
   outcome,
   reason,
   not_input_because,
   COUNT(*) AS n,
   COUNT(*) - COUNT(DISTINCT event_id) AS doubled,
-  COUNTIF(event_id_generated) AS generated_ids
+  COUNTIF(event_id_generated) AS generated_ids,
+  COUNTIF(is_bot) AS bots
 FROM `${project}.${dataset}.message_outcomes`
 WHERE ledger_time >= @since
 GROUP BY outcome, reason, not_input_because

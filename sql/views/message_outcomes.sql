@@ -2,8 +2,9 @@
 --
 -- One row per recorded outcome. Every published message ends in exactly one place: stored
 -- as an event, dead-lettered with a reason (and the stage, and for sink refusals the table
--- that refused it), or dropped as a duplicate of an event already kept (filtered, with a
--- reason, joins here when the pipeline filters). So, over any range of ledger_time,
+-- that refused it), dropped as a duplicate of an event already kept, or filtered with a
+-- reason (consent_denied, erased_user: a valid event deliberately not stored, of which the
+-- filtered table keeps only the ids). So, over any range of ledger_time,
 --   published = COUNT(*) WHERE is_input
 -- and is_input rows never share a message.
 --
@@ -16,8 +17,13 @@
 --     publish time): a Pub/Sub redelivery, dropped by dedup or dead-lettered again, or (if it
 --     is a stored row) an event stored twice, which the ledger reports as doubled.
 -- A message's outcome is its first record in this order: a stored event (the first one), then
--- the records of its newest replay, then the earliest of the others (a dead letter before a
--- dropped duplicate).
+-- the records of its newest replay, then the earliest of the others: filtered, then a dead
+-- letter, then a dropped duplicate. Filtered comes before a dead letter because it is, like a
+-- stored event, the pipeline's final decision on a valid event (a redelivery may be filtered
+-- after an earlier delivery's row was refused by a sink); and a stored record wins over a
+-- filtered one because the event is then in the warehouse (a person's suppression period ended
+-- between two deliveries), which is what the ledger must show. The filter runs before dedup, so a
+-- message is never both filtered and a dropped duplicate in one run.
 -- Message ids are unique per topic only while the topic lives (the emulator restarts them at
 -- 1), so a message is its id together with its publish time.
 -- ledger_time is the publish time, or when the outcome was recorded for inputs that carry no
@@ -25,7 +31,8 @@
 -- A refused event or duplicate row is the message's one outcome (it is not in its table).
 -- An event the HTTP collector refused is a dead letter with stage 'collect' (from its rejected
 -- topic): an input like any other. event_id_generated is TRUE on a stored event whose id the
--- collector made.
+-- collector made; is_bot is TRUE on a stored event enrichment marked as a bot's (it is stored,
+-- and counted as stored: bots are counted apart, not left out).
 -- The reason and stage codes are clickstream.core.reasons.
 -- ${project} and ${dataset} are filled in by the deployer.
 WITH recorded AS (
@@ -41,8 +48,25 @@ WITH recorded AS (
     publish_time,
     processed_at AS recorded_at,
     replayed_at,
-    event_id_generated
+    event_id_generated,
+    is_bot
   FROM `${project}.${dataset}.events`
+  UNION ALL
+  SELECT
+    'filtered' AS outcome,
+    reason,
+    CAST(NULL AS STRING) AS stage,
+    CAST(NULL AS STRING) AS refused_table,
+    TRUE AS counts,
+    1 AS precedence,
+    message_id,
+    event_id,
+    publish_time,
+    filtered_at AS recorded_at,
+    replayed_at,
+    CAST(NULL AS BOOL) AS event_id_generated,
+    CAST(NULL AS BOOL) AS is_bot
+  FROM `${project}.${dataset}.filtered`
   UNION ALL
   SELECT
     'dead_letter' AS outcome,
@@ -50,13 +74,14 @@ WITH recorded AS (
     stage,
     refused_table,
     (refused_table IS NULL OR refused_table != 'sessions') AS counts,
-    1 AS precedence,
+    2 AS precedence,
     message_id,
     event_id,
     publish_time,
     failed_at AS recorded_at,
     replayed_at,
-    CAST(NULL AS BOOL) AS event_id_generated
+    CAST(NULL AS BOOL) AS event_id_generated,
+    CAST(NULL AS BOOL) AS is_bot
   FROM `${project}.${dataset}.dead_letters`
   UNION ALL
   SELECT
@@ -65,13 +90,14 @@ WITH recorded AS (
     CAST(NULL AS STRING) AS stage,
     CAST(NULL AS STRING) AS refused_table,
     TRUE AS counts,
-    2 AS precedence,
+    3 AS precedence,
     message_id,
     event_id,
     publish_time,
     dropped_at AS recorded_at,
     replayed_at,
-    CAST(NULL AS BOOL) AS event_id_generated
+    CAST(NULL AS BOOL) AS event_id_generated,
+    CAST(NULL AS BOOL) AS is_bot
   FROM `${project}.${dataset}.duplicates`
 ),
 lineage AS (
@@ -112,5 +138,6 @@ SELECT
   recorded_at,
   replayed_at,
   event_id_generated,
+  is_bot,
   COALESCE(publish_time, recorded_at) AS ledger_time
 FROM classified

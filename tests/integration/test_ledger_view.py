@@ -161,3 +161,45 @@ def test_a_replay_record_is_the_outcome_and_the_dead_letter_it_recovered_is_line
     # Four dead letters re-processed by a later replay (6, 7 twice, 9); message 8 stored twice.
     assert (ledger.replayed, ledger.redelivered, ledger.doubled) == (4, 0, 1)
     assert ledger.accounted == 5 and not ledger.balances(5)
+
+
+def _filtered(message_id: str, event_id: str, published: datetime, filtered: datetime, reason: str) -> dict:
+    return dict(
+        message_id=message_id, event_id=event_id, publish_time=_ts(published), event_type="VideoPaused",
+        reason=reason, filtered_at=_ts(filtered),
+    )  # fmt: skip
+
+
+def test_filtered_messages_are_outcomes_and_stored_bots_are_counted(stack: Settings) -> None:
+    settings = stack.isolated("filtered")
+    provisioning.provision(settings)
+    client = bigquery_client(settings)
+    s, replay = timedelta(seconds=1), T0 + timedelta(hours=1)
+    rows = {
+        "events": [
+            {**_event("1", "e-1", T0, T0 + s), "is_bot": True, "bot_reason": "spider_device"},
+            {**_event("2", "e-2", T0, T0 + s), "is_bot": False},
+            _event("3", "e-3", T0, T0 + s),  # stored before bots were marked: is_bot NULL
+        ],
+        "filtered": [
+            _filtered("4", "e-4", T0, T0 + s, "consent_denied"),
+            _filtered("5", "e-5", T0, T0 + s, "erased_user"),
+            _filtered("5", "e-5", T0, T0 + 70 * s, "erased_user"),  # redelivered, filtered again
+            # Message 6 was dead-lettered, then a replay filtered it: the replay's record counts.
+            {**_filtered("6", "e-6", T0, replay + s, "erased_user"), "replayed_at": _ts(replay)},
+        ],
+        "dead_letters": [
+            _dead("6", "e-6", T0, T0 + s, reason="event_time_too_old"),
+            # The filtered table refused message 7's row: the dead letter is its one outcome.
+            _dead("7", "e-7", T0, T0 + s, stage="sink", reason="warehouse_rejected", refused_table="filtered"),
+        ],
+    }
+    for table, table_rows in rows.items():
+        assert client.insert_rows_json(settings.table_id(table), table_rows) == [], table
+
+    ledger = read_ledger(client, settings)
+    assert ledger.stored == 3 and ledger.bots == 1
+    assert ledger.filtered == {"consent_denied": 1, "erased_user": 2}
+    assert ledger.dead_letters == {"warehouse_rejected": 1}
+    assert (ledger.redelivered, ledger.replayed, ledger.doubled) == (1, 1, 0)
+    assert ledger.balances(7)

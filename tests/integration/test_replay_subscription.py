@@ -46,11 +46,14 @@ def _publish(settings: Settings, n: int) -> set[str]:
 
 
 def _replay(settings: Settings, subscription_path: str, out: Path, catalog: Path) -> dict[str, list[dict]]:
+    requests = catalog.parent / "deletion_requests.jsonl"  # offline: nobody forgotten
+    requests.write_text("")
     replay.run(
         [
             f"--input=pubsub://{subscription_path}",
             f"--output_dir={out}",
             f"--catalog_path={catalog}",
+            f"--deletion_requests_path={requests}",
             f"--project={settings.project}",
             f"--pseudonym_key={settings.pseudonym_key_source}",
         ]

@@ -52,12 +52,21 @@ def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_catalog(tmp_path_factory.mktemp("catalog") / "catalog.jsonl", 500)
 
 
+def _no_deletion_requests(folder: Path) -> Path:
+    """An empty deletion_requests file: an offline replay reads who was forgotten from a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "deletion_requests.jsonl"
+    path.write_text("")
+    return path
+
+
 def _replay(input_path: Path, out: Path, catalog: Path, *extra: str) -> dict[str, list[dict]]:
     replay.run(
         [
             f"--input={input_path}",
             f"--output_dir={out}",
             f"--catalog_path={catalog}",
+            f"--deletion_requests_path={_no_deletion_requests(out.parent)}",
             f"--session_gap_s={GAP_S}",
             f"--pseudonym_key={key_file()}",
             *extra,
@@ -65,7 +74,7 @@ def _replay(input_path: Path, out: Path, catalog: Path, *extra: str) -> dict[str
     )
     return {
         name: [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
-        for name in ("events", "sessions", "dead_letters", "duplicates")
+        for name in ("events", "sessions", "dead_letters", "duplicates", "filtered")
     }
 
 
@@ -120,7 +129,9 @@ def test_replay_and_streaming_agree_on_final_sessions(tmp_path: Path, catalog_fi
     # every event that reaches a session is on time.
     events, sessions, dead = run_stream(stream, catalog=catalog, session_gap_s=GAP_S, max_event_age_s=3 * 86400)
 
-    assert len(batch["events"]) + len(batch["dead_letters"]) + len(batch["duplicates"]) == len(messages)
+    # The simulated viewers who declined analytics are filtered (consent_denied), in both modes.
+    outcomes = ("events", "dead_letters", "duplicates", "filtered")
+    assert sum(len(batch[name]) for name in outcomes) == len(messages) and batch["filtered"]
     assert sorted(e["event_id"] for e in batch["events"]) == sorted(e["event_id"] for e in events)
     assert len(batch["dead_letters"]) == len(dead)
     assert _final(batch["sessions"]) == _final(sessions)
@@ -159,8 +170,8 @@ def test_replay_reads_pubsub_cloud_storage_avro(tmp_path: Path, catalog_file: Pa
             ],
         )
     out = _replay(path, tmp_path / "out", catalog_file)
-    assert len(out["events"]) == 200 and out["dead_letters"] == []
-    assert {e["message_id"] for e in out["events"]} == {m.message_id for m in messages}
+    assert len(out["events"]) + len(out["filtered"]) == 200 and out["dead_letters"] == []
+    assert {e["message_id"] for e in out["events"] + out["filtered"]} == {m.message_id for m in messages}
 
 
 def test_replay_with_an_unknown_input_is_a_clear_error(tmp_path: Path, catalog_file: Path) -> None:
@@ -185,7 +196,8 @@ def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
 
     out = _replay(archive, tmp_path / "out", catalog_file)
 
-    assert len(out["events"]) + len(out["duplicates"]) + len(out["dead_letters"]) == len(good) + len(bad)
+    outcomes = ("events", "duplicates", "dead_letters", "filtered")
+    assert sum(len(out[name]) for name in outcomes) == len(good) + len(bad)
     unreadable = [d for d in out["dead_letters"] if d["reason"] == Reason.UNREADABLE_ARCHIVE_LINE]
     assert len(unreadable) == len(bad)
     assert {d["stage"] for d in unreadable} == {STAGE_OF[Reason.UNREADABLE_ARCHIVE_LINE]}
@@ -197,7 +209,7 @@ def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
     assert {d["message_id"] for d in unreadable} >= {"bad-base64", "bad-time", "bad-attributes"}
     assert set(unreadable[0]) - {"replayed_at"} == set(dead_letter_row(RawMessage(b""), "s", "r", "e"))
     # Every readable line went through as before.
-    assert {e["message_id"] for e in out["events"]} | {d["message_id"] for d in out["duplicates"]} | {
+    assert {e["message_id"] for e in out["events"] + out["duplicates"] + out["filtered"]} | {
         d["message_id"] for d in out["dead_letters"] if d not in unreadable
     } == {m.message_id for m in messages}
 
@@ -205,8 +217,8 @@ def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
 def test_replay_help_lists_every_option_it_takes() -> None:
     result = CliRunner().invoke(app, ["replay", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for option in ("--input", "--output-dir", "--dead-letter-filter", "--catalog-path", "--session-gap-s",
-                   "--max-event-age-s"):  # fmt: skip
+    for option in ("--input", "--output-dir", "--dead-letter-filter", "--catalog-path", "--deletion-requests-path",
+                   "--session-gap-s", "--max-event-age-s"):  # fmt: skip
         assert option in result.output, option
     # Nothing else passes through unlisted: an option it does not list is refused.
     refused = CliRunner().invoke(app, ["replay", "--input", "x.jsonl", "--session_gap_s=60"])
@@ -219,6 +231,7 @@ def test_replaying_old_traffic_without_publish_time_says_why_and_how_to_fix(tmp_
     archive = tmp_path / "old.jsonl"
     archive.write_text("\n".join(lines) + "\n")
     args = ["replay", "--input", str(archive), "--catalog-path", str(catalog_file), "--state-dir", str(tmp_path)]
+    args += ["--deletion-requests-path", str(_no_deletion_requests(tmp_path))]
     create_key_file(tmp_path / "pseudonym.key")  # as `clickstream local up` does
 
     result = CliRunner().invoke(app, [*args, "--output-dir", str(tmp_path / "out")], env={"COLUMNS": "200"})
@@ -265,6 +278,7 @@ def test_a_replay_without_stack_catalog_or_credentials_is_one_clear_line(tmp_pat
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr and "DefaultCredentialsError" not in result.stderr
     assert "--catalog-path" in lines[0] and "clickstream local up" in lines[0]
+    assert "--deletion-requests-path" in lines[0]
 
 
 def test_a_dead_letter_the_collector_refused_stays_a_collect_dead_letter_on_replay() -> None:

@@ -8,6 +8,8 @@ accumulating panes. Event time 0 is T0. Batch mode cuts the same sessions withou
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -219,3 +221,32 @@ def test_batch_cuts_the_same_sessions_once_each_and_final() -> None:
             equal_to([("ON_TIME", 0, True)] * 3),
             label="OnePanePerSession",
         )
+
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def _bot(event):
+    """``event`` sent by a crawler: enrichment marks it ``is_bot``."""
+    return replace(event, client=replace(event.client, user_agent=GOOGLEBOT))
+
+
+def test_a_bot_makes_no_session_in_streaming_or_batch() -> None:
+    rows = [enriched(paused("liz", 0)), enriched(_bot(paused("bot", 0))), enriched(_bot(clicked("liz", 10)))]
+    assert [r["is_bot"] for r in rows] == [False, True, True]
+    liz = rows[0]["user_id"]  # her pseudonym
+    stream = new_stream().add_elements(at_event_time(rows)).advance_watermark_to_infinity()
+    with streaming_pipeline() as p:
+        sessions = p | stream | Sessionize(GAP_S, LATENESS_S, EARLY_S)
+        # liz's session counts her own event only; the bot has none.
+        assert_that(
+            sessions | beam.Map(lambda r: (r["user_id"], r["event_count"])), equal_to([(liz, 1)]), label="Streaming"
+        )
+    with batch_pipeline() as p:
+        sessions = (
+            p
+            | beam.Create(rows)
+            | beam.Map(lambda row: at_event_time([row])[0])
+            | Sessionize(GAP_S, LATENESS_S, early_firing_s=0, streaming=False)
+        )
+        assert_that(sessions | beam.Map(lambda r: (r["user_id"], r["event_count"])), equal_to([(liz, 1)]))

@@ -69,11 +69,14 @@ def test_replay_stores_the_trace_that_the_archived_message_carried(tmp_path: Pat
     archive = tmp_path / "archive.jsonl"
     archive.write_text(to_json_line(traced(message(paused("ann", 0)))) + "\n")
     catalog = write_catalog(tmp_path / "catalog.jsonl", 10)
+    requests = tmp_path / "deletion_requests.jsonl"  # nobody forgotten
+    requests.write_text("")
     replay.run(
         [
             f"--input={archive}",
             f"--output_dir={tmp_path / 'out'}",
             f"--catalog_path={catalog}",
+            f"--deletion_requests_path={requests}",
             f"--max_event_age_s={10 * 365 * 86400}",
             f"--pseudonym_key={key_file()}",
         ]

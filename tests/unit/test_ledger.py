@@ -91,3 +91,13 @@ def test_clickstream_ledger_shows_how_many_stored_events_had_a_collector_generat
     console.print(ledger_table("t", ledger_from_rows(rows), 10))
     lines = [line for line in console.export_text().splitlines() if "collector generated the event_id" in line]
     assert len(lines) == 1 and " 3 " in lines[0], lines
+
+
+def test_the_ledger_counts_stored_bots_apart_from_their_outcome() -> None:
+    rows = _rows(10, 0, [])
+    rows[0]["bots"] = 2
+    rows.append({"outcome": "stored", "reason": None, "not_input_because": "recorded_again", "n": 1, "bots": 1})
+    ledger = ledger_from_rows(rows)
+    # Bots are stored events: they count in `stored` (the equation), and apart as `bots`.
+    assert ledger.bots == 2 and ledger.stored == 10
+    assert ledger_from_rows(_rows(10, 0, [])).bots == 0  # an older summary without the column

@@ -65,11 +65,14 @@ def _google_cloud_credentials_problem() -> str | None:
     return None
 
 
-def _needs_google_cloud(settings: Settings, input: str, output_dir: str | None, catalog_path: Path | None) -> list[str]:
+def _needs_google_cloud(
+    settings: Settings, input: str, output_dir: str | None, catalog_path: Path | None, requests_path: Path | None
+) -> list[str]:
     """What this replay would read or write on Google Cloud itself (not through a local stack)."""
     needs = []
     if not settings.bigquery_endpoint:
         needs += ["the catalog (no --catalog-path)"] if catalog_path is None else []
+        needs += ["the deletion requests (no --deletion-requests-path)"] if requests_path is None else []
         needs += ["the BigQuery output (no --output-dir)"] if not output_dir else []
         needs += ["the bq:// input"] if input.startswith("bq://") else []
     if input.startswith("pubsub://") and not settings.pubsub_emulator_host:
@@ -95,6 +98,13 @@ def replay_cmd(
     catalog_path: Annotated[
         Path | None, typer.Option(help="Video catalog as JSON lines, to replay offline (default: the warehouse's)")
     ] = None,
+    deletion_requests_path: Annotated[
+        Path | None,
+        typer.Option(
+            help="Deletion requests as JSON lines (user_ids, requested_at): whose events are filtered as "
+            "erased_user, to replay offline (default: the warehouse's deletion_requests)"
+        ),
+    ] = None,
     session_gap_s: Annotated[
         int | None, typer.Option(help="Inactivity gap that closes a session, seconds (default: the pipeline's)")
     ] = None,
@@ -113,15 +123,16 @@ def replay_cmd(
     """
     from pipelines import replay  # Beam: imported on use, as in pipeline_run
 
-    # The catalog (and a bq:// input or BigQuery output) come from the configured BigQuery:
+    # The catalog and deletion requests (and a bq:// input or BigQuery output) come from the configured BigQuery:
     # the local stack when it runs, else Google Cloud.
     settings = resolve_endpoints(settings_from(state_dir))
-    needs = _needs_google_cloud(settings, input, output_dir, catalog_path)
+    needs = _needs_google_cloud(settings, input, output_dir, catalog_path, deletion_requests_path)
     problem = _google_cloud_credentials_problem() if needs else None
     if problem:
         fail(
             f"no local stack and {problem} for {', '.join(needs)}: run `clickstream local up`, pass "
-            "--catalog-path FILE --output-dir DIR to replay offline, or `gcloud auth application-default login`"
+            "--catalog-path FILE --deletion-requests-path FILE --output-dir DIR to replay offline, "
+            "or `gcloud auth application-default login`"
         )
     if settings.pubsub_emulator_host:  # a pubsub:// input on the local stack
         os.environ["PUBSUB_EMULATOR_HOST"] = settings.pubsub_emulator_host
@@ -130,6 +141,7 @@ def replay_cmd(
         ("output_dir", output_dir),
         ("dead_letter_filter", dead_letter_filter),
         ("catalog_path", catalog_path),
+        ("deletion_requests_path", deletion_requests_path),
         ("session_gap_s", session_gap_s),
         ("max_event_age_s", max_event_age_s),
     ):

@@ -1,0 +1,83 @@
+"""Privacy filter rules: which valid events are deliberately not stored, and what is kept of them.
+
+An event is filtered (``clickstream.core.reasons.FilterReason``) when
+
+* its person asked to be forgotten (``erased_user``): their pseudonym is in a deletion request
+  made less than ``suppression_days`` ago, so events a client still sends after the erasure ran
+  do not bring the person back. This is checked first: it is the stronger reason, and the one
+  an operator following a deletion request looks for;
+* its analytics consent is denied (``consent_denied``), or it carries no consent record and the
+  pipeline's ``consent_default`` is ``denied``.
+
+A filtered event leaves one ``filtered`` row: the ids of its message and event (random, no
+personal data), its type and why. No payload, no user or device id: the ledger counts it, nothing
+else of it is kept. The rules work on whatever ``user_id`` the decoded row holds (a pseudonym
+since DecodeAndValidate pseudonymises it; ``deletion_requests.user_ids`` holds the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from clickstream.core.reasons import FilterReason
+from pipelines.timefmt import iso, parse_iso_ms
+
+# What an event without a consent record means (pipelines.options --consent_default).
+GRANTED, DENIED = "granted", "denied"
+CONSENT_DEFAULTS = (GRANTED, DENIED)
+DAY_MS = 86_400_000
+
+# Pseudonym -> when its newest deletion request was made (ms since the epoch).
+ErasedUsers = Mapping[str, int]
+
+
+def _ms(value: Any) -> int:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, str):
+        return parse_iso_ms(value)
+    raise ValueError(f"requested_at {value!r} is not a timestamp")
+
+
+def erased_users(requests: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The pseudonyms of ``deletion_requests`` rows (``user_ids``, ``requested_at``: an ISO
+    string from a JSON-lines file, a datetime from BigQuery), each with its newest request."""
+    erased: dict[str, int] = {}
+    for request in requests:
+        if request.get("requested_at") is None:
+            raise ValueError(f"a deletion request without requested_at: {request.get('request_id')!r}")
+        requested_ms = _ms(request["requested_at"])
+        for user_id in request.get("user_ids") or ():
+            erased[user_id] = max(requested_ms, erased.get(user_id, requested_ms))
+    return erased
+
+
+def filter_reason(
+    event: Mapping[str, Any], consent_default: str, erased: ErasedUsers, now_ms: int, suppression_days: int
+) -> FilterReason | None:
+    """Why ``event`` (a decoded ``events`` row) is not stored, or None to store it."""
+    if consent_default not in CONSENT_DEFAULTS:
+        raise ValueError(f"consent_default must be one of {CONSENT_DEFAULTS}, not {consent_default!r}")
+    requested_ms = erased.get(event.get("user_id") or "")
+    # Checked when the event arrives, so a pipeline that read the requests once (locally) stops
+    # suppressing a person when their period ends, as one that re-reads them does.
+    if requested_ms is not None and now_ms - requested_ms < suppression_days * DAY_MS:
+        return FilterReason.ERASED_USER
+    analytics = event.get("consent_analytics")
+    if analytics is False or (analytics is None and consent_default == DENIED):
+        return FilterReason.CONSENT_DENIED
+    return None
+
+
+def filtered_row(event: Mapping[str, Any], reason: FilterReason, now_ms: int) -> dict[str, Any]:
+    """The ``filtered`` row of an event that is not stored: its one outcome in the ledger."""
+    return {
+        "message_id": event.get("message_id"),
+        "publish_time": event.get("publish_time"),
+        "event_id": event.get("event_id"),
+        "event_type": event.get("event_type"),
+        "reason": str(reason),
+        "filtered_at": iso(now_ms),
+    }
