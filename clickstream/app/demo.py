@@ -36,10 +36,11 @@ from clickstream.app.signals import SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.ledger import read_ledger
+from clickstream.core.pseudonyms import load_keyring
 from clickstream.core.sql import read_sql, run_script
 from collector.config import LOCAL_WRITE_KEY
 from emitters.publisher import EventPublisher, PublisherConfig
-from emitters.simulator import TrafficProfile
+from emitters.simulator import Emission, TrafficProfile
 from emitters.traffic import TrafficSummary, play
 
 Say = Callable[[str], None]
@@ -101,6 +102,7 @@ class Demo:
         self._started_services: list[str] = []
         self._pipeline: PipelineProcess | None = None
         self._stop_emitting = threading.Event()
+        self._viewers: set[str] = set()  # the raw user ids played (never stored; see _collect)
         self._interrupted: int | None = None
 
     def interrupt(self, signum: int) -> None:
@@ -198,10 +200,11 @@ class Demo:
         else:
             publisher = EventPublisher(PublisherConfig.from_settings(local))
 
-        def count(_: object) -> None:
+        def count(emission: Emission) -> None:
             if self._stop_emitting.is_set():
                 raise _Stop
             sent[0] += 1
+            self._viewers.add(emission.event.user_id)
 
         def emitter() -> None:
             try:
@@ -302,10 +305,15 @@ class Demo:
         def query(name: str, **params: Any) -> list[dict[str, Any]]:
             return run_script(client, local, read_sql(f"demo/{name}.sql", local), {"since": since, **params})
 
-        users = [row["user_id"] for row in query("sample_users", n=2)]
+        # The tables hold pseudonyms only; the demo knows the raw ids it played, so it shows the two
+        # most active viewers as an operator would look them up: raw id -> its pseudonyms.
+        keyring = load_keyring(local.pseudonym_key_source)
+        raw_of = {keyring.pseudonym(raw): raw for raw in self._viewers}
+        users = [raw_of.get(row["user_id"], row["user_id"]) for row in query("sample_users", n=2)]
         recommend_sql = read_sql("serving/recommend.sql", local)
-        # users are pseudonyms already (read from events): recommend.sql takes the list of a person's pseudonyms
-        recommendations = {u: run_script(client, local, recommend_sql, {"user_ids": [u], "n": 5}) for u in users}
+        recommendations = {
+            u: run_script(client, local, recommend_sql, {"user_ids": keyring.all_pseudonyms(u), "n": 5}) for u in users
+        }
         return DemoResult(
             since=since,
             sent=summary.sent,

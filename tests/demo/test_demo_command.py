@@ -19,6 +19,7 @@ import pytest
 
 from clickstream.app.local import services
 from clickstream.core.config import Settings
+from tests.support.warehouse_scan import matches, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -66,13 +67,29 @@ def _assert_all_stopped(settings: Settings, pipeline_pid: int) -> None:
     assert not _alive(pipeline_pid), "the pipeline process was left running"
 
 
+# The simulator's raw ids (emitters.simulator: "u-" + 16 hex, "d-" + 12 hex). A pseudonym is 32
+# hex characters with no prefix, so any match is a raw id that reached the warehouse.
+RAW_ID = re.compile(r"\b[ud]-[0-9a-f]{12}(?:[0-9a-f]{4})?\b")
+
+
 def test_demo_reconciles_reports_and_stops_what_it_started(tmp_path: Path) -> None:
     env, settings = _env(tmp_path / "state")
     report = tmp_path / "report"
     started = time.monotonic()
-    done, output = _demo(env, "--duration", "15", "--rate", "20", "--report", str(report), timeout=300)
-    print(f"demo took {time.monotonic() - started:.0f}s")
-    assert done.returncode == 0, output
+    try:
+        done, output = _demo(
+            env, "--duration", "15", "--rate", "20", "--report", str(report), "--keep-running", timeout=300
+        )
+        print(f"demo took {time.monotonic() - started:.0f}s")
+        assert done.returncode == 0, output
+        # No table, view, column or dead-letter payload holds a raw user or device id (issue 13).
+        tables = table_rows(settings.with_local_endpoints())
+        assert {"events", "dead_letters", "sessions", "user_video_affinity"} <= set(tables)
+        assert tables["events"] and tables["dead_letters"]  # the scan saw real rows
+        assert matches(tables, RAW_ID) == {}
+        assert matches({"output": [{"text": output}]}, RAW_ID), "the demo shows its viewers by raw id"
+    finally:
+        subprocess.run([sys.executable, "-m", "clickstream.app.cli", "local", "down"], env=env, timeout=120)
     assert "reconciliation OK" in output
     published = int(re.search(r"published (\d+) = stored", output).group(1))
     assert published >= 200

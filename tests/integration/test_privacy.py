@@ -25,6 +25,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pseudonyms import Keyring, create_key_file, load_keyring
 from clickstream.core.tables import table_specs
+from tests.support.warehouse_scan import holders, table_rows, texts
 from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, session, ts
 
 pytestmark = pytest.mark.integration
@@ -95,41 +96,6 @@ def bigquery_bytes(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _table_rows(settings: Settings) -> dict[str, list[dict[str, Any]]]:
-    client = bigquery_client(settings)
-    tables = client.query(
-        f"SELECT table_name FROM `{settings.project}.{settings.dataset}.INFORMATION_SCHEMA.TABLES`"
-    ).result()
-    return {
-        row["table_name"]: [dict(r) for r in client.query(f"SELECT * FROM `{settings.table_id(row['table_name'])}`")]
-        for row in tables
-    }
-
-
-def _texts(value: Any) -> list[str]:
-    """Every string in a row, and every BYTES value decoded (UTF-8 with replacement, and Latin-1,
-    so ids embedded in binary Avro are found too)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, bytes):
-        return [value.decode("utf-8", "replace"), value.decode("latin-1")]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _texts(v)]
-    if isinstance(value, list):
-        return [t for v in value for t in _texts(v)]
-    return []
-
-
-def _holders(rows_by_table: dict[str, list[dict]], needles: list[str]) -> dict[str, int]:
-    """Table -> rows in which any needle occurs, anywhere."""
-    found = {}
-    for table, rows in rows_by_table.items():
-        hits = sum(1 for row in rows if any(n in text for text in _texts(row) for n in needles))
-        if hits:
-            found[table] = hits
-    return found
-
-
 def _stored(holders: dict[str, int]) -> dict[str, int]:
     """Only the tables (``_table_rows`` reads the views too)."""
     return {table: n for table, n in holders.items() if table in table_specs()}
@@ -142,7 +108,7 @@ def test_forget_then_erase_leaves_no_trace_of_the_person_in_any_table(warehouse:
     kept = _seed_person(warehouse, KEPT)
     run_signals(bigquery_client(warehouse), warehouse, SignalParams(as_of=AS_OF))
     needles = [FORGOTTEN, *keyring.all_pseudonyms(FORGOTTEN)]
-    before = _holders(_table_rows(warehouse), needles)
+    before = holders(table_rows(warehouse), needles)
     assert {"events", "sessions", "dead_letters", "duplicates", "user_video_affinity"} <= set(before)
 
     forget_args = ["privacy", "forget", "--user", FORGOTTEN, "--reason", "ticket 42"]
@@ -151,13 +117,13 @@ def test_forget_then_erase_leaves_no_trace_of_the_person_in_any_table(warehouse:
     result = CliRunner().invoke(app, ["privacy", "erase"], env=_env(warehouse))
     assert result.exit_code == 0, result.output
 
-    after = _table_rows(warehouse)
+    after = table_rows(warehouse)
     [request] = after.pop("deletion_requests")
     # The request itself keeps the pseudonyms (the pipeline's suppression side input reads them),
     # never the raw id; nothing else holds either.
     assert sorted(request["user_ids"]) == sorted([current, older])
-    assert FORGOTTEN not in _texts(request)
-    assert _holders(after, needles) == {}
+    assert FORGOTTEN not in texts(request)
+    assert holders(after, needles) == {}
     assert request["status"] == "done" and request["completed_at"] is not None
     deleted = {d["table_name"]: d["rows"] for d in request["rows_deleted"]}
     assert deleted == {
@@ -168,8 +134,8 @@ def test_forget_then_erase_leaves_no_trace_of_the_person_in_any_table(warehouse:
         "user_video_affinity": before["user_video_affinity"],
     }
     # Another person's rows are all still there.
-    assert _holders(after, [kept])["events"] == 2
-    assert {t for t in _holders(after, [kept])} >= {
+    assert holders(after, [kept])["events"] == 2
+    assert {t for t in holders(after, [kept])} >= {
         "events",
         "sessions",
         "dead_letters",
@@ -233,7 +199,7 @@ def test_a_table_in_the_streaming_buffer_leaves_the_request_partial_until_the_ne
     assert "events" in request["detail"] and "streaming buffer" in request["detail"]
     deleted = {d["table_name"]: d["rows"] for d in request["rows_deleted"]}
     assert "events" not in deleted and deleted["sessions"] == 2  # the other tables went ahead
-    assert _stored(_holders(_table_rows(warehouse), [user])) == {"events": 2, "deletion_requests": 1}
+    assert _stored(holders(table_rows(warehouse), [user])) == {"events": 2, "deletion_requests": 1}
 
     erase(client, warehouse)  # the next run: the buffer has been flushed
     [request] = requests(client, warehouse)
@@ -241,7 +207,7 @@ def test_a_table_in_the_streaming_buffer_leaves_the_request_partial_until_the_ne
     assert request["completed_at"] is not None
     deleted = {d["table_name"]: d["rows"] for d in request["rows_deleted"]}
     assert deleted == {"events": 2, "sessions": 2, "dead_letters": 2, "duplicates": 1}
-    assert _holders(_table_rows(warehouse), [user]) == {"deletion_requests": 1}
+    assert holders(table_rows(warehouse), [user]) == {"deletion_requests": 1}
 
 
 def test_a_done_request_is_left_alone_by_later_runs(warehouse: Settings) -> None:
