@@ -164,3 +164,31 @@ def test_set_consent_stamps_later_events_and_survives_a_reload(browser: Browser,
     assert by_slot[2]["consent"] == denied
     assert by_slot[3]["consent"] == denied
     page.context.close()
+
+
+def test_with_require_consent_nothing_is_stored_or_sent_before_consent(
+    browser: Browser, page_server: PageServer
+) -> None:
+    page = open_page(browser, page_server, requireConsent="true", flushIntervalMs=100, batchSize=1)
+    page.click("[data-slot='1']")
+    page.click("[data-slot='2']")
+    page.wait_for_function("window.tracker.stats().droppedNoConsent === 2")
+    # A flush, then a hide (visibilitychange + pagehide) would send a queue by fetch and by beacon.
+    assert page.evaluate("window.tracker.flush()") is True
+    page.evaluate("window.dispatchEvent(new PageTransitionEvent('pagehide'))")
+    assert page.evaluate("Object.keys(localStorage)") == [], "no device id, no queue before consent"
+
+    page.evaluate("window.tracker.setConsent({analytics: true, personalization: false})")
+    page.click("[data-slot='3']")
+    page_server.wait_for(lambda s: len(_ids(s)) == 1)
+    [event] = page_server.accepted_events()
+    assert event["payload"]["slot"] == 3, "the clicks before consent never reached the collector"
+    assert [p.events[0]["payload"]["slot"] for p in page_server.posts] == [3]
+    assert event["device_id"] == page.evaluate("localStorage.getItem('clickstream:device')")
+
+    page.evaluate("window.tracker.setConsent({analytics: false, personalization: false})")
+    assert page.evaluate("Object.keys(localStorage)") == ["clickstream:consent"]
+    page.click("[data-slot='4']")
+    page.wait_for_function("window.tracker.stats().droppedNoConsent === 3")
+    page.context.close()
+    assert len(page_server.posts) == 1, "nothing after the withdrawal either"

@@ -24,6 +24,8 @@ const BEACON_BYTES = 60000;
  * @property {string} [appVersion="unknown"] `client.app_version`.
  * @property {string} [userId] Pseudonymous user id; defaults to the device id (an anonymous viewer).
  * @property {string} [deviceId] Defaults to a UUID made once and kept in storage.
+ * @property {boolean} [requireConsent=false] Store nothing but the consent answer and send nothing until
+ *   `setConsent` grants analytics (ePrivacy Art. 5(3)); EU sites set it true. Calls meanwhile are dropped.
  * @property {string} [locale] `client.locale`; defaults to `navigator.language`.
  * @property {number} [batchSize=20] Send as soon as this many events are queued (capped by the collector's limit, 500).
  * @property {number} [maxBatchBytes=60000] Upper bound of one request body, in bytes (capped by the collector's limit, 512 KiB).
@@ -53,6 +55,7 @@ const BEACON_BYTES = 60000;
  * @property {number} refused Events dropped because the collector answered 4xx (not 429).
  * @property {number} overflow Events dropped because the queue was full.
  * @property {number} retries Failed attempts that were retried.
+ * @property {number} droppedNoConsent Calls dropped under `requireConsent` without analytics consent.
  */
 
 /**
@@ -62,10 +65,12 @@ const BEACON_BYTES = 60000;
  * @property {(fields: {video_id: string, impression_id: string, surface: string, slot: number, rank: number,
  *   recommendation_request_id?: string, thumbnail_variant?: string}) => string} thumbnailClicked
  *   Queue a ThumbnailClicked event; returns its event_id.
- * @property {(eventType: string, fields: object) => string} track Queue any event type of the contract.
+ * @property {(eventType: string, fields: object) => string | null} track Queue any event type of the
+ *   contract; null when `requireConsent` dropped it.
  * @property {(consent: {analytics: boolean, personalization: boolean, policyVersion?: string} | null) => void}
  *   setConsent What the person answered to the consent banner: stamped on every event queued from now on,
- *   and kept in storage for the next page (null forgets it). Events queued before carry none.
+ *   and kept in storage for the next page (null forgets it). Events queued before carry none. Under
+ *   `requireConsent`, an answer without analytics (or null) also clears the stored queue and device id.
  * @property {() => Promise<boolean>} flush Send everything now; true when the queue is empty afterwards
  *   (false while a Retry-After or backoff wait is running, or when a send failed).
  * @property {() => void} stop Stop timers and listeners; the queue stays in storage for the next tracker.
@@ -121,23 +126,25 @@ export function createTracker(options) {
       return null;
     }
   };
+  // Under requireConsent nothing but the answer itself (the strictly necessary record of the choice)
+  // is written until analytics is granted: this one check guards the device id and the queue.
+  const requireConsent = opt("requireConsent", false);
+  const allowed = () => !requireConsent || !!(consent && consent.analytics);
   const write = (key, value) => {
     try {
-      if (storage) storage.setItem(prefix + key, value);
+      if (storage && (key === ":consent" || allowed())) storage.setItem(prefix + key, value);
     } catch {
       // Full or refused (quota, private mode): the queue still works in memory for this page.
     }
   };
 
-  const counts = { sent: 0, rejected: 0, refused: 0, overflow: 0, retries: 0 };
+  const counts = { sent: 0, rejected: 0, refused: 0, overflow: 0, retries: 0, droppedNoConsent: 0 };
   const drop = (reason, n) => {
     counts[reason] += n;
     onDrop(reason, n);
   };
 
-  let deviceId = o.deviceId || read(":device");
-  if (!deviceId) write(":device", (deviceId = uuid()));
-  const userId = o.userId || deviceId;
+  let deviceId = null; // made (and stored) only once tracking is allowed: see begin()
   const client = { platform: "web", app_version: opt("appVersion", "unknown") };
   const locale = opt("locale", nav.language);
   if (locale) client.locale = locale;
@@ -182,11 +189,30 @@ export function createTracker(options) {
 
   /** @type {object[]} events without sent_at, oldest first */
   let queue = [];
-  try {
-    const stored = JSON.parse(read(":queue") || "[]");
-    if (Array.isArray(stored)) queue = stored.filter((e) => e && typeof e.event_id === "string");
-  } catch {
-    // Unreadable stored data (another version, a manual edit): start empty rather than fail the page.
+  // Tracking allowed: the device id is made once and kept. Otherwise (requireConsent without analytics)
+  // what an earlier page stored is removed, and nothing is queued or sent.
+  const begin = () => {
+    if (allowed()) {
+      deviceId = o.deviceId || deviceId || read(":device");
+      if (!deviceId) write(":device", (deviceId = uuid()));
+      return;
+    }
+    queue = [];
+    deviceId = null;
+    try {
+      if (storage) for (const key of [":queue", ":device"]) storage.removeItem(prefix + key);
+    } catch {
+      // Storage refused: nothing of ours can be in it either.
+    }
+  };
+  begin();
+  if (allowed()) {
+    try {
+      const stored = JSON.parse(read(":queue") || "[]");
+      if (Array.isArray(stored)) queue = stored.filter((e) => e && typeof e.event_id === "string");
+    } catch {
+      // Unreadable stored data (another version, a manual edit): start empty rather than fail the page.
+    }
   }
   const persist = () => write(":queue", JSON.stringify(queue));
   const bound = () => {
@@ -379,12 +405,16 @@ export function createTracker(options) {
       }
       payload[name] = check(type, name, value, code[0]);
     }
+    if (!allowed()) {
+      counts.droppedNoConsent++;
+      return null;
+    }
     const event = {
       event_id: uuid(),
       event_type: type,
       schema_version: SCHEMA_VERSION,
       event_ts: now(),
-      user_id: userId,
+      user_id: o.userId || deviceId,
       device_id: deviceId,
       client,
       payload,
@@ -407,6 +437,8 @@ export function createTracker(options) {
     setConsent(given) {
       consent = consentRecord(given);
       write(":consent", JSON.stringify(given == null ? null : given));
+      begin();
+      after();
     },
     async flush() {
       while (queue.length) if (!(await send())) return false;

@@ -37,7 +37,9 @@ test("events the collector lists as rejected are counted, not resent", async () 
   tracker.thumbnailClicked(click(1));
   tracker.thumbnailClicked(click(2));
   assert.equal(await tracker.flush(), true);
-  assert.deepEqual(tracker.stats(), { queued: 0, sent: 1, rejected: 1, refused: 0, overflow: 0, retries: 0 });
+  assert.deepEqual(tracker.stats(), {
+    queued: 0, sent: 1, rejected: 1, refused: 0, overflow: 0, retries: 0, droppedNoConsent: 0,
+  });
 });
 
 test("stop() ends timers and listeners; the queue stays stored", async () => {

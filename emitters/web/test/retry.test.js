@@ -79,7 +79,9 @@ test("5xx without Retry-After is retried with backoff and then delivered", async
   tracker.thumbnailClicked(click(1));
   await env.clock.advance(10_000);
   assert.equal(env.fetch.calls.length, 3);
-  assert.deepEqual(tracker.stats(), { queued: 0, sent: 1, rejected: 0, refused: 0, overflow: 0, retries: 2 });
+  assert.deepEqual(tracker.stats(), {
+    queued: 0, sent: 1, rejected: 0, refused: 0, overflow: 0, retries: 2, droppedNoConsent: 0,
+  });
 });
 
 test("a 4xx other than 429 drops the batch, counted, and is not retried", async () => {
@@ -91,7 +93,9 @@ test("a 4xx other than 429 drops the batch, counted, and is not retried", async 
   for (const slot of [1, 2, 3, 4]) tracker.thumbnailClicked(click(slot));
   await env.clock.advance(60_000);
   assert.equal(env.fetch.calls.length, 2);
-  assert.deepEqual(tracker.stats(), { queued: 0, sent: 0, rejected: 0, refused: 4, overflow: 0, retries: 0 });
+  assert.deepEqual(tracker.stats(), {
+    queued: 0, sent: 0, rejected: 0, refused: 4, overflow: 0, retries: 0, droppedNoConsent: 0,
+  });
   assert.deepEqual(dropped, [["refused", 2], ["refused", 2]]);
 });
 

@@ -1,6 +1,6 @@
 // Wires the test page to the tracker as a site would: thumbnail clicks and video pauses.
 // The tracker's options come from the query string, so a test can point it at its own server
-// and shorten its timers: ?endpoint=...&writeKey=...&flushIntervalMs=...&batchSize=...
+// and shorten its timers: ?endpoint=...&writeKey=...&flushIntervalMs=...&batchSize=...&requireConsent=true
 import { createTracker } from "./tracker.js";
 
 const params = new URLSearchParams(location.search);
@@ -15,6 +15,7 @@ const tracker = createTracker({
   flushIntervalMs: number("flushIntervalMs"),
   baseDelayMs: number("baseDelayMs"),
   maxDelayMs: number("maxDelayMs"),
+  requireConsent: params.get("requireConsent") === "true",
 });
 
 for (const row of document.querySelectorAll(".row")) {
