@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from clickstream.app.commands.common import StateDir, console, fail, one_line, resolve_endpoints, settings_from
+from clickstream.app.commands.common import (
+    StateDir,
+    console,
+    fail,
+    one_line,
+    require_pseudonym_key,
+    resolve_endpoints,
+    settings_from,
+)
 from clickstream.app.privacy import erase, forget, requests, rows_deleted
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.pseudonyms import KeyringError
@@ -28,7 +36,9 @@ def forget_cmd(
     state_dir: StateDir = None,
 ) -> None:
     """Record a deletion request; `clickstream privacy erase` (or the scheduled query) carries it out."""
-    settings, client = _warehouse(state_dir)
+    settings = resolve_endpoints(settings_from(state_dir))
+    require_pseudonym_key(settings)  # before anything is recorded: the wrong key would find nobody
+    client = bigquery_client(settings)
     try:
         request_id = forget(client, settings, user, reason)
     except (KeyringError, ValueError) as exc:
