@@ -17,6 +17,15 @@ from clickstream.core.identifiers import DATASET_ID, PROJECT_ID, check
 from clickstream.core.paths import default_state_dir
 
 ENV_PREFIX = "CLICKSTREAM_"
+# How long after a deletion request a person's new events are still dropped (the pipeline's
+# --erased_user_suppression_days) and the erasure job still sweeps the request once done
+# (`clickstream privacy erase --sweep-days`, the scheduled query's sweep_days): rows can still
+# arrive after the erasure ran, so both last as long.
+ERASED_USER_SUPPRESSION_DAYS = 30
+
+
+class PseudonymKeyMissing(ValueError):
+    """Settings that talk to real Google Cloud were given no pseudonymisation key."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -120,7 +129,7 @@ class Settings:
             dataset=suffix.replace("-", "_") if own_dataset else self.dataset,
             state_dir=self.state_dir / f"client-{suffix}",
             # The key belongs to the stack, not to the client folder.
-            pseudonym_key=self.pseudonym_key_source,
+            pseudonym_key=self.pseudonym_key or str(self.local_pseudonym_key_file),
         )
 
     # Resource paths, spelled once.
@@ -161,9 +170,27 @@ class Settings:
         return f"projects/{self.project}/subscriptions/{self.rejected_subscription}"
 
     @property
+    def local_pseudonym_key_file(self) -> Path:
+        """The local stack's key file, which `local up` creates."""
+        return self.state_dir / "pseudonym.key"
+
+    @property
     def pseudonym_key_source(self) -> str:
-        """Where the pseudonymisation key is read from (a file path or a Secret Manager version)."""
-        return self.pseudonym_key or str(self.state_dir / "pseudonym.key")
+        """Where the pseudonymisation key is read from (a file path or a Secret Manager version).
+
+        The local key file only for the local stack: against real BigQuery the rows were hashed by the
+        pipeline on Dataflow with the Secret Manager key, and any other key finds none of them (an
+        erasure would delete nothing and say done), so an empty key is refused there."""
+        if self.pseudonym_key:
+            return self.pseudonym_key
+        if self.bigquery_endpoint is None:
+            raise PseudonymKeyMissing(
+                f"no pseudonymisation key for Google Cloud: set {ENV_PREFIX}PSEUDONYM_KEY to the Secret Manager "
+                f"version the pipeline uses, projects/{self.project}/secrets/NAME_PREFIX-pseudonym-key/versions/latest "
+                "(Terraform's output pseudonym_key_secret + /versions/latest); the local key file hashes to other "
+                "pseudonyms than the pipeline's"
+            )
+        return str(self.local_pseudonym_key_file)
 
     def table_id(self, table: str) -> str:
         return f"{self.project}.{self.dataset}.{table}"

@@ -36,16 +36,17 @@ _BLOCK_HANDLER = re.compile(r"^EXCEPTION\s+WHEN\s+ERROR\s+THEN\s+", re.IGNORECAS
 _BLOCK_END = re.compile(r"^END$", re.IGNORECASE)
 _ERROR_MESSAGE = "@@error.message"
 _ERROR_PARAM = "_error_message"  # what @@error.message becomes locally: a query parameter
-# Exactly these two; any other "$" is SQL (JSON paths such as '$.a', "$$" in a string).
-_PLACEHOLDER = re.compile(r"\$\{(project|dataset)\}")
 
 
-def render_sql(text: str, project: str, dataset: str) -> str:
-    """Fill in ``${project}`` and ``${dataset}``, the only substitutions SQL files get.
+def render_sql(text: str, project: str, dataset: str, **values: str) -> str:
+    """Fill in ``${project}``, ``${dataset}`` and the named ``values`` (as Terraform's templatefile
+    passes them, e.g. the erasure job's ``sweep_days``); any other "$" is SQL (JSON paths such as
+    '$.a', "$$" in a string).
 
     Not ``string.Template``: it would read ``$$`` as an escaped ``$`` and refuse ``'$.a'``."""
-    values = {"project": project, "dataset": dataset}
-    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
+    values = {"project": project, "dataset": dataset, **values}
+    placeholder = re.compile(r"\$\{(" + "|".join(re.escape(name) for name in values) + r")\}")
+    return placeholder.sub(lambda match: values[match.group(1)], text)
 
 
 def read_sql(relative: str, settings: Settings) -> str:

@@ -9,9 +9,11 @@
 --                    VideoPaused events for the video; duration from the event, else the
 --                    catalog; a pause with no known duration contributes nothing
 --   score          = 1.0 * clicks_decayed + 2.0 * watch; rows with score > 0 only
--- Privacy (docs/warehouse.md): bot events (is_bot) count for nothing; a user whose latest event up to
--- @as_of says consent_personalization = FALSE gets no row at all (NULL, an event without a consent
--- record, is not a denial). The latest event is in the window whenever the user has one there.
+-- Privacy (docs/warehouse.md): bot events (is_bot) count for nothing; a user whose latest consent
+-- decision up to @as_of denies personalization gets no row at all. The latest decision is the latest of
+-- the user's stored events (consent_personalization = FALSE denies; NULL, an event without a consent
+-- record, does not) and their `filtered` rows with reason consent_denied (a denial). The latest event
+-- is in the window whenever the user has one there.
 -- Re-running one @as_of replaces that as_of's rows and nothing else; the runs older than the newest
 -- @keep_runs are deleted.
 -- Parameters: @as_of TIMESTAMP, @lookback_days INT64, @half_life_days FLOAT64, @keep_runs INT64.
@@ -49,14 +51,27 @@ windowed AS (
     AND e.event_ts <= @as_of
     AND NOT COALESCE(e.is_bot, FALSE)
 ),
+decisions AS (
+  -- A person's consent decisions up to @as_of: each stored event's, and each refusal the pipeline
+  -- filtered (consent_denied: analytics denied, which denies personalization too). Once a person
+  -- denies analytics their new events are not stored, only filtered rows record them, so the
+  -- stored events alone would keep saying "granted". A filtered row has no event time: its
+  -- publish_time stands for it.
+  SELECT user_id, consent_personalization, event_ts AS decided_at, processed_at AS recorded_at
+  FROM windowed
+  UNION ALL
+  SELECT user_id, FALSE AS consent_personalization, publish_time AS decided_at, filtered_at AS recorded_at
+  FROM `${project}.${dataset}.filtered`
+  WHERE reason = 'consent_denied' AND user_id IS NOT NULL AND publish_time <= @as_of
+),
 personalization_denied AS (
   SELECT user_id
   FROM (
     SELECT
       user_id,
       consent_personalization,
-      ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY event_ts DESC, processed_at DESC) AS recency
-    FROM windowed
+      ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY decided_at DESC, recorded_at DESC) AS recency
+    FROM decisions
   )
   WHERE recency = 1 AND consent_personalization = FALSE
 ),

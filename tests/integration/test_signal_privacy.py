@@ -54,6 +54,33 @@ def seeded(stack: Settings) -> Settings:
             consenting("changed", "v4", "ThumbnailClicked", ts(1), True),
             # no consent record at all (an older client): personalised, as before contract 1.2
             event("legacy", "v4", "ThumbnailClicked", ts(1)),
+            # "withdrawn" granted everything, then denied analytics: their new events are filtered,
+            # not stored, so only the filtered row says they withdrew.
+            consenting("withdrawn", "v5", "ThumbnailClicked", ts(2), True),
+        ],
+    )
+    load(
+        settings,
+        "filtered",
+        [
+            {
+                "message_id": "m-withdrawn",
+                "publish_time": ts(1),
+                "event_id": "e-withdrawn",
+                "event_type": "ThumbnailClicked",
+                "reason": "consent_denied",
+                "filtered_at": ts(1),
+                "user_id": "withdrawn",
+            },
+            {  # a refusal older than the consent that followed it does not count
+                "message_id": "m-changed",
+                "publish_time": ts(3),
+                "event_id": "e-changed",
+                "event_type": "ThumbnailClicked",
+                "reason": "consent_denied",
+                "filtered_at": ts(3),
+                "user_id": "legacy",
+            },
         ],
     )
     load(settings, "sessions", [session("human", ts(1), ["v1"], ["v3"]), session("human", ts(2), ["v1"], ["v3"])])
@@ -75,6 +102,11 @@ def test_a_user_whose_latest_event_denies_personalization_has_no_affinity_but_co
     assert affinity == {"human", "changed", "legacy"}
     trending = {r["video_id"]: (r["events"], r["unique_users"]) for r in rows(seeded, "video_trending", "rank")}
     assert trending["v3"] == (2, 1)  # the private user's events still count in aggregate trending
+
+
+def test_a_user_whose_later_events_were_filtered_for_consent_denied_has_no_affinity(seeded: Settings) -> None:
+    affinity = {r["user_id"] for r in rows(seeded, "user_video_affinity", "user_id")}
+    assert "withdrawn" not in affinity and "legacy" in affinity
 
 
 def test_each_signal_table_keeps_only_the_newest_keep_runs(stack: Settings) -> None:

@@ -74,3 +74,47 @@ def test_pipeline_options_refuse_a_dataset_or_project_that_is_not_an_identifier(
         PipelineOptions([f"{flag}=a` WHERE TRUE; --"]).view_as(ClickstreamOptions)
     error = capsys.readouterr().err
     assert f"argument {flag}" in error and "is not a valid" in error
+
+
+def test_real_bigquery_without_a_key_refuses_instead_of_using_the_local_key_file(tmp_path: Path) -> None:
+    # The local key file hashes to other pseudonyms than the pipeline on Dataflow (its key is the
+    # Secret Manager secret): an erasure would find nothing and still say done.
+    settings = Settings(state_dir=tmp_path, bigquery_endpoint=None, pseudonym_key="")
+    with pytest.raises(ValueError) as raised:
+        settings.pseudonym_key_source  # noqa: B018
+    message = str(raised.value)
+    assert "CLICKSTREAM_PSEUDONYM_KEY" in message and "/versions/" in message and "\n" not in message
+
+
+def test_the_local_stack_keeps_its_key_file_and_pipeline_args(tmp_path: Path) -> None:
+    local = Settings(state_dir=tmp_path).with_local_endpoints()
+    assert local.pseudonym_key_source == str(tmp_path / "pseudonym.key")
+    assert f"--pseudonym_key={tmp_path / 'pseudonym.key'}" in local.pipeline_args()
+    given = Settings(state_dir=tmp_path, pseudonym_key="projects/p/secrets/s/versions/3")
+    assert given.pseudonym_key_source == "projects/p/secrets/s/versions/3"  # real cloud with a key: fine
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["privacy", "forget", "--user", "alice@example.com"],
+        ["recommend", "--user", "alice@example.com"],
+        ["replay", "--input", "archive.jsonl", "--output-dir", "out", "--catalog-path", "c.jsonl",
+         "--deletion-requests-path", "r.jsonl"],
+    ],
+    ids=["forget", "recommend", "replay"],
+)  # fmt: skip
+def test_commands_that_hash_raw_ids_refuse_real_bigquery_without_a_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    from typer.testing import CliRunner
+
+    from clickstream.app.cli import app
+
+    for variable in ("PUBSUB_EMULATOR_HOST", "CLICKSTREAM_BIGQUERY_ENDPOINT", "CLICKSTREAM_PSEUDONYM_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pseudonym.key").write_text("00" * 32 + "\n")  # a local key file that must not be used
+    result = CliRunner().invoke(app, [*command, "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "CLICKSTREAM_PSEUDONYM_KEY" in result.output and "Traceback" not in result.output

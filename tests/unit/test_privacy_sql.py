@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from clickstream.app.privacy import ERASED_TABLES
+from clickstream.app.privacy import ERASED_TABLES, erase_sql
+from clickstream.core.config import ERASED_USER_SUPPRESSION_DAYS, Settings
 from clickstream.core.paths import sql_dir
 from clickstream.core.sql import Block, script_steps
 from clickstream.core.tables import table_specs
@@ -25,9 +26,10 @@ def test_erasure_deletes_from_every_table_with_a_user_id() -> None:
     assert deleted == holders == set(ERASED_TABLES)
 
 
-def test_erasure_sql_renders_with_only_project_and_dataset() -> None:
-    # Terraform's templatefile() reads every ${...} and %{...}: only the two placeholders may appear.
-    assert set(re.findall(r"[$%]\{([^}]*)\}", ERASE)) == {"project", "dataset"}
+def test_erasure_sql_renders_with_project_dataset_and_the_sweep_period() -> None:
+    # Terraform's templatefile() reads every ${...} and %{...}: only these placeholders may appear,
+    # and Terraform passes each (terraform/scheduled_query.tf).
+    assert set(re.findall(r"[$%]\{([^}]*)\}", ERASE)) == {"project", "dataset", "sweep_days"}
     assert not re.search(r"@(?!@)\w+", ERASE.replace("@@error.message", "")), "a scheduled query has no parameters"
 
 
@@ -57,3 +59,27 @@ def test_exception_blocks_are_read_as_body_and_handler() -> None:
 def test_blocks_the_local_runner_cannot_run_are_refused(script: str) -> None:
     with pytest.raises(ValueError):
         script_steps(script)
+
+
+def test_erasure_sweeps_done_requests_for_the_sweep_period_after_they_were_made() -> None:
+    # Rows of an erased person can still arrive after the request is done (the pipeline's
+    # suppression side input refreshes late, open session windows still fire): the job keeps
+    # deleting for done requests made less than ${sweep_days} days ago.
+    assert "status = 'done' AND requested_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL ${sweep_days} DAY)" in ERASE
+
+
+def test_the_sweep_period_renders_as_a_whole_number_of_days_defaulting_to_the_pipelines() -> None:
+    settings = Settings()
+    assert f"INTERVAL {ERASED_USER_SUPPRESSION_DAYS} DAY" in erase_sql(settings)
+    assert "INTERVAL 7 DAY" in erase_sql(settings, sweep_days=7)
+    with pytest.raises(ValueError, match="sweep"):
+        erase_sql(settings, sweep_days=-1)
+
+
+def test_the_sweep_period_defaults_to_the_pipelines_suppression_period() -> None:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.options import ClickstreamOptions
+
+    options = PipelineOptions(["--pseudonym_key=k"]).view_as(ClickstreamOptions)
+    assert options.erased_user_suppression_days == ERASED_USER_SUPPRESSION_DAYS

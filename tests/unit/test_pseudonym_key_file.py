@@ -12,7 +12,9 @@ from clickstream.core.pseudonyms import load_keyring
 
 
 def test_provisioning_creates_the_local_key_file_once_readable_by_its_owner_only(tmp_path: Path) -> None:
-    settings = Settings.from_env(state_dir=tmp_path / "state")
+    # `local up` provisions the local stack (services.py: with its local endpoints); against real
+    # BigQuery an empty key is refused rather than read from this file (test_config.py).
+    settings = Settings.from_env(state_dir=tmp_path / "state").with_local_endpoints()
     key = Path(settings.pseudonym_key_source)
     assert not key.exists()
     provisioning.ensure_pseudonym_key(settings)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from clickstream.app.local import services
-from clickstream.core.config import Settings
+from clickstream.core.config import PseudonymKeyMissing, Settings
 
 console = Console()
 err = Console(stderr=True)
@@ -64,3 +64,13 @@ def resolve_endpoints(settings: Settings) -> Settings:
 def one_line(exc: Exception) -> str:
     message = getattr(exc, "message", None) or str(exc)
     return f"{type(exc).__name__}: {message.splitlines()[0] if message else ''}"
+
+
+def require_pseudonym_key(settings: Settings) -> str:
+    """The key source a command hashes raw ids with; one line and exit 1 when talking to real
+    BigQuery without ``CLICKSTREAM_PSEUDONYM_KEY`` (the local key file would find nobody there)."""
+    try:
+        return settings.pseudonym_key_source
+    except PseudonymKeyMissing as exc:
+        fail(str(exc))
+        raise  # unreachable: fail() exits

@@ -15,6 +15,7 @@ from clickstream.app.commands.common import (
     console,
     err,
     fail,
+    require_pseudonym_key,
     resolve_endpoints,
     settings_from,
 )
@@ -126,6 +127,7 @@ def replay_cmd(
     # The catalog and deletion requests (and a bq:// input or BigQuery output) come from the configured BigQuery:
     # the local stack when it runs, else Google Cloud.
     settings = resolve_endpoints(settings_from(state_dir))
+    require_pseudonym_key(settings)  # replay hashes raw ids: with the pipeline's key, or not at all
     needs = _needs_google_cloud(settings, input, output_dir, catalog_path, deletion_requests_path)
     problem = _google_cloud_credentials_problem() if needs else None
     if problem:

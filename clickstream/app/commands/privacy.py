@@ -8,9 +8,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from clickstream.app.commands.common import StateDir, console, fail, one_line, resolve_endpoints, settings_from
+from clickstream.app.commands.common import (
+    StateDir,
+    console,
+    fail,
+    one_line,
+    require_pseudonym_key,
+    resolve_endpoints,
+    settings_from,
+)
 from clickstream.app.privacy import erase, forget, requests, rows_deleted
 from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import ERASED_USER_SUPPRESSION_DAYS
 from clickstream.core.pseudonyms import KeyringError
 
 privacy_app = typer.Typer(help="Erasure requests (deletion_requests) and the erasure job.", no_args_is_help=True)
@@ -28,7 +37,9 @@ def forget_cmd(
     state_dir: StateDir = None,
 ) -> None:
     """Record a deletion request; `clickstream privacy erase` (or the scheduled query) carries it out."""
-    settings, client = _warehouse(state_dir)
+    settings = resolve_endpoints(settings_from(state_dir))
+    require_pseudonym_key(settings)  # before anything is recorded: the wrong key would find nobody
+    client = bigquery_client(settings)
     try:
         request_id = forget(client, settings, user, reason)
     except (KeyringError, ValueError) as exc:
@@ -39,12 +50,23 @@ def forget_cmd(
 
 
 @privacy_app.command("erase")
-def erase_cmd(state_dir: StateDir = None) -> None:
-    """Run the erasure job once over every pending or partial request (sql/privacy/erase.sql)."""
+def erase_cmd(
+    sweep_days: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Keep sweeping done requests this many days after they were made: rows of the person the "
+            "pipeline still stored later are deleted too (its --erased_user_suppression_days)",
+        ),
+    ] = ERASED_USER_SUPPRESSION_DAYS,
+    state_dir: StateDir = None,
+) -> None:
+    """Run the erasure job once over every pending or partial request, and over done requests made
+    less than --sweep-days ago (sql/privacy/erase.sql)."""
     settings, client = _warehouse(state_dir)
     with console.status("erasing..."):
         try:
-            after = erase(client, settings)
+            after = erase(client, settings, sweep_days)
         except Exception as exc:
             fail(f"erasure failed: {one_line(exc)}")
     console.print(requests_table(after))

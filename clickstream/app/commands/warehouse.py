@@ -14,6 +14,7 @@ from clickstream.app.commands.common import (
     console,
     fail,
     one_line,
+    require_pseudonym_key,
     resolve_endpoints,
     settings_from,
 )
@@ -148,9 +149,11 @@ def recommend_cmd(
     state_dir: StateDir = None,
 ) -> None:
     """Candidates for one user from the latest signals, with the reason for each."""
-    settings, client = _warehouse(state_dir)
+    settings = resolve_endpoints(settings_from(state_dir))
+    key = require_pseudonym_key(settings)  # before anything talks to BigQuery
+    client = bigquery_client(settings)
     try:  # the tables hold pseudonyms only: the raw id is hashed as the pipeline hashed it
-        pseudonyms = load_keyring(settings.pseudonym_key_source).all_pseudonyms(user)
+        pseudonyms = load_keyring(key).all_pseudonyms(user)
     except KeyringError as exc:
         fail(str(exc))
     params = {"user_ids": pseudonyms, "n": n}
