@@ -1,14 +1,20 @@
 """The ids of a message that fails: what a dead letter keeps instead of the raw bytes.
 
-No raw ``user_id`` or ``device_id`` leaves DecodeAndValidate (docs/privacy.md). A dead letter's
-payload is therefore stored
+No raw ``user_id`` or ``device_id`` leaves DecodeAndValidate (docs/privacy.md), and the raw
+User-Agent is never stored. A dead letter's payload is therefore stored
 
 * ``pseudonymised``: re-encoded in its own format with both ids replaced by their pseudonyms,
   when it can be read: Avro of a known revision (even one that fails validation), a JSON object
   (the collector's rejected item, JSON sent to the Avro topic), or Avro cut short whose envelope
   prefix still reads (``user_id`` and ``device_id`` are the 6th and 7th fields of every
-  revision: the prefix is re-encoded, the unread rest kept as it was);
-* ``encrypted``: sealed (``clickstream.core.sealing``) when nobody can say where its ids are;
+  revision: the prefix is re-encoded, then the client record, the unread rest kept as it was);
+  the User-Agent (``client.user_agent``) is dropped: ``""`` in Avro, where it is required, left
+  out of JSON. A replay of such a dead letter has no User-Agent to parse;
+* ``encrypted``: sealed (``clickstream.core.sealing``) when nobody can say where its ids are: bytes
+  that do not read, a JSON object with any field the contract does not know, at any level (a
+  misspelt ``userId``, an id nested under ``client``: kept verbatim it would be a raw id labelled
+  pseudonymised), and Avro cut short inside its client record (it may hold part of the User-Agent;
+  its ``user_id`` column is still set, so erasure finds it);
 * ``none``: nothing to hide (an empty payload).
 
 Error texts and the collector's detail attribute have every raw id found replaced by its pseudonym
@@ -36,6 +42,8 @@ PSEUDONYMISED = "pseudonymised"
 ENCRYPTED = "encrypted"
 NONE = "none"
 ID_FIELDS = ("user_id", "device_id")
+USER_AGENT = "user_agent"  # of the ``client`` record
+_CLIENT_FIELD = 7  # the client record follows the envelope prefix in every revision
 _ENVELOPE_PREFIX_FIELDS = 7  # event_id, event_type, schema_version, event_ts, sent_at, user_id, device_id
 # Attributes whose text may quote a payload's values (the collector's detail of why it refused).
 _QUOTING_ATTRIBUTES = (attr.REJECT_DETAIL,)
@@ -103,10 +111,62 @@ def _json_object(data: bytes, ids: _Ids) -> tuple[bytes, str | None] | None:
         item = json.loads(data)
     except ValueError:
         return None
-    if not isinstance(item, dict):
-        return None
+    if not isinstance(item, dict) or not _known(item, _json_shape()):
+        return None  # sealed
     user = ids.replace_in(item)
+    client = item.get("client")
+    if isinstance(client, dict):
+        client.pop(USER_AGENT, None)
     return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode(), user
+
+
+# The JSON shape of an event: field name -> the shape of its value (None: a plain value).
+_Shape = dict[str, Any] | None
+
+
+def _shape_of(avro_type: Any, named: dict[str, _Shape]) -> _Shape:
+    if isinstance(avro_type, list):  # a union: the fields of any of its records (the payload)
+        shapes = [shape for branch in avro_type if (shape := _shape_of(branch, named)) is not None]
+        return {name: sub for shape in shapes for name, sub in shape.items()} if shapes else None
+    if isinstance(avro_type, str):
+        return named.get(avro_type.rsplit(".", 1)[-1])
+    if isinstance(avro_type, dict) and avro_type.get("type") == "record":
+        shape = {field["name"]: _shape_of(field["type"], named) for field in avro_type["fields"]}
+        named[avro_type["name"]] = shape
+        return shape
+    return None
+
+
+def _merge(a: _Shape, b: _Shape) -> _Shape:
+    if a is None or b is None:
+        return a if b is None else b
+    return {name: _merge(a.get(name), b.get(name)) for name in a.keys() | b.keys()}
+
+
+@cache
+def _json_shape() -> dict[str, Any]:
+    """Every field name the contract knows, at each level, over all its revisions."""
+    shape: _Shape = {}
+    for version in contract.revisions():
+        shape = _merge(shape, _shape_of(json.loads(contract.revision(version).definition), {}))
+    return shape or {}
+
+
+def _known(value: Any, shape: _Shape) -> bool:
+    """``value`` holds no field the contract does not know (an object or list where the contract
+    has a plain value counts as unknown: it could hold anything)."""
+    if shape is None:
+        return not isinstance(value, dict | list)
+    if not isinstance(value, dict):
+        return not isinstance(value, list)
+    for name, item in value.items():
+        if name not in shape:
+            return False
+        if name in ID_FIELDS and shape[name] is None:
+            continue  # an id of any type is hashed whole (``_id_text``)
+        if not _known(item, shape[name]):
+            return False
+    return True
 
 
 def _versions(version: str | None) -> list[str]:
@@ -124,6 +184,7 @@ def _avro(data: bytes, version: str | None, ids: _Ids) -> tuple[bytes, str | Non
             if buffer.tell() != len(data) or not isinstance(record, dict):
                 continue
             user = ids.replace_in(record)
+            record["client"][USER_AGENT] = ""  # required in Avro: blank, never the raw one
             out = io.BytesIO()
             fastavro.schemaless_writer(out, schema, record)
         except Exception:  # not this revision's bytes
@@ -142,20 +203,42 @@ def _prefix_schema() -> Any:
     )
 
 
+@cache
+def _client_schema(version: str) -> Any:
+    field = json.loads(contract.revision(version).definition)["fields"][_CLIENT_FIELD]
+    assert field["name"] == "client", f"revision {version}: field {_CLIENT_FIELD} is not the client"
+    return fastavro.parse_schema({**field["type"], "namespace": contract.NAMESPACE})
+
+
+class _CutInClient(Exception):
+    """Avro cut short inside its client record: the bytes may hold part of the User-Agent."""
+
+    def __init__(self, user: str | None) -> None:
+        super().__init__("cut inside the client record")
+        self.user = user
+
+
 def _envelope_prefix(data: bytes, ids: _Ids) -> tuple[bytes, str | None] | None:
-    """Avro cut short: the first seven fields, when they read as an envelope of a known revision."""
+    """Avro cut short: the first seven fields, when they read as an envelope of a known revision,
+    then the client record (its User-Agent blanked); the rest is kept as it was."""
     buffer = io.BytesIO(data)
     try:
         prefix = fastavro.schemaless_reader(buffer, _prefix_schema(), None)
     except Exception:
         return None
-    if prefix.get("schema_version") not in contract.revisions():
+    version = prefix.get("schema_version")
+    if version not in contract.revisions():
         return None  # bytes that happen to read, but are no envelope: sealed instead
-    rest = data[buffer.tell() :]
     user = ids.replace_in(prefix)
     out = io.BytesIO()
     fastavro.schemaless_writer(out, _prefix_schema(), prefix)
-    return out.getvalue() + rest, user
+    try:
+        client = fastavro.schemaless_reader(buffer, _client_schema(version), None)
+    except Exception:
+        raise _CutInClient(user) from None
+    client[USER_AGENT] = ""
+    fastavro.schemaless_writer(out, _client_schema(version), client)
+    return out.getvalue() + data[buffer.tell() :], user
 
 
 def protect(raw: RawMessage, keyring: Keyring, version: str | None = None) -> Protected:
@@ -164,10 +247,13 @@ def protect(raw: RawMessage, keyring: Keyring, version: str | None = None) -> Pr
     if not data:
         return Protected(b"", NONE)
     ids = _Ids(pseudonymiser(raw, keyring))
-    for read in (_json_object, lambda d, i: _avro(d, version, i), _envelope_prefix):
-        found = read(data, ids)
-        if found is not None:
-            return Protected(found[0], PSEUDONYMISED, found[1], tuple(ids.replaced))
+    try:
+        for read in (_json_object, lambda d, i: _avro(d, version, i), _envelope_prefix):
+            found = read(data, ids)
+            if found is not None:
+                return Protected(found[0], PSEUDONYMISED, found[1], tuple(ids.replaced))
+    except _CutInClient as cut:  # whose it is is known: the row names them for erasure
+        return Protected(seal(keyring, data), ENCRYPTED, cut.user, tuple(ids.replaced))
     return Protected(seal(keyring, data), ENCRYPTED)
 
 
