@@ -42,7 +42,7 @@ def process(
     each. ``erased``: the erased users (``erased_users_input``); None means nobody (tests of
     other stages; the streaming and replay entry points always pass it)."""
     decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(
-        options.limits(), options.tracing(), options.pseudonym_key
+        options.limits(), options.tracing(), options.pseudonym_key, options.consent_default
     )
     streaming = options.view_as(StandardOptions).streaming
     if erased is None:
@@ -57,7 +57,9 @@ def process(
     )
     dead_letters = decoded[DEAD_LETTERS]
     if rejected is not None:
-        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters(options.pseudonym_key)
+        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters(
+            options.pseudonym_key, options.consent_default
+        )
         dead_letters = (dead_letters, collected) | "DeadLettersWithRejected" >> beam.Flatten()
     return Outputs(
         events=events,

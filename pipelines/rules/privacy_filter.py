@@ -54,6 +54,14 @@ def erased_users(requests: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return erased
 
 
+def analytics_denied(analytics: bool | None, consent_default: str) -> bool:
+    """Whether a person refused analytics: ``analytics`` is their record's answer (None: no record,
+    the pipeline's ``consent_default`` decides). The one rule for the filter and for dead letters."""
+    if consent_default not in CONSENT_DEFAULTS:
+        raise ValueError(f"consent_default must be one of {CONSENT_DEFAULTS}, not {consent_default!r}")
+    return analytics is False or (analytics is None and consent_default == DENIED)
+
+
 def filter_reason(
     event: Mapping[str, Any], consent_default: str, erased: ErasedUsers, now_ms: int, suppression_days: int
 ) -> FilterReason | None:
@@ -65,8 +73,7 @@ def filter_reason(
     # suppressing a person when their period ends, as one that re-reads them does.
     if requested_ms is not None and now_ms - requested_ms < suppression_days * DAY_MS:
         return FilterReason.ERASED_USER
-    analytics = event.get("consent_analytics")
-    if analytics is False or (analytics is None and consent_default == DENIED):
+    if analytics_denied(event.get("consent_analytics"), consent_default):
         return FilterReason.CONSENT_DENIED
     return None
 

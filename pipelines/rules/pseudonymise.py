@@ -15,7 +15,10 @@ User-Agent is never stored. A dead letter's payload is therefore stored
   misspelt ``userId``, an id nested under ``client``: kept verbatim it would be a raw id labelled
   pseudonymised), and Avro cut short inside its client record (it may hold part of the User-Agent;
   its ``user_id`` column is still set, so erasure finds it);
-* ``none``: nothing to hide (an empty payload).
+* ``none``: nothing to hide (an empty payload), or nothing kept: the event's person refused
+  analytics (``consent.analytics`` false, or no consent record under ``consent_default=denied``,
+  the rule of ``rules.privacy_filter``). Such a dead letter keeps its reason for the ledger, but
+  no payload, no user id, no collector detail and an error text that quotes no value.
 
 Error texts and the collector's detail attribute have every raw id found replaced by its pseudonym
 (and so has an attribute whose value is a raw id).
@@ -37,6 +40,7 @@ from clickstream.core import contract
 from clickstream.core.pseudonyms import Keyring
 from clickstream.core.sealing import seal
 from pipelines.messages import RawMessage, dead_letter_row
+from pipelines.rules.privacy_filter import GRANTED, analytics_denied
 
 PSEUDONYMISED = "pseudonymised"
 ENCRYPTED = "encrypted"
@@ -257,6 +261,28 @@ def protect(raw: RawMessage, keyring: Keyring, version: str | None = None) -> Pr
     return Protected(seal(keyring, data), ENCRYPTED)
 
 
+_NO_RECORD = object()
+
+
+def _consent_of(record: dict[str, Any] | None, data: bytes) -> Any:
+    """The ``analytics`` answer the event carries (None: no consent record), or ``_NO_RECORD``
+    when the event cannot be read well enough to tell (bytes that do not decode)."""
+    if record is None:
+        if data.lstrip()[:1] != b"{":
+            return _NO_RECORD
+        try:
+            record = json.loads(data)
+        except ValueError:
+            return _NO_RECORD
+        if not isinstance(record, dict):
+            return _NO_RECORD
+    consent = record.get("consent")
+    if consent is None:
+        return None
+    analytics = consent.get("analytics") if isinstance(consent, dict) else None
+    return analytics if isinstance(analytics, bool) else None
+
+
 def dead_letter(
     raw: RawMessage,
     keyring: Keyring,
@@ -265,14 +291,32 @@ def dead_letter(
     error: str,
     *,
     version: str | None = None,
+    record: dict[str, Any] | None = None,
+    consent_default: str = GRANTED,
     **row: Any,
 ) -> dict[str, Any]:
-    """``messages.dead_letter_row`` with the payload protected and the texts scrubbed of raw ids."""
+    """``messages.dead_letter_row`` with the payload protected and the texts scrubbed of raw ids.
+
+    ``record``: the decoded event, when it decoded (its consent decides); else a JSON payload's
+    ``consent`` does. An event whose person refused analytics keeps no payload at all."""
+    analytics = _consent_of(record, raw.data)
     protected = protect(raw, keyring, version)
     attributes = {
         name: protected.scrub(value) if name in _QUOTING_ATTRIBUTES else protected.scrub_value(value)
         for name, value in raw.attributes.items()
     }
+    if analytics is not _NO_RECORD and analytics_denied(analytics, consent_default):
+        kept = {name: value for name, value in attributes.items() if name not in _QUOTING_ATTRIBUTES}
+        letter = dead_letter_row(
+            replace(raw, data=b"", attributes=kept),
+            stage,
+            reason,
+            f"{reason} (analytics consent denied: the event is not kept)",
+            payload_ids=NONE,
+            user_id=None,
+            **row,
+        )
+        return {**letter, "payload": None}
     stored = replace(raw, data=protected.data, attributes=attributes)
     return dead_letter_row(
         stored,
