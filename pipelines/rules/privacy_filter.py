@@ -10,8 +10,10 @@ An event is filtered (``clickstream.core.reasons.FilterReason``) when
   pipeline's ``consent_default`` is ``denied``.
 
 A filtered event leaves one ``filtered`` row: the ids of its message and event (random, no
-personal data), its type and why. No payload, no user or device id: the ledger counts it, nothing
-else of it is kept. The rules work on whatever ``user_id`` the decoded row holds (a pseudonym
+personal data), its type and why. No payload, no device id: the ledger counts it. A
+``consent_denied`` row keeps the person's pseudonym (``user_id``) as the record of their refusal,
+so the signal job can honour a withdrawal of consent (erasure deletes it); an ``erased_user`` row
+keeps none. The rules work on whatever ``user_id`` the decoded row holds (a pseudonym
 since DecodeAndValidate pseudonymises it; ``deletion_requests.user_ids`` holds the same).
 """
 
@@ -87,4 +89,5 @@ def filtered_row(event: Mapping[str, Any], reason: FilterReason, now_ms: int) ->
         "event_type": event.get("event_type"),
         "reason": str(reason),
         "filtered_at": iso(now_ms),
+        "user_id": event.get("user_id") if reason == FilterReason.CONSENT_DENIED else None,
     }

@@ -81,7 +81,7 @@ def test_a_deletion_request_without_requested_at_is_a_clear_error() -> None:
         erased_users([{"user_ids": ["p1"]}])
 
 
-def test_the_filtered_row_keeps_no_payload_and_no_user_id() -> None:
+def test_the_filtered_row_of_a_consent_denied_event_keeps_no_payload_but_the_users_pseudonym() -> None:
     event = _event("amy", DENIED)
     row = filtered_row(event, FilterReason.CONSENT_DENIED, NOW_MS)
     assert row == {
@@ -91,6 +91,13 @@ def test_the_filtered_row_keeps_no_payload_and_no_user_id() -> None:
         "event_type": "VideoPaused",
         "reason": "consent_denied",
         "filtered_at": iso(NOW_MS),
+        "user_id": event["user_id"],  # the pseudonym: the record of their refusal (erasure deletes it)
     }
     assert set(row) == set(table_specs()["filtered"].field_names()) - {REPLAYED_AT}  # set by a replay only
     assert "amy" not in repr(row) and event["device_id"] not in repr(row)
+
+
+def test_the_filtered_row_of_an_erased_user_keeps_no_user_id() -> None:
+    event = _event("amy", GRANTED)
+    row = filtered_row(event, FilterReason.ERASED_USER, NOW_MS)
+    assert row["user_id"] is None and event["user_id"] not in repr(row)
