@@ -92,7 +92,7 @@ def catalog_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.
 
 
 def erased_users_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.PCollection:
-    """The people whose new events are dropped (``erased_user``): from ``--deletion_requests_path``
+    """The people whose events are dropped (``erased_user``): from ``--deletion_requests_path``
     (tests, offline replay) or the ``deletion_requests`` table, refreshed like the catalog."""
     project, table_id = _table_id(options, DELETION_REQUESTS_TABLE)
     loader_args = (
@@ -100,7 +100,6 @@ def erased_users_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> 
         table_id,
         options.bigquery_endpoint,
         project,
-        options.erased_user_suppression_days,
     )
     return pipeline | "ErasedUsers" >> erased_users_side_input(loader_args, _side_input_refresh_s(options))
 

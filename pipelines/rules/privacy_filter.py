@@ -3,9 +3,12 @@
 An event is filtered (``clickstream.core.reasons.FilterReason``) when
 
 * its person asked to be forgotten (``erased_user``): their pseudonym is in a deletion request
-  made less than ``suppression_days`` ago, so events a client still sends after the erasure ran
-  do not bring the person back. This is checked first: it is the stronger reason, and the one
-  an operator following a deletion request looks for;
+  and the event was published (``publish_time``, or its event time when it has none) at or
+  before the request, whatever the date, so a replay (archive, Pub/Sub seek) long after the
+  request does not store it again; or it is processed less than ``suppression_days`` after the
+  request, so events a client still sends after the erasure ran do not bring the person back.
+  This is checked first: it is the stronger reason, and the one an operator following a
+  deletion request looks for;
 * its analytics consent is denied (``consent_denied``), or it carries no consent record and the
   pipeline's ``consent_default`` is ``denied``.
 
@@ -56,6 +59,12 @@ def erased_users(requests: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return erased
 
 
+def _published_ms(event: Mapping[str, Any]) -> int:
+    """When the event was published: its publish time, or its event time when it has none (a
+    replay file)."""
+    return parse_iso_ms(event.get("publish_time") or event["event_ts"])
+
+
 def analytics_denied(analytics: bool | None, consent_default: str) -> bool:
     """Whether a person refused analytics: ``analytics`` is their record's answer (None: no record,
     the pipeline's ``consent_default`` decides). The one rule for the filter and for dead letters."""
@@ -71,9 +80,11 @@ def filter_reason(
     if consent_default not in CONSENT_DEFAULTS:
         raise ValueError(f"consent_default must be one of {CONSENT_DEFAULTS}, not {consent_default!r}")
     requested_ms = erased.get(event.get("user_id") or "")
-    # Checked when the event arrives, so a pipeline that read the requests once (locally) stops
-    # suppressing a person when their period ends, as one that re-reads them does.
-    if requested_ms is not None and now_ms - requested_ms < suppression_days * DAY_MS:
+    # The period is checked when the event arrives, so a pipeline that read the requests once
+    # (locally) stops suppressing a person when their period ends, as one that re-reads them does.
+    if requested_ms is not None and (
+        _published_ms(event) <= requested_ms or now_ms - requested_ms < suppression_days * DAY_MS
+    ):
         return FilterReason.ERASED_USER
     if analytics_denied(event.get("consent_analytics"), consent_default):
         return FilterReason.CONSENT_DENIED

@@ -12,7 +12,7 @@ from clickstream.core.reasons import FilterReason
 from clickstream.core.tables import REPLAYED_AT, table_specs
 from emitters.events import Consent
 from pipelines.rules.privacy_filter import erased_users, filter_reason, filtered_row
-from pipelines.timefmt import iso
+from pipelines.timefmt import iso, parse_iso_ms
 from tests.support.teststream import T0_MS, decoded, paused
 
 DAY_MS = 86_400_000
@@ -101,3 +101,23 @@ def test_the_filtered_row_of_an_erased_user_keeps_no_user_id() -> None:
     event = _event("amy", GRANTED)
     row = filtered_row(event, FilterReason.ERASED_USER, NOW_MS)
     assert row["user_id"] is None and event["user_id"] not in repr(row)
+
+
+def test_a_replay_long_after_the_suppression_period_stores_an_erased_users_events_again() -> None:
+    """A replay (archive, Pub/Sub seek) processes old events long after the request: an event
+    published at or before the request is the forgotten person's whatever the date."""
+    event = _event("amy", GRANTED)  # published at about T0
+    amy, published_ms = event["user_id"], parse_iso_ms(event["publish_time"])
+    replayed_at = published_ms + 400 * DAY_MS
+    assert filter_reason(event, "granted", {amy: published_ms + DAY_MS}, replayed_at, 30) == FilterReason.ERASED_USER
+    assert filter_reason(event, "granted", {amy: published_ms}, replayed_at, 30) == FilterReason.ERASED_USER
+    # Published after the request and processed after the period: the person is back, by their choice.
+    assert filter_reason(event, "granted", {amy: published_ms - 31 * DAY_MS}, replayed_at, 30) is None
+
+
+def test_an_erased_users_event_without_publish_time_is_judged_by_its_event_time() -> None:
+    event = {**_event("amy", GRANTED), "publish_time": None}
+    amy, event_ms = event["user_id"], parse_iso_ms(event["event_ts"])
+    later = event_ms + 400 * DAY_MS
+    assert filter_reason(event, "granted", {amy: event_ms + 1}, later, 30) == FilterReason.ERASED_USER
+    assert filter_reason(event, "granted", {amy: event_ms - 1}, later, 30) is None
