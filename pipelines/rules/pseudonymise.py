@@ -13,8 +13,8 @@ User-Agent is never stored. A dead letter's payload is therefore stored
 * ``encrypted``: sealed (``clickstream.core.sealing``) when nobody can say where its ids are: bytes
   that do not read, a JSON object with any field the contract does not know, at any level (a
   misspelt ``userId``, an id nested under ``client``: kept verbatim it would be a raw id labelled
-  pseudonymised), and Avro cut short inside its client record (it may hold part of the User-Agent;
-  its ``user_id`` column is still set, so erasure finds it);
+  pseudonymised), and Avro cut short inside its client record (it may hold part of the
+  User-Agent); for these two the ``user_id`` column is still set, so erasure finds them;
 * ``none``: nothing to hide (an empty payload), or nothing kept: the event's person refused
   analytics (``consent.analytics`` false, or no consent record under ``consent_default=denied``,
   the rule of ``rules.privacy_filter``). Such a dead letter keeps its reason for the ledger, but
@@ -115,13 +115,24 @@ def _json_object(data: bytes, ids: _Ids) -> tuple[bytes, str | None] | None:
         item = json.loads(data)
     except ValueError:
         return None
-    if not isinstance(item, dict) or not _known(item, _json_shape()):
-        return None  # sealed
+    if not isinstance(item, dict):
+        return None
     user = ids.replace_in(item)
+    if not _known(item, _json_shape()):
+        raise _SealNamed(user)  # sealed, but the ids it names still scrub texts and name the row
     client = item.get("client")
     if isinstance(client, dict):
         client.pop(USER_AGENT, None)
     return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode(), user
+
+
+class _SealNamed(Exception):
+    """A payload to seal whose user is known all the same: a JSON object with a field the contract
+    does not know, Avro cut short inside its client record (it may hold part of the User-Agent)."""
+
+    def __init__(self, user: str | None) -> None:
+        super().__init__("sealed, with a known user")
+        self.user = user
 
 
 # The JSON shape of an event: field name -> the shape of its value (None: a plain value).
@@ -214,14 +225,6 @@ def _client_schema(version: str) -> Any:
     return fastavro.parse_schema({**field["type"], "namespace": contract.NAMESPACE})
 
 
-class _CutInClient(Exception):
-    """Avro cut short inside its client record: the bytes may hold part of the User-Agent."""
-
-    def __init__(self, user: str | None) -> None:
-        super().__init__("cut inside the client record")
-        self.user = user
-
-
 def _envelope_prefix(data: bytes, ids: _Ids) -> tuple[bytes, str | None] | None:
     """Avro cut short: the first seven fields, when they read as an envelope of a known revision,
     then the client record (its User-Agent blanked); the rest is kept as it was."""
@@ -239,7 +242,7 @@ def _envelope_prefix(data: bytes, ids: _Ids) -> tuple[bytes, str | None] | None:
     try:
         client = fastavro.schemaless_reader(buffer, _client_schema(version), None)
     except Exception:
-        raise _CutInClient(user) from None
+        raise _SealNamed(user) from None
     client[USER_AGENT] = ""
     fastavro.schemaless_writer(out, _client_schema(version), client)
     return out.getvalue() + data[buffer.tell() :], user
@@ -256,8 +259,8 @@ def protect(raw: RawMessage, keyring: Keyring, version: str | None = None) -> Pr
             found = read(data, ids)
             if found is not None:
                 return Protected(found[0], PSEUDONYMISED, found[1], tuple(ids.replaced))
-    except _CutInClient as cut:  # whose it is is known: the row names them for erasure
-        return Protected(seal(keyring, data), ENCRYPTED, cut.user, tuple(ids.replaced))
+    except _SealNamed as named:  # whose it is is known: the row names them for erasure
+        return Protected(seal(keyring, data), ENCRYPTED, named.user, tuple(ids.replaced))
     return Protected(seal(keyring, data), ENCRYPTED)
 
 

@@ -15,7 +15,7 @@ from clickstream.core.reasons import Reason
 from pipelines.messages import RawMessage
 from pipelines.rules.collect import rejected_dead_letter
 from pipelines.rules.decode import Limits, decode_and_validate
-from tests.support.keys import keyring
+from tests.support.keys import keyring, pseudonym
 from tests.support.teststream import CLIENT, T0_MS, message, paused
 
 UA = CLIENT.user_agent
@@ -97,3 +97,17 @@ def test_a_json_dead_letter_with_unknown_id_fields_keeps_them_verbatim(item) -> 
     row = _rejected(item) if isinstance(item, dict) else _rejected({"events": item})
     assert row["payload_ids"] == "encrypted"
     assert b"alice@example.com" not in _payload(row) and b"raw-user-ann" not in _payload(row)
+
+
+def test_a_sealed_json_dead_letter_is_not_found_by_erasure_and_its_detail_quotes_the_raw_id() -> None:
+    item = _json_item(userId="alice@example.com")
+    raw = RawMessage(
+        data=json.dumps(item).encode(),
+        attributes={attr.REJECT_REASON: Reason.CONTRACT_VIOLATION, attr.REJECT_DETAIL: "user raw-user-ann: unknown"},
+        message_id="r-1",
+        publish_time_ms=T0_MS,
+    )
+    row = rejected_dead_letter(raw, keyring(), now_ms=T0_MS)
+    assert row["payload_ids"] == "encrypted"
+    assert row["user_id"] == pseudonym("raw-user-ann")  # erasure finds the row by it
+    assert "raw-user-ann" not in json.dumps(row)
