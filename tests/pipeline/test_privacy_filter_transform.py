@@ -19,7 +19,7 @@ from pipelines import replay
 from pipelines.archive import to_json_line
 from pipelines.graph import erased_users_input, process
 from pipelines.timefmt import iso
-from tests.support.keys import key_file
+from tests.support.keys import key_file, pseudonym
 from tests.support.teststream import (
     CATALOG,
     at,
@@ -175,3 +175,17 @@ def test_replay_writes_the_filtered_rows_and_counts_them_by_reason(tmp_path: Pat
         for c in result.metrics().query(MetricsFilter().with_namespace("clickstream"))["counters"]
     }
     assert (counters["filtered_consent_denied"], counters["filtered_erased_user"]) == (1, 1)
+
+
+def test_a_failing_event_of_a_person_who_refused_analytics_is_a_dead_letter_without_payload() -> None:
+    """The graph gives DecodeAndValidate the pipeline's --consent_default: under ``denied`` an
+    event without consent that fails validation keeps its reason, nothing else."""
+    bad = _with(paused("amy", 0, position_ms=-1), None)
+    good = _with(paused("bob", 1, position_ms=-1), GRANTED)
+    p, out = _run([bad, good], consent_default="denied")
+    with p:
+        assert_that(
+            out.dead_letters | "Kept" >> beam.Map(lambda row: (row["event_id"], row["payload_ids"], row["user_id"])),
+            equal_to([(bad.event_id, "none", None), (good.event_id, "pseudonymised", pseudonym("bob"))]),
+            label="DeadLetters",
+        )
