@@ -42,7 +42,7 @@ def process(
     each. ``erased``: the erased users (``erased_users_input``); None means nobody (tests of
     other stages; the streaming and replay entry points always pass it)."""
     decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(
-        options.limits(), options.tracing(), options.pseudonym_key
+        options.limits(), options.tracing(), options.pseudonym_key, options.consent_default
     )
     streaming = options.view_as(StandardOptions).streaming
     if erased is None:
@@ -57,7 +57,9 @@ def process(
     )
     dead_letters = decoded[DEAD_LETTERS]
     if rejected is not None:
-        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters(options.pseudonym_key)
+        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters(
+            options.pseudonym_key, options.consent_default
+        )
         dead_letters = (dead_letters, collected) | "DeadLettersWithRejected" >> beam.Flatten()
     return Outputs(
         events=events,
@@ -90,7 +92,7 @@ def catalog_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.
 
 
 def erased_users_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> beam.PCollection:
-    """The people whose new events are dropped (``erased_user``): from ``--deletion_requests_path``
+    """The people whose events are dropped (``erased_user``): from ``--deletion_requests_path``
     (tests, offline replay) or the ``deletion_requests`` table, refreshed like the catalog."""
     project, table_id = _table_id(options, DELETION_REQUESTS_TABLE)
     loader_args = (
@@ -98,7 +100,6 @@ def erased_users_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> 
         table_id,
         options.bigquery_endpoint,
         project,
-        options.erased_user_suppression_days,
     )
     return pipeline | "ErasedUsers" >> erased_users_side_input(loader_args, _side_input_refresh_s(options))
 

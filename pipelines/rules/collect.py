@@ -17,12 +17,16 @@ from clickstream.core.pseudonyms import Keyring
 from clickstream.core.reasons import Reason, Stage
 from pipelines.messages import RawMessage
 from pipelines.rules import pseudonymise
+from pipelines.rules.privacy_filter import GRANTED
 
 _REASONS = frozenset(Reason)
 
 
-def rejected_dead_letter(raw: RawMessage, keyring: Keyring, now_ms: int | None = None) -> dict[str, Any]:
-    """The one ``collect`` dead letter of a rejected-topic message.
+def rejected_dead_letter(
+    raw: RawMessage, keyring: Keyring, now_ms: int | None = None, consent_default: str = GRANTED
+) -> dict[str, Any]:
+    """The one ``collect`` dead letter of a rejected-topic message (without payload when its
+    person refused analytics, ``consent_default`` deciding for an item without consent).
 
     A reason code this pipeline does not know (a newer collector, a typo) must not make the row
     unreadable for the ledger's reason list: it becomes ``invalid_value`` and the code the
@@ -42,6 +46,7 @@ def rejected_dead_letter(raw: RawMessage, keyring: Keyring, now_ms: int | None =
         Stage.COLLECT,
         reason,
         error.rstrip("; "),
+        consent_default=consent_default,
         event_id=raw.attributes.get(attr.EVENT_ID),
         event_type=raw.attributes.get(attr.EVENT_TYPE),
         now_ms=now_ms,

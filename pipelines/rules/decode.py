@@ -27,6 +27,7 @@ from clickstream.core.pseudonyms import Keyring
 from clickstream.core.reasons import Reason, Stage
 from pipelines.messages import RawMessage
 from pipelines.rules import pseudonymise
+from pipelines.rules.privacy_filter import GRANTED
 from pipelines.rules.tracing import collector_columns, trace_columns
 from pipelines.timefmt import iso, parse_iso_ms
 
@@ -256,6 +257,7 @@ def _dead(
     error: str,
     record: dict[str, Any] | None = None,
     version: str | None = None,
+    consent_default: str = GRANTED,
 ) -> Outcome:
     source = record if record else raw.attributes
     return Outcome(
@@ -266,6 +268,8 @@ def _dead(
             reason,
             error,
             version=version,
+            record=record,
+            consent_default=consent_default,
             event_id=source.get("event_id"),
             event_type=source.get("event_type"),
             now_ms=now_ms,
@@ -291,18 +295,24 @@ def _decode_unlabelled(data: bytes) -> dict[str, Any]:
     )
 
 
-def decode_and_validate(raw: RawMessage, limits: Limits, keyring: Keyring, now_ms: int | None = None) -> Outcome:
+def decode_and_validate(
+    raw: RawMessage, limits: Limits, keyring: Keyring, now_ms: int | None = None, consent_default: str = GRANTED
+) -> Outcome:
     """Exactly one outcome per message; any failure becomes a dead letter with its reason.
+
+    ``consent_default`` (``--consent_default``): what an event without a consent record means; a
+    failing event whose person refused analytics becomes a dead letter without payload.
 
     ``keyring`` pseudonymises the ids (unless ``raw.ids_pseudonymised``: a replayed dead letter
     whose ids are pseudonyms already). ``now_ms`` is only the reference for messages without a
     publish time (replay files).
     """
+    cd = consent_default
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     data = raw.data
     version = raw.attributes.get("schema_version")
     if not data:
-        return _dead(raw, keyring, now, Stage.DECODE, Reason.EMPTY_PAYLOAD, "message has no data")
+        return _dead(raw, keyring, now, Stage.DECODE, Reason.EMPTY_PAYLOAD, "message has no data", consent_default=cd)
     if len(data) > limits.max_payload_bytes:
         return _dead(
             raw,
@@ -312,21 +322,31 @@ def decode_and_validate(raw: RawMessage, limits: Limits, keyring: Keyring, now_m
             Reason.PAYLOAD_TOO_LARGE,
             f"{len(data)} bytes > max_payload_bytes={limits.max_payload_bytes}",
             version=version,
+            consent_default=cd,
         )
     try:
         record = contract.decode(data, version) if version else _decode_unlabelled(data)
     except contract.UnknownSchemaVersion as exc:
-        return _dead(raw, keyring, now, Stage.DECODE, Reason.UNKNOWN_SCHEMA_VERSION, str(exc), version=version)
+        return _dead(
+            raw,
+            keyring,
+            now,
+            Stage.DECODE,
+            Reason.UNKNOWN_SCHEMA_VERSION,
+            str(exc),
+            version=version,
+            consent_default=cd,
+        )
     except _Invalid as exc:
-        return _dead(raw, keyring, now, Stage.DECODE, exc.reason, str(exc))
+        return _dead(raw, keyring, now, Stage.DECODE, exc.reason, str(exc), consent_default=cd)
     except Exception as exc:  # fastavro raises many types for bytes that are not the contract
         error = f"{type(exc).__name__}: {exc}"
-        return _dead(raw, keyring, now, Stage.DECODE, Reason.UNDECODABLE, error, version=version)
+        return _dead(raw, keyring, now, Stage.DECODE, Reason.UNDECODABLE, error, version=version, consent_default=cd)
     version = version or record.get("schema_version")
     try:
         return _validate(record, raw, limits, now, pseudonymise.pseudonymiser(raw, keyring))
     except _Invalid as exc:
-        return _dead(raw, keyring, now, Stage.VALIDATE, exc.reason, str(exc), record, version)
+        return _dead(raw, keyring, now, Stage.VALIDATE, exc.reason, str(exc), record, version, cd)
     except Exception as exc:  # a value the checks did not foresee must still land somewhere
         error = f"{type(exc).__name__}: {exc}"
-        return _dead(raw, keyring, now, Stage.VALIDATE, Reason.INVALID_VALUE, error, record, version)
+        return _dead(raw, keyring, now, Stage.VALIDATE, Reason.INVALID_VALUE, error, record, version, cd)

@@ -3,15 +3,20 @@
 An event is filtered (``clickstream.core.reasons.FilterReason``) when
 
 * its person asked to be forgotten (``erased_user``): their pseudonym is in a deletion request
-  made less than ``suppression_days`` ago, so events a client still sends after the erasure ran
-  do not bring the person back. This is checked first: it is the stronger reason, and the one
-  an operator following a deletion request looks for;
+  and the event was published (``publish_time``, or its event time when it has none) at or
+  before the request, whatever the date, so a replay (archive, Pub/Sub seek) long after the
+  request does not store it again; or it is processed less than ``suppression_days`` after the
+  request, so events a client still sends after the erasure ran do not bring the person back.
+  This is checked first: it is the stronger reason, and the one an operator following a
+  deletion request looks for;
 * its analytics consent is denied (``consent_denied``), or it carries no consent record and the
   pipeline's ``consent_default`` is ``denied``.
 
 A filtered event leaves one ``filtered`` row: the ids of its message and event (random, no
-personal data), its type and why. No payload, no user or device id: the ledger counts it, nothing
-else of it is kept. The rules work on whatever ``user_id`` the decoded row holds (a pseudonym
+personal data), its type and why. No payload, no device id: the ledger counts it. A
+``consent_denied`` row keeps the person's pseudonym (``user_id``) as the record of their refusal,
+so the signal job can honour a withdrawal of consent (erasure deletes it); an ``erased_user`` row
+keeps none. The rules work on whatever ``user_id`` the decoded row holds (a pseudonym
 since DecodeAndValidate pseudonymises it; ``deletion_requests.user_ids`` holds the same).
 """
 
@@ -54,6 +59,20 @@ def erased_users(requests: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return erased
 
 
+def _published_ms(event: Mapping[str, Any]) -> int:
+    """When the event was published: its publish time, or its event time when it has none (a
+    replay file)."""
+    return parse_iso_ms(event.get("publish_time") or event["event_ts"])
+
+
+def analytics_denied(analytics: bool | None, consent_default: str) -> bool:
+    """Whether a person refused analytics: ``analytics`` is their record's answer (None: no record,
+    the pipeline's ``consent_default`` decides). The one rule for the filter and for dead letters."""
+    if consent_default not in CONSENT_DEFAULTS:
+        raise ValueError(f"consent_default must be one of {CONSENT_DEFAULTS}, not {consent_default!r}")
+    return analytics is False or (analytics is None and consent_default == DENIED)
+
+
 def filter_reason(
     event: Mapping[str, Any], consent_default: str, erased: ErasedUsers, now_ms: int, suppression_days: int
 ) -> FilterReason | None:
@@ -61,12 +80,13 @@ def filter_reason(
     if consent_default not in CONSENT_DEFAULTS:
         raise ValueError(f"consent_default must be one of {CONSENT_DEFAULTS}, not {consent_default!r}")
     requested_ms = erased.get(event.get("user_id") or "")
-    # Checked when the event arrives, so a pipeline that read the requests once (locally) stops
-    # suppressing a person when their period ends, as one that re-reads them does.
-    if requested_ms is not None and now_ms - requested_ms < suppression_days * DAY_MS:
+    # The period is checked when the event arrives, so a pipeline that read the requests once
+    # (locally) stops suppressing a person when their period ends, as one that re-reads them does.
+    if requested_ms is not None and (
+        _published_ms(event) <= requested_ms or now_ms - requested_ms < suppression_days * DAY_MS
+    ):
         return FilterReason.ERASED_USER
-    analytics = event.get("consent_analytics")
-    if analytics is False or (analytics is None and consent_default == DENIED):
+    if analytics_denied(event.get("consent_analytics"), consent_default):
         return FilterReason.CONSENT_DENIED
     return None
 
@@ -80,4 +100,5 @@ def filtered_row(event: Mapping[str, Any], reason: FilterReason, now_ms: int) ->
         "event_type": event.get("event_type"),
         "reason": str(reason),
         "filtered_at": iso(now_ms),
+        "user_id": event.get("user_id") if reason == FilterReason.CONSENT_DENIED else None,
     }

@@ -13,6 +13,7 @@ from clickstream.core.reasons import Outcome
 from pipelines import tracing
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits, decode_and_validate
+from pipelines.rules.privacy_filter import GRANTED
 from pipelines.transforms import DEAD_LETTERS, EVENTS, METRICS_NAMESPACE
 
 
@@ -49,8 +50,15 @@ def require_pseudonym_key(pseudonym_key: str | None) -> str:
 
 
 class DecodeAndValidateFn(beam.DoFn):
-    def __init__(self, limits: Limits, pseudonym_key: str, tracing_config: tracing.TracingConfig | None = None):
+    def __init__(
+        self,
+        limits: Limits,
+        pseudonym_key: str,
+        tracing_config: tracing.TracingConfig | None = None,
+        consent_default: str = GRANTED,
+    ):
         self.limits = limits
+        self.consent_default = consent_default
         self.pseudonym_key = pseudonym_key  # the source, not the key: the key is read on the worker
         self._keyring: Keyring | None = None
         self.tracing = tracing_config or tracing.TracingConfig()
@@ -76,10 +84,12 @@ class DecodeAndValidateFn(beam.DoFn):
     def process(self, raw: RawMessage):
         self.decoded.inc()
         if self._tracer is None:
-            yield from self._outputs(decode_and_validate(raw, self.limits, self._keyring))
+            yield from self._outputs(
+                decode_and_validate(raw, self.limits, self._keyring, consent_default=self.consent_default)
+            )
             return
         with tracing.consumer_span(self._tracer, raw, self._span_name) as span:
-            outcome = decode_and_validate(raw, self.limits, self._keyring)
+            outcome = decode_and_validate(raw, self.limits, self._keyring, consent_default=self.consent_default)
             if outcome.ok:
                 tracing.describe(span, raw, self.tracing, outcome.event["event_id"], VALID)
             else:
@@ -104,6 +114,7 @@ class DecodeAndValidate(beam.PTransform):
 
     One message in, exactly one element out on one of the two outputs. ``pseudonym_key`` (a key
     file or a Secret Manager version) is required: no raw id leaves this transform.
+    ``consent_default``: a failing event whose person refused analytics keeps no payload.
     """
 
     def __init__(
@@ -111,12 +122,14 @@ class DecodeAndValidate(beam.PTransform):
         limits: Limits | None = None,
         tracing_config: tracing.TracingConfig | None = None,
         pseudonym_key: str | None = None,
+        consent_default: str = GRANTED,
     ):
         super().__init__()
+        self.consent_default = consent_default
         self.limits = limits or Limits()
         self.tracing = tracing_config or tracing.TracingConfig()
         self.pseudonym_key = require_pseudonym_key(pseudonym_key)
 
     def expand(self, messages):
-        fn = DecodeAndValidateFn(self.limits, self.pseudonym_key, self.tracing)
+        fn = DecodeAndValidateFn(self.limits, self.pseudonym_key, self.tracing, self.consent_default)
         return messages | "DecodeValidate" >> beam.ParDo(fn).with_outputs(DEAD_LETTERS, main=EVENTS)

@@ -26,19 +26,17 @@ from pipelines.transforms.side_input import RefreshedSideInput
 
 
 def load_erased_users(
-    path: str | None, table_id: str | None, bigquery_endpoint: str | None, project: str | None, days: int
+    path: str | None, table_id: str | None, bigquery_endpoint: str | None, project: str | None
 ) -> dict[str, int]:
     """Pseudonym -> newest deletion request, from a JSON-lines file (tests, replay) or the
-    ``deletion_requests`` table (only the requests still within the ``days`` of suppression)."""
+    ``deletion_requests`` table: every request, however old, because an event published before
+    its request stays filtered whatever the date (a replay)."""
     if path:
         with FileSystems.open(path) as handle:
             rows = [json.loads(line) for line in handle.read().decode().splitlines() if line.strip()]
     else:
         settings = Settings(project=project or Settings().project, bigquery_endpoint=bigquery_endpoint)
-        query = (
-            f"SELECT user_ids, requested_at FROM `{table_id}` "
-            f"WHERE requested_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL {int(days)} DAY)"
-        )
+        query = f"SELECT user_ids, requested_at FROM `{table_id}`"
         rows = [dict(r) for r in bigquery_client(settings).query(query).result()]
     return erased_users(rows)
 

@@ -19,7 +19,7 @@ from pipelines import replay
 from pipelines.archive import to_json_line
 from pipelines.graph import erased_users_input, process
 from pipelines.timefmt import iso
-from tests.support.keys import key_file
+from tests.support.keys import key_file, pseudonym
 from tests.support.teststream import (
     CATALOG,
     at,
@@ -80,10 +80,12 @@ def test_an_event_with_analytics_consent_denied_is_filtered_not_stored() -> None
             equal_to([decoded(amy)["user_id"], decoded(cal)["user_id"]]),
             label="Sessions",
         )
-        # No payload, no user or device id: only the ids of the message and event, and why.
+        # No payload, no device id: the ids of the message and event, why, and bob's pseudonym
+        # (the record of his refusal).
+        columns = ["message_id", "publish_time", "event_id", "event_type", "reason", "filtered_at", "user_id"]
         assert_that(
-            out.filtered | "Columns" >> beam.Map(lambda row: sorted(row)),
-            equal_to([sorted(["message_id", "publish_time", "event_id", "event_type", "reason", "filtered_at"])]),
+            out.filtered | "Columns" >> beam.Map(lambda row: (sorted(row), row["user_id"])),
+            equal_to([(sorted(columns), decoded(bob)["user_id"])]),
             label="FilteredColumns",
         )
 
@@ -96,11 +98,19 @@ def test_an_event_without_consent_is_filtered_when_the_default_is_denied() -> No
         assert_that(_users(out.events, "EventUsers"), equal_to([decoded(amy)["user_id"]]))
 
 
-def _requests(path: Path, *requests: tuple[Event, int]) -> Path:
-    """A deletion_requests JSON-lines file: each (event of the person, requested this long ago)."""
+def _requests(path: Path, *requests: tuple[Event, int], at_ms: dict[str, int] | None = None) -> Path:
+    """A deletion_requests JSON-lines file: each (event of the person, requested this long ago);
+    ``at_ms``: requests made at a given time instead (event id -> ms)."""
     now_ms = time.time_ns() // 1_000_000
+    at_ms = at_ms or {}
     lines = [
-        json.dumps({"request_id": f"r-{i}", "user_ids": [decoded(e)["user_id"]], "requested_at": iso(now_ms - ago)})
+        json.dumps(
+            {
+                "request_id": f"r-{i}",
+                "user_ids": [decoded(e)["user_id"]],
+                "requested_at": iso(at_ms.get(e.event_id, now_ms - ago)),
+            }
+        )
         for i, (e, ago) in enumerate(requests)
     ]
     path.write_text("\n".join(lines) + "\n")
@@ -109,11 +119,21 @@ def _requests(path: Path, *requests: tuple[Event, int]) -> Path:
 
 def test_an_erased_user_is_filtered_within_the_suppression_period_and_stored_after(tmp_path: Path) -> None:
     dan, eve, fay = _with(paused("dan", 0), GRANTED), _with(paused("eve", 1), None), _with(paused("fay", 2), GRANTED)
-    requests = _requests(tmp_path / "requests.jsonl", (dan, 2 * DAY_MS), (eve, 11 * DAY_MS))
-    p, out = _run([dan, eve, fay], requests=requests, erased_user_suppression_days=10)
+    gus = _with(paused("gus", 3), GRANTED)
+    before_eve_published = {eve.event_id: eve.event_ts_ms - 11 * DAY_MS}
+    requests = _requests(
+        tmp_path / "requests.jsonl", (dan, 2 * DAY_MS), (eve, 0), (gus, 11 * DAY_MS), at_ms=before_eve_published
+    )
+    p, out = _run([dan, eve, fay, gus], requests=requests, erased_user_suppression_days=10)
     with p:
-        # dan asked 2 days ago: still suppressed; eve 11 days ago: past the 10-day period.
-        assert_that(_filtered(out), equal_to([(dan.event_id, FilterReason.ERASED_USER)]), label="Filtered")
+        # dan asked 2 days ago: still suppressed; eve asked before she published this event and
+        # the 10-day period is over: stored; gus asked 11 days ago, after his event was published
+        # (this run is a replay of it): his whatever the date.
+        assert_that(
+            _filtered(out),
+            equal_to([(dan.event_id, FilterReason.ERASED_USER), (gus.event_id, FilterReason.ERASED_USER)]),
+            label="Filtered",
+        )
         assert_that(_users(out.events, "EventUsers"), equal_to([decoded(eve)["user_id"], decoded(fay)["user_id"]]))
 
 
@@ -155,3 +175,17 @@ def test_replay_writes_the_filtered_rows_and_counts_them_by_reason(tmp_path: Pat
         for c in result.metrics().query(MetricsFilter().with_namespace("clickstream"))["counters"]
     }
     assert (counters["filtered_consent_denied"], counters["filtered_erased_user"]) == (1, 1)
+
+
+def test_a_failing_event_of_a_person_who_refused_analytics_is_a_dead_letter_without_payload() -> None:
+    """The graph gives DecodeAndValidate the pipeline's --consent_default: under ``denied`` an
+    event without consent that fails validation keeps its reason, nothing else."""
+    bad = _with(paused("amy", 0, position_ms=-1), None)
+    good = _with(paused("bob", 1, position_ms=-1), GRANTED)
+    p, out = _run([bad, good], consent_default="denied")
+    with p:
+        assert_that(
+            out.dead_letters | "Kept" >> beam.Map(lambda row: (row["event_id"], row["payload_ids"], row["user_id"])),
+            equal_to([(bad.event_id, "none", None), (good.event_id, "pseudonymised", pseudonym("bob"))]),
+            label="DeadLetters",
+        )

@@ -12,7 +12,7 @@ from clickstream.core.reasons import FilterReason
 from clickstream.core.tables import REPLAYED_AT, table_specs
 from emitters.events import Consent
 from pipelines.rules.privacy_filter import erased_users, filter_reason, filtered_row
-from pipelines.timefmt import iso
+from pipelines.timefmt import iso, parse_iso_ms
 from tests.support.teststream import T0_MS, decoded, paused
 
 DAY_MS = 86_400_000
@@ -81,7 +81,7 @@ def test_a_deletion_request_without_requested_at_is_a_clear_error() -> None:
         erased_users([{"user_ids": ["p1"]}])
 
 
-def test_the_filtered_row_keeps_no_payload_and_no_user_id() -> None:
+def test_the_filtered_row_of_a_consent_denied_event_keeps_no_payload_but_the_users_pseudonym() -> None:
     event = _event("amy", DENIED)
     row = filtered_row(event, FilterReason.CONSENT_DENIED, NOW_MS)
     assert row == {
@@ -91,6 +91,33 @@ def test_the_filtered_row_keeps_no_payload_and_no_user_id() -> None:
         "event_type": "VideoPaused",
         "reason": "consent_denied",
         "filtered_at": iso(NOW_MS),
+        "user_id": event["user_id"],  # the pseudonym: the record of their refusal (erasure deletes it)
     }
     assert set(row) == set(table_specs()["filtered"].field_names()) - {REPLAYED_AT}  # set by a replay only
     assert "amy" not in repr(row) and event["device_id"] not in repr(row)
+
+
+def test_the_filtered_row_of_an_erased_user_keeps_no_user_id() -> None:
+    event = _event("amy", GRANTED)
+    row = filtered_row(event, FilterReason.ERASED_USER, NOW_MS)
+    assert row["user_id"] is None and event["user_id"] not in repr(row)
+
+
+def test_a_replay_long_after_the_suppression_period_stores_an_erased_users_events_again() -> None:
+    """A replay (archive, Pub/Sub seek) processes old events long after the request: an event
+    published at or before the request is the forgotten person's whatever the date."""
+    event = _event("amy", GRANTED)  # published at about T0
+    amy, published_ms = event["user_id"], parse_iso_ms(event["publish_time"])
+    replayed_at = published_ms + 400 * DAY_MS
+    assert filter_reason(event, "granted", {amy: published_ms + DAY_MS}, replayed_at, 30) == FilterReason.ERASED_USER
+    assert filter_reason(event, "granted", {amy: published_ms}, replayed_at, 30) == FilterReason.ERASED_USER
+    # Published after the request and processed after the period: the person is back, by their choice.
+    assert filter_reason(event, "granted", {amy: published_ms - 31 * DAY_MS}, replayed_at, 30) is None
+
+
+def test_an_erased_users_event_without_publish_time_is_judged_by_its_event_time() -> None:
+    event = {**_event("amy", GRANTED), "publish_time": None}
+    amy, event_ms = event["user_id"], parse_iso_ms(event["event_ts"])
+    later = event_ms + 400 * DAY_MS
+    assert filter_reason(event, "granted", {amy: event_ms + 1}, later, 30) == FilterReason.ERASED_USER
+    assert filter_reason(event, "granted", {amy: event_ms - 1}, later, 30) is None
