@@ -70,6 +70,8 @@ def _assert_all_stopped(settings: Settings, pipeline_pid: int) -> None:
 # The simulator's raw ids (emitters.simulator: "u-" + 16 hex, "d-" + 12 hex). A pseudonym is 32
 # hex characters with no prefix, so any match is a raw id that reached the warehouse.
 RAW_ID = re.compile(r"\b[ud]-[0-9a-f]{12}(?:[0-9a-f]{4})?\b")
+# The simulator's User-Agents (browsers, apps and crawlers): parsed at enrichment, never stored.
+RAW_USER_AGENT = re.compile(r"Mozilla/5\.0|Dalvik/|CFNetwork/|Googlebot|bingbot|python-requests|HeadlessChrome")
 
 
 def test_demo_reconciles_reports_and_stops_what_it_started(tmp_path: Path) -> None:
@@ -87,6 +89,7 @@ def test_demo_reconciles_reports_and_stops_what_it_started(tmp_path: Path) -> No
         assert {"events", "dead_letters", "sessions", "user_video_affinity"} <= set(tables)
         assert tables["events"] and tables["dead_letters"]  # the scan saw real rows
         assert matches(tables, RAW_ID) == {}
+        assert matches(tables, RAW_USER_AGENT) == {}
         assert matches({"output": [{"text": output}]}, RAW_ID), "the demo shows its viewers by raw id"
     finally:
         subprocess.run([sys.executable, "-m", "clickstream.app.cli", "local", "down"], env=env, timeout=120)
