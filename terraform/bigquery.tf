@@ -25,7 +25,10 @@ resource "google_bigquery_dataset" "clickstream" {
 
   # The dataset's ACL, in full (issue 13): without access blocks BigQuery gives projectReaders
   # READER, so every project viewer could read raw events. Project owners own it and project
-  # editors (who run Terraform) write it; viewers get nothing by their basic role. Every service
+  # editors write it: whoever runs Terraform is usually an editor, whom BigQuery lets at the
+  # dataset only through projectWriters (it creates and replaces the tables and views);
+  # viewers get nothing by their basic role. Project-level roles/bigquery.* reach the dataset
+  # whatever these blocks say (docs/deploy.md). Every service
   # account gets its tables one by one (bigquery_iam.tf): table-level IAM does not fight these
   # blocks, a google_bigquery_dataset_iam_* resource would (each apply would undo the other).
   access {

@@ -16,8 +16,10 @@ locals {
     # pipeline_parameters = { write_method = "INSERT_ALL" } goes back to insertAll.
     write_method = "STORAGE_WRITE_API"
     # Privacy (issue 13): the key is read from Secret Manager when the workers start (never a
-    # value here: secrets.tf), so a rotated key reaches the job at its next update or restart.
-    pseudonym_key                = "${google_secret_manager_secret.pseudonym_key.id}/versions/latest"
+    # value here: secrets.tf), from the numbered version var.pseudonym_key_version names, so
+    # every worker hashes with the same key; a rotation reaches the job when that variable
+    # changes (an update of the job).
+    pseudonym_key                = local.pseudonym_key_version_name
     consent_default              = var.consent_default
     erased_user_suppression_days = tostring(var.erased_user_suppression_days)
   }
@@ -47,6 +49,9 @@ resource "google_dataflow_flex_template_job" "pipeline" {
   # subnetwork (var.dataflow_subnetwork, or the one network.tf creates when that is null).
   ip_configuration = "WORKER_IP_PRIVATE"
   subnetwork       = local.dataflow_subnetwork
+  # The optional customer-managed key (kms.tf) also encrypts the job's Streaming Engine state
+  # (dedup and session state, pseudonyms in it) and its workers' disks; null keeps Google's keys.
+  kms_key_name = var.kms_key_name
   # `terraform destroy` drains: in-flight data is finished, not dropped (docs/deploy.md, teardown).
   on_delete = "drain"
 
@@ -61,5 +66,8 @@ resource "google_dataflow_flex_template_job" "pipeline" {
     google_artifact_registry_repository_iam_member.dataflow_reads_image,
     # Workers that cannot reach each other stall the job.
     google_compute_firewall.dataflow_workers,
+    # With a key, the job cannot start until its service agents may use it.
+    google_kms_crypto_key_iam_member.dataflow_uses_key,
+    google_kms_crypto_key_iam_member.compute_uses_key,
   ]
 }

@@ -1,5 +1,5 @@
 # The optional customer-managed key (var.kms_key_name; issue 13): the dataset and its tables, the
-# bucket (so the replay archive) and the topics are encrypted with it. Each service encrypts
+# bucket (so the replay archive), the topics and the Dataflow job's state are encrypted with it. Each service encrypts
 # through its own service agent, which must be allowed to use the key, on the key only; with no
 # key none of this exists.
 
@@ -30,4 +30,21 @@ resource "google_kms_crypto_key_iam_member" "pubsub_uses_key" {
   crypto_key_id = var.kms_key_name
   role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
   member        = local.pubsub_agent
+}
+
+# The Dataflow job (dataflow.tf, kms_key_name): Google's Dataflow CMEK guide has both the Dataflow
+# service agent (Streaming Engine state, the job's data) and the Compute Engine service agent (the
+# workers' persistent disks) use the key.
+resource "google_kms_crypto_key_iam_member" "dataflow_uses_key" {
+  count         = local.cmek ? 1 : 0
+  crypto_key_id = var.kms_key_name
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = "serviceAccount:service-${data.google_project.this.number}@dataflow-service-producer-prod.iam.gserviceaccount.com"
+}
+
+resource "google_kms_crypto_key_iam_member" "compute_uses_key" {
+  count         = local.cmek ? 1 : 0
+  crypto_key_id = var.kms_key_name
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = "serviceAccount:service-${data.google_project.this.number}@compute-system.iam.gserviceaccount.com"
 }

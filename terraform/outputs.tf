@@ -61,6 +61,11 @@ output "pseudonym_key_secret" {
 }
 
 output "pseudonym_key_command" {
-  description = "Run once after the first apply, before the job starts: adds a fresh random key as the secret's first version (the value never passes through Terraform or its state). Rotation: docs/privacy.md."
+  description = "Run once after the first apply, before the job starts: adds a fresh random key as the secret's first version, version 1, which pseudonym_key_version (default \"1\") names (the value never passes through Terraform or its state). Rotation: docs/deploy.md."
   value       = "python3 -c 'import secrets; print(secrets.token_hex(32))' | gcloud secrets versions add ${google_secret_manager_secret.pseudonym_key.secret_id} --project=${var.project_id} --data-file=-"
+}
+
+output "pseudonym_key_version_name" {
+  description = "The key version the job reads (pseudonym_key_version): set CLICKSTREAM_PSEUDONYM_KEY to it where `clickstream privacy forget` and `recommend --user` run, so they hash with the keys the job holds."
+  value       = local.pseudonym_key_version_name
 }

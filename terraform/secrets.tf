@@ -2,7 +2,15 @@
 # no version here. Its value must never be in Terraform state (state is readable by whoever runs
 # Terraform and often stored in a bucket), so Terraform creates the empty secret and you add the
 # key once, outside Terraform: the output pseudonym_key_command prints the command. The job reads
-# versions/latest when its workers start.
+# one numbered version (var.pseudonym_key_version) when its workers start: every worker, whenever
+# it starts, loads the same key, so a version added for a rotation changes nothing until the
+# variable names it and the job is updated.
+
+locals {
+  # The one name of the key the job uses; the output pseudonym_key_version_name gives it to the
+  # other readers (CLICKSTREAM_PSEUDONYM_KEY of `privacy forget` and `recommend --user`).
+  pseudonym_key_version_name = "${google_secret_manager_secret.pseudonym_key.id}/versions/${var.pseudonym_key_version}"
+}
 
 resource "google_secret_manager_secret" "pseudonym_key" {
   secret_id = "${var.name_prefix}-pseudonym-key"

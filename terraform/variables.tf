@@ -396,3 +396,17 @@ variable "pseudonym_key_readers" {
     error_message = "Each pseudonym key reader must be a named member (serviceAccount:, user:, group:, principal: or principalSet:); never the public."
   }
 }
+
+# Default "1": pseudonym_key_command adds the secret's first version, so a first deployment works
+# unchanged; a rotation is then a deliberate change of this number (docs/deploy.md). Never
+# "latest": workers load the key when they start, and one started after a version is added would
+# hash with a different key than the others (two pseudonyms for one person at once).
+variable "pseudonym_key_version" {
+  description = "The pseudonymisation key's Secret Manager version the job reads (a positive whole number, e.g. \"2\"; never latest). Rotation: add a version holding the new key first and the old one after it, then set this to its number and apply."
+  type        = string
+  default     = "1"
+  validation {
+    condition     = can(regex("^[1-9][0-9]*$", var.pseudonym_key_version))
+    error_message = "pseudonym_key_version must be a version number (1, 2, ...), never latest: every worker must read the same key."
+  }
+}

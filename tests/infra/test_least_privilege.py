@@ -213,3 +213,36 @@ def test_the_privacy_variables_refuse_a_deployment_that_cannot_work(
     variables_module: Path, values: dict[str, str], refused_variable: str | None
 ) -> None:
     assert_plan_refuses(variables_module, values, refused_variable)
+
+
+DATAFLOW_AGENTS = {
+    "dataflow": "@dataflow-service-producer-prod.iam.gserviceaccount.com",
+    "compute": "@compute-system.iam.gserviceaccount.com",
+}
+
+
+def test_the_kms_key_encrypts_the_dataflow_jobs_state() -> None:
+    """Streaming Engine keeps the dedup and session state (pseudonyms in it) for the job: with a
+    key given, that state is under the key too, which the Dataflow and Compute Engine service
+    agents must be allowed to use (Google's Dataflow CMEK guide), before the job starts."""
+    resources = checks.load_hcl(REPO_ROOT)["resource"]
+    job = resources["google_dataflow_flex_template_job"]["pipeline"]
+    assert str(job.get("kms_key_name")) == "${var.kms_key_name}"
+    grants = resources.get("google_kms_crypto_key_iam_member", {})
+    for agent, domain in DATAFLOW_AGENTS.items():
+        grant = grants[f"{agent}_uses_key"]
+        assert grant["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+        assert "var.kms_key_name" in str(grant["crypto_key_id"]) and "local.cmek" in str(grant["count"])
+        assert domain in str(grant["member"]) and "data.google_project.this.number" in str(grant["member"])
+        assert f"google_kms_crypto_key_iam_member.{agent}_uses_key" in str(job.get("depends_on"))
+
+
+def test_the_deploy_guide_says_what_the_dataset_access_blocks_do_not_stop() -> None:
+    """The access blocks take the project viewers' default read away; project-level roles still
+    reach the dataset, and project editors keep WRITER because they run Terraform."""
+    dataset = checks.load_hcl(REPO_ROOT)["resource"]["google_bigquery_dataset"]["clickstream"]
+    groups = {(a.get("role"), a.get("special_group")) for a in dataset.get("access") or []}
+    assert groups == {("OWNER", "projectOwners"), ("WRITER", "projectWriters")}
+    guide = " ".join((REPO_ROOT / "docs" / "deploy.md").read_text().split())
+    for needed in ("project-level", "roles/bigquery.", "projectWriters", "runs Terraform"):
+        assert needed in guide, needed

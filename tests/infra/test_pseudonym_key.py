@@ -51,8 +51,7 @@ def test_only_the_accounts_that_pseudonymise_may_read_the_key_and_only_that_secr
 
 def test_the_job_gets_the_key_the_consent_default_and_the_suppression_period() -> None:
     parameters = checks.load_hcl(REPO_ROOT)["locals"]["deployment_parameters"]
-    key = str(parameters.get("pseudonym_key"))
-    assert "google_secret_manager_secret.pseudonym_key.id" in key and key.endswith("/versions/latest"), key
+    assert str(parameters.get("pseudonym_key")) == "${local.pseudonym_key_version_name}"
     assert "var.consent_default" in str(parameters.get("consent_default"))
     assert "var.erased_user_suppression_days" in str(parameters.get("erased_user_suppression_days"))
 
@@ -136,3 +135,50 @@ def test_the_template_refuses_a_consent_default_the_pipeline_does_not_know() -> 
     assert patterns, "metadata.json lets consent_default be anything"
     for value, accepted in [*((v, True) for v in CONSENT_DEFAULTS), ("maybe", False), ("", False), ("Granted", False)]:
         assert all(re.fullmatch(p, value) for p in patterns) == accepted, value
+
+
+def test_every_worker_reads_the_same_numbered_key_version_never_latest() -> None:
+    """Each worker loads the key when it starts: with versions/latest, a worker started after a
+    version was added (autoscaling, a replaced worker) would hash with the new key while the
+    others still use the old one, giving one person two pseudonyms at once."""
+    version_name = str(checks.load_hcl(REPO_ROOT)["locals"]["pseudonym_key_version_name"])
+    assert version_name == "${google_secret_manager_secret.pseudonym_key.id}/versions/${var.pseudonym_key_version}"
+    for path in sorted((REPO_ROOT / "terraform").glob("*.tf")):
+        code = "\n".join(line.split("#")[0] for line in path.read_text().splitlines())
+        assert "versions/latest" not in code, path.name
+
+
+def test_the_key_version_defaults_to_the_first_version_the_key_command_adds() -> None:
+    """A first deployment works without choosing a version: pseudonym_key_command adds version 1."""
+    assert checks._evaluate(REPO_ROOT, ["var.pseudonym_key_version"], checks.REQUIRED_VARIABLES) == ["1"]
+
+
+@pytest.mark.parametrize(
+    ("version", "refused"),
+    [
+        *(("1", False), ("2", False), ("17", False)),
+        *(("0", True), ("latest", True), ("-1", True), ("1.5", True), ("01", True), ("", True), ("v2", True)),
+    ],
+)
+def test_the_key_version_must_be_a_positive_whole_number(variables_module: Path, version: str, refused: bool) -> None:
+    assert_plan_refuses(
+        variables_module, {"pseudonym_key_version": version}, "pseudonym_key_version" if refused else None
+    )
+
+
+def test_the_outputs_name_the_pinned_version_for_the_other_readers_and_the_rotation() -> None:
+    """Erasure (`privacy forget`) and serving (`recommend --user`) read the key through
+    CLICKSTREAM_PSEUDONYM_KEY: an output gives them the version the job uses."""
+    with (REPO_ROOT / "terraform" / "outputs.tf").open() as handle:
+        parsed = hcl2.load(handle, serialization_options=SerializationOptions(strip_string_quotes=True))
+    outputs = {name: body for block in parsed.get("output", []) for name, body in block.items()}
+    assert str(outputs["pseudonym_key_version_name"]["value"]) == "${local.pseudonym_key_version_name}"
+    assert "pseudonym_key_version" in str(outputs["pseudonym_key_command"]["description"])
+
+
+def test_the_deploy_guide_rotates_by_adding_a_version_then_pinning_it() -> None:
+    guide = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    assert "versions/latest" not in guide
+    rotation = guide[guide.index("**Rotating the key on Google Cloud.**") :]
+    steps = [rotation.index(s) for s in ("new key first", "pseudonym_key_version", "terraform")]
+    assert steps == sorted(steps), steps
