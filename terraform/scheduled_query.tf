@@ -45,6 +45,8 @@ locals {
   erasure_sql = templatefile("${path.module}/../sql/privacy/erase.sql", {
     project = var.project_id
     dataset = google_bigquery_dataset.clickstream.dataset_id
+    # Done requests are swept again for as long as the pipeline may still let their rows in.
+    sweep_days = var.erased_user_suppression_days
   })
 }
 
