@@ -186,8 +186,8 @@ class Settings:
         if self.bigquery_endpoint is None:
             raise PseudonymKeyMissing(
                 f"no pseudonymisation key for Google Cloud: set {ENV_PREFIX}PSEUDONYM_KEY to the Secret Manager "
-                f"version the pipeline uses, projects/{self.project}/secrets/NAME_PREFIX-pseudonym-key/versions/latest "
-                "(Terraform's output pseudonym_key_secret + /versions/latest); the local key file hashes to other "
+                f"version the pipeline uses, projects/{self.project}/secrets/NAME_PREFIX-pseudonym-key/versions/N "
+                "(Terraform's output pseudonym_key_version_name); the local key file hashes to other "
                 "pseudonyms than the pipeline's"
             )
         return str(self.local_pseudonym_key_file)
