@@ -20,6 +20,7 @@ from clickstream.core import attributes, contract
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.paths import REPO_ROOT
+from clickstream.core.pseudonyms import load_keyring
 from tests.support.events import pull_all
 
 pytestmark = pytest.mark.integration
@@ -123,7 +124,8 @@ def test_the_pipeline_stores_the_node_producers_events_in_bigquery(
     ids = {o["event_id"]: o["event_type"] for o in outcomes}
 
     client = bigquery_client(settings)
-    sql = f"SELECT event_id, event_type, user_id FROM `{settings.table_id('events')}` WHERE user_id = 'node-user-bq'"
+    stored_as = load_keyring(settings.pseudonym_key_source).pseudonym("node-user-bq")  # never the raw id
+    sql = f"SELECT event_id, event_type, user_id FROM `{settings.table_id('events')}` WHERE user_id = '{stored_as}'"
     rows: list = []
     deadline = time.monotonic() + 90
     while len(rows) < 2 and time.monotonic() < deadline:

@@ -14,6 +14,7 @@ from google.cloud import bigquery
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from pipelines.rules.sessionize import session_id
+from tests.support.keys import pseudonym
 from tests.support.teststream import T0_MS, at, clicked, message, new_stream, paused, run_stream, secs
 
 pytestmark = pytest.mark.integration
@@ -51,16 +52,19 @@ def test_one_row_per_final_session_even_after_a_merge(stack: Settings) -> None:
             f"SELECT user_id, session_id, event_count, pane_timing FROM `{stack.table_id('sessions_final')}` "
             "WHERE user_id IN UNNEST(@users) ORDER BY user_id, session_start",
             job_config=bigquery.QueryJobConfig(
-                query_parameters=[bigquery.ArrayQueryParameter("users", "STRING", [merged_user, plain_user])]
+                query_parameters=[
+                    bigquery.ArrayQueryParameter("users", "STRING", [pseudonym(merged_user), pseudonym(plain_user)])
+                ]
             ),
         ).result()
     )
     final = [(r.user_id, r.session_id, r.event_count, r.pane_timing) for r in rows]
-    assert final == [
-        (merged_user, session_id(merged_user, T0_MS), 3, "LATE"),
-        (plain_user, session_id(plain_user, T0_MS), 1, "ON_TIME"),
-        (plain_user, session_id(plain_user, T0_MS + 500_000), 1, "ON_TIME"),
-    ]
+    merged, plain = pseudonym(merged_user), pseudonym(plain_user)  # the pipeline stores no raw id
+    # The view's order: by user (now a pseudonym), then session start.
+    by_user_and_start = sorted(
+        [(merged, T0_MS, 3, "LATE"), (plain, T0_MS, 1, "ON_TIME"), (plain, T0_MS + 500_000, 1, "ON_TIME")]
+    )
+    assert final == [(user, session_id(user, start), n, timing) for user, start, n, timing in by_user_and_start]
 
 
 def test_events_too_late_for_their_session_are_counted_by_late_dropped_events(stack: Settings) -> None:
@@ -90,7 +94,7 @@ def test_events_too_late_for_their_session_are_counted_by_late_dropped_events(st
         client.query(
             f"SELECT late_dropped_events FROM `{stack.table_id('late_dropped_events')}` WHERE user_id = @user",
             job_config=bigquery.QueryJobConfig(
-                query_parameters=[bigquery.ScalarQueryParameter("user", "STRING", user)]
+                query_parameters=[bigquery.ScalarQueryParameter("user", "STRING", pseudonym(user))]
             ),
         ).result()
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -127,7 +128,6 @@ def replay_cmd(
     # The catalog and deletion requests (and a bq:// input or BigQuery output) come from the configured BigQuery:
     # the local stack when it runs, else Google Cloud.
     settings = resolve_endpoints(settings_from(state_dir))
-    require_pseudonym_key(settings)  # replay hashes raw ids: with the pipeline's key, or not at all
     needs = _needs_google_cloud(settings, input, output_dir, catalog_path, deletion_requests_path)
     problem = _google_cloud_credentials_problem() if needs else None
     if problem:
@@ -136,6 +136,11 @@ def replay_cmd(
             "--catalog-path FILE --deletion-requests-path FILE --output-dir DIR to replay offline, "
             "or `gcloud auth application-default login`"
         )
+    if not needs and not settings.pseudonym_key:
+        # Files in, files out: nothing of Google Cloud is read or written, so the state folder's key
+        # (the one `local up` made) is the one meant; set CLICKSTREAM_PSEUDONYM_KEY for another.
+        settings = replace(settings, pseudonym_key=str(settings.local_pseudonym_key_file))
+    require_pseudonym_key(settings)  # replay hashes raw ids: with the pipeline's key, or not at all
     if settings.pubsub_emulator_host:  # a pubsub:// input on the local stack
         os.environ["PUBSUB_EMULATOR_HOST"] = settings.pubsub_emulator_host
     args = [f"--input={input}", *settings.pipeline_args(read_subscription=False)]
