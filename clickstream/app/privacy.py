@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from pathlib import Path
 
 from google.cloud import bigquery
 
@@ -17,10 +18,37 @@ from clickstream.core.config import ERASED_USER_SUPPRESSION_DAYS, Settings
 from clickstream.core.paths import sql_dir
 from clickstream.core.pseudonyms import load_keyring
 from clickstream.core.sql import read_sql, render_sql, run_script
+from clickstream.core.tables import table_specs
 
-# The tables erase.sql deletes a person's rows from (every table with a user_id but
-# deletion_requests itself; tests/unit/test_privacy_sql.py holds the SQL to this).
-ERASED_TABLES = ("events", "sessions", "dead_letters", "duplicates", "filtered", "user_video_affinity")
+# erase.sql is generated from these (erase_table.sql once per erased table, TABLE_PLACEHOLDER filled
+# in) and checked in: Terraform's templatefile and ``erase`` read it as it is.
+ERASE_PARTS = ("erase_head.sql", "erase_table.sql", "erase_tail.sql")
+TABLE_PLACEHOLDER = "<table>"
+
+
+def erased_tables() -> list[str]:
+    """The tables erase.sql deletes a person's rows from: every table of schemas/tables.json with a
+    user_id column, but deletion_requests (the pipeline's suppression reads its pseudonyms)."""
+    return [
+        name for name, spec in table_specs().items() if "user_id" in spec.field_names() and name != "deletion_requests"
+    ]
+
+
+def erase_script() -> str:
+    """The text of ``sql/privacy/erase.sql``: the head, one exception block per erased table, the
+    tail (``clickstream privacy render-sql`` writes it; a unit test holds the checked-in file to it)."""
+    head, block, tail = ((sql_dir() / "privacy" / part).read_text() for part in ERASE_PARTS)
+    if TABLE_PLACEHOLDER not in block:
+        raise ValueError(f"{ERASE_PARTS[1]} must name its table as {TABLE_PLACEHOLDER}")
+    blocks = [block.replace(TABLE_PLACEHOLDER, table) for table in erased_tables()]
+    return "\n".join([head, *blocks, tail])
+
+
+def write_erase_script() -> Path:
+    """Rewrite ``sql/privacy/erase.sql`` from its parts; returns its path."""
+    path = sql_dir() / "privacy" / "erase.sql"
+    path.write_text(erase_script())
+    return path
 
 
 def forget(client: bigquery.Client, settings: Settings, raw_user_id: str, reason: str | None) -> str:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from clickstream.app.privacy import ERASED_TABLES, erase_sql
+from clickstream.app.privacy import erase_script, erase_sql, erased_tables
 from clickstream.core.config import ERASED_USER_SUPPRESSION_DAYS, Settings
 from clickstream.core.paths import sql_dir
 from clickstream.core.sql import Block, script_steps
@@ -23,7 +23,7 @@ def test_erasure_deletes_from_every_table_with_a_user_id() -> None:
         if "user_id" in spec.field_names() and name != "deletion_requests"  # the request keeps its pseudonyms
     }
     deleted = set(re.findall(r"DELETE FROM `\$\{project\}\.\$\{dataset\}\.(\w+)`", ERASE))
-    assert deleted == holders == set(ERASED_TABLES)
+    assert deleted == holders == set(erased_tables())
 
 
 def test_erasure_sql_renders_with_project_dataset_and_the_sweep_period() -> None:
@@ -83,3 +83,9 @@ def test_the_sweep_period_defaults_to_the_pipelines_suppression_period() -> None
 
     options = PipelineOptions(["--pseudonym_key=k"]).view_as(ClickstreamOptions)
     assert options.erased_user_suppression_days == ERASED_USER_SUPPRESSION_DAYS
+
+
+def test_the_checked_in_erasure_sql_is_what_its_generator_makes() -> None:
+    # erase.sql is generated (one exception block per table with a user_id, from erase_table.sql) and
+    # checked in, because Terraform's templatefile and `clickstream privacy erase` read it as it is.
+    assert erase_script() == ERASE, "sql/privacy/erase.sql is stale: regenerate with `clickstream privacy render-sql`"

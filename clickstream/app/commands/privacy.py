@@ -17,7 +17,7 @@ from clickstream.app.commands.common import (
     resolve_endpoints,
     settings_from,
 )
-from clickstream.app.privacy import erase, forget, requests, rows_deleted
+from clickstream.app.privacy import erase, forget, requests, rows_deleted, write_erase_script
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import ERASED_USER_SUPPRESSION_DAYS
 from clickstream.core.pseudonyms import KeyringError
@@ -70,6 +70,13 @@ def erase_cmd(
         except Exception as exc:
             fail(f"erasure failed: {one_line(exc)}")
     console.print(requests_table(after))
+
+
+@privacy_app.command("render-sql")
+def render_sql_cmd() -> None:
+    """Regenerate sql/privacy/erase.sql from erase_head.sql, erase_table.sql (once per table with a
+    user_id) and erase_tail.sql; the file is checked in because Terraform reads it as it is."""
+    console.print(f"wrote {write_erase_script()}")
 
 
 @privacy_app.command("status")
