@@ -99,8 +99,8 @@ def test_the_local_stack_keeps_its_key_file_and_pipeline_args(tmp_path: Path) ->
     [
         ["privacy", "forget", "--user", "alice@example.com"],
         ["recommend", "--user", "alice@example.com"],
-        ["replay", "--input", "archive.jsonl", "--output-dir", "out", "--catalog-path", "c.jsonl",
-         "--deletion-requests-path", "r.jsonl"],
+        # Writes to real BigQuery (no --output-dir); an offline replay uses the state folder's key.
+        ["replay", "--input", "archive.jsonl", "--catalog-path", "c.jsonl", "--deletion-requests-path", "r.jsonl"],
     ],
     ids=["forget", "recommend", "replay"],
 )  # fmt: skip
@@ -115,6 +115,12 @@ def test_commands_that_hash_raw_ids_refuse_real_bigquery_without_a_key(
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pseudonym.key").write_text("00" * 32 + "\n")  # a local key file that must not be used
+    # Credentials that load without a network call: the refusal must come from the key, not from them.
+    credentials = tmp_path / "adc.json"
+    credentials.write_text(
+        json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"})
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
     result = CliRunner().invoke(app, [*command, "--state-dir", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "CLICKSTREAM_PSEUDONYM_KEY" in result.output and "Traceback" not in result.output
