@@ -14,23 +14,11 @@ from emitters.events import Consent
 from pipelines.messages import RawMessage
 from pipelines.rules.collect import rejected_dead_letter
 from pipelines.rules.decode import Limits, decode_and_validate
+from tests.support.collector_items import json_item
 from tests.support.keys import keyring
-from tests.support.teststream import CLIENT, T0_MS, message, paused
+from tests.support.teststream import T0_MS, message, paused
 
-UA = CLIENT.user_agent
 LIMITS = Limits(max_age_ms=3 * 86_400_000)
-
-
-def _json_item(**changes) -> dict:
-    item = {
-        "event_type": "VideoPaused",
-        "event_ts": T0_MS,
-        "user_id": "raw-user-ann",
-        "device_id": "raw-dev-ann",
-        "client": {"platform": "web", "app_version": "6.1.0", "user_agent": UA},
-        "payload": {"video_id": "vid-000001", "position_ms": -1},
-    }
-    return {**item, **changes}
 
 
 @pytest.mark.parametrize(
@@ -56,7 +44,7 @@ def test_a_consent_granted_event_that_fails_validation_keeps_its_pseudonymised_p
     [({"analytics": False, "personalization": True}, "granted"), (None, "denied")],
 )
 def test_a_collector_reject_with_denied_consent_keeps_its_payload(consent, default) -> None:
-    item = _json_item(consent=consent) if consent else _json_item()
+    item = json_item(consent=consent) if consent else json_item()
     raw = RawMessage(
         data=json.dumps(item).encode(),
         attributes={attr.REJECT_REASON: Reason.CONTRACT_VIOLATION, attr.REJECT_DETAIL: "position_ms: -1 < 0"},

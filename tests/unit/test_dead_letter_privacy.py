@@ -15,23 +15,11 @@ from clickstream.core.reasons import Reason
 from pipelines.messages import RawMessage
 from pipelines.rules.collect import rejected_dead_letter
 from pipelines.rules.decode import Limits, decode_and_validate
+from tests.support.collector_items import UA, json_item
 from tests.support.keys import keyring, pseudonym
-from tests.support.teststream import CLIENT, T0_MS, message, paused
+from tests.support.teststream import T0_MS, message, paused
 
-UA = CLIENT.user_agent
 LIMITS = Limits(max_age_ms=3 * 86_400_000)
-
-
-def _json_item(**changes) -> dict:
-    item = {
-        "event_type": "VideoPaused",
-        "event_ts": T0_MS,
-        "user_id": "raw-user-ann",
-        "device_id": "raw-dev-ann",
-        "client": {"platform": "web", "app_version": "6.1.0", "user_agent": UA},
-        "payload": {"video_id": "vid-000001", "position_ms": -1},
-    }
-    return {**item, **changes}
 
 
 def _rejected(item: dict) -> dict:
@@ -74,7 +62,7 @@ def test_an_avro_dead_letter_cut_inside_the_user_agent_still_holds_part_of_it() 
 
 
 def test_a_pseudonymised_json_dead_letter_still_holds_the_raw_user_agent() -> None:
-    row = _rejected(_json_item())
+    row = _rejected(json_item())
     assert row["payload_ids"] == "pseudonymised"
     stored = json.loads(_payload(row))
     assert UA not in json.dumps(stored)
@@ -84,12 +72,12 @@ def test_a_pseudonymised_json_dead_letter_still_holds_the_raw_user_agent() -> No
 @pytest.mark.parametrize(
     "item",
     [
-        _json_item(userId="alice@example.com"),
-        _json_item(client={"platform": "web", "app_version": "1", "user_agent": "x", "uid": "alice@example.com"}),
-        _json_item(payload={"video_id": "v", "position_ms": -1, "user_email": "alice@example.com"}),
-        _json_item(consent={"analytics": True, "personalization": True, "who": "alice@example.com"}),
-        _json_item(video_id={"owner": "alice@example.com"}),
-        [_json_item()],
+        json_item(userId="alice@example.com"),
+        json_item(client={"platform": "web", "app_version": "1", "user_agent": "x", "uid": "alice@example.com"}),
+        json_item(payload={"video_id": "v", "position_ms": -1, "user_email": "alice@example.com"}),
+        json_item(consent={"analytics": True, "personalization": True, "who": "alice@example.com"}),
+        json_item(video_id={"owner": "alice@example.com"}),
+        [json_item()],
     ],
     ids=["top", "client", "payload", "consent", "object-in-a-scalar", "not-an-object"],
 )
@@ -100,7 +88,7 @@ def test_a_json_dead_letter_with_unknown_id_fields_keeps_them_verbatim(item) -> 
 
 
 def test_a_sealed_json_dead_letter_is_not_found_by_erasure_and_its_detail_quotes_the_raw_id() -> None:
-    item = _json_item(userId="alice@example.com")
+    item = json_item(userId="alice@example.com")
     raw = RawMessage(
         data=json.dumps(item).encode(),
         attributes={attr.REJECT_REASON: Reason.CONTRACT_VIOLATION, attr.REJECT_DETAIL: "user raw-user-ann: unknown"},
