@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from clickstream.core.reasons import FilterReason
-from pipelines.timefmt import iso, parse_iso_ms
+from pipelines.timefmt import datetime_ms, iso, parse_iso_ms
 
 # What an event without a consent record means (pipelines.options --consent_default).
 GRANTED, DENIED = "granted", "denied"
@@ -40,7 +40,7 @@ ErasedUsers = Mapping[str, int]
 
 def _ms(value: Any) -> int:
     if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
+        return datetime_ms(value)
     if isinstance(value, str):
         return parse_iso_ms(value)
     raise ValueError(f"requested_at {value!r} is not a timestamp")
