@@ -1,4 +1,4 @@
-"""Typed constructors for the two event types, mirroring the Avro contract.
+"""Typed constructors for the event types, mirroring the Avro contract.
 
 The dataclasses are the caller-facing shape; ``Event.to_record`` is the single
 mapping onto the Avro record that ``clickstream.core.contract`` encodes.
@@ -87,7 +87,63 @@ class ThumbnailClicked:
         return _fields(self)
 
 
-Payload = VideoPaused | ThumbnailClicked
+@dataclass(frozen=True, slots=True)
+class ShownThumbnail:
+    """One thumbnail of a rendered row (contract 1.3). ``slot`` is where it was on screen (the
+    position of position bias); ``rank`` is where the recommender put it (they differ when an
+    exploration swap moved it)."""
+
+    video_id: str
+    impression_id: str
+    slot: int
+    rank: int
+    row: int | None = None
+    col: int | None = None
+    visible_ms: int | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return _fields(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Exploration:
+    """The row's order was randomised on purpose (contract 1.3): ``swap_first`` traded the
+    items ranked 1 and ``swapped_rank``; ``propensity`` is the probability the policy showed
+    the row in this order."""
+
+    method: str
+    swapped_rank: int
+    propensity: float
+
+    def to_record(self) -> dict[str, Any]:
+        return _fields(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailsShown:
+    """A row of thumbnails was rendered (contract 1.3): one event per row, one item per slot."""
+
+    request_id: str
+    surface: str
+    items: tuple[ShownThumbnail, ...]
+    model_version: str | None = None
+    experiment_ids: tuple[str, ...] = ()
+    exploration: Exploration | None = None
+
+    event_type = "ThumbnailsShown"
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "surface": self.surface,
+            "model_version": self.model_version,
+            "experiment_ids": list(self.experiment_ids),
+            "exploration": self.exploration.to_record() if self.exploration is not None else None,
+            "items": [item.to_record() for item in self.items],
+        }
+
+
+Payload = VideoPaused | ThumbnailClicked | ThumbnailsShown
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,6 @@ from clickstream.core.paths import schemas_dir
 from clickstream.core.reasons import Reason
 
 NAMESPACE = "io.clickstream.v1"
-EVENT_TYPES = ("VideoPaused", "ThumbnailClicked")
 _FILE_PREFIX = "clickstream_event.v"
 
 
@@ -100,6 +99,15 @@ def rules_markdown() -> str:
         lines.append(f"| {rule['field']} | {text} | {reasons} |")
     return "\n".join(lines) + "\n"
 
+
+def _payload_types(parsed: Any) -> tuple[str, ...]:
+    """The payload union's record names, in union order (the order is the wire's branch index)."""
+    payload = next(f for f in parsed["fields"] if f["name"] == "payload")
+    return tuple(branch["name"].rsplit(".", 1)[-1] for branch in payload["type"])
+
+
+# The event types are the newest revision's payload branches: the schema names them once.
+EVENT_TYPES: tuple[str, ...] = _payload_types(revisions()[next(reversed(revisions()))].parsed)
 
 # event_id is a UUID in the canonical 8-4-4-4-12 form; a compiled match is ~8x cheaper than
 # uuid.UUID(), and both the emitters and the pipeline check every event.
