@@ -171,20 +171,20 @@ def test_a_rejected_items_event_id_is_kept_only_when_it_is_a_uuid(event_id: str)
 def test_a_consent_object_is_encoded_into_the_avro_record(consent: dict[str, Any]) -> None:
     result = _convert(_paused_item(consent=consent))
     assert isinstance(result, Accepted), result
-    assert contract.decode(result.data, "1.2")["consent"] == consent
+    assert contract.decode(result.data, result.attributes["schema_version"])["consent"] == consent
 
 
 def test_a_consent_without_policy_version_gets_null_and_no_consent_stays_null() -> None:
     result = _convert(_click_item(consent={"analytics": True, "personalization": True}))
     assert isinstance(result, Accepted), result
-    assert contract.decode(result.data, "1.2")["consent"] == {
+    assert contract.decode(result.data, result.attributes["schema_version"])["consent"] == {
         "analytics": True,
         "personalization": True,
         "policy_version": None,
     }
     result = _convert(_click_item())
     assert isinstance(result, Accepted), result
-    assert contract.decode(result.data, "1.2")["consent"] is None
+    assert contract.decode(result.data, result.attributes["schema_version"])["consent"] is None
 
 
 @pytest.mark.parametrize(
