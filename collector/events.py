@@ -51,25 +51,33 @@ class Rejected:
 
 @dataclass(frozen=True)
 class _Shape:
-    """Field names of one revision: the envelope, ``client``, each payload type (all, required),
-    and the ``consent`` record's fields with their Avro types (empty before 1.2)."""
+    """Field names of one revision: the envelope, ``client``, each payload type (all, required,
+    and its Avro record, which ``_conform`` follows into nested records), and the ``consent``
+    record's fields with their Avro types (empty before 1.2)."""
 
     envelope: frozenset[str]
     client: tuple[str, ...]
     payloads: dict[str, tuple[tuple[str, ...], frozenset[str]]]
     consent: dict[str, Any]
+    records: dict[str, dict[str, Any]]
 
 
-# What a JSON value must be for an Avro primitive of the consent record, and how to say so.
+# What a JSON value must be for an Avro primitive, and how to say so. bool is an int in Python,
+# not in JSON: true is no slot number.
 _JSON_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "boolean": (bool, "true or false"),
     "string": (str, "a string"),
+    "int": (int, "an int"),
+    "long": (int, "an int"),
+    "double": ((int, float), "a number"),
+    "float": ((int, float), "a number"),
 }
 
 
 def _optional(field: dict[str, Any]) -> bool:
+    """A field a client may leave out: a null union, or one with a default (``experiment_ids: []``)."""
     kind = field["type"]
-    return isinstance(kind, list) and "null" in kind
+    return (isinstance(kind, list) and "null" in kind) or "default" in field
 
 
 @cache
@@ -92,6 +100,7 @@ def _shape(version: str) -> _Shape:
         client=tuple(f["name"] for f in by_name["client"]["type"]["fields"]),
         payloads=payloads,
         consent=consent,
+        records={branch["name"]: branch for branch in by_name["payload"]["type"]},
     )
 
 
@@ -127,6 +136,40 @@ def _payload_type(event_type: Any, payload: Any, shape: _Shape) -> str | None:
         return event_type
     fitting = [name for name, spec in shape.payloads.items() if _fits(payload, *spec)]
     return fitting[0] if len(fitting) == 1 else None
+
+
+def _conform(kind: Any, value: Any, where: str) -> Any:
+    """``value`` as the Avro type ``kind`` takes it, for the values of a payload (recursively:
+    the items of a ThumbnailsShown, its exploration). A nested record left to Avro validation
+    would lose a misspelt field silently (fastavro ignores unknown keys) and name no item, so
+    each record is checked here: unknown fields refused, missing required ones named, left-out
+    optional ones given their default, primitives of the wrong JSON type refused with the path."""
+    if isinstance(kind, list):  # a union: ["null", T] in this contract
+        if value is None and "null" in kind:
+            return None
+        (kind,) = [k for k in kind if k != "null"]
+    if isinstance(kind, dict) and kind["type"] == "record":
+        if not isinstance(value, dict):
+            raise _Refused(Reason.CONTRACT_VIOLATION, f"{where} must be an object, not {type(value).__name__}")
+        fields = {f["name"]: f for f in kind["fields"]}
+        unknown = sorted(set(value) - set(fields))
+        missing = [name for name, f in fields.items() if name not in value and not _optional(f)]
+        if unknown or missing:
+            found = ([f"unknown fields {unknown}"] if unknown else []) + ([f"missing {missing}"] if missing else [])
+            raise _Refused(Reason.CONTRACT_VIOLATION, f"{where}: {', '.join(found)}")
+        return {
+            name: _conform(f["type"], value[name] if name in value else f.get("default"), f"{where}.{name}")
+            for name, f in fields.items()
+        }
+    if isinstance(kind, dict) and kind["type"] == "array":
+        if not isinstance(value, list):
+            raise _Refused(Reason.CONTRACT_VIOLATION, f"{where} must be a list, not {type(value).__name__}")
+        return [_conform(kind["items"], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(kind, str) and kind in _JSON_TYPES:
+        expected, wording = _JSON_TYPES[kind]
+        if isinstance(value, bool) is not (kind == "boolean") or not isinstance(value, expected):
+            raise _Refused(Reason.CONTRACT_VIOLATION, f"{where} must be {wording}, not {value!r}")
+    return value
 
 
 def _consent(value: Any, fields: dict[str, Any]) -> dict[str, Any] | None:
@@ -181,6 +224,8 @@ def _record(item: dict[str, Any], *, received_at_ms: int, user_agent: str | None
         contract.check_envelope(event_id, event_type, payload_type)
     except contract.EnvelopeError as exc:
         raise _Refused(exc.reason, str(exc)) from None
+    if event_type not in shape.payloads:  # a later revision's type (ThumbnailsShown) under an earlier one
+        raise _Refused(Reason.UNKNOWN_EVENT_TYPE, f"event_type {event_type!r} is not in contract {version}")
 
     client = item.get("client")
     if not isinstance(client, dict):
@@ -200,7 +245,6 @@ def _record(item: dict[str, Any], *, received_at_ms: int, user_agent: str | None
     client_record = {name: client.get(name) for name in shape.client}
     if client_record.get("user_agent") is None:
         client_record["user_agent"] = user_agent or ""
-    names, _required = shape.payloads[payload_type]
     sent_at = item.get("sent_at")
     record = {
         "event_id": event_id,
@@ -211,7 +255,10 @@ def _record(item: dict[str, Any], *, received_at_ms: int, user_agent: str | None
         "user_id": item.get("user_id"),
         "device_id": item.get("device_id"),
         "client": client_record,
-        "payload": (contract.payload_branch(payload_type), {name: payload.get(name) for name in names}),
+        "payload": (
+            contract.payload_branch(payload_type),
+            _conform(shape.records[payload_type], payload, f"{payload_type} payload"),
+        ),
     }
     if shape.consent:
         record["consent"] = _consent(item.get("consent"), shape.consent)

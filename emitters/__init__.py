@@ -10,7 +10,19 @@ Typical use::
     publisher.close()   # waits until every event is delivered or spooled to disk
 """
 
-from emitters.events import ClientInfo, Consent, Event, ThumbnailClicked, VideoPaused, thumbnail_clicked, video_paused
+from emitters.events import (
+    ClientInfo,
+    Consent,
+    Event,
+    Exploration,
+    ShownThumbnail,
+    ThumbnailClicked,
+    ThumbnailsShown,
+    VideoPaused,
+    thumbnail_clicked,
+    thumbnails_shown,
+    video_paused,
+)
 from emitters.publisher import EventPublisher, PublisherConfig, PublishReport, SpoolFullError
 
 __all__ = [
@@ -18,11 +30,15 @@ __all__ = [
     "Consent",
     "Event",
     "EventPublisher",
+    "Exploration",
     "PublishReport",
     "PublisherConfig",
+    "ShownThumbnail",
     "SpoolFullError",
     "ThumbnailClicked",
+    "ThumbnailsShown",
     "VideoPaused",
     "thumbnail_clicked",
+    "thumbnails_shown",
     "video_paused",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -272,6 +273,40 @@ def thumbnail_clicked(
     ``consent`` None leaves it to the publisher's default (``EventPublisher.set_consent``)."""
     return _event(
         ThumbnailClicked(video_id, impression_id, surface, slot, rank, recommendation_request_id, thumbnail_variant),
+        user_id=user_id,
+        device_id=device_id,
+        client=client,
+        event_ts=event_ts,
+        event_id=event_id,
+        sent_at=sent_at,
+        consent=consent,
+    )
+
+
+def thumbnails_shown(
+    *,
+    user_id: str,
+    device_id: str,
+    client: ClientInfo,
+    request_id: str,
+    surface: str,
+    items: Iterable[ShownThumbnail],
+    model_version: str | None = None,
+    experiment_ids: Iterable[str] = (),
+    exploration: Exploration | None = None,
+    event_ts: datetime | int | None = None,
+    event_id: str | None = None,
+    sent_at: datetime | int | None = None,
+    consent: Consent | None = None,
+) -> Event:
+    """A ThumbnailsShown event (contract 1.3): one per rendered row, one item per thumbnail.
+
+    Each item's ``impression_id`` is what a click on that thumbnail carries
+    (``thumbnail_clicked(impression_id=..., recommendation_request_id=request_id)``), so a click
+    joins to what was shown. ``event_ts`` defaults to now and ``event_id`` to a new UUID4;
+    ``consent`` None leaves it to the publisher's default (``EventPublisher.set_consent``)."""
+    return _event(
+        ThumbnailsShown(request_id, surface, tuple(items), model_version, tuple(experiment_ids), exploration),
         user_id=user_id,
         device_id=device_id,
         client=client,

@@ -6,10 +6,17 @@ of the JSON size, and fastavro decodes it at ~100k events/s per core.
 
 Evolution policy (docs/contract.md): within a major version a new
 revision may only *add* fields that are optional (a ``["null", T]`` union with
-``default: null``). Readers always decode with the newest revision as the reader
-schema and the revision named by the message as the writer schema, so events
-written under any earlier revision of the same major still decode. Renames,
-removals, type changes and new payload types need a new major version.
+``default: null``), and may *append* a payload branch (a new event type) at the END
+of the payload union: an earlier branch keeps its position, which is its index on the
+wire. Readers always decode with the newest revision as the reader schema and the
+revision named by the message as the writer schema, so events written under any
+earlier revision of the same major still decode. A new branch is the one change
+readers must learn first: consumers (the pipeline) are deployed before any writer
+sends the new type. A writer that goes first reaches a pipeline that does not know
+its revision (``UnknownSchemaVersion``): the message is dead-lettered as
+``unknown_schema_version`` and decodes once the pipeline is upgraded, so replaying
+the dead letters then loses nothing. Renames, removals, type changes, reordered
+branches and anything else need a new major version.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 // with the official Pub/Sub client and avsc, following the README's "Publishing from another
 // language". What a direct Pub/Sub producer must get right, each marked below:
 //   1. Avro BINARY against the newest revision in schemas/avro (the one source of the contract);
-//      schema_version is that file's version ("1.1"), not a Pub/Sub schema revision id.
+//      schema_version is that file's version (e.g. "1.3"), not a Pub/Sub schema revision id.
 //   2. The payload union needs the namespaced branch name: {"io.clickstream.v1.VideoPaused": {...}}.
 //   3. Timestamps are milliseconds since the epoch (Date.now()), never seconds.
 //   4. Attributes event_id, event_type, schema_version and event_ts (ms, as a string) on every message.
@@ -29,7 +29,7 @@ import avro from "avsc";
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCHEMA_FILE = /^clickstream_event\.v(\d+)\.(\d+)\.avsc$/;
 
-/** The newest contract revision in <schemas>/avro: {version: "1.1", type, namespace}. (1) */
+/** The newest contract revision in <schemas>/avro: {version: "1.3", type, namespace}. (1) */
 export function loadContract(schemasDir) {
   const dir = join(schemasDir, "avro");
   const revisions = readdirSync(dir)
@@ -40,7 +40,7 @@ export function loadContract(schemasDir) {
   if (revisions.length === 0) throw new Error(`no clickstream_event.v*.avsc in ${dir}`);
   const newest = revisions[revisions.length - 1];
   const schema = JSON.parse(readFileSync(join(dir, newest.name), "utf8"));
-  // wrapUnions "auto": ["null", T] fields take a plain value or null; the payload union of two
+  // wrapUnions "auto": ["null", T] fields take a plain value or null; the payload union of its
   // records is wrapped, keyed by the record's full name. (2)
   const type = avro.Type.forSchema(schema, { wrapUnions: "auto" });
   return { version: `${newest.major}.${newest.minor}`, type, namespace: schema.namespace };

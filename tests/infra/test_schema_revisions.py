@@ -102,6 +102,8 @@ def test_terraform_registers_every_revision_the_local_stack_commits_in_the_same_
 ) -> None:
     contract_files = [f"clickstream_event.v{version}.avsc" for version in contract.revisions()]
     assert len(contract_files) > 1, "the test needs at least two revisions"
+    # 1.3 appended a payload branch (ThumbnailsShown): the topic must accept all four.
+    assert contract_files[:4] == [f"clickstream_event.v1.{minor}.avsc" for minor in range(4)]
 
     # The local stack.
     local = replace(stack, schema_id=f"local-{uuid.uuid4().hex[:8]}")

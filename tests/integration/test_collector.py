@@ -341,3 +341,75 @@ def test_consent_reaches_the_topic_and_a_malformed_one_the_rejected_topic(fresh_
     (dead,) = rejected_on(fresh_topic, expect=1)
     assert json.loads(dead.data) == malformed
     assert "consent.analytics must be true or false" in dead.attributes[attributes.REJECT_DETAIL]
+
+
+def shown(**overrides: Any) -> dict[str, Any]:
+    """A rendered row of four thumbnails (contract 1.3), as a page sends it: items without row/col."""
+    item = paused(
+        event_type="ThumbnailsShown",
+        payload={
+            "request_id": "req-7",
+            "surface": "home",
+            "items": [
+                {"video_id": f"vid-00000{slot}", "impression_id": f"imp-{slot}", "slot": slot, "rank": slot}
+                for slot in (1, 2, 3, 4)
+            ],
+        },
+    )
+    item.update(overrides)
+    return item
+
+
+def test_a_thumbnails_shown_row_reaches_the_topic_as_1_3_and_a_malformed_row_the_rejected_topic(
+    fresh_topic: Settings,
+) -> None:
+    row = shown()
+    explored = shown()
+    explored["payload"].update(
+        model_version="ranker-7",
+        experiment_ids=["exp-a"],
+        exploration={"method": "swap_first", "swapped_rank": 3, "propensity": 0.02},
+    )
+    explored["payload"]["items"][0].update(row=1, col=1, visible_ms=1_500)
+    click = clicked(
+        payload={
+            "video_id": "vid-000002",
+            "impression_id": "imp-2",
+            "surface": "home",
+            "slot": 2,
+            "rank": 2,
+            "recommendation_request_id": "req-7",
+        }
+    )
+    malformed = shown()
+    del malformed["payload"]["items"][1]["slot"]
+    too_old = shown(schema_version="1.2")
+    with serving(fresh_topic) as base, client(base) as http:
+        response = http.post("/v1/events", json={"events": [row, explored, click, malformed, too_old]})
+    assert response.status_code == 202, response.text
+    assert [(r["index"], r["reason"]) for r in response.json()["rejected"]] == [
+        (3, "contract_violation"),
+        (4, "unknown_event_type"),
+    ]
+
+    published = events_on(fresh_topic, expect=3)
+    assert set(published) == {row["event_id"], explored["event_id"], click["event_id"]}
+    decoded = {}
+    for event_id, message in published.items():
+        assert message.attributes["googclient_schemaencoding"] == "BINARY"  # the topic's schema took it
+        decoded[event_id] = contract.decode(message.data, message.attributes["schema_version"])
+    assert published[row["event_id"]].attributes["schema_version"] == "1.3"
+    branch, payload = decoded[row["event_id"]]["payload"]
+    assert branch == "io.clickstream.v1.ThumbnailsShown"
+    assert payload["experiment_ids"] == [] and payload["exploration"] is None
+    assert payload["items"][1] == {**row["payload"]["items"][1], "row": None, "col": None, "visible_ms": None}
+    assert decoded[explored["event_id"]]["payload"][1]["exploration"] == explored["payload"]["exploration"]
+    assert decoded[explored["event_id"]]["payload"][1]["items"][0]["visible_ms"] == 1_500
+    clicked_payload = decoded[click["event_id"]]["payload"][1]
+    assert clicked_payload["impression_id"] == payload["items"][1]["impression_id"]
+    assert clicked_payload["recommendation_request_id"] == payload["request_id"]
+
+    dead = {m.attributes[attributes.EVENT_ID]: m for m in rejected_on(fresh_topic, expect=2)}
+    assert json.loads(dead[malformed["event_id"]].data) == malformed  # the row as sent: nothing lost
+    assert "items[1]: missing ['slot']" in dead[malformed["event_id"]].attributes[attributes.REJECT_DETAIL]
+    assert "not in contract 1.2" in dead[too_old["event_id"]].attributes[attributes.REJECT_DETAIL]

@@ -11,9 +11,9 @@ from clickstream.app import provisioning
 from clickstream.core import contract
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import publisher_client, subscriber_client
-from emitters.events import Consent, encode_event
+from emitters.events import Consent, Exploration, ShownThumbnail, encode_event, thumbnails_shown
 from emitters.publisher import EventPublisher, PublisherConfig, PublishRejectedError
-from tests.support.events import pull_all, sample_click, sample_paused
+from tests.support.events import CLIENT, pull_all, sample_click, sample_paused
 
 pytestmark = pytest.mark.integration
 
@@ -47,11 +47,12 @@ def test_round_trip_publish_pull_decode(fresh_topic: Settings) -> None:
         assert decoded["sent_at"] >= event.event_ts_ms  # stamped by the publisher at send time
 
 
-@pytest.mark.parametrize("previous", ["1.0", "1.1"])
+@pytest.mark.parametrize("previous", ["1.0", "1.1", "1.2"])
 def test_topic_accepts_events_written_under_earlier_revisions(fresh_topic: Settings, previous: str) -> None:
     record = sample_paused().to_record()
     record["schema_version"] = previous
-    record.pop("consent")  # added in 1.2
+    if previous != "1.2":
+        record.pop("consent")  # added in 1.2
     if previous == "1.0":
         record["client"].pop("locale")  # added in 1.1
     data = contract.encode(record, previous)
@@ -64,6 +65,43 @@ def test_topic_accepts_events_written_under_earlier_revisions(fresh_topic: Setti
     assert decoded["consent"] is None
     if previous == "1.0":
         assert decoded["client"]["locale"] is None
+
+
+def test_the_topic_schema_accepts_thumbnails_shown_rows_of_1_3(fresh_topic: Settings) -> None:
+    """Contract 1.3 appended ThumbnailsShown: the topic (every revision committed) validates it,
+    next to a click on one of its thumbnails, and both decode with the join keys intact."""
+    items = [ShownThumbnail(f"vid-{slot:06d}", f"imp-{slot}", slot=slot, rank=slot) for slot in range(1, 13)]
+    items[0] = replace(items[0], row=1, col=1, visible_ms=950)
+    who = {"user_id": "u-1", "device_id": "d-1", "client": CLIENT}
+    rows = [
+        thumbnails_shown(**who, request_id="req-1", surface="home", items=items),
+        thumbnails_shown(
+            **who,
+            request_id="req-2",
+            surface="up_next",
+            items=items[:4],
+            model_version="ranker-7",
+            experiment_ids=["exp-a"],
+            exploration=Exploration("swap_first", swapped_rank=4, propensity=0.0125),
+        ),
+    ]
+    click = sample_click(impression_id="imp-3", slot=3, rank=3, recommendation_request_id="req-1")
+    with _publisher(fresh_topic) as publisher:
+        for event in [*rows, click]:
+            publisher.publish(event)
+        report = publisher.flush(timeout=30)
+    assert report.delivered == 3 and report.rejected == 0, report
+
+    decoded = {}
+    for message in pull_all(fresh_topic, expect=3):
+        attrs = dict(message.message.attributes)
+        assert attrs["schema_version"] == "1.3" and attrs["googclient_schemaencoding"] == "BINARY"
+        decoded[attrs["event_id"]] = contract.decode(message.message.data, attrs["schema_version"])
+    for row in rows:
+        assert decoded[row.event_id]["payload"] == ("io.clickstream.v1.ThumbnailsShown", row.payload.to_record())
+    shown = dict(decoded[rows[0].event_id]["payload"][1]["items"][2])
+    clicked = decoded[click.event_id]["payload"][1]
+    assert (clicked["impression_id"], clicked["recommendation_request_id"]) == (shown["impression_id"], "req-1")
 
 
 def test_schema_invalid_message_is_rejected_and_surfaced_while_neighbours_get_through(

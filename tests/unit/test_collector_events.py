@@ -171,20 +171,20 @@ def test_a_rejected_items_event_id_is_kept_only_when_it_is_a_uuid(event_id: str)
 def test_a_consent_object_is_encoded_into_the_avro_record(consent: dict[str, Any]) -> None:
     result = _convert(_paused_item(consent=consent))
     assert isinstance(result, Accepted), result
-    assert contract.decode(result.data, "1.2")["consent"] == consent
+    assert contract.decode(result.data, result.attributes["schema_version"])["consent"] == consent
 
 
 def test_a_consent_without_policy_version_gets_null_and_no_consent_stays_null() -> None:
     result = _convert(_click_item(consent={"analytics": True, "personalization": True}))
     assert isinstance(result, Accepted), result
-    assert contract.decode(result.data, "1.2")["consent"] == {
+    assert contract.decode(result.data, result.attributes["schema_version"])["consent"] == {
         "analytics": True,
         "personalization": True,
         "policy_version": None,
     }
     result = _convert(_click_item())
     assert isinstance(result, Accepted), result
-    assert contract.decode(result.data, "1.2")["consent"] is None
+    assert contract.decode(result.data, result.attributes["schema_version"])["consent"] is None
 
 
 @pytest.mark.parametrize(
@@ -212,3 +212,92 @@ def test_consent_under_a_revision_before_1_2_is_an_unknown_field() -> None:
     result = _convert(_paused_item(schema_version="1.1", consent={"analytics": True, "personalization": True}))
     assert isinstance(result, Rejected) and result.reason is Reason.CONTRACT_VIOLATION
     assert "unknown fields ['consent']" in result.detail
+
+
+def _shown_item(**overrides: Any) -> dict[str, Any]:
+    """A ThumbnailsShown (contract 1.3) as a client sends it: only the required fields of each item."""
+    item = _paused_item(
+        event_type="ThumbnailsShown",
+        payload={
+            "request_id": "req-1",
+            "surface": "home",
+            "items": [
+                {"video_id": f"vid-{slot}", "impression_id": f"imp-{slot}", "slot": slot, "rank": slot}
+                for slot in (1, 2, 3)
+            ],
+        },
+    )
+    item.update(overrides)
+    return item
+
+
+def test_a_thumbnails_shown_item_is_encoded_under_1_3_with_the_optional_fields_defaulted() -> None:
+    item = _shown_item()
+    result = _convert(item)
+    assert isinstance(result, Accepted), result
+    assert result.attributes["schema_version"] == "1.3"
+    assert result.attributes["event_type"] == "ThumbnailsShown"
+    branch, payload = contract.decode(result.data, "1.3")["payload"]
+    assert branch == "io.clickstream.v1.ThumbnailsShown"
+    assert payload["model_version"] is None and payload["exploration"] is None
+    assert payload["experiment_ids"] == []  # the contract's default, not null
+    assert payload["items"][2] == {
+        "video_id": "vid-3",
+        "impression_id": "imp-3",
+        "slot": 3,
+        "rank": 3,
+        "row": None,
+        "col": None,
+        "visible_ms": None,
+    }
+
+
+def test_a_full_thumbnails_shown_item_is_the_record_the_emitter_would_write() -> None:
+    payload = {
+        "request_id": "req-2",
+        "surface": "up_next",
+        "model_version": "ranker-7",
+        "experiment_ids": ["exp-a", "exp-b"],
+        "exploration": {"method": "swap_first", "swapped_rank": 4, "propensity": 0.0125},
+        "items": [
+            {"video_id": "v-9", "impression_id": "imp-9", "slot": 1, "rank": 4, "row": 1, "col": 1, "visible_ms": 900},
+            {"video_id": "v-1", "impression_id": "imp-1", "slot": 4, "rank": 1, "row": 2, "col": 2, "visible_ms": 0},
+        ],
+    }
+    result = _convert(_shown_item(payload=payload))
+    assert isinstance(result, Accepted), result
+    assert contract.decode(result.data, "1.3")["payload"] == ("io.clickstream.v1.ThumbnailsShown", payload)
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        (lambda p: p["items"][1].update(videoId="x"), "items[1]: unknown fields ['videoId']"),
+        (lambda p: p["items"][2].pop("impression_id"), "items[2]: missing ['impression_id']"),
+        (lambda p: p["items"][0].update(slot="1"), "items[0].slot must be an int"),
+        (lambda p: p["items"][0].update(rank=True), "items[0].rank must be an int"),
+        (lambda p: p["items"][0].update(rank=1.5), "items[0].rank must be an int"),
+        (lambda p: p["items"][1].update(visible_ms="long"), "items[1].visible_ms must be an int"),
+        (lambda p: p["items"].append("vid-4"), "items[3] must be an object"),
+        (lambda p: p.update(items={"video_id": "v"}), "items must be a list"),
+        (lambda p: p.update(experiment_ids="exp-a"), "experiment_ids must be a list"),
+        (lambda p: p.update(experiment_ids=[7]), "experiment_ids[0] must be a string"),
+        (lambda p: p.update(exploration={"method": "swap_first", "swapped_rank": 2}), "exploration: missing"),
+        (lambda p: p.update(exploration="swap_first"), "exploration must be an object"),
+        (lambda p: p.pop("items"), "ThumbnailsShown payload: missing ['items']"),
+    ],
+)
+def test_a_malformed_thumbnails_shown_is_a_contract_violation_that_names_the_item(change: Any, detail: str) -> None:
+    item = _shown_item()
+    change(item["payload"])
+    result = _convert(item)
+    assert isinstance(result, Rejected), result
+    assert result.reason is Reason.CONTRACT_VIOLATION
+    assert detail in result.detail, result.detail
+    assert json.loads(result.data) == item  # the rejected topic gets the item as sent: nothing is lost
+
+
+def test_thumbnails_shown_under_a_revision_before_1_3_is_an_unknown_event_type() -> None:
+    result = _convert(_shown_item(schema_version="1.2"))  # raised KeyError: convert must never raise
+    assert isinstance(result, Rejected) and result.reason is Reason.UNKNOWN_EVENT_TYPE
+    assert "ThumbnailsShown" in result.detail and "1.2" in result.detail

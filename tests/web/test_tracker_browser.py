@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from clickstream.core import contract
+from collector.events import Accepted, convert
 from tests.support.browser import WRITE_KEY, PageServer, open_page
 
 pytestmark = pytest.mark.slow
@@ -195,3 +196,37 @@ def test_with_require_consent_nothing_is_stored_or_sent_before_consent(
     page.wait_for_function("window.tracker.stats().droppedNoConsent === 3")
     page.context.close()
     assert len(page_server.posts) == 1, "nothing after the withdrawal either"
+
+
+def test_a_shown_row_and_a_click_on_it_arrive_with_the_same_impression_id(
+    browser: Browser, page_server: PageServer
+) -> None:
+    """?shown=true: the page reports its row with tracker.shown when it renders, and a click passes on
+    the impression id shown() gave that thumbnail, so the click joins to the impression (contract 1.3)."""
+    page = open_page(browser, page_server, shown="true", **FAST)
+    page_server.wait_for(lambda s: len(_ids(s, "ThumbnailsShown")) == 1)
+    page.click("[data-slot='4']")
+    page_server.wait_for(lambda s: len(_ids(s, "ThumbnailClicked")) == 1)
+
+    events = {e["event_type"]: e for e in page_server.accepted_events()}
+    row, click = events["ThumbnailsShown"], events["ThumbnailClicked"]
+    assert row["schema_version"] == "1.3"
+    assert row["payload"]["request_id"] == "req-web-test-1" and row["payload"]["surface"] == "up_next"
+    items = row["payload"]["items"]
+    assert [(i["video_id"], i["slot"], i["rank"]) for i in items] == [
+        ("web-test-a", 1, 3),
+        ("web-test-b", 2, 1),
+        ("web-test-c", 3, 7),
+        ("web-test-d", 4, 2),
+        ("web-test-e", 5, 5),
+    ]
+    assert all(UUID.match(i["impression_id"]) for i in items) and len({i["impression_id"] for i in items}) == 5
+    assert click["payload"]["impression_id"] == items[3]["impression_id"]
+    assert click["payload"]["recommendation_request_id"] == row["payload"]["request_id"]
+    assert (click["payload"]["slot"], click["payload"]["rank"]) == (4, 2)
+    # What the page sent is the contract: the collector's own conversion takes both under 1.3.
+    for event in (row, click):
+        result = convert(event, received_at_ms=event["sent_at"], user_agent="chromium")
+        assert isinstance(result, Accepted), result
+        assert result.attributes["schema_version"] == "1.3"
+    page.context.close()

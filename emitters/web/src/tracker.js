@@ -65,6 +65,13 @@ const BEACON_BYTES = 60000;
  * @property {(fields: {video_id: string, impression_id: string, surface: string, slot: number, rank: number,
  *   recommendation_request_id?: string, thumbnail_variant?: string}) => string} thumbnailClicked
  *   Queue a ThumbnailClicked event; returns its event_id.
+ * @property {(row: {requestId: string, surface: string, items: Array<{videoId: string, slot: number, rank: number,
+ *   row?: number, col?: number, visibleMs?: number, impressionId?: string}>, modelVersion?: string,
+ *   experimentIds?: string[], exploration?: {method: string, swappedRank: number, propensity: number}}) =>
+ *   {eventId: string | null, impressionIds: string[]}} shown Queue a ThumbnailsShown (contract 1.3) for a rendered
+ *   row: one per row, one item per thumbnail. Each item gets an impression id (a UUID, unless it has its own);
+ *   they come back in item order, for the click on that thumbnail (`thumbnailClicked({impression_id,
+ *   recommendation_request_id: requestId, ...})`). `eventId` is null when `requireConsent` dropped the row.
  * @property {(eventType: string, fields: object) => string | null} track Queue any event type of the
  *   contract; null when `requireConsent` dropped it.
  * @property {(consent: {analytics: boolean, personalization: boolean, policyVersion?: string} | null) => void}
@@ -162,6 +169,34 @@ export function createTracker(options) {
     if (typeof value !== "number" || !Number.isFinite(value)) throw new TypeError(`${where} must be a number`);
     if (code === "i" && !Number.isInteger(value)) throw new TypeError(`${where} must be an integer`);
     return code === "l" ? Math.round(value) : value; // long fields are whole milliseconds
+  };
+
+  // `value` checked against a field spec of the generated contract (a code, [items] or a record's
+  // {field: spec}) and copied without the optional fields left out; TypeError naming the path.
+  const optional = (spec) => (typeof spec === "string" ? spec.endsWith("?") : spec[1] === "?" || !!spec["?"]);
+  const conform = (type, path, value, spec) => {
+    if (typeof spec === "string") return check(type, path, value, spec[0]);
+    if (Array.isArray(spec)) {
+      if (!Array.isArray(value)) throw new TypeError(`${type}: ${path} must be an array`);
+      return value.map((v, i) => conform(type, `${path}[${i}]`, v, spec[0]));
+    }
+    if (!value || typeof value !== "object" || Array.isArray(value)) {
+      throw new TypeError(`${type}: ${path || "payload"} must be an object`);
+    }
+    for (const name in value) {
+      if (!(name in spec) || name === "?") throw new TypeError(`${type}: ${path ? `${path}: ` : ""}unknown field ${name}`);
+    }
+    const record = {};
+    for (const name in spec) {
+      const at = path ? `${path}.${name}` : name;
+      if (name === "?") continue;
+      if (value[name] == null) {
+        if (optional(spec[name])) continue;
+        throw new TypeError(`${type}: ${at} is required`);
+      }
+      record[name] = conform(type, at, value[name], spec[name]);
+    }
+    return record;
   };
 
   // The contract's consent record from setConsent's camelCase argument; TypeError when it does not fit.
@@ -394,17 +429,7 @@ export function createTracker(options) {
   const track = (type, fields) => {
     const spec = PAYLOADS[type];
     if (!spec) throw new TypeError(`unknown event type ${type}`);
-    for (const name in fields) if (!(name in spec)) throw new TypeError(`${type}: unknown field ${name}`);
-    const payload = {};
-    for (const name in spec) {
-      const code = spec[name];
-      const value = fields[name];
-      if (value == null) {
-        if (code.endsWith("?")) continue;
-        throw new TypeError(`${type}: ${name} is required`);
-      }
-      payload[name] = check(type, name, value, code[0]);
-    }
+    const payload = conform(type, "", fields || {}, spec);
     if (!allowed()) {
       counts.droppedNoConsent++;
       return null;
@@ -434,6 +459,20 @@ export function createTracker(options) {
     track,
     videoPaused: (fields) => track("VideoPaused", fields),
     thumbnailClicked: (fields) => track("ThumbnailClicked", fields),
+    shown(row) {
+      // camelCase in, the contract's names out (videoId -> video_id); each thumbnail gets an
+      // impression id unless the page has its own, and the page hands it on to thumbnailClicked.
+      const snake = (v) =>
+        Array.isArray(v)
+          ? v.map(snake)
+          : v && typeof v === "object"
+            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), snake(x)]))
+            : v;
+      const fields = snake(row);
+      const items = Array.isArray(fields && fields.items) ? fields.items : [];
+      for (const item of items) if (item && typeof item === "object" && item.impression_id == null) item.impression_id = uuid();
+      return { eventId: track("ThumbnailsShown", fields), impressionIds: items.map((item) => item && item.impression_id) };
+    },
     setConsent(given) {
       consent = consentRecord(given);
       write(":consent", JSON.stringify(given == null ? null : given));

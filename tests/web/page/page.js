@@ -1,6 +1,6 @@
 // Wires the test page to the tracker as a site would: thumbnail clicks and video pauses.
 // The tracker's options come from the query string, so a test can point it at its own server
-// and shorten its timers: ?endpoint=...&writeKey=...&flushIntervalMs=...&batchSize=...&requireConsent=true
+// and shorten its timers: ?endpoint=...&writeKey=...&flushIntervalMs=...&batchSize=...&requireConsent=true&shown=true
 import { createTracker } from "./tracker.js";
 
 const params = new URLSearchParams(location.search);
@@ -19,13 +19,24 @@ const tracker = createTracker({
 });
 
 for (const row of document.querySelectorAll(".row")) {
+  // ?shown=true: report the rendered row (contract 1.3) and give each thumbnail the impression id
+  // shown() made for it, which its click then carries. Without it the row's one id is used.
+  if (params.get("shown") === "true") {
+    const thumbs = [...row.querySelectorAll(".thumb")];
+    const { impressionIds } = tracker.shown({
+      requestId: row.dataset.recommendationRequestId,
+      surface: row.dataset.surface,
+      items: thumbs.map((t) => ({ videoId: t.dataset.videoId, slot: Number(t.dataset.slot), rank: Number(t.dataset.rank) })),
+    });
+    thumbs.forEach((t, i) => (t.dataset.impressionId = impressionIds[i]));
+  }
   row.addEventListener("click", (event) => {
     const thumb = event.target.closest(".thumb");
     if (!thumb) return;
     event.preventDefault();
     tracker.thumbnailClicked({
       video_id: thumb.dataset.videoId,
-      impression_id: row.dataset.impressionId,
+      impression_id: thumb.dataset.impressionId || row.dataset.impressionId,
       surface: row.dataset.surface,
       slot: Number(thumb.dataset.slot),
       rank: Number(thumb.dataset.rank),
