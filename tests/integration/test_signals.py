@@ -10,10 +10,10 @@ import math
 
 import pytest
 
-from clickstream.app.signals import SignalParams, run_signals
+from clickstream.app.signals import SIGNALS, SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
-from tests.support.warehouse_seeds import AS_OF, catalog_row, event, fresh_dataset, load, session, ts
+from tests.support.warehouse_seeds import AS_OF, catalog_row, event, fresh_dataset, load, load_visits, ts, visit
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 def seeded(stack: Settings) -> Settings:
     settings = fresh_dataset(stack)
     duplicate_id = "11111111-1111-4111-8111-111111111111"
-    load(settings, "video_catalog", [catalog_row("v3", 100_000)])
+    # v2 is a known video of unknown duration (NULL, as the pipeline's catalog file may say)
+    load(settings, "video_catalog", [catalog_row("v3", 100_000), catalog_row("v2", None)])
     load(
         settings,
         "events",
@@ -35,7 +36,7 @@ def seeded(stack: Settings) -> Settings:
             event("u1", "v1", "VideoPaused", ts(7), position_ms=300_000, duration_ms=240_000),
             event("u1", "v1", "ThumbnailClicked", ts(28)),  # exactly at the lower edge: excluded
             event("u1", "v1", "ThumbnailClicked", ts(0, seconds_after=1)),  # after as_of: excluded
-            # u1 / v2: a pause with no duration anywhere contributes nothing -> score 0, no row
+            # u1 / v2: a pause with no duration anywhere (the catalog's is NULL) contributes nothing -> score 0, no row
             event("u1", "v2", "VideoPaused", ts(14), position_ms=50_000),
             # u1 / v3: duration from the catalog: 50_000 / 100_000 * 0.5
             event("u1", "v3", "VideoPaused", ts(7), position_ms=50_000),
@@ -44,15 +45,26 @@ def seeded(stack: Settings) -> Settings:
             event("u2", "v4", "ThumbnailClicked", ts(7)),
         ],
     )
-    load(
+    run_signals(bigquery_client(settings), settings, SignalParams(as_of=AS_OF))
+    return settings
+
+
+def _visit(at: str, paused: list[str], clicked: list[str]) -> tuple[dict, list[dict]]:
+    return visit("s", [(v, "VideoPaused", at) for v in paused] + [(v, "ThumbnailClicked", at) for v in clicked])
+
+
+@pytest.fixture(scope="module")
+def similar(stack: Settings) -> Settings:
+    """Sessions (and the events they hold) for video_similarity, in a dataset of their own."""
+    settings = fresh_dataset(stack)
+    load_visits(
         settings,
-        "sessions",
         [
-            session("s", ts(1), ["a"], ["b", "c"]),
-            session("s", ts(2), ["a", "b"], []),
-            session("s", ts(3), [], ["a", "c"]),
-            session("s", ts(4), ["b"], ["c", "d"]),
-            session("s", ts(30), ["a", "d"], []),  # outside the lookback
+            _visit(ts(1), ["a"], ["b", "c"]),
+            _visit(ts(2), ["a", "b"], []),
+            _visit(ts(3), [], ["a", "c"]),
+            _visit(ts(4), ["b"], ["c", "d"]),
+            _visit(ts(30), ["a", "d"], []),  # outside the lookback
         ],
     )
     run_signals(bigquery_client(settings), settings, SignalParams(as_of=AS_OF))
@@ -97,10 +109,10 @@ def test_trending_scores_and_tie_break(seeded: Settings) -> None:
     ]
 
 
-def test_similarity_min_support_and_tie_break(seeded: Settings) -> None:
+def test_similarity_min_support_and_tie_break(similar: Settings) -> None:
     got = [
         (r["video_id"], r["similar_video_id"], round(r["score"], 9), r["co_sessions"], r["rank"])
-        for r in rows(seeded, "video_similarity", "video_id, rank")
+        for r in rows(similar, "video_similarity", "video_id, rank")
     ]
     third = round(2 / math.sqrt(3 * 3), 9)
     assert got == [  # d pairs have co = 1 < min_support 2; the session 30 days back is out
@@ -113,20 +125,62 @@ def test_similarity_min_support_and_tie_break(seeded: Settings) -> None:
     ]
 
 
-def test_top_k_and_min_support_parameters_and_idempotent_reruns(seeded: Settings) -> None:
-    client = bigquery_client(seeded)
+def test_top_k_and_min_support_parameters(similar: Settings) -> None:
     other = AS_OF.replace(day=2)
-    run_signals(client, seeded, SignalParams(as_of=other, top_k=1, min_support=1))
+    run_signals(bigquery_client(similar), similar, SignalParams(as_of=other, top_k=1, min_support=1))
     truncated = [
         (r["video_id"], r["similar_video_id"], r["rank"])
-        for r in rows(seeded, "video_similarity", "video_id", as_of=other)
+        for r in rows(similar, "video_similarity", "video_id", as_of=other)
     ]
     assert truncated == [("a", "b", 1), ("b", "a", 1), ("c", "a", 1), ("d", "b", 1)]  # d: 1/sqrt(1*3), b before c
-    before = {t: rows(seeded, t, "1") for t in ("user_video_affinity", "video_similarity", "video_trending")}
+
+
+def test_similarity_counts_only_the_events_inside_the_window_of_sessions_straddling_its_edges(
+    stack: Settings,
+) -> None:
+    """The signal contract is "events with event_ts in (as_of - lookback, as_of]", so a backfilled
+    as_of does not change when later events arrive: a session that began before the window keeps
+    its in-window videos, and one that runs past as_of does not bring the videos watched after it."""
+    settings = fresh_dataset(stack)
+    load_visits(
+        settings,
+        [
+            visit(  # began before the window: x is out, y and z are in
+                "early",
+                [
+                    ("x", "ThumbnailClicked", ts(28, seconds_after=-600)),
+                    ("y", "ThumbnailClicked", ts(28, seconds_after=600)),
+                    ("z", "VideoPaused", ts(28, seconds_after=1200)),
+                ],
+            ),
+            visit(  # runs past as_of: y and z are in, w (after as_of) is out
+                "late",
+                [
+                    ("y", "ThumbnailClicked", ts(0, seconds_after=-1200)),
+                    ("z", "VideoPaused", ts(0, seconds_after=-600)),
+                    ("w", "ThumbnailClicked", ts(0, seconds_after=600)),
+                ],
+            ),
+        ],
+    )
+    run_signals(bigquery_client(settings), settings, SignalParams(as_of=AS_OF, min_support=1))
+    got = [
+        (r["video_id"], r["similar_video_id"], round(r["score"], 9), r["co_sessions"])
+        for r in rows(settings, "video_similarity", "video_id, rank")
+    ]
+    assert got == [("y", "z", 1.0, 2), ("z", "y", 1.0, 2)]
+
+
+def test_reruns_are_idempotent(seeded: Settings) -> None:
+    client = bigquery_client(seeded)
+    other = AS_OF.replace(day=2)
+    run_signals(client, seeded, SignalParams(as_of=other))
+    before = {t: rows(seeded, t, "1") for t in SIGNALS}
+    other_before = {t: rows(seeded, t, "1", as_of=other) for t in SIGNALS}
     again = run_signals(client, seeded, SignalParams(as_of=AS_OF))
     after = {t: rows(seeded, t, "1") for t in before}
     assert {t: len(v) for t, v in after.items()} == {t: len(v) for t, v in before.items()} == again
-    assert len(rows(seeded, "video_similarity", "1", as_of=other)) == 4  # the other as_of is untouched
+    assert {t: rows(seeded, t, "1", as_of=other) for t in SIGNALS} == other_before  # the other as_of is untouched
 
 
 def test_bad_parameters_are_refused() -> None:

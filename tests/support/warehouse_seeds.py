@@ -101,7 +101,29 @@ def session(user: str, start: str, paused: list[str], clicked: list[str], *, ses
     }
 
 
-def catalog_row(video: str, duration_ms: int) -> dict:
+def visit(user: str, events: list[tuple[str, str, str]], *, session_id: str | None = None) -> tuple[dict, list[dict]]:
+    """A final session of ``user`` and the events it was made of: ``(video, kind, at)`` each. The
+    session spans its first to its last event, as the pipeline's session windows do; the signal job
+    reads its video set from the events (only those inside the lookback window)."""
+    times = sorted(at for _, _, at in events)
+    row = session(
+        user,
+        times[0],
+        [v for v, kind, _ in events if kind == "VideoPaused"],
+        [v for v, kind, _ in events if kind == "ThumbnailClicked"],
+        session_id=session_id,
+    )
+    row["session_end"] = row["window_end"] = row["emitted_at"] = times[-1]
+    return row, [event(user, video, kind, at) for video, kind, at in events]
+
+
+def load_visits(settings: Settings, visits: list[tuple[dict, list[dict]]]) -> None:
+    """Sessions and their events into a dataset (see ``visit``)."""
+    load(settings, "sessions", [row for row, _ in visits])
+    load(settings, "events", [e for _, events in visits for e in events])
+
+
+def catalog_row(video: str, duration_ms: int | None) -> dict:
     return {
         "video_id": video,
         "title": video,
