@@ -17,7 +17,18 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pseudonyms import create_key_file, load_keyring
 from tests.integration.test_signals import rows
-from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, load_visits, session, ts, visit
+from tests.support.warehouse_seeds import (
+    AS_OF,
+    click_on,
+    event,
+    fresh_dataset,
+    impression,
+    load,
+    load_visits,
+    session,
+    ts,
+    visit,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -115,6 +126,9 @@ def test_each_signal_table_keeps_only_the_newest_keep_runs(stack: Settings) -> N
         settings,
         [visit(user, [("v1", "ThumbnailClicked", ts(3)), ("v2", "VideoPaused", ts(3))]) for user in ("u", "w")],
     )
+    shown = [impression("u", "v1", "home", 1, ts(3)), impression("u", "v2", "home", 2, ts(3))]
+    load(settings, "impressions", shown)
+    load(settings, "events", [click_on(shown[0])])
     client = bigquery_client(settings)
     runs = [AS_OF - timedelta(hours=h) for h in range(4)]
     for as_of in reversed(runs):  # oldest first, as a schedule runs them

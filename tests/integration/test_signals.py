@@ -13,7 +13,18 @@ import pytest
 from clickstream.app.signals import SIGNALS, SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
-from tests.support.warehouse_seeds import AS_OF, catalog_row, event, fresh_dataset, load, load_visits, ts, visit
+from tests.support.warehouse_seeds import (
+    AS_OF,
+    catalog_row,
+    click_on,
+    event,
+    fresh_dataset,
+    impression,
+    load,
+    load_visits,
+    ts,
+    visit,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -186,3 +197,88 @@ def test_reruns_are_idempotent(seeded: Settings) -> None:
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError):
         SignalParams(as_of=AS_OF, half_life_days=0)
+
+
+# Position bias, by construction: P(click) = theta[surface][slot] * gamma[video] (the position-based
+# model). Every video is shown CELL times at every slot with exactly round(CELL * theta * gamma)
+# clicks, so EM must find theta_k / theta_1 up to rounding.
+THETA = {"home": (0.9, 0.63, 0.45, 0.315), "search": (0.8, 0.4, 0.24)}
+GAMMA = {f"v{i:02}": 0.1 + 0.05 * i for i in range(10)}
+CELL = 50
+
+
+def _cell(surface: str, slot: int, video: str, shown: int, clicks: int, at: str, **kwargs) -> list[dict]:
+    rows = [impression("viewer", video, surface, slot, at, **kwargs) for _ in range(shown)]
+    return rows + [click_on(row) for row in rows[:clicks]]
+
+
+@pytest.fixture(scope="module")
+def shown(stack: Settings) -> Settings:
+    settings = fresh_dataset(stack)
+    rows: list[dict] = []
+    for surface, thetas in THETA.items():
+        for slot, theta in enumerate(thetas, start=1):
+            for video, gamma in GAMMA.items():
+                rows += _cell(surface, slot, video, CELL, round(CELL * theta * gamma), ts(1))
+    # Two videos of the same appeal (0.4), one only ever at slot 1, one only at slot 3.
+    rows += _cell("home", 1, "only1", 100, round(100 * 0.9 * 0.4), ts(2))
+    rows += _cell("home", 3, "only3", 100, round(100 * 0.45 * 0.4), ts(2))
+    # Noise the job must ignore: bots clicking everything, impressions before the window.
+    rows += _cell("home", 4, "v00", 40, 40, ts(1), is_bot=True)
+    rows += _cell("home", 4, "v01", 40, 40, ts(29))
+    # A click after as_of on an impression before it does not count (backfills stay put).
+    late = impression("viewer", "late", "home", 1, ts(0, seconds_after=-60))
+    rows += [late, click_on(late, ts(0, seconds_after=60))]
+    # swap_first on up_next: rank-2 items clicked 40% at slot 1 (swapped), 20% at slot 2 (unswapped).
+    rows += _cell("up_next", 1, "s", 100, 40, ts(1), rank=2, swapped_rank=2)
+    rows += _cell("up_next", 2, "s", 100, 20, ts(1), rank=2)
+    for table in ("impressions", "events"):
+        batch = [
+            r for r in rows if ("impression_id" in r and "slot" in r and "items_shown" in r) == (table == "impressions")
+        ]
+        for start in range(0, len(batch), 500):
+            load(settings, table, batch[start : start + 500])
+    run_signals(bigquery_client(settings), settings, SignalParams(as_of=AS_OF, min_impressions=150))
+    return settings
+
+
+def test_em_recovers_the_position_curve_of_each_surface(shown: Settings) -> None:
+    em = {
+        (r["surface"], r["slot"]): r for r in rows(shown, "position_propensity", "surface, slot") if r["method"] == "em"
+    }
+    for surface, thetas in THETA.items():
+        for slot, theta in enumerate(thetas, start=1):
+            got = em[(surface, slot)]
+            assert got["theta_relative"] == pytest.approx(theta / thetas[0], rel=0.03), (surface, slot)
+            assert got["iterations"] == SignalParams(as_of=AS_OF).em_iterations
+    # bots and the impressions before the window count for nothing; the numbers behind each estimate
+    slot4 = em[("home", 4)]
+    assert slot4["impressions"] == CELL * len(GAMMA)
+    assert slot4["clicks"] == sum(round(CELL * 0.315 * g) for g in GAMMA.values())
+
+
+def test_swaps_measure_the_propensity_ratio_directly(shown: Settings) -> None:
+    swap = [r for r in rows(shown, "position_propensity", "surface, slot") if r["method"] == "swap"]
+    assert [(r["surface"], r["slot"], r["impressions"], r["clicks"], r["theta"]) for r in swap] == [
+        ("up_next", 2, 200, 60, None)
+    ]
+    assert swap[0]["theta_relative"] == pytest.approx(0.2 / 0.4)
+
+
+def test_debiased_ctr_is_the_click_rate_at_slot_1_where_raw_ctr_is_not(shown: Settings) -> None:
+    ctr = {(r["surface"], r["video_id"]): r for r in rows(shown, "video_ctr", "surface, video_id")}
+    top, low = ctr[("home", "only1")], ctr[("home", "only3")]
+    assert (top["raw_ctr"], low["raw_ctr"]) == (pytest.approx(0.36), pytest.approx(0.18))  # same appeal, halved
+    assert top["debiased_ctr"] == pytest.approx(0.36, rel=0.01)
+    assert low["debiased_ctr"] == pytest.approx(0.36, rel=0.05)  # 0.18 / (theta_3 / theta_1 = 0.5)
+    for video, gamma in GAMMA.items():  # shown at every slot: raw CTR is the mean, debiased the slot-1 rate
+        row = ctr[("home", video)]
+        assert row["debiased_ctr"] == pytest.approx(0.9 * gamma, rel=0.06), video
+        assert row["raw_ctr"] < row["debiased_ctr"]
+
+
+def test_a_ctr_needs_min_impressions_to_be_supported_and_a_click_after_as_of_does_not_count(shown: Settings) -> None:
+    ctr = {(r["surface"], r["video_id"]): r for r in rows(shown, "video_ctr", "surface, video_id")}
+    assert ctr[("home", "v00")]["impressions"] == 4 * CELL and ctr[("home", "v00")]["supported"]  # 200 >= 150
+    assert ctr[("home", "only1")]["impressions"] == 100 and not ctr[("home", "only1")]["supported"]
+    assert (ctr[("home", "late")]["impressions"], ctr[("home", "late")]["clicks"]) == (1, 0)

@@ -27,6 +27,10 @@ def test_every_schema_file_has_table_options_and_back() -> None:
             "video_similarity",
             "video_trending",
             "filtered",
+            "impressions",
+            "propensity_em_cells",
+            "position_propensity",
+            "video_ctr",
             "deletion_requests",
         }
     )
