@@ -10,6 +10,7 @@ import math
 
 import pytest
 
+from clickstream.app.recommendations import recommend
 from clickstream.app.signals import SIGNALS, SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
@@ -282,3 +283,41 @@ def test_a_ctr_needs_min_impressions_to_be_supported_and_a_click_after_as_of_doe
     assert ctr[("home", "v00")]["impressions"] == 4 * CELL and ctr[("home", "v00")]["supported"]  # 200 >= 150
     assert ctr[("home", "only1")]["impressions"] == 100 and not ctr[("home", "only1")]["supported"]
     assert (ctr[("home", "late")]["impressions"], ctr[("home", "late")]["clicks"]) == (1, 0)
+
+
+@pytest.fixture(scope="module")
+def ranked(stack: Settings) -> Settings:
+    """t1 is clicked more than t2 only because it was shown far more (CTR 0.05 vs 0.3, both with
+    support); "me" has finished fin, which everybody else clicks."""
+    settings = fresh_dataset(stack)
+    rows: list[dict] = []
+    for video, shown, clicks in (("t1", 1000, 50), ("t2", 150, 45), ("t3", 20, 5)):
+        rows += _cell("home", 1, video, shown, clicks, ts(1))
+    impressions = [r for r in rows if "items_shown" in r]
+    events = [r for r in rows if "items_shown" not in r]
+    events += [event(f"o{i}", "fin", "ThumbnailClicked", ts(1)) for i in range(120)]
+    finished = event("me", "fin", "VideoPaused", ts(1), position_ms=95_000, duration_ms=100_000)
+    events.append({**finished, "watch_ratio": 0.95})
+    for table, batch in (("impressions", impressions), ("events", events)):
+        for start in range(0, len(batch), 500):
+            load(settings, table, batch[start : start + 500])
+    run_signals(bigquery_client(settings), settings, SignalParams(as_of=AS_OF))
+    return settings
+
+
+def test_recommend_never_returns_a_finished_video_and_blends_the_debiased_ctr(ranked: Settings) -> None:
+    got = recommend(bigquery_client(ranked), ranked, {"me": ["me"], "someone": ["someone"]}, n=3)
+    # trending counts t1 (50 clicks) over t2 (45); the debiased CTR (0.3 vs 0.05, both supported)
+    # puts t2 first; t3 (20 impressions) has no support and keeps its trending score.
+    assert [r["video_id"] for r in got["someone"]] == ["fin", "t2", "t1"]
+    assert [r["video_id"] for r in got["me"]] == ["t2", "t1", "t3"]  # fin watched to 95%: never
+    assert [r["position"] for r in got["me"]] == [1, 2, 3]
+    assert all(r["reason"].startswith("trending #") for r in got["me"])
+
+
+def test_recommend_for_many_people_at_once_equals_one_at_a_time(ranked: Settings) -> None:
+    client = bigquery_client(ranked)
+    people = {"me": ["me", "me-under-the-old-key"], "someone": ["someone"], "o1": ["o1"]}
+    batch = recommend(client, ranked, people, n=4, as_of=AS_OF)
+    assert batch == {person: recommend(client, ranked, {person: ids}, n=4)[person] for person, ids in people.items()}
+    assert recommend(client, ranked, {}, n=4) == {}

@@ -18,10 +18,11 @@ from clickstream.app.commands.common import (
     resolve_endpoints,
     settings_from,
 )
+from clickstream.app.recommendations import recommend
 from clickstream.app.signals import SignalParams, run_signals, write_propensity_script
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.pseudonyms import KeyringError, load_keyring
-from clickstream.core.sql import PARAMETER_TYPES, read_sql, render_sql, run_script, typed_value
+from clickstream.core.sql import PARAMETER_TYPES, render_sql, run_script, typed_value
 
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARAM_HELP = f"name=value (a STRING) or name:TYPE=value ({', '.join(PARAMETER_TYPES)}), repeatable"
@@ -162,9 +163,20 @@ def render_sql_cmd() -> None:
 def recommend_cmd(
     user: Annotated[str, typer.Option(help="The raw user id (hashed with the pseudonymisation key)")],
     n: Annotated[int, typer.Option("-n", help="How many candidates")] = 10,
+    as_of: Annotated[
+        str | None, typer.Option(help="Use the latest signal run at or before this time (ISO 8601, UTC) [latest]")
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Candidates for one user from the latest signals, with the reason for each."""
+    from datetime import datetime
+
+    if n < 1:
+        fail("-n must be at least 1")
+    try:
+        when = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
+    except ValueError as exc:
+        fail(f"--as-of: {exc}")
     settings = resolve_endpoints(settings_from(state_dir))
     key = require_pseudonym_key(settings)  # before anything talks to BigQuery
     client = bigquery_client(settings)
@@ -172,9 +184,8 @@ def recommend_cmd(
         pseudonyms = load_keyring(key).all_pseudonyms(user)
     except KeyringError as exc:
         fail(str(exc))
-    params = {"user_ids": pseudonyms, "n": n}
     try:
-        rows = run_script(client, settings, read_sql("serving/recommend.sql", settings), params)
+        rows = recommend(client, settings, {user: pseudonyms}, n, when)[user]
     except Exception as exc:
         fail(f"recommend failed: {one_line(exc)}")
     if not rows:
