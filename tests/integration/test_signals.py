@@ -7,6 +7,7 @@ decay(7 days) = 0.5, decay(14 days) = 0.25, decay(0) = 1.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 
@@ -321,3 +322,12 @@ def test_recommend_for_many_people_at_once_equals_one_at_a_time(ranked: Settings
     batch = recommend(client, ranked, people, n=4, as_of=AS_OF)
     assert batch == {person: recommend(client, ranked, {person: ids}, n=4)[person] for person, ids in people.items()}
     assert recommend(client, ranked, {}, n=4) == {}
+
+
+def test_the_propensity_floor_caps_the_weight_of_a_click(shown: Settings) -> None:
+    later = AS_OF + timedelta(seconds=1)
+    run_signals(bigquery_client(shown), shown, SignalParams(as_of=later, min_impressions=150, propensity_floor=0.6))
+    ctr = {(r["surface"], r["video_id"]): r for r in rows(shown, "video_ctr", "surface, video_id", as_of=later)}
+    # only3's clicks at slot 3 (theta_3 / theta_1 = 0.5) are divided by the floor 0.6 instead
+    assert ctr[("home", "only3")]["debiased_ctr"] == pytest.approx(18 / 0.6 / 100)
+    assert ctr[("home", "only1")]["debiased_ctr"] == pytest.approx(0.36)  # slot 1: theta_relative 1 > floor
