@@ -4,8 +4,10 @@ locals {
   # parameters but @run_time, so each parameter becomes a typed literal from params.json;
   # the values are numbers from this repository, not user input.
   signal_sql = join("\n\n", [
-    for name in ["user_video_affinity", "video_similarity", "video_trending"] :
-    replace(replace(replace(replace(replace(replace(
+    # The order of clickstream.app.signals.SIGNALS: video_ctr reads what position_propensity wrote.
+    # position_propensity.sql is generated with params.json's em_iterations unrolled.
+    for name in ["position_propensity", "video_ctr", "user_video_affinity", "video_similarity", "video_trending"] :
+    replace(replace(replace(replace(replace(replace(replace(replace(replace(
       templatefile("${path.module}/../sql/signals/${name}.sql", {
         project = var.project_id
         dataset = google_bigquery_dataset.clickstream.dataset_id
@@ -15,7 +17,10 @@ locals {
       "@half_life_days", "CAST(${local.signal_defaults.half_life_days} AS FLOAT64)"),
       "@top_k", "CAST(${local.signal_defaults.top_k} AS INT64)"),
       "@min_support", "CAST(${local.signal_defaults.min_support} AS INT64)"),
-    "@keep_runs", "CAST(${local.signal_defaults.keep_runs} AS INT64)")
+      "@keep_runs", "CAST(${local.signal_defaults.keep_runs} AS INT64)"),
+      "@em_iterations", "CAST(${local.signal_defaults.em_iterations} AS INT64)"),
+      "@propensity_floor", "CAST(${local.signal_defaults.propensity_floor} AS FLOAT64)"),
+    "@min_impressions", "CAST(${local.signal_defaults.min_impressions} AS INT64)")
   ])
 }
 

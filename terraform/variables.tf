@@ -22,6 +22,7 @@ locals {
     dead_letters_retention_days = var.dead_letters_retention_days
     duplicates_retention_days   = var.duplicates_retention_days
     filtered_retention_days     = var.filtered_retention_days
+    impressions_retention_days  = var.impressions_retention_days
   }
   # Days each table keeps a partition; null keeps them (tables without per-person data).
   partition_expiration_days = {
@@ -134,6 +135,16 @@ variable "filtered_retention_days" {
   validation {
     condition     = var.filtered_retention_days == null || try(var.filtered_retention_days >= 1, false)
     error_message = "filtered_retention_days must be at least 1 day, or null for the number in tables.json."
+  }
+}
+
+variable "impressions_retention_days" {
+  description = "Days to keep partitions of the impressions table; null (the default) keeps the number in schemas/bigquery/tables.json (90)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.impressions_retention_days == null || try(var.impressions_retention_days >= 1, false)
+    error_message = "impressions_retention_days must be at least 1 day, or null for the number in tables.json."
   }
 }
 

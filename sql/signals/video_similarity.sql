@@ -1,8 +1,11 @@
 -- Signal 2: video_similarity(video_id, similar_video_id, score, co_sessions, rank, as_of)
 --
--- Contract (README, "Signals"): sessions from the sessions_final view (one row per final
--- session) that started in (@as_of - @lookback_days, @as_of]; a session's video set is the
--- videos clicked or paused in it.
+-- Contract (README, "Signals"), over de-duplicated events with event_ts in
+-- (@as_of - @lookback_days, @as_of], like every signal: a session's video set is the videos
+-- clicked or paused by events INSIDE that window, each event joined to its final session
+-- (sessions_final: same user, event_ts within session_start..session_end). A session that began
+-- before the window keeps its in-window videos; one that runs past @as_of brings none of the
+-- videos after it, so a backfilled @as_of does not change when later events arrive.
 --   co(a, b) = sessions holding both a and b (a != b);  n(a) = sessions holding a
 --   score    = co / SQRT(n(a) * n(b)); pairs with co >= @min_support only
 --   rank     = 1-based per video_id by score desc, co desc, similar_video_id asc; rank <= @top_k
@@ -17,19 +20,24 @@ DELETE FROM `${project}.${dataset}.video_similarity` WHERE as_of = @as_of;
 
 INSERT INTO `${project}.${dataset}.video_similarity`
   (video_id, similar_video_id, score, co_sessions, rank, as_of)
-WITH recent AS (
-  SELECT session_id, videos_paused, thumbnails_clicked
-  FROM `${project}.${dataset}.sessions_final`
-  WHERE session_start > TIMESTAMP_SUB(@as_of, INTERVAL @lookback_days DAY)
-    AND session_start <= @as_of
+WITH windowed AS (
+  SELECT user_id, video_id, event_ts
+  FROM `${project}.${dataset}.events_deduplicated`
+  WHERE event_ts > TIMESTAMP_SUB(@as_of, INTERVAL @lookback_days DAY)
+    AND event_ts <= @as_of
+    AND event_type IN ('ThumbnailClicked', 'VideoPaused')
+    AND NOT COALESCE(is_bot, FALSE)
 ),
 session_videos AS (
-  SELECT DISTINCT session_id, video_id
-  FROM (
-    SELECT r.session_id, p.video_id FROM recent AS r, UNNEST(r.videos_paused) AS p
-    UNION ALL
-    SELECT r.session_id, c.video_id FROM recent AS r, UNNEST(r.thumbnails_clicked) AS c
-  )
+  SELECT DISTINCT s.session_id, e.video_id
+  FROM windowed AS e
+  JOIN `${project}.${dataset}.sessions_final` AS s
+    ON s.user_id = e.user_id
+    AND e.event_ts >= s.session_start
+    AND e.event_ts <= s.session_end
+    -- only the sessions that can hold an in-window event
+    AND s.session_start <= @as_of
+    AND s.session_end > TIMESTAMP_SUB(@as_of, INTERVAL @lookback_days DAY)
 ),
 holders AS (
   SELECT video_id, COUNT(*) AS n FROM session_videos GROUP BY video_id

@@ -20,14 +20,21 @@ from tests.infra.test_identifier_rules import variables_module as variables_modu
 from tests.support import infra_checks as checks
 
 EDITOR, VIEWER = "roles/bigquery.dataEditor", "roles/bigquery.dataViewer"
-PER_PERSON = ("events", "sessions", "dead_letters", "duplicates", "user_video_affinity")
-SIGNAL_TABLES = ("user_video_affinity", "video_similarity", "video_trending")
+PER_PERSON = ("events", "sessions", "dead_letters", "duplicates", "filtered", "impressions", "user_video_affinity")
+SIGNAL_TABLES = (
+    "propensity_em_cells",
+    "position_propensity",
+    "video_ctr",
+    "user_video_affinity",
+    "video_similarity",
+    "video_trending",
+)
 
 # (table or view, role) per account: the pipeline writes its sinks and reads the catalog and the
 # deletion requests; a replay runs the same sinks (dataEditor on dead_letters also reads them);
-# the signal job reads events and sessions (and the two views its SQL reads them through) and the
-# catalog, and writes the signal tables only; the erasure job deletes from every per-person table
-# and updates the deletion requests.
+# the signal job reads events, sessions and impressions (and the views its SQL reads them through),
+# the catalog and the consent refusals in filtered, and writes the signal tables only; the erasure
+# job deletes from every per-person table and updates the deletion requests.
 TABLE_GRANTS = {
     "dataflow_worker": {
         **{t: EDITOR for t in checks.PIPELINE_SINKS},
@@ -38,8 +45,11 @@ TABLE_GRANTS = {
     "signals": {
         "events": VIEWER,
         "sessions": VIEWER,
+        "impressions": VIEWER,
+        "filtered": VIEWER,
         "events_deduplicated": VIEWER,
         "sessions_final": VIEWER,
+        "impression_clicks": VIEWER,
         "video_catalog": VIEWER,
         **{t: EDITOR for t in SIGNAL_TABLES},
     },

@@ -27,7 +27,7 @@ from clickstream.core.config import Settings
 from clickstream.core.pseudonyms import Keyring, create_key_file, load_keyring
 from clickstream.core.tables import table_specs
 from tests.support.warehouse_scan import holders, table_rows, texts
-from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, session, ts
+from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, impression, load, session, ts
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +63,7 @@ def _seed_person(settings: Settings, raw: str, *, key_index: int = 0) -> str:
     clicked = {**event(user, "v1", "ThumbnailClicked", ts(1)), "device_id": device, "user_agent": None}
     paused = {**event(user, "v1", "VideoPaused", ts(1), position_ms=50_000, duration_ms=100_000), "device_id": device}
     load(settings, "events", [clicked, paused])
+    load(settings, "impressions", [{**impression(user, "v1", "home", 1, ts(1)), "device_id": device}])
     load(settings, "sessions", [{**session(user, ts(1), ["v1"], ["v1", "v2"]), "devices": [device]}])
     load(settings, "sessions", [session(user, ts(2), ["v2"], ["v1"])])
     load(
@@ -126,7 +127,15 @@ def test_forget_then_erase_leaves_no_trace_of_the_person_in_any_table(warehouse:
     run_signals(bigquery_client(warehouse), warehouse, SignalParams(as_of=AS_OF))
     needles = [FORGOTTEN, *keyring.all_pseudonyms(FORGOTTEN)]
     before = holders(table_rows(warehouse), needles)
-    assert {"events", "sessions", "dead_letters", "duplicates", "filtered", "user_video_affinity"} <= set(before)
+    assert {
+        "events",
+        "sessions",
+        "dead_letters",
+        "duplicates",
+        "filtered",
+        "impressions",
+        "user_video_affinity",
+    } <= set(before)
 
     forget_args = ["privacy", "forget", "--user", FORGOTTEN, "--reason", "ticket 42"]
     result = CliRunner().invoke(app, forget_args, env=_env(warehouse))
@@ -149,6 +158,7 @@ def test_forget_then_erase_leaves_no_trace_of_the_person_in_any_table(warehouse:
         "dead_letters": 4,
         "duplicates": 2,
         "filtered": 2,
+        "impressions": 2,
         "user_video_affinity": before["user_video_affinity"],
     }
     # Another person's rows are all still there.
@@ -159,6 +169,7 @@ def test_forget_then_erase_leaves_no_trace_of_the_person_in_any_table(warehouse:
         "dead_letters",
         "duplicates",
         "filtered",
+        "impressions",
         "user_video_affinity",
     }
 
@@ -228,7 +239,7 @@ def test_a_table_in_the_streaming_buffer_leaves_the_request_partial_until_the_ne
     assert (request["status"], request["detail"]) == ("done", None)
     assert request["completed_at"] is not None
     deleted = {d["table_name"]: d["rows"] for d in request["rows_deleted"]}
-    assert deleted == {"events": 2, "sessions": 2, "dead_letters": 2, "duplicates": 1, "filtered": 1}
+    assert deleted == {"events": 2, "sessions": 2, "dead_letters": 2, "duplicates": 1, "filtered": 1, "impressions": 1}
     assert holders(table_rows(warehouse), [user]) == {"deletion_requests": 1}
 
 
@@ -249,7 +260,7 @@ def test_rows_arriving_after_a_done_erasure_are_deleted_by_the_next_run(warehous
     assert (again["status"], again["completed_at"]) == ("done", first["completed_at"])  # done stays final
     assert again["last_run_at"] > first["last_run_at"]
     totals = rows_deleted(again)
-    assert totals == {"events": 4, "sessions": 4, "dead_letters": 4, "duplicates": 2, "filtered": 2}
+    assert totals == {"events": 4, "sessions": 4, "dead_letters": 4, "duplicates": 2, "filtered": 2, "impressions": 2}
 
 
 def test_a_done_request_older_than_the_sweep_period_is_left_alone(warehouse: Settings) -> None:

@@ -17,7 +17,18 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pseudonyms import create_key_file, load_keyring
 from tests.integration.test_signals import rows
-from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, session, ts
+from tests.support.warehouse_seeds import (
+    AS_OF,
+    click_on,
+    event,
+    fresh_dataset,
+    impression,
+    load,
+    load_visits,
+    session,
+    ts,
+    visit,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -111,8 +122,13 @@ def test_a_user_whose_later_events_were_filtered_for_consent_denied_has_no_affin
 
 def test_each_signal_table_keeps_only_the_newest_keep_runs(stack: Settings) -> None:
     settings = fresh_dataset(stack)
-    load(settings, "events", [event("u", "v1", "ThumbnailClicked", ts(3)), event("u", "v2", "VideoPaused", ts(3))])
-    load(settings, "sessions", [session("u", ts(3), ["v1"], ["v2"]), session("w", ts(3), ["v1"], ["v2"])])
+    load_visits(
+        settings,
+        [visit(user, [("v1", "ThumbnailClicked", ts(3)), ("v2", "VideoPaused", ts(3))]) for user in ("u", "w")],
+    )
+    shown = [impression("u", "v1", "home", 1, ts(3)), impression("u", "v2", "home", 2, ts(3))]
+    load(settings, "impressions", shown)
+    load(settings, "events", [click_on(shown[0])])
     client = bigquery_client(settings)
     runs = [AS_OF - timedelta(hours=h) for h in range(4)]
     for as_of in reversed(runs):  # oldest first, as a schedule runs them
@@ -149,7 +165,13 @@ def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Setting
             *[event(f"o{i}", v, "ThumbnailClicked", ts(1)) for i in range(3) for v in ("v2", "v5")],
         ],
     )
-    load(settings, "sessions", [session("o1", ts(1), ["v1"], ["v2"]), session("o2", ts(2), ["v1", "v2"], [])])
+    load_visits(
+        settings,
+        [
+            visit("o1", [("v1", "VideoPaused", ts(1)), ("v2", "ThumbnailClicked", ts(1))]),
+            visit("o2", [("v1", "VideoPaused", ts(2)), ("v2", "VideoPaused", ts(2))]),
+        ],
+    )
     run_signals(bigquery_client(settings), settings, SignalParams(as_of=AS_OF))
     return settings
 

@@ -15,7 +15,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.paths import sql_dir
 from clickstream.core.pseudonyms import create_key_file, load_keyring
-from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, session, ts
+from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, load_visits, ts, visit
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +34,16 @@ def warehouse(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Sett
             event(me, "v1", "ThumbnailClicked", ts(2)),
             event(me, "v9", "VideoPaused", ts(1), position_ms=99_000, duration_ms=100_000),
             # others make v2, v9 and v5 popular
-            *[event(f"o{i}", v, "ThumbnailClicked", ts(1)) for i in range(3) for v in ("v2", "v9", "v5")],
+            *[event(f"p{i}", v, "ThumbnailClicked", ts(1)) for i in range(3) for v in ("v2", "v9", "v5")],
         ],
     )
-    load(
+    paused, clicked = "VideoPaused", "ThumbnailClicked"
+    load_visits(
         settings,
-        "sessions",
         [
-            session("o1", ts(1), ["v1"], ["v2", "v9"]),
-            session("o2", ts(2), ["v1", "v2"], []),
-            session("o3", ts(3), [], ["v1", "v9"]),
+            visit("o1", [("v1", paused, ts(1)), ("v2", clicked, ts(1)), ("v9", clicked, ts(1))]),
+            visit("o2", [("v1", paused, ts(2)), ("v2", paused, ts(2))]),
+            visit("o3", [("v1", clicked, ts(3)), ("v9", clicked, ts(3))]),
         ],
     )
     run_signals(bigquery_client(settings), settings, SignalParams(as_of=AS_OF))

@@ -47,7 +47,7 @@ COLLECTOR_ENV = (
 REQUIRED_VARIABLES = {"project_id": "clickstream-local", "dataset_id": "clickstream"}
 CLOUD_TRACE_AGENT = ("google_project_iam_member", "project", "roles/cloudtrace.agent")
 # The tables the pipeline (and a replay, which runs the same sinks) writes.
-PIPELINE_SINKS = ("events", "sessions", "dead_letters", "duplicates", "filtered")
+PIPELINE_SINKS = ("events", "sessions", "dead_letters", "duplicates", "filtered", "impressions")
 # Files of terraform/ with only variables and locals (no provider): evaluated offline.
 PURE_FILES = ("variables.tf", "access.tf")
 # What each service account may do with tracing off (least privilege): (kind, target, role).

@@ -101,7 +101,76 @@ def session(user: str, start: str, paused: list[str], clicked: list[str], *, ses
     }
 
 
-def catalog_row(video: str, duration_ms: int) -> dict:
+def visit(user: str, events: list[tuple[str, str, str]], *, session_id: str | None = None) -> tuple[dict, list[dict]]:
+    """A final session of ``user`` and the events it was made of: ``(video, kind, at)`` each. The
+    session spans its first to its last event, as the pipeline's session windows do; the signal job
+    reads its video set from the events (only those inside the lookback window)."""
+    times = sorted(at for _, _, at in events)
+    row = session(
+        user,
+        times[0],
+        [v for v, kind, _ in events if kind == "VideoPaused"],
+        [v for v, kind, _ in events if kind == "ThumbnailClicked"],
+        session_id=session_id,
+    )
+    row["session_end"] = row["window_end"] = row["emitted_at"] = times[-1]
+    return row, [event(user, video, kind, at) for video, kind, at in events]
+
+
+def load_visits(settings: Settings, visits: list[tuple[dict, list[dict]]]) -> None:
+    """Sessions and their events into a dataset (see ``visit``)."""
+    load(settings, "sessions", [row for row, _ in visits])
+    load(settings, "events", [e for _, events in visits for e in events])
+
+
+def impression(
+    user: str,
+    video: str,
+    surface: str,
+    slot: int,
+    at: str,
+    *,
+    rank: int | None = None,
+    swapped_rank: int | None = None,
+    is_bot: bool = False,
+) -> dict:
+    """An ``impressions`` row (one thumbnail shown); ``swapped_rank``: the row was explored by swap_first."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "impression_id": str(uuid.uuid4()),
+        "schema_version": "1.3",
+        "event_ts": at,
+        "client_event_ts": at,
+        "publish_time": at,
+        "user_id": user,
+        "device_id": f"d-{user}",
+        "request_id": "r",
+        "surface": surface,
+        "experiment_ids": [],
+        "exploration_method": "swap_first" if swapped_rank else None,
+        "exploration_swapped_rank": swapped_rank,
+        "exploration_propensity": 0.1 if swapped_rank else None,
+        "video_id": video,
+        "slot": slot,
+        "rank": rank or slot,
+        "items_shown": 12,
+        "catalog_hit": True,
+        "message_id": "m",
+        "processed_at": at,
+        "is_bot": is_bot,
+    }
+
+
+def click_on(shown: dict, at: str | None = None) -> dict:
+    """The ThumbnailClicked event of an impression (same viewer, video, slot and impression_id)."""
+    row = event(shown["user_id"], shown["video_id"], "ThumbnailClicked", at or shown["event_ts"])
+    row.update(impression_id=shown["impression_id"], surface=shown["surface"], slot=shown["slot"], rank=shown["rank"])
+    if shown.get("is_bot"):
+        row.update(is_bot=True, bot_reason="crawler_list")
+    return row
+
+
+def catalog_row(video: str, duration_ms: int | None) -> dict:
     return {
         "video_id": video,
         "title": video,

@@ -27,6 +27,10 @@ def test_every_schema_file_has_table_options_and_back() -> None:
             "video_similarity",
             "video_trending",
             "filtered",
+            "impressions",
+            "propensity_em_cells",
+            "position_propensity",
+            "video_ctr",
             "deletion_requests",
         }
     )
@@ -96,3 +100,17 @@ def test_trace_columns_are_nullable_and_appended_so_an_existing_table_gains_them
     assert {f["name"]: f["type"] for f in tail} == added
     assert all(f.get("mode", "NULLABLE") == "NULLABLE" for f in tail)
     assert all(f.get("description") for f in tail)
+
+
+def test_catalog_duration_may_be_unknown_in_the_table_as_in_the_side_input_file(tmp_path) -> None:
+    """The pipeline's catalog file may say "known video, unknown duration" (duration_ms null); the
+    video_catalog table must be able to say the same, or the two catalogs disagree."""
+    from pipelines.transforms.enrich import load_catalog
+
+    path = tmp_path / "catalog.jsonl"
+    path.write_text(
+        json.dumps({"video_id": "v", "title": "t", "category": "c", "duration_ms": None, "creator_id": "k"}) + "\n"
+    )
+    assert load_catalog(str(path), None, None, None)["v"]["duration_ms"] is None
+    modes = {f["name"]: f.get("mode", "NULLABLE") for f in table_specs()["video_catalog"].fields}
+    assert modes["duration_ms"] == "NULLABLE"

@@ -18,10 +18,11 @@ from clickstream.app.commands.common import (
     resolve_endpoints,
     settings_from,
 )
-from clickstream.app.signals import SignalParams, run_signals
+from clickstream.app.recommendations import recommend
+from clickstream.app.signals import SignalParams, run_signals, write_propensity_script
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.pseudonyms import KeyringError, load_keyring
-from clickstream.core.sql import PARAMETER_TYPES, read_sql, render_sql, run_script, typed_value
+from clickstream.core.sql import PARAMETER_TYPES, render_sql, run_script, typed_value
 
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARAM_HELP = f"name=value (a STRING) or name:TYPE=value ({', '.join(PARAMETER_TYPES)}), repeatable"
@@ -109,9 +110,15 @@ def signals_run(
     top_k: Annotated[int | None, typer.Option(help="Similar videos kept per video [20]")] = None,
     min_support: Annotated[int | None, typer.Option(help="Minimum shared sessions for a pair [2]")] = None,
     keep_runs: Annotated[int | None, typer.Option(help="As-of runs each signal table keeps [7]")] = None,
+    em_iterations: Annotated[int | None, typer.Option(help="EM iterations of the position propensity [30]")] = None,
+    propensity_floor: Annotated[
+        float | None, typer.Option(help="Smallest theta_k/theta_1 the debiased CTR divides by [0.05]")
+    ] = None,
+    min_impressions: Annotated[int | None, typer.Option(help="Impressions a CTR needs to be supported [100]")] = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Compute user_video_affinity, video_similarity and video_trending for one as-of time."""
+    """Compute the signals (position_propensity, video_ctr, user_video_affinity, video_similarity,
+    video_trending) for one as-of time."""
     from dataclasses import fields as dc_fields
     from datetime import UTC, datetime
 
@@ -124,6 +131,9 @@ def signals_run(
             "top_k": top_k,
             "min_support": min_support,
             "keep_runs": keep_runs,
+            "em_iterations": em_iterations,
+            "propensity_floor": propensity_floor,
+            "min_impressions": min_impressions,
         }
         params = SignalParams(as_of=when, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
@@ -143,12 +153,30 @@ def signals_run(
     console.print(", ".join(f"{f.name}={getattr(params, f.name)}" for f in dc_fields(params) if f.name != "as_of"))
 
 
+@signals_app.command("render-sql")
+def render_sql_cmd() -> None:
+    """Rewrite sql/signals/position_propensity.sql from its parts (EM iterations unrolled, as many
+    as params.json's em_iterations); commit the result (Terraform's scheduled query reads it)."""
+    console.print(f"wrote {write_propensity_script()}")
+
+
 def recommend_cmd(
     user: Annotated[str, typer.Option(help="The raw user id (hashed with the pseudonymisation key)")],
     n: Annotated[int, typer.Option("-n", help="How many candidates")] = 10,
+    as_of: Annotated[
+        str | None, typer.Option(help="Use the latest signal run at or before this time (ISO 8601, UTC) [latest]")
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Candidates for one user from the latest signals, with the reason for each."""
+    from datetime import datetime
+
+    if n < 1:
+        fail("-n must be at least 1")
+    try:
+        when = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
+    except ValueError as exc:
+        fail(f"--as-of: {exc}")
     settings = resolve_endpoints(settings_from(state_dir))
     key = require_pseudonym_key(settings)  # before anything talks to BigQuery
     client = bigquery_client(settings)
@@ -156,9 +184,8 @@ def recommend_cmd(
         pseudonyms = load_keyring(key).all_pseudonyms(user)
     except KeyringError as exc:
         fail(str(exc))
-    params = {"user_ids": pseudonyms, "n": n}
     try:
-        rows = run_script(client, settings, read_sql("serving/recommend.sql", settings), params)
+        rows = recommend(client, settings, {user: pseudonyms}, n, when)[user]
     except Exception as exc:
         fail(f"recommend failed: {one_line(exc)}")
     if not rows:
