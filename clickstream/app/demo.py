@@ -32,6 +32,7 @@ from clickstream.app.demo_report import write_report
 from clickstream.app.demo_result import DemoResult
 from clickstream.app.local import services
 from clickstream.app.pipeline_process import PipelineProcess
+from clickstream.app.recommendations import recommend
 from clickstream.app.signals import SignalParams, run_signals
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
@@ -310,10 +311,7 @@ class Demo:
         keyring = load_keyring(local.pseudonym_key_source)
         raw_of = {keyring.pseudonym(raw): raw for raw in self._viewers}
         users = [raw_of.get(row["user_id"], row["user_id"]) for row in query("sample_users", n=2)]
-        recommend_sql = read_sql("serving/recommend.sql", local)
-        recommendations = {
-            u: run_script(client, local, recommend_sql, {"user_ids": keyring.all_pseudonyms(u), "n": 5}) for u in users
-        }
+        recommendations = recommend(client, local, {u: keyring.all_pseudonyms(u) for u in users}, n=5)
         return DemoResult(
             since=since,
             sent=summary.sent,
