@@ -45,11 +45,11 @@ FORMAT = "clickstream-ground-truth"
 FORMAT_VERSION = 1
 # An examined thumbnail of a category the viewer does not care for is still clicked this often,
 # relative to their favourite category.
-TASTE_FLOOR = 0.2
+TASTE_FLOOR = 0.3
 # Dirichlet concentration of a viewer's tastes: below 1 most weight sits on a few categories.
 TASTE_CONCENTRATION = 0.3
-# appeal = APPEAL_LOW + APPEAL_SPAN * Beta(2, 3): mean about 0.36, from 0.05 to 0.8.
-APPEAL_LOW, APPEAL_SPAN = 0.05, 0.75
+# appeal = APPEAL_LOW + APPEAL_SPAN * Beta(2, 2): mean 0.5, from 0.1 to 0.9.
+APPEAL_LOW, APPEAL_SPAN = 0.1, 0.8
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,11 @@ class ExaminationCurve:
 # The default curves (theta_1 .. theta_12 in docs/simulator.md). Every surface the simulator
 # renders rows on needs one.
 DEFAULT_EXAMINATION: Mapping[str, ExaminationCurve] = {
-    "home": ExaminationCurve(top=0.95, decay=0.9),
-    "search": ExaminationCurve(top=0.98, decay=1.1),
-    "up_next": ExaminationCurve(top=0.9, decay=0.5),
-    "channel": ExaminationCurve(top=0.85, decay=0.7),
-    "notifications": ExaminationCurve(top=0.9, decay=1.0),
+    "home": ExaminationCurve(top=0.95, decay=0.8),
+    "search": ExaminationCurve(top=0.98, decay=1.0),
+    "up_next": ExaminationCurve(top=0.9, decay=0.4),
+    "channel": ExaminationCurve(top=0.85, decay=0.6),
+    "notifications": ExaminationCurve(top=0.9, decay=0.9),
 }
 
 
@@ -92,7 +92,7 @@ def draw_tastes(rng: random.Random, categories: int) -> tuple[float, ...]:
 
 def draw_appeal(rng: random.Random) -> float:
     """A video's appeal: P(click | examined) for a viewer whose favourite category it is."""
-    return round(APPEAL_LOW + APPEAL_SPAN * rng.betavariate(2.0, 3.0), 6)
+    return round(APPEAL_LOW + APPEAL_SPAN * rng.betavariate(2.0, 2.0), 6)
 
 
 def affinities(tastes: Sequence[float], floor: float = TASTE_FLOOR) -> tuple[float, ...]:
@@ -101,6 +101,12 @@ def affinities(tastes: Sequence[float], floor: float = TASTE_FLOOR) -> tuple[flo
     if top <= 0.0:
         return tuple(1.0 for _ in tastes)
     return tuple(floor + (1.0 - floor) * w / top for w in tastes)
+
+
+def click_probability(appeal: float, affinity: float) -> float:
+    """gamma: P(click | examined) of a video of ``appeal`` for a viewer of ``affinity`` for its category.
+    The simulator draws its clicks with this very function."""
+    return appeal * affinity
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,7 @@ class GroundTruth:
     def gamma(self, user_id: str, video_id: str) -> float:
         """P(click | examined): ``appeal(video) * affinity(user, category(video))``, in (0, 1)."""
         appeal, category = self._video(video_id)
-        return appeal * self.affinity(user_id)[category]
+        return click_probability(appeal, self.affinity(user_id)[category])
 
     @cached_property
     def _mean_affinity(self) -> tuple[float, ...]:
