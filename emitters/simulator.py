@@ -506,8 +506,12 @@ class Simulator:
         raise ValueError(f"{reason} does not apply to {event.event_type}")
 
     # ------------------------------------------------------------------ the stream
-    def emissions(self) -> Iterator[Emission]:
-        """The endless, time-ordered stream of emissions (callers bound it)."""
+    def emissions(self, until_s: float | None = None) -> Iterator[Emission]:
+        """The time-ordered stream of emissions: endless (callers bound it), or, with ``until_s``,
+        one that renders no row from ``until_s`` on and ends once the rows rendered before have
+        played out (their clicks and viewings). Cut by a count instead, the stream misses the
+        clicks still to come of the rows in flight, more of them the deeper the slot, which
+        biases any estimate of theta_k; a log to compare with the truth ends with ``until_s``."""
         profile = self.profile
         rng = self._rng
         fresh = iter(range(profile.viewer_count))
@@ -529,6 +533,8 @@ class Simulator:
             return None
 
         def start_session(slot: int, t: float) -> None:
+            if until_s is not None and t >= until_s:
+                return
             picked = next_viewer(t)
             if picked is None:
                 return
@@ -543,6 +549,8 @@ class Simulator:
             t, _, session = heapq.heappop(steps)
             viewer, script = scripts[session]
             item = next(script, None)
+            if item is not None and until_s is not None and t >= until_s and isinstance(item[1], ThumbnailsShown):
+                item = None  # no new row from until_s on: the session ends here
             if item is None:
                 viewer.available_at = t + rng.uniform(*_IDLE_GAP_FACTORS) * profile.session_gap_s
                 heapq.heappush(idle, (viewer.available_at, next(counter), viewer))

@@ -340,11 +340,11 @@ def test_a_video_is_shown_at_many_slots_so_position_and_appeal_can_be_told_apart
     assert all(len(slots_of[v]) >= 10 for v in shown_often)
 
 
-def _click_model_counts(profile: TrafficProfile, n: int) -> tuple[dict, dict, GroundTruth]:
+def _click_model_counts(profile: TrafficProfile, until_s: float) -> tuple[dict, dict, GroundTruth]:
     """Per (surface, slot): observed clicks, and the sum of gamma over the thumbnails shown there
     (so clicks / sum(gamma) estimates theta: the position-based model's examination)."""
     simulator = Simulator(profile, START_MS)
-    emissions = list(itertools.islice(simulator.emissions(), n))
+    emissions = list(simulator.emissions(until_s=until_s))
     truth = simulator.truth()
     gamma_sum: dict[tuple[str, int], float] = defaultdict(float)
     clicks: Counter[tuple[str, int]] = Counter()
@@ -364,7 +364,7 @@ def test_clicks_by_slot_follow_theta_times_gamma() -> None:
     """The position-based model, checked on a large sample: at every slot of every surface the
     clicks are what theta_k * gamma(viewer, video) predicts, summed over the thumbnails shown."""
     profile = replace(ROWS, seed=32)
-    clicks, gamma_sum, truth = _click_model_counts(profile, 100_000)
+    clicks, gamma_sum, truth = _click_model_counts(profile, until_s=240.0)
     for surface in SURFACES:
         for slot in range(1, 13):
             expected = truth.examination(surface, slot) * gamma_sum[surface, slot]
@@ -375,7 +375,7 @@ def test_clicks_by_slot_follow_theta_times_gamma() -> None:
     # And the examination curve itself comes back: clicks / sum(gamma) on the busiest surface.
     for slot in range(1, 11):
         estimate = clicks["home", slot] / gamma_sum["home", slot]
-        assert estimate == pytest.approx(truth.examination("home", slot), rel=0.12), slot
+        assert estimate == pytest.approx(truth.examination("home", slot), rel=0.15), slot  # ~3 sd
 
 
 def test_viewers_click_what_they_like_when_they_examine_it() -> None:
@@ -429,7 +429,7 @@ def test_the_truth_covers_every_viewer_and_video_played_and_round_trips(tmp_path
 
 def test_the_examination_curves_are_configurable() -> None:
     flat = {surface: ExaminationCurve(top=0.5, decay=0.0) for surface in SURFACES}
-    clicks, gamma_sum, truth = _click_model_counts(replace(ROWS, seed=34, examination=flat), 40_000)
+    clicks, gamma_sum, truth = _click_model_counts(replace(ROWS, seed=34, examination=flat), until_s=100.0)
     assert truth.theta["home"] == (0.5,) * 12
     first = clicks["home", 1] / gamma_sum["home", 1]
     tenth = clicks["home", 10] / gamma_sum["home", 10]
@@ -446,3 +446,26 @@ def test_the_examination_curves_are_configurable() -> None:
 def test_click_model_settings_are_checked(change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrafficProfile(**change)
+
+
+def test_a_stream_that_ends_at_a_time_finishes_the_rows_it_rendered() -> None:
+    """Cut off at an event count, the stream loses the clicks still to come of the rows in
+    flight, the later the slot the more (a row's clicks play in slot order): with many
+    concurrent sessions that biases theta_k for deep slots low. ``emissions(until_s=T)`` renders
+    no row from T on and lets every rendered row play out, so each row has all its clicks."""
+    profile = TrafficProfile(rate=2000, session_gap_s=60, seed=35)
+    simulator = Simulator(profile, START_MS)
+    emissions = list(simulator.emissions(until_s=15.0))
+    truth = simulator.truth()
+    rows = _rows(emissions)
+    assert rows and max(e.due_s for e, _ in rows) < 15.0 + 1.0  # rendered before T (plus the send delay)
+    assert max(e.due_s for e in emissions) > 15.0, "the rows in flight play out after T"
+    clicked = {e.event.payload.impression_id for e in emissions if isinstance(e.event.payload, ThumbnailClicked)}
+    observed, expected = Counter(), defaultdict(float)
+    for e, row in rows:
+        for item in row.items:
+            band = "deep" if item.slot > 6 else "top"
+            observed[band] += item.impression_id in clicked
+            expected[band] += truth.examination(row.surface, item.slot) * truth.gamma(e.event.user_id, item.video_id)
+    for band in ("top", "deep"):
+        assert abs(observed[band] - expected[band]) < 4 * expected[band] ** 0.5, (band, observed, expected)
