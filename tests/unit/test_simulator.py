@@ -469,3 +469,27 @@ def test_a_stream_that_ends_at_a_time_finishes_the_rows_it_rendered() -> None:
             expected[band] += truth.examination(row.surface, item.slot) * truth.gamma(e.event.user_id, item.video_id)
     for band in ("top", "deep"):
         assert abs(observed[band] - expected[band]) < 4 * expected[band] ** 0.5, (band, observed, expected)
+
+
+def test_the_traffic_summary_counts_rows_and_thumbnails_and_carries_the_truth(tmp_path) -> None:
+    """What `clickstream emit` prints and writes with --truth: rows, thumbnails, and the model."""
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def publish(self, event) -> None:
+            self.events.append(event)
+
+        def flush(self) -> None:
+            return None
+
+    sink = Recorder()
+    summary = play(replace(ROWS, exploration=0.1), sink, max_events=3000, realtime=False)
+    rows = [e.payload for e in sink.events if isinstance(e.payload, ThumbnailsShown)]
+    assert summary.by_type["ThumbnailsShown"] == len(rows) > 0
+    assert summary.impressions == 12 * len(rows)
+    assert sum(summary.by_type.values()) == summary.sent
+    assert summary.truth is not None
+    assert {e.user_id for e in sink.events} <= set(summary.truth.viewer_tastes)
+    assert GroundTruth.load(summary.truth.write(tmp_path / "truth.json")) == summary.truth
