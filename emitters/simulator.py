@@ -9,9 +9,20 @@ The model is a discrete-event simulation over a pool of viewers:
 * ``concurrency`` browsing sessions run at once; each step of a session is one
   event, spaced by a think time of about ``think_s``, so the stream runs at about
   ``rate`` events/s.
-* A session lands on a surface (home, search, ...), clicks a thumbnail with a
-  position bias towards the first slots, watches the video with pauses at
-  increasing, plausible positions, and often follows ``up_next``.
+* A session lands on a surface (home, search, ...). Each browsing step renders a row
+  of 12 thumbnails (a ``ThumbnailsShown``) ranked by a simulated recommender:
+  popularity, a weak personal term and noise, so a video is shown at many slots.
+  The viewer clicks by the position-based model of ``emitters.ground_truth``: slot k
+  is examined with probability theta_k of the surface, an examined thumbnail is
+  clicked with probability gamma(viewer, video). Each click (carrying the shown
+  thumbnail's ``impression_id``, slot, rank and the row's ``request_id``) is followed
+  by a viewing with pauses at increasing, plausible positions (likelier to finish
+  when gamma is high); after a row with clicks the viewer often follows ``up_next``,
+  after one without they move on to another surface. ``Simulator.truth()`` returns
+  the model (theta, every video's appeal, every viewer's tastes) so the estimates
+  can be checked against it; docs/simulator.md has the formulas.
+* ``exploration`` of the rows swap rank 1 with a uniformly random rank k in 2..12
+  (logged with its propensity), the randomisation that measures position bias.
 * After a session the viewer goes idle for 1.2-3x the session gap, so the
   pipeline sees distinct sessions per user; some viewers own two devices and
   switch between them.
@@ -33,13 +44,32 @@ import heapq
 import itertools
 import math
 import random
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from clickstream.core.reasons import Reason
-from clickstream.core.synthetic_videos import generate_videos, video_id
-from emitters.events import ClientInfo, Consent, Event, ThumbnailClicked, VideoPaused
+from clickstream.core.synthetic_videos import CATEGORIES, generate_videos, video_id
+from emitters.events import (
+    ClientInfo,
+    Consent,
+    Event,
+    Exploration,
+    ShownThumbnail,
+    ThumbnailClicked,
+    ThumbnailsShown,
+    VideoPaused,
+)
+from emitters.ground_truth import (
+    DEFAULT_EXAMINATION,
+    SLOTS,
+    TASTE_FLOOR,
+    ExaminationCurve,
+    GroundTruth,
+    affinities,
+    click_probability,
+    draw_appeal,
+    draw_tastes,
+)
 
 SURFACES = ("home", "search", "up_next", "channel", "notifications")
 _LANDING_SURFACES = ("home", "home", "home", "search", "search", "notifications", "channel")
@@ -88,8 +118,20 @@ INVALID_REASONS_BY_TYPE = {
     "ThumbnailClicked": (Reason.INVALID_SLOT, *_ANY_EVENT_REASONS),
 }
 INVALID_REASONS = tuple(sorted({r for rs in INVALID_REASONS_BY_TYPE.values() for r in rs}))
-# Events per session, on average: a click, ~1.6 pauses, repeated ~2.5 times.
-_EVENTS_PER_SESSION = 6.5
+# Events per session, on average (measured): ~2.2 rows, ~1 click per row, ~1.6 pauses per click.
+_EVENTS_PER_SESSION = 6.7
+# The simulated recommender that ranks each row. It scores a pool of candidates drawn by
+# popularity: log popularity + PERSONAL_WEIGHT * affinity(viewer, category) + Gumbel noise. The
+# personal term is weak on purpose: the logging policy must not sort every video to the slots
+# where its viewers would click it anyway, or position and appeal could not be told apart.
+MODEL_VERSION = "sim-popularity-1"
+_POOL = 20
+PERSONAL_WEIGHT = 0.15
+_POPULARITY_EXPONENT = 0.8  # Zipf-like: the catalog's video i has popularity (i + 1) ** -0.8
+# Fresh uploads the catalog does not know yet (ids right after the catalog's); the truth knows them.
+FRESH_UPLOADS = 1000
+# Rows on home are a grid of this many columns (row/col are logged); other surfaces are lists.
+_HOME_COLUMNS = 4
 _IDLE_GAP_FACTORS = (1.2, 3.0)
 
 
@@ -122,6 +164,9 @@ class TrafficProfile:
     personalization_denied: float = 0.10
     no_consent: float = 0.04
     bots: float = 0.02
+    exploration: float = 0.0  # share of rows randomised by swapping rank 1 with a random rank 2..12
+    # theta_k per surface (emitters.ground_truth): every surface in SURFACES needs a curve.
+    examination: Mapping[str, ExaminationCurve] = field(default_factory=lambda: dict(DEFAULT_EXAMINATION))
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -137,6 +182,7 @@ class TrafficProfile:
             "unknown_video_share",
             *_CONSENT_SHARES,
             "bots",
+            "exploration",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -145,6 +191,11 @@ class TrafficProfile:
             raise ValueError(f"{', '.join(_CONSENT_SHARES)} add up to more than 1")
         if self.viewers is not None and self.viewers < 1:
             raise ValueError("viewers must be >= 1")
+        if self.catalog_size < 1:
+            raise ValueError("catalog_size must be >= 1")
+        missing = [s for s in SURFACES if not isinstance(self.examination.get(s), ExaminationCurve)]
+        if missing:
+            raise ValueError(f"no examination curve for {', '.join(missing)} (every surface needs one)")
 
     @property
     def think_s(self) -> float:
@@ -183,16 +234,17 @@ class _Device:
 class _Viewer:
     user_id: str
     devices: list[_Device]
+    tastes: tuple[float, ...] = ()
+    affinity: tuple[float, ...] = ()  # per category, from tastes (emitters.ground_truth.affinities)
     available_at: float = 0.0
     consent: Consent | None = None
     bot: bool = False
 
 
-@dataclass(order=True)
-class _Step:
-    t: float
-    seq: int
-    slot: int = field(compare=False)
+# A version-4 UUID from 128 random bits, as uuid.UUID(int=..., version=4) makes it, without the
+# object: ids are a good part of the simulator's cost (one per thumbnail shown).
+_UUID_KEEP = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_UUID_SET = (0x8000 << 48) | (0x4000 << 64)
 
 
 class Simulator:
@@ -203,13 +255,42 @@ class Simulator:
         # Who each viewer is (consent, bot) comes from a stream of its own, so the shares change
         # nothing else of what a seed plays.
         self._people = random.Random(f"{profile.seed}:people")
-        self._catalog = generate_videos(profile.catalog_size)
-        self._cum_popularity = list(itertools.accumulate(1.0 / (i + 1) ** 0.8 for i in range(len(self._catalog))))
-        self._slot_weights = [1.0 / slot**1.1 for slot in range(1, 13)]
+        # Tastes and the exploration draws come from streams of their own too: the truth of a
+        # seed does not depend on the knobs, and exploration shifts no other draw of a row.
+        self._taste_rng = random.Random(f"{profile.seed}:tastes")
+        self._explore = random.Random(f"{profile.seed}:explore")
+        catalog = generate_videos(profile.catalog_size)
+        size = len(catalog)
+        self._cum_popularity = list(itertools.accumulate((i + 1) ** -_POPULARITY_EXPONENT for i in range(size)))
+        self._log_popularity = [-_POPULARITY_EXPONENT * math.log(i + 1) for i in range(size)]
+        # Every video that can be shown, by index: the catalog's, then the fresh uploads.
+        appeal_rng = random.Random(f"{profile.seed}:appeal")
+        category_index = {name: i for i, name in enumerate(CATEGORIES)}
+        self._video_ids = [v.video_id for v in catalog] + [video_id(size + i) for i in range(FRESH_UPLOADS)]
+        self._durations: list[int | None] = [v.duration_ms for v in catalog] + [None] * FRESH_UPLOADS
+        self._categories = [category_index[v.category] for v in catalog] + [
+            appeal_rng.randrange(len(CATEGORIES)) for _ in range(FRESH_UPLOADS)
+        ]
+        self._appeal = [draw_appeal(appeal_rng) for _ in self._video_ids]
+        self._theta = {surface: curve.thetas(SLOTS) for surface, curve in profile.examination.items()}
+        self._viewers: list[_Viewer] = []
+
+    def truth(self) -> GroundTruth:
+        """The click model this stream was played from, for the viewers created so far."""
+        ids = self._video_ids
+        return GroundTruth(
+            theta=dict(self._theta),
+            categories=CATEGORIES,
+            video_category={ids[i]: c for i, c in enumerate(self._categories)},
+            video_appeal={ids[i]: a for i, a in enumerate(self._appeal)},
+            viewer_tastes={v.user_id: v.tastes for v in self._viewers},
+            taste_floor=TASTE_FLOOR,
+        )
 
     # ------------------------------------------------------------------ building blocks
     def _uuid(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        h = "%032x" % ((self._rng.getrandbits(128) & _UUID_KEEP) | _UUID_SET)  # %-format: the fastest here
+        return "-".join((h[:8], h[8:12], h[12:16], h[16:20], h[20:]))
 
     def _hex(self, n: int) -> str:
         return f"{self._rng.getrandbits(4 * n):0{n}x}"
@@ -233,7 +314,11 @@ class Simulator:
         devices = [self._device()]
         if self._rng.random() < self.profile.two_device_share:
             devices.append(self._device())
-        viewer = _Viewer(user_id=f"u-{self._hex(16)}", devices=devices)
+        tastes = draw_tastes(self._taste_rng, len(CATEGORIES))
+        viewer = _Viewer(
+            user_id=f"u-{self._hex(16)}", devices=devices, tastes=tastes, affinity=affinities(tastes, TASTE_FLOOR)
+        )
+        self._viewers.append(viewer)
         # A fixed number of draws per viewer: the stream of who is who does not shift with the shares.
         profile, people = self.profile, self._people
         bot_roll, consent_roll, agent = people.random(), people.random(), people.choice(BOT_USER_AGENTS)
@@ -253,57 +338,137 @@ class Simulator:
             viewer.consent = Consent(analytics=True, personalization=True, policy_version=POLICY_VERSION)
         return viewer
 
-    def _pick_video(self) -> tuple[str, int | None]:
-        """A video id by Zipf-like popularity, and its duration if the catalog knows it."""
-        rng = self._rng
-        if rng.random() < self.profile.unknown_video_share:
-            return video_id(len(self._catalog) + rng.randrange(1000)), None
-        index = bisect.bisect_left(self._cum_popularity, rng.random() * self._cum_popularity[-1])
-        video = self._catalog[min(len(self._catalog) - 1, index)]
-        return video.video_id, video.duration_ms
+    def _recommend(self, viewer: _Viewer, exclude: set[int]) -> list[int]:
+        """The simulated recommender's ranking: 12 video indexes, best first.
 
-    def _session_script(self, viewer: _Viewer) -> Iterator[tuple[_Device, ThumbnailClicked | VideoPaused]]:
-        """One browsing session as a sequence of (device, payload)."""
+        A pool of candidates is drawn by popularity (without replacement), scored by log
+        popularity + a weak personal term + Gumbel noise, and the best 12 are the row; each
+        thumbnail is a fresh upload instead with ``unknown_video_share``."""
+        rng, cum, size = self._rng, self._cum_popularity, len(self._cum_popularity)
+        total = cum[-1]
+        chosen = set(exclude)
+        pool: list[int] = []
+        for _ in range(min(_POOL, size - sum(1 for i in chosen if i < size))):
+            while True:
+                index = min(size - 1, bisect.bisect_left(cum, rng.random() * total))
+                if index not in chosen:
+                    break
+            chosen.add(index)
+            pool.append(index)
+        affinity, categories, log_pop = viewer.affinity, self._categories, self._log_popularity
+        scored = sorted(
+            (log_pop[i] + PERSONAL_WEIGHT * affinity[categories[i]] - math.log(-math.log(rng.random() or 1e-300)), i)
+            for i in pool
+        )
+        ranked = [i for _, i in reversed(scored[-SLOTS:])]
+        for position in range(SLOTS):  # a catalog smaller than a row is filled up with fresh uploads
+            if position < len(ranked) and rng.random() >= self.profile.unknown_video_share:
+                continue
+            fresh = size + rng.randrange(FRESH_UPLOADS)
+            while fresh in chosen:
+                fresh = size + rng.randrange(FRESH_UPLOADS)
+            chosen.add(fresh)
+            if position < len(ranked):
+                ranked[position] = fresh
+            else:
+                ranked.append(fresh)
+        return ranked
+
+    def _row(
+        self, viewer: _Viewer, surface: str, exclude: set[int]
+    ) -> tuple[ThumbnailsShown, list[tuple[ShownThumbnail, int, float]]]:
+        """A rendered row, and the thumbnails the viewer clicks in it (slot order) with their gamma."""
+        rng = self._rng
+        ranked = self._recommend(viewer, exclude)
+        order = list(enumerate(ranked, start=1))  # (rank, video index) in slot order
+        exploration = None
+        # A fixed number of draws per row from the exploration stream: the share changes nothing else.
+        roll, swapped = self._explore.random(), self._explore.randint(2, len(order))
+        if roll < self.profile.exploration:
+            order[0], order[swapped - 1] = order[swapped - 1], order[0]
+            exploration = Exploration("swap_first", swapped, self.profile.exploration / (SLOTS - 1))
+        grid = surface == "home"
+        ids, theta, affinity = self._video_ids, self._theta[surface], viewer.affinity
+        items: list[ShownThumbnail] = []
+        clicks: list[tuple[ShownThumbnail, int, float]] = []
+        for slot, (rank, index) in enumerate(order, start=1):
+            item = ShownThumbnail(
+                video_id=ids[index],
+                impression_id=self._uuid(),
+                slot=slot,
+                rank=rank,
+                row=(slot - 1) // _HOME_COLUMNS + 1 if grid else None,
+                col=(slot - 1) % _HOME_COLUMNS + 1 if grid else None,
+            )
+            items.append(item)
+            # The position-based model: examined with theta_slot, then clicked with gamma.
+            gamma = click_probability(self._appeal[index], affinity[self._categories[index]])
+            if rng.random() < theta[slot - 1] * gamma:
+                clicks.append((item, index, gamma))
+        row = ThumbnailsShown(
+            request_id=self._uuid(),
+            surface=surface,
+            items=tuple(items),
+            model_version=MODEL_VERSION,
+            exploration=exploration,
+        )
+        return row, clicks
+
+    def _viewing(self, index: int, gamma: float) -> Iterator[VideoPaused]:
+        """The pauses of one viewing: many bail early, some finish, likelier when gamma is high."""
+        rng = self._rng
+        known_duration = self._durations[index] or rng.randint(60_000, 1_800_000)
+        watched = rng.choices(
+            (rng.uniform(0.02, 0.3), rng.uniform(0.3, 0.9), rng.uniform(0.9, 1.0)),
+            (0.55 - 0.5 * gamma, 0.35, 0.1 + 0.5 * gamma),
+        )[0]
+        pauses = sorted(rng.uniform(0.01, watched) for _ in range(rng.choice((1, 1, 1, 2, 2, 3))))
+        rate = rng.choices([r for r, _ in _PLAYBACK_RATES], [w for _, w in _PLAYBACK_RATES])[0]
+        for fraction in pauses:
+            yield VideoPaused(
+                video_id=self._video_ids[index],
+                position_ms=int(fraction * known_duration),
+                video_duration_ms=known_duration if rng.random() < 0.9 else None,
+                playback_rate=rate,
+            )
+
+    def _session_script(
+        self, viewer: _Viewer
+    ) -> Iterator[tuple[_Device, ThumbnailsShown | ThumbnailClicked | VideoPaused]]:
+        """One browsing session as a sequence of (device, payload): rows, their clicks, viewings."""
         rng = self._rng
         device = viewer.devices[-1] if len(viewer.devices) > 1 and rng.random() < 0.35 else viewer.devices[0]
         surface = rng.choice(_LANDING_SURFACES)
-        for _ in range(max(1, min(8, int(rng.expovariate(1 / 2.5)) + 1))):
-            slot = rng.choices(range(1, 13), self._slot_weights)[0]
-            rank = max(1, slot + rng.choice((0, 0, 0, -1, 1, 2)))
-            vid, duration = self._pick_video()
-            request_id = self._uuid() if surface in ("home", "up_next") else None
-            yield (
-                device,
-                ThumbnailClicked(
-                    video_id=vid,
-                    impression_id=self._uuid(),
-                    surface=surface,
-                    slot=slot,
-                    rank=rank,
-                    recommendation_request_id=request_id,
-                    thumbnail_variant=rng.choice((None, "A", "B")),
-                ),
-            )
-            known_duration = duration or rng.randint(60_000, 1_800_000)
-            # How far this viewing gets: many bail early, a quarter finish.
-            watched = rng.choices(
-                (rng.uniform(0.02, 0.3), rng.uniform(0.3, 0.9), rng.uniform(0.9, 1.0)), (0.4, 0.35, 0.25)
-            )[0]
-            pauses = sorted(rng.uniform(0.01, watched) for _ in range(rng.choice((1, 1, 1, 2, 2, 3))))
-            rate = rng.choices([r for r, _ in _PLAYBACK_RATES], [w for _, w in _PLAYBACK_RATES])[0]
-            for fraction in pauses:
+        exclude: set[int] = set()
+        for _ in range(max(1, min(10, int(rng.expovariate(1 / 2.5)) + 1))):
+            row, clicks = self._row(viewer, surface, exclude)
+            yield device, row
+            # Clicks on a row are independent (the position-based model): a viewer who comes back
+            # to the row may click another thumbnail. They are played in slot order.
+            for item, index, gamma in clicks:
                 yield (
                     device,
-                    VideoPaused(
-                        video_id=vid,
-                        position_ms=int(fraction * known_duration),
-                        video_duration_ms=known_duration if rng.random() < 0.9 else None,
-                        playback_rate=rate,
+                    ThumbnailClicked(
+                        video_id=item.video_id,
+                        impression_id=item.impression_id,
+                        surface=surface,
+                        slot=item.slot,
+                        rank=item.rank,
+                        recommendation_request_id=row.request_id,
+                        thumbnail_variant=rng.choice((None, "A", "B")),
                     ),
                 )
+                for pause in self._viewing(index, gamma):
+                    yield device, pause
             if rng.random() < 0.3:
                 break
-            surface = "up_next" if rng.random() < 0.7 else rng.choice(SURFACES)
+            if clicks:
+                # Up next, beside the last video watched (which it does not show again).
+                exclude = {clicks[-1][1]}
+                surface = "up_next" if rng.random() < 0.7 else rng.choice(SURFACES)
+            else:
+                exclude = set()
+                surface = rng.choice(_LANDING_SURFACES)
 
     def _make_event(self, viewer: _Viewer, device: _Device, payload: object, t: float) -> tuple[Event, float]:
         """The event as the device's clock stamps it, and when it is sent (sim seconds)."""
@@ -341,15 +506,18 @@ class Simulator:
         raise ValueError(f"{reason} does not apply to {event.event_type}")
 
     # ------------------------------------------------------------------ the stream
-    def emissions(self) -> Iterator[Emission]:
-        """The endless, time-ordered stream of emissions (callers bound it)."""
+    def emissions(self, until_s: float | None = None) -> Iterator[Emission]:
+        """The time-ordered stream of emissions: endless (callers bound it), or, with ``until_s``,
+        one that renders no row from ``until_s`` on and ends once the rows rendered before have
+        played out (their clicks and viewings). Cut by a count instead, the stream misses the
+        clicks still to come of the rows in flight, more of them the deeper the slot, which
+        biases any estimate of theta_k; a log to compare with the truth ends with ``until_s``."""
         profile = self.profile
         rng = self._rng
         fresh = iter(range(profile.viewer_count))
         idle: list[tuple[float, int, _Viewer]] = []  # heap by available_at
-        viewers: dict[int, _Viewer] = {}
         scripts: dict[int, tuple[_Viewer, Iterator]] = {}
-        steps: list[_Step] = []
+        steps: list[tuple[float, int, int]] = []  # heap of (time, seq, session slot)
         outbox: list[tuple[float, int, Emission]] = []
         counter = itertools.count()
 
@@ -357,42 +525,47 @@ class Simulator:
             if idle and idle[0][0] <= t:
                 _, _, v = heapq.heappop(idle)
                 return v, t
-            index = next(fresh, None)
-            if index is not None:
-                viewers[index] = self._viewer()
-                return viewers[index], t
+            if next(fresh, None) is not None:
+                return self._viewer(), t
             if idle:
                 at, _, v = heapq.heappop(idle)
                 return v, at
             return None
 
         def start_session(slot: int, t: float) -> None:
+            if until_s is not None and t >= until_s:
+                return
             picked = next_viewer(t)
             if picked is None:
                 return
             viewer, begin = picked
             scripts[slot] = (viewer, self._session_script(viewer))
-            heapq.heappush(steps, _Step(begin + rng.uniform(0, profile.think_s), next(counter), slot))
+            heapq.heappush(steps, (begin + rng.uniform(0, profile.think_s), next(counter), slot))
 
         for slot in range(min(profile.concurrency, profile.viewer_count)):
             start_session(slot, 0.0)
 
         while steps:
-            step = heapq.heappop(steps)
-            viewer, script = scripts[step.slot]
+            t, _, session = heapq.heappop(steps)
+            viewer, script = scripts[session]
             item = next(script, None)
+            if item is not None and until_s is not None and t >= until_s and isinstance(item[1], ThumbnailsShown):
+                item = None  # no new row from until_s on: the session ends here
             if item is None:
-                viewer.available_at = step.t + rng.uniform(*_IDLE_GAP_FACTORS) * profile.session_gap_s
+                viewer.available_at = t + rng.uniform(*_IDLE_GAP_FACTORS) * profile.session_gap_s
                 heapq.heappush(idle, (viewer.available_at, next(counter), viewer))
-                start_session(step.slot, step.t)
+                start_session(session, t)
                 continue
             device, payload = item
-            event, due = self._make_event(viewer, device, payload, step.t)
+            event, due = self._make_event(viewer, device, payload, t)
             kind = "skewed" if device.clock_offset_ms else "valid"
             roll = rng.random()
+            reasons = INVALID_REASONS_BY_TYPE.get(event.event_type)
             if roll < profile.invalid:
-                reason = rng.choice(INVALID_REASONS_BY_TYPE[event.event_type])
-                event, kind = self._make_invalid(event, reason), f"invalid:{reason}"
+                # Rows are not made invalid (yet): a roll that would is a valid row.
+                if reasons:
+                    reason = rng.choice(reasons)
+                    event, kind = self._make_invalid(event, reason), f"invalid:{reason}"
             elif roll < profile.invalid + profile.late:
                 # The device was offline: the event is sent long after it happened.
                 delay_s = rng.uniform(0.5, 2.0) * profile.session_gap_s + rng.uniform(1, 5)
@@ -402,9 +575,9 @@ class Simulator:
             if rng.random() < profile.duplicates:
                 again = due + rng.uniform(0.05, 2.0)
                 heapq.heappush(outbox, (again, next(counter), Emission(again, event, "duplicate", viewer.bot)))
-            heapq.heappush(steps, _Step(step.t + rng.uniform(0.3, 1.7) * profile.think_s, next(counter), step.slot))
+            heapq.heappush(steps, (t + rng.uniform(0.3, 1.7) * profile.think_s, next(counter), session))
             # Release everything due before the earliest future step: time order is kept.
-            horizon = steps[0].t if steps else math.inf
+            horizon = steps[0][0] if steps else math.inf
             while outbox and outbox[0][0] <= horizon:
                 yield heapq.heappop(outbox)[2]
         while outbox:

@@ -7,7 +7,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from emitters.events import Event, now_ms
+from emitters.events import Event, ThumbnailsShown, now_ms
+from emitters.ground_truth import GroundTruth
 from emitters.publisher import EventPublisher, PublishReport
 from emitters.simulator import Emission, Simulator, TrafficProfile
 
@@ -27,6 +28,8 @@ class TrafficSummary:
     sent: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
     by_consent: Counter[str] = field(default_factory=Counter)  # per send, by ``consent_label``
+    by_type: Counter[str] = field(default_factory=Counter)  # per send, by event type
+    impressions: int = 0  # thumbnails in the ThumbnailsShown rows sent (duplicates included)
     bot_sends: int = 0  # sends of crawler viewers (the pipeline stores them marked is_bot)
     # Sends with analytics denied that pass validation (duplicates included): what the pipeline
     # filters as ``consent_denied`` instead of storing. Denied events with an invalid value are
@@ -34,6 +37,7 @@ class TrafficSummary:
     consent_denied_valid: int = 0
     elapsed_s: float = 0.0
     report: PublishReport | None = None
+    truth: GroundTruth | None = None  # the click model the stream was played from (``Simulator.truth``)
 
     @property
     def distinct_events(self) -> int:
@@ -78,11 +82,15 @@ def play(
         summary.by_kind[emission.kind] += 1
         label = consent_label(emission.event)
         summary.by_consent[label] += 1
+        summary.by_type[emission.event.event_type] += 1
+        if isinstance(emission.event.payload, ThumbnailsShown):
+            summary.impressions += len(emission.event.payload.items)
         summary.bot_sends += emission.bot
         if label == "analytics_denied" and not emission.kind.startswith("invalid:"):
             summary.consent_denied_valid += 1
         if on_emit is not None:
             on_emit(emission)
     summary.report = publisher.flush()
+    summary.truth = simulator.truth()
     summary.elapsed_s = time.monotonic() - start_wall
     return summary

@@ -9,8 +9,17 @@ from dataclasses import replace
 import pytest
 
 from clickstream.core.synthetic_videos import generate_videos
-from emitters.events import Consent, ThumbnailClicked, VideoPaused, encode_event
-from emitters.simulator import BOT_USER_AGENTS, INVALID_REASONS, POLICY_VERSION, Emission, Simulator, TrafficProfile
+from emitters.events import Consent, ShownThumbnail, ThumbnailClicked, ThumbnailsShown, VideoPaused, encode_event
+from emitters.ground_truth import ExaminationCurve, GroundTruth
+from emitters.simulator import (
+    BOT_USER_AGENTS,
+    INVALID_REASONS,
+    POLICY_VERSION,
+    SURFACES,
+    Emission,
+    Simulator,
+    TrafficProfile,
+)
 from emitters.traffic import play
 from pipelines.rules.enrich import bot_reason
 
@@ -40,7 +49,9 @@ def test_emissions_are_time_ordered_and_match_the_rate() -> None:
 
 def test_every_valid_emission_satisfies_the_contract() -> None:
     for emission in run(TrafficProfile(rate=50, session_gap_s=20, seed=2, invalid=0.1), 3000):
-        assert len(encode_event(emission.event)) < 512  # small payloads: ids, not rows
+        size = len(encode_event(emission.event))
+        # Small payloads: ids, not rows; a rendered row is 12 thumbnails of about 80 bytes.
+        assert size < (1200 if emission.event.event_type == "ThumbnailsShown" else 512)
 
 
 def test_sessions_are_separated_by_more_than_the_gap_and_steps_by_less() -> None:
@@ -101,6 +112,8 @@ def test_pauses_within_a_viewing_move_forward() -> None:
 @pytest.mark.parametrize("knob", ["duplicates", "invalid", "late"])
 def test_fraction_knobs_hit_their_share(knob: str) -> None:
     emissions = run(TrafficProfile(rate=40, session_gap_s=20, seed=11, **{knob: 0.1}), 6000)
+    if knob == "invalid":  # rendered rows are not made invalid: the share is of the clicks and pauses
+        emissions = [e for e in emissions if e.event.event_type != "ThumbnailsShown"]
     kinds = Counter(e.kind.split(":")[0] for e in emissions)
     name = {"duplicates": "duplicate", "invalid": "invalid", "late": "late"}[knob]
     share = kinds[name] / (len(emissions) - (kinds["duplicate"] if name != "duplicate" else 0))
@@ -272,3 +285,211 @@ def test_the_traffic_summary_counts_consent_and_bots_per_send() -> None:
         if e.event.consent is not None and not e.event.consent.analytics and not e.kind.startswith("invalid:")
     )
     assert 0 < summary.consent_denied_valid < summary.by_consent["analytics_denied"]
+
+
+# -- rows of thumbnails and the click model (issue 14) ------------------------------------------
+ROWS = TrafficProfile(rate=400, session_gap_s=10, seed=31)
+
+
+def _rows(emissions: list[Emission]) -> list[tuple[Emission, ThumbnailsShown]]:
+    return [(e, e.event.payload) for e in emissions if isinstance(e.event.payload, ThumbnailsShown)]
+
+
+def test_each_browsing_step_renders_a_row_of_twelve_ranked_thumbnails() -> None:
+    emissions = [e for e in run(ROWS, 6000) if e.kind != "duplicate"]
+    rows = _rows(emissions)
+    assert 0.2 < len(rows) / len(emissions) < 0.6
+    impressions = [item.impression_id for _, row in rows for item in row.items]
+    assert len(impressions) == len(set(impressions)) == 12 * len(rows), "one impression id per thumbnail"
+    assert len({row.request_id for _, row in rows}) == len(rows)
+    for e, row in rows:
+        assert row.surface in SURFACES and row.model_version and row.exploration is None
+        assert [item.slot for item in row.items] == list(range(1, 13))
+        assert [item.rank for item in row.items] == list(range(1, 13)), "slot = rank unless explored"
+        assert len({item.video_id for item in row.items}) == 12
+        assert len(encode_event(e.event)) < 1024
+    assert {row.surface for _, row in rows} == set(SURFACES)
+
+
+def test_every_click_joins_to_the_thumbnail_it_was_shown_as() -> None:
+    emissions = [e for e in run(ROWS, 8000) if e.kind == "valid"]
+    shown: dict[str, tuple[Emission, ThumbnailsShown, ShownThumbnail]] = {}
+    clicks = 0
+    for e in emissions:
+        payload = e.event.payload
+        if isinstance(payload, ThumbnailsShown):
+            shown.update({item.impression_id: (e, payload, item) for item in payload.items})
+        elif isinstance(payload, ThumbnailClicked):
+            clicks += 1
+            row_emission, row, item = shown[payload.impression_id]
+            assert (payload.video_id, payload.slot, payload.rank) == (item.video_id, item.slot, item.rank)
+            assert payload.recommendation_request_id == row.request_id
+            assert payload.surface == row.surface
+            assert e.event.user_id == row_emission.event.user_id
+            assert e.event.event_ts_ms > row_emission.event.event_ts_ms
+    assert clicks > 500
+
+
+def test_a_video_is_shown_at_many_slots_so_position_and_appeal_can_be_told_apart() -> None:
+    slots_of: dict[str, set[int]] = defaultdict(set)
+    for _, row in _rows(run(ROWS, 20_000)):
+        for item in row.items:
+            slots_of[item.video_id].add(item.slot)
+    shown_often = sorted(slots_of, key=lambda v: -len(slots_of[v]))[:50]
+    assert len(shown_often) == 50
+    assert all(len(slots_of[v]) >= 10 for v in shown_often)
+
+
+def _click_model_counts(profile: TrafficProfile, until_s: float) -> tuple[dict, dict, GroundTruth]:
+    """Per (surface, slot): observed clicks, and the sum of gamma over the thumbnails shown there
+    (so clicks / sum(gamma) estimates theta: the position-based model's examination)."""
+    simulator = Simulator(profile, START_MS)
+    emissions = list(simulator.emissions(until_s=until_s))
+    truth = simulator.truth()
+    gamma_sum: dict[tuple[str, int], float] = defaultdict(float)
+    clicks: Counter[tuple[str, int]] = Counter()
+    for e in emissions:
+        if e.kind != "valid":
+            continue
+        payload, user = e.event.payload, e.event.user_id
+        if isinstance(payload, ThumbnailsShown):
+            for item in payload.items:
+                gamma_sum[payload.surface, item.slot] += truth.gamma(user, item.video_id)
+        elif isinstance(payload, ThumbnailClicked):
+            clicks[payload.surface, payload.slot] += 1
+    return clicks, gamma_sum, truth
+
+
+def test_clicks_by_slot_follow_theta_times_gamma() -> None:
+    """The position-based model, checked on a large sample: at every slot of every surface the
+    clicks are what theta_k * gamma(viewer, video) predicts, summed over the thumbnails shown."""
+    profile = replace(ROWS, seed=32)
+    clicks, gamma_sum, truth = _click_model_counts(profile, until_s=240.0)
+    for surface in SURFACES:
+        for slot in range(1, 13):
+            expected = truth.examination(surface, slot) * gamma_sum[surface, slot]
+            observed = clicks[surface, slot]
+            assert expected > 40, (surface, slot)
+            # Poisson-binomial: the standard deviation is at most sqrt(expected).
+            assert abs(observed - expected) < 4.5 * expected**0.5, (surface, slot, observed, expected)
+    # And the examination curve itself comes back: clicks / sum(gamma) on the busiest surface.
+    for slot in range(1, 11):
+        estimate = clicks["home", slot] / gamma_sum["home", slot]
+        assert estimate == pytest.approx(truth.examination("home", slot), rel=0.15), slot  # ~3 sd
+
+
+def test_viewers_click_what_they_like_when_they_examine_it() -> None:
+    """At the same slot, thumbnails of high gamma are clicked more often than those of low gamma."""
+    simulator = Simulator(replace(ROWS, seed=33), START_MS)
+    emissions = [e for e in itertools.islice(simulator.emissions(), 40_000) if e.kind == "valid"]
+    truth = simulator.truth()
+    clicked = {e.event.payload.impression_id for e in emissions if isinstance(e.event.payload, ThumbnailClicked)}
+    shown = [(e.event.user_id, item) for e, row in _rows(emissions) for item in row.items if item.slot <= 3]
+    high = [item.impression_id in clicked for u, item in shown if truth.gamma(u, item.video_id) > 0.4]
+    low = [item.impression_id in clicked for u, item in shown if truth.gamma(u, item.video_id) < 0.1]
+    assert sum(high) / len(high) > 4 * sum(low) / len(low)
+
+
+def test_exploration_swaps_rank_one_with_a_random_rank_and_logs_its_propensity() -> None:
+    rows = _rows([e for e in run(replace(ROWS, exploration=0.2), 20_000) if e.kind != "duplicate"])
+    explored = [row for _, row in rows if row.exploration is not None]
+    share = len(explored) / len(rows)
+    print(f"exploration=0.2 randomised {share:.3f} of {len(rows)} rows")
+    assert 0.17 < share < 0.23
+    swapped = Counter()
+    for row in explored:
+        k = row.exploration.swapped_rank
+        swapped[k] += 1
+        assert row.exploration.method == "swap_first"
+        assert row.exploration.propensity == pytest.approx(0.2 / 11)
+        ranks = [item.rank for item in row.items]
+        assert ranks[0] == k and ranks[k - 1] == 1, "slot 1 shows rank k, slot k shows rank 1"
+        assert all(item.slot == item.rank for item in row.items if item.slot not in (1, k))
+        assert [item.slot for item in row.items] == list(range(1, 13))
+    assert set(swapped) == set(range(2, 13))
+    assert all(not (r.exploration is None and any(i.slot != i.rank for i in r.items)) for _, r in rows)
+    assert not [r for _, r in _rows(run(ROWS, 3000)) if r.exploration is not None], "no exploration by default"
+
+
+def test_the_truth_covers_every_viewer_and_video_played_and_round_trips(tmp_path) -> None:
+    simulator = Simulator(ROWS, START_MS)
+    emissions = list(itertools.islice(simulator.emissions(), 5000))
+    truth = simulator.truth()
+    assert {e.event.user_id for e in emissions} <= set(truth.viewer_tastes)
+    shown = {item.video_id for _, row in _rows(emissions) for item in row.items}
+    assert shown <= set(truth.video_appeal)
+    assert {v.video_id for v in generate_videos(ROWS.catalog_size)} <= set(truth.video_appeal)
+    assert truth.theta == {s: c.thetas() for s, c in ROWS.examination.items()}
+    assert GroundTruth.load(truth.write(tmp_path / "truth.json")) == truth
+    # The same seed plays the same truth.
+    again = Simulator(ROWS, START_MS)
+    list(itertools.islice(again.emissions(), 5000))
+    assert again.truth() == truth
+
+
+def test_the_examination_curves_are_configurable() -> None:
+    flat = {surface: ExaminationCurve(top=0.5, decay=0.0) for surface in SURFACES}
+    clicks, gamma_sum, truth = _click_model_counts(replace(ROWS, seed=34, examination=flat), until_s=100.0)
+    assert truth.theta["home"] == (0.5,) * 12
+    first = clicks["home", 1] / gamma_sum["home", 1]
+    tenth = clicks["home", 10] / gamma_sum["home", 10]
+    assert tenth / first == pytest.approx(1.0, rel=0.35)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"exploration": 1.5}, "exploration"),
+        ({"examination": {"home": ExaminationCurve(0.9, 1.0)}}, "examination curve for"),
+    ],
+)
+def test_click_model_settings_are_checked(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrafficProfile(**change)
+
+
+def test_a_stream_that_ends_at_a_time_finishes_the_rows_it_rendered() -> None:
+    """Cut off at an event count, the stream loses the clicks still to come of the rows in
+    flight, the later the slot the more (a row's clicks play in slot order): with many
+    concurrent sessions that biases theta_k for deep slots low. ``emissions(until_s=T)`` renders
+    no row from T on and lets every rendered row play out, so each row has all its clicks."""
+    profile = TrafficProfile(rate=2000, session_gap_s=60, seed=35)
+    simulator = Simulator(profile, START_MS)
+    emissions = list(simulator.emissions(until_s=15.0))
+    truth = simulator.truth()
+    rows = _rows(emissions)
+    assert rows and max(e.due_s for e, _ in rows) < 15.0 + 1.0  # rendered before T (plus the send delay)
+    assert max(e.due_s for e in emissions) > 15.0, "the rows in flight play out after T"
+    clicked = {e.event.payload.impression_id for e in emissions if isinstance(e.event.payload, ThumbnailClicked)}
+    observed, expected = Counter(), defaultdict(float)
+    for e, row in rows:
+        for item in row.items:
+            band = "deep" if item.slot > 6 else "top"
+            observed[band] += item.impression_id in clicked
+            expected[band] += truth.examination(row.surface, item.slot) * truth.gamma(e.event.user_id, item.video_id)
+    for band in ("top", "deep"):
+        assert abs(observed[band] - expected[band]) < 4 * expected[band] ** 0.5, (band, observed, expected)
+
+
+def test_the_traffic_summary_counts_rows_and_thumbnails_and_carries_the_truth(tmp_path) -> None:
+    """What `clickstream emit` prints and writes with --truth: rows, thumbnails, and the model."""
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def publish(self, event) -> None:
+            self.events.append(event)
+
+        def flush(self) -> None:
+            return None
+
+    sink = Recorder()
+    summary = play(replace(ROWS, exploration=0.1), sink, max_events=3000, realtime=False)
+    rows = [e.payload for e in sink.events if isinstance(e.payload, ThumbnailsShown)]
+    assert summary.by_type["ThumbnailsShown"] == len(rows) > 0
+    assert summary.impressions == 12 * len(rows)
+    assert sum(summary.by_type.values()) == summary.sent
+    assert summary.truth is not None
+    assert {e.user_id for e in sink.events} <= set(summary.truth.viewer_tastes)
+    assert GroundTruth.load(summary.truth.write(tmp_path / "truth.json")) == summary.truth

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,9 +31,16 @@ def emit(
     seed: Annotated[int, typer.Option(help="Seed: the same seed plays the same traffic")] = 1,
     session_gap: Annotated[float, typer.Option(help="Session gap the viewers respect, seconds")] = 1800.0,
     duplicates: Annotated[float, typer.Option(help="Fraction of events delivered twice")] = 0.0,
-    invalid: Annotated[float, typer.Option(help="Fraction of semantically invalid events")] = 0.0,
+    invalid: Annotated[float, typer.Option(help="Fraction of clicks and pauses made semantically invalid")] = 0.0,
     late: Annotated[float, typer.Option(help="Fraction of events sent long after they happened")] = 0.0,
     skewed: Annotated[float, typer.Option(help="Fraction of devices whose clock is off")] = 0.0,
+    exploration: Annotated[
+        float, typer.Option(help="Fraction of rows randomised by swapping rank 1 with a random rank 2..12")
+    ] = 0.0,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Write the simulator's ground truth (theta per surface, tastes, appeal) here at the end"),
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Play simulated viewers against the events topic."""
@@ -48,9 +56,12 @@ def emit(
             invalid=invalid,
             late=late,
             skewed=skewed,
+            exploration=exploration,
         )
     except ValueError as exc:
         fail(str(exc))
+    if truth is not None and not truth.parent.is_dir():
+        fail(f"--truth {truth}: folder {truth.parent} does not exist")
     settings = resolve_endpoints(settings_from(state_dir))
     target = events if events is not None else int(rate * (duration or 0))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -90,6 +101,16 @@ def emit(
     for kind, count in sorted(summary.by_kind.items()):
         table.add_row(kind, str(count))
     console.print(table)
+    console.print(
+        f"rows shown {summary.by_type['ThumbnailsShown']} ({summary.impressions} thumbnails), "
+        f"clicks {summary.by_type['ThumbnailClicked']}, pauses {summary.by_type['VideoPaused']}"
+    )
+    if truth is not None and summary.truth is not None:
+        summary.truth.write(truth)
+        console.print(
+            f"ground truth ({len(summary.truth.viewer_tastes)} viewers, {len(summary.truth.video_appeal)} videos) "
+            f"written to {truth}"
+        )
     avg = report.accepted_bytes / report.accepted if report.accepted else 0
     console.print(
         f"distinct events {summary.distinct_events}; delivered {report.delivered}; "
