@@ -162,17 +162,16 @@ def truth_relevance(
 # ---------------------------------------------------------------------------------- the holdout
 Recommender = Callable[..., dict[str, list[dict]]]  # recommend(client, settings, people, n, as_of)
 
+# Flat rows rather than ARRAY_AGG: the stand-in mistranslates ARRAY_AGG(DISTINCT ... IGNORE NULLS).
 _ACTIVE = """
-SELECT user_id, ARRAY_AGG(DISTINCT IF(event_type = 'ThumbnailClicked', video_id, NULL) IGNORE NULLS) AS clicked
+SELECT DISTINCT user_id, IF(event_type = 'ThumbnailClicked', video_id, NULL) AS clicked
 FROM `${table}`
 WHERE event_ts > @train_as_of AND event_ts <= @as_of AND NOT COALESCE(is_bot, FALSE)
-GROUP BY user_id
 """
 _FINISHED = """
-SELECT user_id, ARRAY_AGG(DISTINCT video_id) AS videos
+SELECT DISTINCT user_id, video_id
 FROM `${table}`
 WHERE as_of = @train_as_of AND max_watch_ratio > @finished_ratio
-GROUP BY user_id
 """
 _TRENDING = "SELECT video_id FROM `${table}` WHERE as_of = @train_as_of ORDER BY rank"
 _CATALOG = "SELECT video_id FROM `${table}` ORDER BY video_id"
@@ -211,12 +210,18 @@ def load_holdout(client: bigquery.Client, settings: Settings, as_of: datetime, h
         "user_video_affinity",
         {"train_as_of": train, "finished_ratio": FINISHED_WATCH_RATIO},
     )
-    finished = {r["user_id"]: set(r["videos"]) for r in finished_rows}
+    finished: dict[str, set[str]] = {}
+    for row in finished_rows:
+        finished.setdefault(row["user_id"], set()).add(row["video_id"])
     trending = [r["video_id"] for r in _query(client, settings, _TRENDING, "video_trending", {"train_as_of": train})]
     catalog = [r["video_id"] for r in _query(client, settings, _CATALOG, "video_catalog", {})]
     if not catalog:  # no catalog loaded: the videos the warehouse has seen stand for it
         catalog = [r["video_id"] for r in _query(client, settings, _SEEN, "events_deduplicated", window)]
-    clicked = {r["user_id"]: set(r["clicked"] or ()) - finished.get(r["user_id"], set()) for r in active}
+    clicked: dict[str, set[str]] = {}
+    for row in active:
+        videos = clicked.setdefault(row["user_id"], set())
+        if row["clicked"] is not None and row["clicked"] not in finished.get(row["user_id"], ()):
+            videos.add(row["clicked"])
     return Holdout(train, as_of, clicked, finished, trending, catalog)
 
 
