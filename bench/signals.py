@@ -28,6 +28,7 @@ from clickstream.core.config import Settings
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 SURFACES = ("home", "search", "up_next", "channel", "notifications")
 ROW = 12  # thumbnails per rendered row
+SESSION_S = 1800
 
 
 def _ago(seconds: np.ndarray) -> np.ndarray:
@@ -44,16 +45,22 @@ def generate(n: int, seed: int = 7) -> tuple[pa.Table, pa.Table, pa.Table]:
     rng = np.random.default_rng(seed)
     users = max(100, n // 50)
     popularity = 1 / np.arange(1, 501) ** 0.8
+    # Sessions of 30 minutes, ~5 events each; every event and every row of thumbnails falls in one
+    # (video_similarity joins events to their session by user and time).
+    sessions_n = max(1, n // 5)
+    session_user = rng.integers(0, users, sessions_n)
+    session_age = rng.uniform(SESSION_S, 35 * 86400, sessions_n)  # some fall outside the 28-day lookback
     video = rng.choice(500, size=n, p=popularity / popularity.sum())
-    user = rng.integers(0, users, size=n)
-    age_s = rng.uniform(0, 35 * 86400, size=n)  # some fall outside the 28-day lookback
-    ts = _ago(age_s)
+    of_session = rng.integers(0, sessions_n, size=n)
+    user = session_user[of_session]
+    age_s = session_age[of_session] - rng.uniform(0, SESSION_S, size=n)
     paused = rng.random(n) < 0.6
     # Impressions: rows of 12 thumbnails, one user, time and surface per row.
     rows_n = max(1, n // ROW)
     shown_n = rows_n * ROW
-    row_user = rng.integers(0, users, size=rows_n)
-    row_age = rng.uniform(10, 35 * 86400, size=rows_n)
+    row_session = rng.integers(0, sessions_n, size=rows_n)
+    row_user = session_user[row_session]
+    row_age = session_age[row_session] - rng.uniform(10, SESSION_S, size=rows_n)
     row_surface = rng.choice(np.array(SURFACES), size=rows_n)
     slot = np.tile(np.arange(1, ROW + 1), rows_n)
     shown_video = rng.choice(500, size=shown_n, p=popularity / popularity.sum())
@@ -134,18 +141,17 @@ def generate(n: int, seed: int = 7) -> tuple[pa.Table, pa.Table, pa.Table]:
         }
     )
     impressions = pa.table(impression_columns, schema=arrow_schema("impressions"))
-    # Sessions: ~5 events each, the videos of consecutive events of one user.
-    sessions_n = max(1, n // 5)
-    start = _ago(rng.uniform(0, 35 * 86400, sessions_n))
+    start = _ago(session_age)
+    end = _ago(session_age - SESSION_S)
     videos = rng.choice(500, size=(sessions_n, 4), p=popularity / popularity.sum())
     session_rows = {
         "session_id": [uuid.uuid4().hex for _ in range(sessions_n)],
-        "user_id": [f"u{u}" for u in rng.integers(0, users, sessions_n)],
+        "user_id": [f"u{u}" for u in session_user],
         "session_start": start,
-        "session_end": start,
-        "window_end": start,
-        "emitted_at": start,
-        "duration_s": np.zeros(sessions_n),
+        "session_end": end,
+        "window_end": end,
+        "emitted_at": end,
+        "duration_s": np.full(sessions_n, float(SESSION_S)),
         "event_count": np.full(sessions_n, 4),
         "video_paused_count": np.full(sessions_n, 2),
         "thumbnail_clicked_count": np.full(sessions_n, 2),

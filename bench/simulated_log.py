@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -22,6 +22,7 @@ from google.cloud import bigquery
 
 from bench.common import START_MS, arrow_schema, load
 from clickstream.core.config import Settings
+from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import Event, ThumbnailClicked, ThumbnailsShown, VideoPaused
 from emitters.simulator import Simulator, TrafficProfile
 
@@ -48,6 +49,7 @@ class SimulatedLog:
     events: pa.Table
     impressions: pa.Table
     sessions: pa.Table
+    catalog: pa.Table
     truth: GroundTruth
     start: datetime
     end: datetime  # the last event's time
@@ -56,6 +58,7 @@ class SimulatedLog:
         load(client, settings.table_id("events"), self.events)
         load(client, settings.table_id("impressions"), self.impressions)
         load(client, settings.table_id("sessions"), self.sessions)
+        load(client, settings.table_id("video_catalog"), self.catalog)
 
 
 def clean_profile(seed: int, exploration: float, viewers: int | None = None, rate: float = 200.0) -> TrafficProfile:
@@ -176,6 +179,9 @@ def simulate(
         events=pa.Table.from_pylist(event_rows, schema=arrow_schema("events")),
         impressions=pa.Table.from_pylist(impression_rows, schema=arrow_schema("impressions")),
         sessions=_sessions_table(sessions),
+        catalog=pa.Table.from_pylist(
+            [asdict(video) for video in generate_videos(profile.catalog_size)], schema=arrow_schema("video_catalog")
+        ),
         truth=simulator.truth(),
         start=utc(first_ms or START_MS),
         end=utc(last_ms),
