@@ -2,9 +2,9 @@
 
 Starts a local stack of its own on free ports in a temporary folder (the emulator for the
 emitter benchmark, both services for latency, the signal job, position bias and the
-recommendations' evaluation), runs each benchmark,
-prints its table, then the cost note derived from this run's figures and a summary, and
-stops what it started. ``--quick`` uses smaller inputs (a smoke run, not figures to quote).
+recommendations' evaluation), runs each benchmark, prints its table, then the cost note
+derived from this run's figures and a summary, and stops what it started. ``--quick`` uses
+smaller inputs (a smoke run, not figures to quote).
 """
 
 from __future__ import annotations
