@@ -1,9 +1,10 @@
 """Every benchmark in one run: ``python -m bench`` (``make bench``).
 
 Starts a local stack of its own on free ports in a temporary folder (the emulator for the
-emitter benchmark, both services for latency and the signal job), runs each benchmark,
-prints its table, then the cost note derived from this run's figures and a summary, and
-stops what it started. ``--quick`` uses smaller inputs (a smoke run, not figures to quote).
+emitter benchmark, both services for latency, the signal job, position bias and the
+recommendations' evaluation), runs each benchmark, prints its table, then the cost note
+derived from this run's figures and a summary, and stops what it started. ``--quick`` uses
+smaller inputs (a smoke run, not figures to quote).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import collector, cost, emitter, latency, pipeline_chain, replay, signals
+from bench import collector, cost, emitter, latency, pipeline_chain, position_bias, recommendations, replay, signals
 from bench.common import machine
 from clickstream.app.local import services
 
@@ -43,6 +44,10 @@ def main() -> None:
         figures |= latency.main(["--seconds", "15" if quick else "60"], base=local)
         print()
         figures |= signals.main(["--sizes", "10000", "100000"] if quick else [], base=local)
+        print()
+        figures |= position_bias.main(["--impressions", "100000" if quick else "1000000"], base=local)
+        print()
+        figures |= recommendations.main(["--impressions", "50000" if quick else "300000"], base=local)
         print()
     figures |= cost.note(figures)
     print(f"\nall benchmarks took {time.monotonic() - started:.0f}s")

@@ -9,6 +9,7 @@ from clickstream.app.commands.common import resolve_endpoints
 from clickstream.app.commands.contract import contract_app
 from clickstream.app.commands.demo import demo_cmd
 from clickstream.app.commands.deploy import deploy_cmd
+from clickstream.app.commands.evaluate import evaluate_cmd
 from clickstream.app.commands.ledger import ledger_cmd
 from clickstream.app.commands.local import local_app
 from clickstream.app.commands.pipeline import pipeline_app, replay_cmd
@@ -23,6 +24,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(collector_app, name="collector")
 app.add_typer(contract_app, name="contract")
 app.add_typer(pipeline_app, name="pipeline")
+signals_app.command("evaluate")(evaluate_cmd)
 app.add_typer(signals_app, name="signals")
 app.add_typer(privacy_app, name="privacy")
 app.command("demo")(demo_cmd)

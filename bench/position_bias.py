@@ -1,0 +1,168 @@
+"""Position bias recovered from a simulated log: estimated theta_k / theta_1 against the truth, and
+Kendall's tau of raw and debiased CTR against the true attractiveness.
+
+The simulator (with exploration: a share of rows has rank 1 swapped with a random rank) runs
+in-process until it has shown ``--impressions`` thumbnails; its impressions, clicks, pauses and
+sessions are loaded into a fresh dataset of the BigQuery stand-in (``bench.simulated_log``), the
+signal job runs, and ``position_propensity`` and ``video_ctr`` are compared with the simulator's
+ground truth. Goals (issue 14): theta_k / theta_1 for slots 1-10 within 10% (relative) of the truth
+on every surface; debiased CTR's tau higher than raw CTR's.
+
+    python -m bench.position_bias [--impressions 1000000] [--exploration 0.05]
+
+Uses a running local stack (``clickstream local up``) or starts one of its own on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from datetime import timedelta
+
+from bench.common import machine, peak_rss_mb, table, warehouse
+from bench.simulated_log import clean_profile, counts, simulate
+from clickstream.app.evaluation import kendall_tau
+from clickstream.app.signals import SignalParams, run_signals
+from clickstream.core.bigquery_clients import bigquery_client
+from clickstream.core.config import Settings
+from clickstream.core.sql import run_script
+
+SLOTS = 10
+GOAL_RELATIVE_ERROR = 0.10
+
+
+def _rows(client, settings: Settings, table_name: str, as_of) -> list[dict]:
+    sql = f"SELECT * FROM `{settings.table_id(table_name)}` WHERE as_of = @as_of"
+    return run_script(client, settings, sql, {"as_of": as_of})
+
+
+def propensity_table(estimates: list[dict], truth_theta: dict[str, tuple[float, ...]]) -> tuple[str, dict[str, float]]:
+    """The per-surface table of theta_k / theta_1 (estimated vs true) and each method's worst relative
+    error over slots 2-10 (slot 1 is 1 by definition; a method may leave it out)."""
+    rows, worst = [], {}
+    by_key = {(r["surface"], r["method"], r["slot"]): r for r in estimates}
+    for surface, method in sorted({(r["surface"], r["method"]) for r in estimates}):
+        if surface not in truth_theta:
+            continue
+        theta = truth_theta[surface]
+        for slot in range(2, SLOTS + 1):
+            row = by_key.get((surface, method, slot))
+            true_ratio = theta[slot - 1] / theta[0]
+            if row is None:
+                rows.append((surface, method, str(slot), f"{true_ratio:.3f}", "-", "-", "-"))
+                worst[method] = float("inf")
+                continue
+            error = abs(row["theta_relative"] - true_ratio) / true_ratio
+            worst[method] = max(worst.get(method, 0.0), error)
+            rows.append(
+                (
+                    surface,
+                    method,
+                    str(slot),
+                    f"{true_ratio:.3f}",
+                    f"{row['theta_relative']:.3f}",
+                    f"{100 * error:.1f}%",
+                    f"{row['impressions']:,}",
+                )
+            )
+    text = table(
+        "theta_k / theta_1 per surface: estimated (position_propensity) vs the simulator's truth",
+        rows,
+        ("surface", "method", "slot", "true", "estimated", "rel. error", "impressions"),
+    )
+    return text, worst
+
+
+def tau_table(ctr: list[dict], attractiveness) -> tuple[str, dict[str, tuple[float, float]]]:
+    """Kendall's tau of raw and debiased CTR against the true attractiveness, per surface and over all
+    (all: each video's impression-weighted means), on the videos with support."""
+    by_surface: dict[str, list[dict]] = defaultdict(list)
+    for r in ctr:
+        if r["supported"]:
+            by_surface[r["surface"]].append(r)
+    pooled: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for r in ctr:
+        if r["supported"]:
+            p = pooled[r["video_id"]]
+            p[0] += r["impressions"]
+            p[1] += r["raw_ctr"] * r["impressions"]
+            p[2] += r["debiased_ctr"] * r["impressions"]
+    groups = {s: [(r["video_id"], r["raw_ctr"], r["debiased_ctr"]) for r in rs] for s, rs in by_surface.items()}
+    groups["all"] = [(v, p[1] / p[0], p[2] / p[0]) for v, p in pooled.items() if p[0]]
+    taus, rows = {}, []
+    for name, videos in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0])):
+        if len(videos) < 2:
+            continue
+        truth = [attractiveness(v) for v, _, _ in videos]
+        raw = kendall_tau([r for _, r, _ in videos], truth)
+        debiased = kendall_tau([d for _, _, d in videos], truth)
+        taus[name] = (raw, debiased)
+        rows.append((name, f"{len(videos):,}", f"{raw:.3f}", f"{debiased:.3f}", f"{debiased - raw:+.3f}"))
+    text = table(
+        "Kendall's tau against the true attractiveness (videos with support)",
+        rows,
+        ("surface", "videos", "raw CTR", "debiased CTR", "gain"),
+    )
+    return text, taus
+
+
+def main(argv: list[str] | None = None, base: Settings | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--impressions", type=int, default=1_000_000)
+    parser.add_argument("--exploration", type=float, default=0.05, help="share of rows with a swap_first")
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    log = simulate(args.impressions, clean_profile(args.seed, args.exploration))
+    simulated_s = time.perf_counter() - started
+    sizes = counts(log)
+    shown = sizes["impressions"]
+    print(
+        f"simulated {shown:,} impressions, {log.events.num_rows:,} events, {sizes['sessions']:,} sessions "
+        f"in {simulated_s:.1f}s ({shown / simulated_s:,.0f} impressions/s), exploration {args.exploration:.0%}"
+    )
+    as_of = (log.end + timedelta(seconds=1)).replace(microsecond=0)
+    with warehouse(base, "bench_bias") as settings:
+        client = bigquery_client(settings)
+        started = time.perf_counter()
+        log.load_into(client, settings)
+        loaded_s = time.perf_counter() - started
+        started = time.perf_counter()
+        written = run_signals(client, settings, SignalParams(as_of=as_of))
+        job_s = time.perf_counter() - started
+        estimates = _rows(client, settings, "position_propensity", as_of)
+        ctr = _rows(client, settings, "video_ctr", as_of)
+    print(
+        f"loaded in {loaded_s:.1f}s; signal job {job_s:.1f}s ({shown / job_s:,.0f} impressions/s); "
+        f"rows written: {', '.join(f'{k}={v}' for k, v in written.items())}; peak memory {peak_rss_mb():.0f} MB"
+    )
+    print()
+    text, worst = propensity_table(estimates, log.truth.theta)
+    print(text)
+    for method, error in sorted(worst.items()):
+        verdict = "met" if error <= GOAL_RELATIVE_ERROR else "NOT met"
+        goal = f"goal <= {GOAL_RELATIVE_ERROR:.0%} on every surface: {verdict}"
+        print(f"{method}: worst relative error over slots 2-{SLOTS}: {100 * error:.1f}% ({goal})")
+    print()
+    text, taus = tau_table(ctr, log.truth.attractiveness)
+    print(text)
+    if "all" in taus:
+        raw, debiased = taus["all"]
+        closer = "yes" if debiased > raw else "NO"
+        print(f"debiased CTR ranks closer to the truth: {closer} ({raw:.3f} -> {debiased:.3f})")
+    print(f"({machine()})")
+    figures = {
+        "position_bias_impressions": float(shown),
+        "position_bias_job_s": job_s,
+    }
+    for method, error in worst.items():
+        figures[f"position_bias_worst_rel_error_{method}"] = error
+    for name, (raw, debiased) in taus.items():
+        figures[f"position_bias_tau_raw_{name}"] = raw
+        figures[f"position_bias_tau_debiased_{name}"] = debiased
+    return figures
+
+
+if __name__ == "__main__":
+    main()
