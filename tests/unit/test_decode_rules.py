@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 from dataclasses import replace
 
 import pytest
 
+from clickstream.core import attributes as attr
 from clickstream.core import contract
+from clickstream.core.reasons import Reason
 from clickstream.core.sealing import open_sealed
 from emitters.events import Exploration, ShownThumbnail, ThumbnailClicked, ThumbnailsShown, VideoPaused
 from pipelines.messages import RawMessage, raw_from_dead_letter
+from pipelines.rules.collect import rejected_dead_letter
 from pipelines.rules.decode import Limits, correct_clock_skew, decode_and_validate
-from tests.support.keys import keyring
+from tests.support.collector_items import json_item
+from tests.support.keys import keyring, pseudonym
 from tests.support.teststream import T0_MS, clicked, message, paused, shown
 
 LIMITS = Limits(max_age_ms=3 * 86_400_000)
@@ -315,3 +321,47 @@ def test_a_thumbnails_shown_dead_letter_replays_into_the_same_row() -> None:
     _, payload = stored["payload"]
     assert stored["user_id"] == good["user_id"] and stored["client"]["user_agent"] == ""
     assert [i["impression_id"] for i in payload["items"]] == ["imp-1", "imp-1"]
+
+
+def _collector_rejected(item: dict) -> dict:
+    raw = RawMessage(
+        data=json.dumps(item).encode(),
+        attributes={attr.REJECT_REASON: Reason.CONTRACT_VIOLATION, attr.REJECT_DETAIL: "items[0].slot: 'x'"},
+        message_id="r-1",
+        publish_time_ms=T0_MS,
+    )
+    return rejected_dead_letter(raw, keyring(), now_ms=T0_MS)
+
+
+def _shown_item(**payload_changes) -> dict:
+    payload = {
+        "request_id": "req-1",
+        "surface": "home",
+        "experiment_ids": ["exp-a"],
+        "items": [{"video_id": "vid-000001", "impression_id": "imp-1", "slot": "x", "rank": 1}],
+        **payload_changes,
+    }
+    return json_item(event_type="ThumbnailsShown", payload=payload)
+
+
+def test_a_json_thumbnails_shown_dead_letter_is_pseudonymised_not_sealed() -> None:
+    row = _collector_rejected(_shown_item())
+    assert row["payload_ids"] == "pseudonymised"
+    stored = json.loads(base64.b64decode(row["payload"]))
+    assert stored["user_id"] == pseudonym("raw-user-ann") and "user_agent" not in stored["client"]
+    assert stored["payload"]["items"][0]["impression_id"] == "imp-1"
+    assert stored["payload"]["experiment_ids"] == ["exp-a"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"items": [{"video_id": "v", "impression_id": "i", "slot": 1, "rank": 1, "viewer": "alice@example.com"}]},
+        {"experiment_ids": [{"who": "alice@example.com"}]},
+    ],
+    ids=["unknown-item-field", "object-in-a-string-list"],
+)
+def test_a_json_thumbnails_shown_with_unknown_fields_in_its_lists_is_sealed(changes) -> None:
+    row = _collector_rejected(_shown_item(**changes))
+    assert row["payload_ids"] == "encrypted"
+    assert b"alice@example.com" not in base64.b64decode(row["payload"])
