@@ -27,6 +27,7 @@ from clickstream.core.pseudonyms import Keyring
 from clickstream.core.reasons import Reason, Stage
 from pipelines.messages import RawMessage
 from pipelines.rules import pseudonymise
+from pipelines.rules.enrich import SHOWN
 from pipelines.rules.privacy_filter import GRANTED
 from pipelines.rules.tracing import collector_columns, trace_columns
 from pipelines.timefmt import iso, parse_iso_ms
@@ -49,7 +50,6 @@ _BRANCH_TYPE = {
     _THUMBNAIL_CLICKED: "ThumbnailClicked",
     _THUMBNAILS_SHOWN: "ThumbnailsShown",
 }
-SHOWN = "ThumbnailsShown"  # the event type that becomes impressions rows, not an events row
 
 
 @dataclass(frozen=True)
