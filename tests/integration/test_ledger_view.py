@@ -203,3 +203,61 @@ def test_filtered_messages_are_outcomes_and_stored_bots_are_counted(stack: Setti
     assert ledger.dead_letters == {"warehouse_rejected": 1}
     assert (ledger.redelivered, ledger.replayed, ledger.doubled) == (1, 1, 0)
     assert ledger.balances(7)
+
+
+def _impression(message_id: str, event_id: str, impression_id: str, published: datetime, processed: datetime) -> dict:
+    slot = int(impression_id.rsplit("-", 1)[-1])
+    return dict(
+        event_id=event_id, impression_id=impression_id, schema_version="1.3", event_ts=_ts(published),
+        client_event_ts=_ts(published), publish_time=_ts(published), user_id="u", device_id="d",
+        request_id=f"req-{event_id}", surface="home", experiment_ids=[], video_id=f"v-{slot}", slot=slot, rank=slot,
+        items_shown=3, catalog_hit=True, message_id=message_id, processed_at=_ts(processed),
+    )  # fmt: skip
+
+
+def _shown(message_id: str, event_id: str, published: datetime, processed: datetime, slots=(1, 2, 3)) -> list[dict]:
+    return [_impression(message_id, event_id, f"imp-{event_id}-{k}", published, processed) for k in slots]
+
+
+def test_a_thumbnails_shown_is_one_stored_message_however_many_impressions_it_made(stack: Settings) -> None:
+    settings = stack.isolated("impressions")
+    provisioning.provision(settings)
+    client = bigquery_client(settings)
+    s, replay = timedelta(seconds=1), T0 + timedelta(hours=1)
+    rows = {
+        "impressions": [
+            *_shown("21", "e-21", T0, T0 + s),  # a row of three thumbnails: one message stored
+            *[{**r, "is_bot": True} for r in _shown("22", "e-22", T0, T0 + s)],  # a crawler was shown a row
+            # Message 24: the warehouse refused its third impression; a replay put it back.
+            *_shown("24", "e-24", T0, T0 + s, slots=(1, 2)),
+            *[{**r, "replayed_at": _ts(replay)} for r in _shown("24", "e-24", T0, replay + s, slots=(3,))],
+        ],
+        "events": [_event("20", "e-20", T0, T0 + s)],  # the click after it
+        "duplicates": [_duplicate("23", "e-21", T0, T0 + 2 * s)],  # message 21's event delivered again
+        "dead_letters": [
+            _dead("25", "e-25", T0, T0 + s, reason="duplicate_impression_id", event_type="ThumbnailsShown"),
+            _dead("24", "e-24", T0, T0 + s, stage="sink", reason="warehouse_rejected", refused_table="impressions"),
+        ],
+    }
+    for table, table_rows in rows.items():
+        assert client.insert_rows_json(settings.table_id(table), table_rows) == [], table
+
+    ledger = read_ledger(client, settings)
+    # 20 (an event), 21, 22 and 24 (impressions) stored; 23 a duplicate; 25 dead-lettered.
+    assert (ledger.stored, ledger.impressions, ledger.bots) == (4, 3, 1)
+    assert ledger.duplicates == 1 and ledger.dead_letters == {"duplicate_impression_id": 1}
+    # Message 24's refused row was recovered by the replay: its dead letter is lineage, not an outcome.
+    assert (ledger.replayed, ledger.redelivered, ledger.doubled) == (1, 0, 0)
+    assert ledger.balances(6)
+
+
+def test_an_impression_stored_twice_does_not_balance(stack: Settings) -> None:
+    settings = stack.isolated("impressions_twice")
+    provisioning.provision(settings)
+    client = bigquery_client(settings)
+    s = timedelta(seconds=1)
+    rows = [*_shown("31", "e-31", T0, T0 + s), *_shown("31", "e-31", T0, T0 + 9 * s, slots=(2,))]
+    assert client.insert_rows_json(settings.table_id("impressions"), rows) == []
+    ledger = read_ledger(client, settings)
+    assert (ledger.stored, ledger.impressions, ledger.doubled) == (1, 1, 1)
+    assert not ledger.balances(1)
