@@ -3,15 +3,22 @@ each case of "where did this message go" the end-to-end runs rarely or never pro
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from clickstream.app import provisioning
+from clickstream.app.local import runner
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.ledger import read_ledger
 from clickstream.core.tables import table_specs
+from emitters.events import ShownThumbnail
+from emitters.publisher import EventPublisher, PublisherConfig
+from tests.support.teststream import T0_MS, clicked, shown
 
 pytestmark = pytest.mark.integration
 
@@ -261,3 +268,70 @@ def test_an_impression_stored_twice_does_not_balance(stack: Settings) -> None:
     ledger = read_ledger(client, settings)
     assert (ledger.stored, ledger.impressions, ledger.doubled) == (1, 1, 1)
     assert not ledger.balances(1)
+
+
+def _rows(client, settings: Settings, table: str, columns: str) -> list[tuple]:
+    result = client.query(f"SELECT {columns} FROM `{settings.table_id(table)}`").result()
+    return sorted(tuple(row.values()) for row in result)
+
+
+def test_thumbnails_shown_through_the_emulator_and_the_pipeline_each_end_in_one_place(
+    stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real emulator, real streaming pipeline, the BigQuery stand-in: a row of thumbnails shown
+    and delivered twice, a row of one thumbnail, an invalid row and a click; each message ends in
+    exactly one place, and the ledger balances with impressions in the traffic."""
+    settings = stack.isolated("shown_e2e")
+    provisioning.provision(settings)
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", settings.pubsub_emulator_host)
+    client = bigquery_client(settings)
+    now_s = (time.time_ns() // 1_000_000 - T0_MS) / 1000  # recent events: none is too old
+
+    def recent(event, at_s: float):
+        return replace(event, event_ts_ms=T0_MS + int(at_s * 1000), sent_at_ms=None)
+
+    row = recent(shown("amy", 0, request_id="req-a"), now_s - 5)
+    lone = recent(shown("bob", 0, videos=("vid-000002",), request_id="req-b"), now_s - 4)
+    twice = (ShownThumbnail("vid-000001", "imp-x", 1, 1), ShownThumbnail("vid-000002", "imp-x", 2, 2))
+    bad = recent(shown("cal", 0, items=twice, request_id="req-c"), now_s - 3)
+    click = recent(clicked("amy", 0), now_s - 2)
+    published = [row, row, lone, bad, click]  # `row` twice: the same event in two messages
+
+    results: dict[str, object] = {}
+    stop = runner.LocalStop(max_runtime_s=90, idle_stop_s=15)
+    thread = threading.Thread(
+        target=lambda: results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
+    )
+    thread.start()
+    time.sleep(5)  # let the pipeline subscribe
+    with EventPublisher(PublisherConfig.from_settings(settings)) as publisher:
+        for event in published:
+            publisher.publish(event)
+        report = publisher.flush(timeout=30)
+    assert report.delivered == len(published), report
+
+    deadline = time.monotonic() + 60
+    while read_ledger(client, settings).accounted < len(published) and time.monotonic() < deadline:
+        time.sleep(2)
+    thread.join(timeout=120)
+    assert "result" in results, "the pipeline thread did not finish"
+
+    ledger = read_ledger(client, settings)
+    assert ledger.balances(len(published)), ledger
+    assert (ledger.stored, ledger.impressions, ledger.duplicates) == (3, 2, 1), ledger
+    assert ledger.dead_letters == {"duplicate_impression_id": 1}, ledger
+    assert (ledger.redelivered, ledger.doubled) == (0, 0), ledger
+    # Where each went: the rows shown as impressions (one per thumbnail), the click as the one event.
+    assert _rows(client, settings, "impressions", "event_id, impression_id, slot, catalog_hit") == sorted(
+        [
+            (row.event_id, "req-a-1", 1, True),
+            (row.event_id, "req-a-2", 2, True),
+            (row.event_id, "req-a-3", 3, False),
+            (lone.event_id, "req-b-1", 1, True),
+        ]
+    )
+    assert _rows(client, settings, "events", "event_id, event_type") == [(click.event_id, "ThumbnailClicked")]
+    assert _rows(client, settings, "duplicates", "event_id") == [(row.event_id,)]
+    assert _rows(client, settings, "dead_letters", "event_id, reason, payload_ids") == [
+        (bad.event_id, "duplicate_impression_id", "pseudonymised")
+    ]
