@@ -10,12 +10,13 @@ from apache_beam.transforms import window
 
 from clickstream.core.tables import CATALOG_TABLE, DELETION_REQUESTS_TABLE, table_specs
 from pipelines.options import ClickstreamOptions
-from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED
+from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED, IMPRESSIONS
 from pipelines.transforms.bigquery_sink import WriteRows
 from pipelines.transforms.collect import RejectedToDeadLetters
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import CatalogSideInput, EnrichEvents
+from pipelines.transforms.impressions import RouteImpressions
 from pipelines.transforms.park import ParkRefusedDeadLetters
 from pipelines.transforms.privacy_filter import PrivacyFilter, erased_users_side_input
 from pipelines.transforms.sessionize import Sessionize
@@ -24,6 +25,7 @@ from pipelines.transforms.sessionize import Sessionize
 @dataclass
 class Outputs:
     events: beam.PCollection
+    impressions: beam.PCollection  # one row per thumbnail of each stored ThumbnailsShown
     sessions: beam.PCollection
     dead_letters: beam.PCollection  # from the collector's rejects and decode/validate; sink rejections join at the sink
     duplicates: beam.PCollection
@@ -37,7 +39,7 @@ def process(
     rejected: beam.PCollection | None = None,
     erased: beam.PCollection | None = None,
 ) -> Outputs:
-    """RawMessages -> enriched events, session panes, dead letters and filtered rows (no I/O).
+    """RawMessages -> enriched events, impressions, session panes, dead letters and filtered rows (no I/O).
     ``rejected``: the messages of the collector's rejected topic, one ``collect`` dead letter
     each. ``erased``: the erased users (``erased_users_input``); None means nobody (tests of
     other stages; the streaming and replay entry points always pass it)."""
@@ -51,7 +53,10 @@ def process(
         erased, options.consent_default, options.erased_user_suppression_days
     )
     deduplicated = kept[EVENTS] | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s, streaming)
-    events = deduplicated[EVENTS] | "EnrichEvents" >> EnrichEvents(catalog)
+    enriched = deduplicated[EVENTS] | "EnrichEvents" >> EnrichEvents(catalog)
+    # What was shown leaves here: impressions rows, no events row, no part of a session.
+    routed = enriched | "RouteImpressions" >> RouteImpressions()
+    events = routed[EVENTS]
     sessions = events | "Sessionize" >> Sessionize(
         options.session_gap_s, options.allowed_lateness_s, options.early_firing_s if streaming else 0, streaming
     )
@@ -63,6 +68,7 @@ def process(
         dead_letters = (dead_letters, collected) | "DeadLettersWithRejected" >> beam.Flatten()
     return Outputs(
         events=events,
+        impressions=routed[IMPRESSIONS],
         sessions=sessions,
         dead_letters=dead_letters,
         duplicates=deduplicated[DUPLICATES],
@@ -105,7 +111,7 @@ def erased_users_input(pipeline: beam.Pipeline, options: ClickstreamOptions) -> 
 
 
 def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
-    """The five sinks; rows any table refuses become dead letters too, and a dead letter the
+    """The six sinks; rows any table refuses become dead letters too, and a dead letter the
     dead_letters table refuses is parked on Pub/Sub (``transforms.park``)."""
     project = options.bq_project or options.view_as(GoogleCloudOptions).project
     specs = table_specs()
@@ -124,6 +130,7 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
         )
 
     rejected_events = write("WriteEvents", outputs.events, "events")
+    rejected_impressions = write("WriteImpressions", outputs.impressions, "impressions")
     rejected_duplicates = write("WriteDuplicates", outputs.duplicates, "duplicates")
     rejected_filtered = write("WriteFiltered", outputs.filtered, "filtered")
     rejected_sessions = write("WriteSessions", outputs.sessions, "sessions") | (
@@ -132,6 +139,7 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
     all_dead = (
         outputs.dead_letters,
         rejected_events,
+        rejected_impressions,
         rejected_duplicates,
         rejected_filtered,
         rejected_sessions,

@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 UNREADABLE = "unreadable"
 REFUSED = "refused"
 # The tables a refused row can go back to: the Outputs fields the sinks write.
-_REINSERTABLE = ("events", "sessions", "dead_letters", "duplicates", "filtered")
+_REINSERTABLE = ("events", "impressions", "sessions", "dead_letters", "duplicates", "filtered")
 TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
 
 
@@ -311,7 +311,7 @@ def _refused_rows(refused: tuple[str, dict[str, Any]], table: str) -> list[dict[
 
 def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_at: str) -> Outputs:
     """The replay's outputs, each with the refused rows of its table added, the dead letters
-    with the inputs that were not messages, and every events/dead_letters/duplicates/filtered row
+    with the inputs that were not messages, and every events/impressions/dead_letters/duplicates/filtered row
     stamped with ``replayed_at`` (the ledger's lineage)."""
     merged = {}
     for name in _REINSERTABLE:

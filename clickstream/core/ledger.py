@@ -51,6 +51,9 @@ class Ledger:
     # Of the stored events, those enrichment marked as a bot's: stored (and counted in ``stored``),
     # but in no session and no signal.
     bots: int = 0
+    # Of the stored messages, the ThumbnailsShown ones: stored as impressions rows (one per
+    # thumbnail shown), counted once per message like every stored event.
+    impressions: int = 0
 
     @property
     def dead_lettered(self) -> int:
@@ -84,7 +87,8 @@ class Ledger:
 
 
 def ledger_from_rows(rows: list[dict[str, Any]]) -> Ledger:
-    """Fold ``sql/ledger/summary.sql`` rows (outcome, reason, not_input_because, n, doubled, generated_ids, bots)."""
+    """Fold ``sql/ledger/summary.sql`` rows (outcome, reason, not_input_because, n, doubled, generated_ids, bots,
+    impressions)."""
     ledger = Ledger()
     for row in rows:
         n, outcome, reason, why = int(row["n"]), row["outcome"], row["reason"], row.get("not_input_because")
@@ -107,6 +111,7 @@ def ledger_from_rows(rows: list[dict[str, Any]]) -> Ledger:
             ledger.stored += n
             ledger.generated_ids += int(row.get("generated_ids") or 0)
             ledger.bots += int(row.get("bots") or 0)
+            ledger.impressions += int(row.get("impressions") or 0)
         elif outcome == Outcome.DUPLICATE:
             ledger.duplicates += n
         elif outcome == Outcome.DEAD_LETTER:

@@ -56,6 +56,10 @@ class Reason(StrEnum):
     INVALID_RANK = "invalid_rank"
     MISSING_SURFACE = "missing_surface"
     MISSING_IMPRESSION_ID = "missing_impression_id"
+    MISSING_REQUEST_ID = "missing_request_id"  # a ThumbnailsShown row without its recommender request
+    NO_ITEMS = "no_items"  # a ThumbnailsShown row that showed nothing
+    TOO_MANY_ITEMS = "too_many_items"  # more thumbnails in one row than validation.json allows
+    DUPLICATE_IMPRESSION_ID = "duplicate_impression_id"  # two thumbnails of one row with one impression_id
     EVENT_TIME_IN_FUTURE = "event_time_in_future"
     EVENT_TIME_TOO_OLD = "event_time_too_old"
     INVALID_VALUE = "invalid_value"  # a value the checks above did not foresee

@@ -27,6 +27,7 @@ from clickstream.core.pseudonyms import Keyring
 from clickstream.core.reasons import Reason, Stage
 from pipelines.messages import RawMessage
 from pipelines.rules import pseudonymise
+from pipelines.rules.enrich import SHOWN
 from pipelines.rules.privacy_filter import GRANTED
 from pipelines.rules.tracing import collector_columns, trace_columns
 from pipelines.timefmt import iso, parse_iso_ms
@@ -38,11 +39,17 @@ _POSITION = _RULES["position"]
 _DURATION_MAX_MS = _RULES["duration"]["max_ms"]
 _RATE = _RULES["playback_rate"]
 _SLOT_RANK = _RULES["slot_rank"]
+_SHOWN_ITEMS = _RULES["shown_items"]
 _CROSS_CHECKED_ATTRIBUTES = ("event_id", "event_type", "schema_version")
 
 _VIDEO_PAUSED = contract.payload_branch("VideoPaused")
 _THUMBNAIL_CLICKED = contract.payload_branch("ThumbnailClicked")
-_BRANCH_TYPE = {_VIDEO_PAUSED: "VideoPaused", _THUMBNAIL_CLICKED: "ThumbnailClicked"}
+_THUMBNAILS_SHOWN = contract.payload_branch("ThumbnailsShown")
+_BRANCH_TYPE = {
+    _VIDEO_PAUSED: "VideoPaused",
+    _THUMBNAIL_CLICKED: "ThumbnailClicked",
+    _THUMBNAILS_SHOWN: "ThumbnailsShown",
+}
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,7 @@ def _check_attributes(record: dict[str, Any], attributes: dict[str, str]) -> Non
 def _validate(
     record: dict[str, Any], raw: RawMessage, limits: Limits, now_ms: int, pseudonym: Callable[[str], str]
 ) -> Outcome:
-    """All checks first, then one row literal: this runs once per message, so it stays lean."""
+    """All checks first, then the row: this runs once per message, so it stays lean."""
     event_type = record["event_type"]
     branch, payload = record["payload"]
     if event_type not in contract.EVENT_TYPES:
@@ -160,7 +167,10 @@ def _validate(
         raise _Invalid(Reason.MISSING_USER_ID, "user_id is empty")
     if _blank(record["device_id"]):
         raise _Invalid(Reason.MISSING_DEVICE_ID, "device_id is empty")
-    if _blank(payload["video_id"]):
+    shown = event_type == SHOWN
+    if shown:
+        _check_shown(payload)
+    elif _blank(payload["video_id"]):
         raise _Invalid(Reason.MISSING_VIDEO_ID, "video_id is empty")
     client_ts, sent_at = record["event_ts"], record["sent_at"]
     publish_ms = raw.publish_time_ms
@@ -187,12 +197,8 @@ def _validate(
                 Reason.INVALID_PLAYBACK_RATE,
                 f"playback_rate={rate} is not in ({_RATE['min_exclusive']}, {_RATE['max']}]",
             )
-    else:
-        low, high = _SLOT_RANK["min"], _SLOT_RANK["max"]
-        if not low <= payload["slot"] <= high:
-            raise _Invalid(Reason.INVALID_SLOT, f"slot={payload['slot']} is not in [{low}, {high}]")
-        if not low <= payload["rank"] <= high:
-            raise _Invalid(Reason.INVALID_RANK, f"rank={payload['rank']} is not in [{low}, {high}]")
+    elif not shown:
+        _check_slot_rank(payload, "")
         if _blank(payload["surface"]):
             raise _Invalid(Reason.MISSING_SURFACE, "surface is empty")
         if _blank(payload["impression_id"]):
@@ -211,7 +217,7 @@ def _validate(
     client = record["client"]
     consent = record.get("consent")  # None: no record (before 1.2, or the client sent none)
     client_iso = iso(client_ts)
-    row = {
+    envelope = {
         "event_id": event_id,
         "event_type": event_type,
         "schema_version": record["schema_version"],
@@ -227,6 +233,17 @@ def _validate(
         "app_version": client["app_version"],
         "user_agent": client["user_agent"],
         "locale": client.get("locale"),
+        "message_id": raw.message_id,
+        "consent_analytics": consent["analytics"] if consent else None,
+        "consent_personalization": consent["personalization"] if consent else None,
+        "consent_policy_version": consent["policy_version"] if consent else None,
+        **trace_columns(raw.attributes),
+        **collector_columns(raw.attributes),
+    }
+    if shown:
+        return Outcome(event={**envelope, **_shown_columns(payload)}, event_ts_ms=event_ts)
+    row = {
+        **envelope,
         "video_id": payload["video_id"],
         "position_ms": position if paused else None,
         "video_duration_ms": duration if paused else None,
@@ -238,14 +255,70 @@ def _validate(
         "rank": None if paused else payload["rank"],
         "recommendation_request_id": None if paused else payload["recommendation_request_id"],
         "thumbnail_variant": None if paused else payload.get("thumbnail_variant"),
-        "message_id": raw.message_id,
-        "consent_analytics": consent["analytics"] if consent else None,
-        "consent_personalization": consent["personalization"] if consent else None,
-        "consent_policy_version": consent["policy_version"] if consent else None,
-        **trace_columns(raw.attributes),
-        **collector_columns(raw.attributes),
     }
     return Outcome(event=row, event_ts_ms=event_ts)
+
+
+def _check_slot_rank(item: dict[str, Any], where: str) -> None:
+    low, high = _SLOT_RANK["min"], _SLOT_RANK["max"]
+    if not low <= item["slot"] <= high:
+        raise _Invalid(Reason.INVALID_SLOT, f"{where}slot={item['slot']} is not in [{low}, {high}]")
+    if not low <= item["rank"] <= high:
+        raise _Invalid(Reason.INVALID_RANK, f"{where}rank={item['rank']} is not in [{low}, {high}]")
+
+
+def _check_shown(payload: dict[str, Any]) -> None:
+    """A ThumbnailsShown row (``shown_items``, ``shown_text``, ``slot_rank`` of validation.json).
+    One bad thumbnail refuses the whole row: its impressions are one observation of what the
+    viewer was shown, and a partial row would bias the position estimates it feeds."""
+    if _blank(payload["request_id"]):
+        raise _Invalid(Reason.MISSING_REQUEST_ID, "request_id is empty")
+    if _blank(payload["surface"]):
+        raise _Invalid(Reason.MISSING_SURFACE, "surface is empty")
+    items = payload["items"]
+    if len(items) < _SHOWN_ITEMS["min"]:
+        raise _Invalid(Reason.NO_ITEMS, f"{len(items)} items, fewer than {_SHOWN_ITEMS['min']}")
+    if len(items) > _SHOWN_ITEMS["max"]:
+        raise _Invalid(Reason.TOO_MANY_ITEMS, f"{len(items)} items, more than {_SHOWN_ITEMS['max']}")
+    seen: set[str] = set()
+    for k, item in enumerate(items):
+        where = f"items[{k}]."
+        _check_slot_rank(item, where)
+        if _blank(item["video_id"]):
+            raise _Invalid(Reason.MISSING_VIDEO_ID, f"{where}video_id is empty")
+        impression_id = item["impression_id"]
+        if _blank(impression_id):
+            raise _Invalid(Reason.MISSING_IMPRESSION_ID, f"{where}impression_id is empty")
+        if impression_id in seen:
+            raise _Invalid(Reason.DUPLICATE_IMPRESSION_ID, f"{where}impression_id {impression_id!r} appears twice")
+        seen.add(impression_id)
+
+
+def _shown_columns(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a ThumbnailsShown adds to the envelope columns: the row's request and its items, which
+    become ``impressions`` rows after enrichment (``rules.impressions``)."""
+    exploration = payload.get("exploration")
+    return {
+        "request_id": payload["request_id"],
+        "surface": payload["surface"],
+        "model_version": payload.get("model_version"),
+        "experiment_ids": list(payload.get("experiment_ids") or ()),
+        "exploration_method": exploration["method"] if exploration else None,
+        "exploration_swapped_rank": exploration["swapped_rank"] if exploration else None,
+        "exploration_propensity": exploration["propensity"] if exploration else None,
+        "items": [
+            {
+                "video_id": item["video_id"],
+                "impression_id": item["impression_id"],
+                "slot": item["slot"],
+                "rank": item["rank"],
+                "grid_row": item.get("row"),
+                "grid_col": item.get("col"),
+                "visible_ms": item.get("visible_ms"),
+            }
+            for item in payload["items"]
+        ],
+    }
 
 
 def _dead(

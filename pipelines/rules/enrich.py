@@ -13,6 +13,9 @@ from typing import Any
 from crawleruseragents import is_crawler
 from ua_parser import parse as parse_ua
 
+# The event type whose enriched row becomes impressions (``rules.impressions``), not an events row.
+SHOWN = "ThumbnailsShown"
+
 CatalogEntry = dict[str, Any]  # title, category, duration_ms, creator_id
 
 
@@ -52,8 +55,33 @@ def watch_ratio(position_ms: int | None, duration_ms: int | None) -> float | Non
     return min(position_ms / duration_ms, 1.0)
 
 
+def _client_columns(row: dict[str, Any], processed_at: str) -> None:
+    """Parsed UA and bot verdict in place of the raw User-Agent, and when: every event type's."""
+    user_agent = row["user_agent"] or ""
+    row["device_family"], row["os_family"], row["browser_family"] = parse_user_agent(user_agent)
+    row["bot_reason"] = bot_reason(user_agent)
+    row["is_bot"] = row["bot_reason"] is not None
+    row["user_agent"] = None  # parsed above, never stored
+    row["processed_at"] = processed_at
+
+
+def _enrich_shown(event: dict[str, Any], catalog: dict[str, CatalogEntry], processed_at: str) -> dict[str, Any]:
+    """A ThumbnailsShown: the catalog's category for each thumbnail (``impressions`` keeps it per row)."""
+    row = dict(event)
+    items = []
+    for item in event["items"]:
+        entry = catalog.get(item["video_id"])
+        items.append({**item, "catalog_hit": entry is not None, "video_category": entry["category"] if entry else None})
+    row["items"] = items
+    _client_columns(row, processed_at)
+    return row
+
+
 def enrich(event: dict[str, Any], catalog: dict[str, CatalogEntry], processed_at: str) -> dict[str, Any]:
-    """The ``events`` row: catalog fields (flagged when missing), parsed UA, watch ratio."""
+    """The ``events`` row: catalog fields (flagged when missing), parsed UA, watch ratio; for a
+    ThumbnailsShown, the enriched event its ``impressions`` rows are made of (``rules.impressions``)."""
+    if event["event_type"] == SHOWN:
+        return _enrich_shown(event, catalog, processed_at)
     entry = catalog.get(event["video_id"])
     row = dict(event)
     row["catalog_hit"] = entry is not None
@@ -63,10 +91,5 @@ def enrich(event: dict[str, Any], catalog: dict[str, CatalogEntry], processed_at
     if row["event_type"] == "VideoPaused" and row["video_duration_ms"] is None and entry:
         row["video_duration_ms"] = entry["duration_ms"]
     row["watch_ratio"] = watch_ratio(row["position_ms"], row["video_duration_ms"])
-    user_agent = row["user_agent"] or ""
-    row["device_family"], row["os_family"], row["browser_family"] = parse_user_agent(user_agent)
-    row["bot_reason"] = bot_reason(user_agent)
-    row["is_bot"] = row["bot_reason"] is not None
-    row["user_agent"] = None  # parsed above, never stored
-    row["processed_at"] = processed_at
+    _client_columns(row, processed_at)
     return row

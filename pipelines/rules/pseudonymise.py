@@ -135,8 +135,14 @@ class _SealNamed(Exception):
         self.user = user
 
 
-# The JSON shape of an event: field name -> the shape of its value (None: a plain value).
-_Shape = dict[str, Any] | None
+# The JSON shape of an event: field name -> the shape of its value (None: a plain value,
+# ``_ListOf``: an Avro array, e.g. ThumbnailsShown's ``items`` and ``experiment_ids``).
+_Shape = Any
+
+
+@dataclass(frozen=True, slots=True)
+class _ListOf:
+    item: _Shape
 
 
 def _shape_of(avro_type: Any, named: dict[str, _Shape]) -> _Shape:
@@ -145,6 +151,8 @@ def _shape_of(avro_type: Any, named: dict[str, _Shape]) -> _Shape:
         return {name: sub for shape in shapes for name, sub in shape.items()} if shapes else None
     if isinstance(avro_type, str):
         return named.get(avro_type.rsplit(".", 1)[-1])
+    if isinstance(avro_type, dict) and avro_type.get("type") == "array":
+        return _ListOf(_shape_of(avro_type["items"], named))
     if isinstance(avro_type, dict) and avro_type.get("type") == "record":
         shape = {field["name"]: _shape_of(field["type"], named) for field in avro_type["fields"]}
         named[avro_type["name"]] = shape
@@ -155,6 +163,10 @@ def _shape_of(avro_type: Any, named: dict[str, _Shape]) -> _Shape:
 def _merge(a: _Shape, b: _Shape) -> _Shape:
     if a is None or b is None:
         return a if b is None else b
+    if isinstance(a, _ListOf) or isinstance(b, _ListOf):
+        # One field name is a list in one branch and not in another: no payload type does that.
+        assert isinstance(a, _ListOf) and isinstance(b, _ListOf), "a field is a list in one branch only"
+        return _ListOf(_merge(a.item, b.item))
     return {name: _merge(a.get(name), b.get(name)) for name in a.keys() | b.keys()}
 
 
@@ -172,6 +184,8 @@ def _known(value: Any, shape: _Shape) -> bool:
     has a plain value counts as unknown: it could hold anything)."""
     if shape is None:
         return not isinstance(value, dict | list)
+    if isinstance(shape, _ListOf):
+        return isinstance(value, list) and all(_known(item, shape.item) for item in value)
     if not isinstance(value, dict):
         return not isinstance(value, list)
     for name, item in value.items():

@@ -7,3 +7,4 @@ EVENTS = "events"
 DEAD_LETTERS = "dead_letters"
 DUPLICATES = "duplicates"
 FILTERED = "filtered"  # the privacy filter's side output (pipelines.transforms.privacy_filter)
+IMPRESSIONS = "impressions"  # RouteImpressions' side output (pipelines.transforms.impressions)

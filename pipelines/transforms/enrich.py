@@ -57,8 +57,10 @@ class EnrichFn(beam.DoFn):
     def process(self, event: dict[str, Any], catalog: dict[str, CatalogEntry]):
         row = enrich(event, catalog, iso(time.time_ns() // 1_000_000))
         self.enriched.inc()
-        if not row["catalog_hit"]:
-            self.catalog_misses.inc()
+        # A ThumbnailsShown has a catalog entry per thumbnail: each one missing counts.
+        misses = sum(not item["catalog_hit"] for item in row["items"]) if "items" in row else not row["catalog_hit"]
+        if misses:
+            self.catalog_misses.inc(misses)
         yield row  # keeps the event-time timestamp of the input
 
 

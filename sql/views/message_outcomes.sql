@@ -33,6 +33,12 @@
 -- topic): an input like any other. event_id_generated is TRUE on a stored event whose id the
 -- collector made; is_bot is TRUE on a stored event enrichment marked as a bot's (it is stored,
 -- and counted as stored: bots are counted apart, not left out).
+-- A ThumbnailsShown is stored as several impressions rows (one per thumbnail) and no events
+-- row: its rows are grouped back into ONE 'stored' record per (message_id, publish_time,
+-- event_id), stored_table = 'impressions' (first processed_at, newest replay, bot if any row is).
+-- Rows of one message written by different runs (a refused impression a replay put back) are
+-- still one record; an impression stored twice (the same impression_id of one message) is
+-- counted in doubled_rows, which the ledger reports as doubled.
 -- The reason and stage codes are clickstream.core.reasons.
 -- ${project} and ${dataset} are filled in by the deployer.
 WITH recorded AS (
@@ -49,8 +55,29 @@ WITH recorded AS (
     processed_at AS recorded_at,
     replayed_at,
     event_id_generated,
-    is_bot
+    is_bot,
+    'events' AS stored_table,
+    0 AS doubled_rows
   FROM `${project}.${dataset}.events`
+  UNION ALL
+  SELECT
+    'stored' AS outcome,
+    CAST(NULL AS STRING) AS reason,
+    CAST(NULL AS STRING) AS stage,
+    CAST(NULL AS STRING) AS refused_table,
+    TRUE AS counts,
+    0 AS precedence,
+    message_id,
+    event_id,
+    publish_time,
+    MIN(processed_at) AS recorded_at,
+    MAX(replayed_at) AS replayed_at,
+    LOGICAL_OR(event_id_generated) AS event_id_generated,
+    LOGICAL_OR(is_bot) AS is_bot,
+    'impressions' AS stored_table,
+    COUNT(*) - COUNT(DISTINCT impression_id) AS doubled_rows
+  FROM `${project}.${dataset}.impressions`
+  GROUP BY message_id, publish_time, event_id
   UNION ALL
   SELECT
     'filtered' AS outcome,
@@ -65,7 +92,9 @@ WITH recorded AS (
     filtered_at AS recorded_at,
     replayed_at,
     CAST(NULL AS BOOL) AS event_id_generated,
-    CAST(NULL AS BOOL) AS is_bot
+    CAST(NULL AS BOOL) AS is_bot,
+    CAST(NULL AS STRING) AS stored_table,
+    0 AS doubled_rows
   FROM `${project}.${dataset}.filtered`
   UNION ALL
   SELECT
@@ -81,7 +110,9 @@ WITH recorded AS (
     failed_at AS recorded_at,
     replayed_at,
     CAST(NULL AS BOOL) AS event_id_generated,
-    CAST(NULL AS BOOL) AS is_bot
+    CAST(NULL AS BOOL) AS is_bot,
+    CAST(NULL AS STRING) AS stored_table,
+    0 AS doubled_rows
   FROM `${project}.${dataset}.dead_letters`
   UNION ALL
   SELECT
@@ -97,7 +128,9 @@ WITH recorded AS (
     dropped_at AS recorded_at,
     replayed_at,
     CAST(NULL AS BOOL) AS event_id_generated,
-    CAST(NULL AS BOOL) AS is_bot
+    CAST(NULL AS BOOL) AS is_bot,
+    CAST(NULL AS STRING) AS stored_table,
+    0 AS doubled_rows
   FROM `${project}.${dataset}.duplicates`
 ),
 lineage AS (
@@ -139,5 +172,7 @@ SELECT
   replayed_at,
   event_id_generated,
   is_bot,
+  stored_table,
+  doubled_rows,
   COALESCE(publish_time, recorded_at) AS ledger_time
 FROM classified

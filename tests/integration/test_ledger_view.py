@@ -3,15 +3,22 @@ each case of "where did this message go" the end-to-end runs rarely or never pro
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from clickstream.app import provisioning
+from clickstream.app.local import runner
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.ledger import read_ledger
 from clickstream.core.tables import table_specs
+from emitters.events import ShownThumbnail
+from emitters.publisher import EventPublisher, PublisherConfig
+from tests.support.teststream import T0_MS, clicked, shown
 
 pytestmark = pytest.mark.integration
 
@@ -203,3 +210,128 @@ def test_filtered_messages_are_outcomes_and_stored_bots_are_counted(stack: Setti
     assert ledger.dead_letters == {"warehouse_rejected": 1}
     assert (ledger.redelivered, ledger.replayed, ledger.doubled) == (1, 1, 0)
     assert ledger.balances(7)
+
+
+def _impression(message_id: str, event_id: str, impression_id: str, published: datetime, processed: datetime) -> dict:
+    slot = int(impression_id.rsplit("-", 1)[-1])
+    return dict(
+        event_id=event_id, impression_id=impression_id, schema_version="1.3", event_ts=_ts(published),
+        client_event_ts=_ts(published), publish_time=_ts(published), user_id="u", device_id="d",
+        request_id=f"req-{event_id}", surface="home", experiment_ids=[], video_id=f"v-{slot}", slot=slot, rank=slot,
+        items_shown=3, catalog_hit=True, message_id=message_id, processed_at=_ts(processed),
+    )  # fmt: skip
+
+
+def _shown(message_id: str, event_id: str, published: datetime, processed: datetime, slots=(1, 2, 3)) -> list[dict]:
+    return [_impression(message_id, event_id, f"imp-{event_id}-{k}", published, processed) for k in slots]
+
+
+def test_a_thumbnails_shown_is_one_stored_message_however_many_impressions_it_made(stack: Settings) -> None:
+    settings = stack.isolated("impressions")
+    provisioning.provision(settings)
+    client = bigquery_client(settings)
+    s, replay = timedelta(seconds=1), T0 + timedelta(hours=1)
+    rows = {
+        "impressions": [
+            *_shown("21", "e-21", T0, T0 + s),  # a row of three thumbnails: one message stored
+            *[{**r, "is_bot": True} for r in _shown("22", "e-22", T0, T0 + s)],  # a crawler was shown a row
+            # Message 24: the warehouse refused its third impression; a replay put it back.
+            *_shown("24", "e-24", T0, T0 + s, slots=(1, 2)),
+            *[{**r, "replayed_at": _ts(replay)} for r in _shown("24", "e-24", T0, replay + s, slots=(3,))],
+        ],
+        "events": [_event("20", "e-20", T0, T0 + s)],  # the click after it
+        "duplicates": [_duplicate("23", "e-21", T0, T0 + 2 * s)],  # message 21's event delivered again
+        "dead_letters": [
+            _dead("25", "e-25", T0, T0 + s, reason="duplicate_impression_id", event_type="ThumbnailsShown"),
+            _dead("24", "e-24", T0, T0 + s, stage="sink", reason="warehouse_rejected", refused_table="impressions"),
+        ],
+    }
+    for table, table_rows in rows.items():
+        assert client.insert_rows_json(settings.table_id(table), table_rows) == [], table
+
+    ledger = read_ledger(client, settings)
+    # 20 (an event), 21, 22 and 24 (impressions) stored; 23 a duplicate; 25 dead-lettered.
+    assert (ledger.stored, ledger.impressions, ledger.bots) == (4, 3, 1)
+    assert ledger.duplicates == 1 and ledger.dead_letters == {"duplicate_impression_id": 1}
+    # Message 24's refused row was recovered by the replay: its dead letter is lineage, not an outcome.
+    assert (ledger.replayed, ledger.redelivered, ledger.doubled) == (1, 0, 0)
+    assert ledger.balances(6)
+
+
+def test_an_impression_stored_twice_does_not_balance(stack: Settings) -> None:
+    settings = stack.isolated("impressions_twice")
+    provisioning.provision(settings)
+    client = bigquery_client(settings)
+    s = timedelta(seconds=1)
+    rows = [*_shown("31", "e-31", T0, T0 + s), *_shown("31", "e-31", T0, T0 + 9 * s, slots=(2,))]
+    assert client.insert_rows_json(settings.table_id("impressions"), rows) == []
+    ledger = read_ledger(client, settings)
+    assert (ledger.stored, ledger.impressions, ledger.doubled) == (1, 1, 1)
+    assert not ledger.balances(1)
+
+
+def _rows(client, settings: Settings, table: str, columns: str) -> list[tuple]:
+    result = client.query(f"SELECT {columns} FROM `{settings.table_id(table)}`").result()
+    return sorted(tuple(row.values()) for row in result)
+
+
+def test_thumbnails_shown_through_the_emulator_and_the_pipeline_each_end_in_one_place(
+    stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real emulator, real streaming pipeline, the BigQuery stand-in: a row of thumbnails shown
+    and delivered twice, a row of one thumbnail, an invalid row and a click; each message ends in
+    exactly one place, and the ledger balances with impressions in the traffic."""
+    settings = stack.isolated("shown_e2e")
+    provisioning.provision(settings)
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", settings.pubsub_emulator_host)
+    client = bigquery_client(settings)
+    now_s = (time.time_ns() // 1_000_000 - T0_MS) / 1000  # recent events: none is too old
+
+    def recent(event, at_s: float):
+        return replace(event, event_ts_ms=T0_MS + int(at_s * 1000), sent_at_ms=None)
+
+    row = recent(shown("amy", 0, request_id="req-a"), now_s - 5)
+    lone = recent(shown("bob", 0, videos=("vid-000002",), request_id="req-b"), now_s - 4)
+    twice = (ShownThumbnail("vid-000001", "imp-x", 1, 1), ShownThumbnail("vid-000002", "imp-x", 2, 2))
+    bad = recent(shown("cal", 0, items=twice, request_id="req-c"), now_s - 3)
+    click = recent(clicked("amy", 0), now_s - 2)
+    published = [row, row, lone, bad, click]  # `row` twice: the same event in two messages
+
+    results: dict[str, object] = {}
+    stop = runner.LocalStop(max_runtime_s=90, idle_stop_s=15)
+    thread = threading.Thread(
+        target=lambda: results.setdefault("result", runner.run(settings.pipeline_args(), stop)), daemon=True
+    )
+    thread.start()
+    time.sleep(5)  # let the pipeline subscribe
+    with EventPublisher(PublisherConfig.from_settings(settings)) as publisher:
+        for event in published:
+            publisher.publish(event)
+        report = publisher.flush(timeout=30)
+    assert report.delivered == len(published), report
+
+    deadline = time.monotonic() + 60
+    while read_ledger(client, settings).accounted < len(published) and time.monotonic() < deadline:
+        time.sleep(2)
+    thread.join(timeout=120)
+    assert "result" in results, "the pipeline thread did not finish"
+
+    ledger = read_ledger(client, settings)
+    assert ledger.balances(len(published)), ledger
+    assert (ledger.stored, ledger.impressions, ledger.duplicates) == (3, 2, 1), ledger
+    assert ledger.dead_letters == {"duplicate_impression_id": 1}, ledger
+    assert (ledger.redelivered, ledger.doubled) == (0, 0), ledger
+    # Where each went: the rows shown as impressions (one per thumbnail), the click as the one event.
+    assert _rows(client, settings, "impressions", "event_id, impression_id, slot, catalog_hit") == sorted(
+        [
+            (row.event_id, "req-a-1", 1, True),
+            (row.event_id, "req-a-2", 2, True),
+            (row.event_id, "req-a-3", 3, False),
+            (lone.event_id, "req-b-1", 1, True),
+        ]
+    )
+    assert _rows(client, settings, "events", "event_id, event_type") == [(click.event_id, "ThumbnailClicked")]
+    assert _rows(client, settings, "duplicates", "event_id") == [(row.event_id,)]
+    assert _rows(client, settings, "dead_letters", "event_id, reason, payload_ids") == [
+        (bad.event_id, "duplicate_impression_id", "pseudonymised")
+    ]

@@ -6,6 +6,7 @@ tests/integration/test_bigquery_sink.py.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from typing import Any
@@ -15,10 +16,22 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from google.api_core import exceptions as gexc
 
+from pipelines.graph import process, write_to_bigquery
+from pipelines.rules import bigquery_sink as sink_rules
 from pipelines.transforms import bigquery_sink
 from pipelines.transforms.bigquery_sink import WriteRows, sink_dead_letter
 from pipelines.transforms.park import ParkRefusedDeadLetters, parked_message
-from tests.support.teststream import batch_pipeline, new_stream, streaming_pipeline
+from tests.support.teststream import (
+    CATALOG,
+    at,
+    batch_pipeline,
+    message,
+    new_stream,
+    options,
+    pipeline,
+    shown,
+    streaming_pipeline,
+)
 
 TABLE = "test-project.clickstream.duplicates"
 
@@ -165,3 +178,26 @@ def test_a_parked_error_attribute_fits_pubsubs_limit_in_bytes() -> None:
     letter = sink_dead_letter("p.d.dead_letters", {"message_id": "m-1"}, "é" * 3000)
     _, attributes = parked_message(letter)
     assert 0 < len(attributes["error"].encode()) <= 1024
+
+
+def test_impressions_are_written_with_their_row_ids_and_a_refused_one_becomes_a_dead_letter(
+    client: FakeClient,
+) -> None:
+    event = shown("amy", 1)
+    client.refuse = lambda row: row.get("impression_id") == "req-1-2"
+    opts = options(project="test-project", dataset="clickstream")
+    stream = new_stream().add_elements(at([message(event)])).advance_watermark_to_infinity()
+    with pipeline(opts) as p:
+        write_to_bigquery(process(p | stream, opts, p | "Catalog" >> beam.Create([CATALOG])), opts)
+
+    written = [c for c in client.calls if c["table"].endswith(".impressions")]
+    rows = [row for call in written for row in call["rows"]]
+    ids = [i for call in written for i in call["row_ids"]]
+    assert sorted(r["impression_id"] for r in rows) == ["req-1-1", "req-1-2", "req-1-3"]
+    assert sorted(ids) == sorted(sink_rules.row_id(r, ("event_id", "impression_id")) for r in rows)
+    assert not [c for c in client.calls if c["table"].endswith(".events")]  # what was shown is no event
+    dead = [row for c in client.calls if c["table"].endswith(".dead_letters") for row in c["rows"]]
+    assert [(d["reason"], d["refused_table"], d["event_id"]) for d in dead] == [
+        ("warehouse_rejected", "impressions", event.event_id)
+    ]
+    assert json.loads(base64.b64decode(dead[0]["payload"]))["impression_id"] == "req-1-2"

@@ -40,7 +40,7 @@ def test_dataflow_graph_holds_the_read_windowing_and_sinks() -> None:
     sessions = [w for w in windows if isinstance(w.windowing.windowfn, Sessions)]
     assert len(sessions) == 1 and sessions[0].windowing.windowfn.gap_size == 900
     assert any(isinstance(t, PeriodicImpulse) for t in by_label.values())  # catalog refresh on Dataflow
-    for sink in ("WriteEvents", "WriteDuplicates", "WriteSessions", "WriteDeadLetters"):
+    for sink in ("WriteEvents", "WriteImpressions", "WriteDuplicates", "WriteSessions", "WriteDeadLetters"):
         assert f"{sink}/InsertAll" in by_label, sink
 
 

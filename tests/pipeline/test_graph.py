@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from clickstream.core.reasons import Reason
+from emitters.events import ShownThumbnail
 from pipelines.graph import process
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits
@@ -32,6 +33,7 @@ from tests.support.teststream import (
     paused,
     pipeline,
     secs,
+    shown,
     streaming_pipeline,
     transforms_by_label,
 )
@@ -176,4 +178,61 @@ def test_event_too_late_for_its_window_still_lands_in_events() -> None:
             out.sessions | "Panes" >> beam.Map(lambda s: (s["pane_timing"], s["event_count"])),
             equal_to([("ON_TIME", 1)]),
             label="Sessions",
+        )
+
+
+def test_a_thumbnails_shown_ends_as_impressions_not_as_an_event_or_a_session() -> None:
+    """What was shown is stored (one impressions row per thumbnail), validated, de-duplicated and
+    ledgered like every event, but is no events row and no part of a session."""
+    row = shown("amy", 1)  # three thumbnails
+    click = clicked("amy", 5)
+    bad = shown(
+        "bea", 2, items=(ShownThumbnail("vid-000001", "imp-x", 1, 1), ShownThumbnail("vid-000002", "imp-x", 2, 2))
+    )
+    lone = shown("cal", 3, videos=("vid-000002",))  # a person who was shown a row and did nothing
+    delivered = [message(row), message(click), message(bad), message(lone)]
+    again = message(row, publish_delay_ms=2_000, message_id="m-row-again")
+    stream = (
+        new_stream()
+        .add_elements(at(delivered))
+        .advance_processing_time(1)
+        .add_elements(at([again]))
+        .advance_watermark_to_infinity()
+    )
+    opts = options()
+    with streaming_pipeline(opts) as p:
+        out = process(p | stream, opts, p | "Catalog" >> beam.Create([CATALOG]))
+        assert_that(
+            out.impressions
+            | "Impressions"
+            >> beam.Map(lambda r: (r["event_id"], r["impression_id"], r["slot"], r["catalog_hit"], r["message_id"])),
+            equal_to(
+                [
+                    (row.event_id, "req-1-1", 1, True, message(row).message_id),
+                    (row.event_id, "req-1-2", 2, True, message(row).message_id),
+                    (row.event_id, "req-1-3", 3, False, message(row).message_id),
+                    (lone.event_id, "req-1-1", 1, True, message(lone).message_id),
+                ]
+            ),
+            label="ImpressionRows",
+        )
+        assert_that(
+            out.events | "EventIds" >> beam.Map(lambda e: e["event_id"]), equal_to([click.event_id]), label="Events"
+        )
+        assert_that(
+            out.sessions
+            | beam.Filter(lambda s: s["pane_timing"] == "ON_TIME")
+            | "Sessions" >> beam.Map(lambda s: (s["user_id"], s["event_count"], s["session_start"])),
+            equal_to([(pseudonym("amy"), 1, "2026-01-01T00:00:05.000Z")]),
+            label="OnlyTheClickMakesASession",
+        )
+        assert_that(
+            out.duplicates | "Duplicates" >> beam.Map(lambda d: (d["event_id"], d["message_id"])),
+            equal_to([(row.event_id, "m-row-again")]),
+            label="Duplicates",
+        )
+        assert_that(
+            out.dead_letters | "DeadLetters" >> beam.Map(lambda d: (d["reason"], d["event_id"])),
+            equal_to([(Reason.DUPLICATE_IMPRESSION_ID, bad.event_id)]),
+            label="DeadLetters",
         )

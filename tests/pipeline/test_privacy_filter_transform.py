@@ -28,6 +28,7 @@ from tests.support.teststream import (
     new_stream,
     options,
     paused,
+    shown,
     streaming_pipeline,
     transforms_by_label,
 )
@@ -51,10 +52,21 @@ def _run(events: list[Event], erased: beam.PCollection | None = None, requests: 
     p = streaming_pipeline(opts_)
     side = erased_users_input(p, opts_) if requests else None
     out = process(p | stream, opts_, p | "Catalog" >> beam.Create([CATALOG]), erased=side)
+    # A row of thumbnails shown is stored as several impressions rows: one message, counted by its
+    # slot-1 row (``shown`` puts a thumbnail at slot 1; a Distinct would need windowing here).
+    shown_messages = (
+        out.impressions
+        | "FirstSlots" >> beam.Filter(lambda row: row["slot"] == 1)
+        | "ShownMessages" >> beam.Map(lambda row: row["message_id"])
+    )
     assert_that(
-        (out.events, out.duplicates, out.dead_letters, out.filtered)
-        | "AllOutcomes" >> beam.Flatten()
-        | "MessageIds" >> beam.Map(lambda row: row["message_id"]),
+        (
+            (out.events, out.duplicates, out.dead_letters, out.filtered)
+            | "Rows" >> beam.Flatten()
+            | "MessageIds" >> beam.Map(lambda row: row["message_id"]),
+            shown_messages,
+        )
+        | "AllOutcomes" >> beam.Flatten(),
         equal_to([message(e).message_id for e in events]),
         label="OneOutcomePerMessage",
     )
@@ -189,3 +201,21 @@ def test_a_failing_event_of_a_person_who_refused_analytics_is_a_dead_letter_with
             equal_to([(bad.event_id, "none", None), (good.event_id, "pseudonymised", pseudonym("bob"))]),
             label="DeadLetters",
         )
+
+
+def test_a_thumbnails_shown_is_filtered_like_every_event(tmp_path: Path) -> None:
+    amy, bob, dan = _with(shown("amy", 0), GRANTED), _with(shown("bob", 1), DENIED), _with(shown("dan", 2), None)
+    requests = _requests(tmp_path / "deletion_requests.jsonl", (dan, DAY_MS))
+    p, out = _run([amy, bob, dan], requests=requests)
+    with p:
+        assert_that(
+            _filtered(out),
+            equal_to([(bob.event_id, FilterReason.CONSENT_DENIED), (dan.event_id, FilterReason.ERASED_USER)]),
+            label="Filtered",
+        )
+        assert_that(
+            out.impressions | "Shown" >> beam.Map(lambda row: (row["event_id"], row["user_id"])),
+            equal_to([(amy.event_id, decoded(amy)["user_id"])] * 3),
+            label="OnlyAmysImpressions",
+        )
+        assert_that(out.events, equal_to([]), label="NoEvents")

@@ -28,7 +28,7 @@ from pipelines.archive import to_json_line
 from pipelines.messages import RawMessage, dead_letter_row
 from pipelines.rules.decode import Limits, decode_and_validate
 from tests.support.keys import key_file, keyring, pseudonym
-from tests.support.teststream import T0_MS, at, message, paused, run_stream
+from tests.support.teststream import T0_MS, at, clicked, message, paused, run_stream, shown
 from tests.support.warehouse_seeds import write_catalog
 
 GAP_S = 30
@@ -74,8 +74,13 @@ def _replay(input_path: Path, out: Path, catalog: Path, *extra: str) -> dict[str
     )
     return {
         name: [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
-        for name in ("events", "sessions", "dead_letters", "duplicates", "filtered")
+        for name in ("events", "impressions", "sessions", "dead_letters", "duplicates", "filtered")
     }
+
+
+def _stored_messages(out: dict[str, list[dict]]) -> int:
+    """Messages stored: events rows, and ThumbnailsShown messages (several impressions rows each)."""
+    return len(out["events"]) + len({(r["message_id"], r["event_id"]) for r in out["impressions"]})
 
 
 def _final(sessions: list[dict]) -> set[tuple]:
@@ -130,8 +135,8 @@ def test_replay_and_streaming_agree_on_final_sessions(tmp_path: Path, catalog_fi
     events, sessions, dead = run_stream(stream, catalog=catalog, session_gap_s=GAP_S, max_event_age_s=3 * 86400)
 
     # The simulated viewers who declined analytics are filtered (consent_denied), in both modes.
-    outcomes = ("events", "dead_letters", "duplicates", "filtered")
-    assert sum(len(batch[name]) for name in outcomes) == len(messages) and batch["filtered"]
+    outcomes = ("dead_letters", "duplicates", "filtered")
+    assert _stored_messages(batch) + sum(len(batch[name]) for name in outcomes) == len(messages) and batch["filtered"]
     assert sorted(e["event_id"] for e in batch["events"]) == sorted(e["event_id"] for e in events)
     assert len(batch["dead_letters"]) == len(dead)
     assert _final(batch["sessions"]) == _final(sessions)
@@ -196,8 +201,8 @@ def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
 
     out = _replay(archive, tmp_path / "out", catalog_file)
 
-    outcomes = ("events", "duplicates", "dead_letters", "filtered")
-    assert sum(len(out[name]) for name in outcomes) == len(good) + len(bad)
+    outcomes = ("duplicates", "dead_letters", "filtered")
+    assert _stored_messages(out) + sum(len(out[name]) for name in outcomes) == len(good) + len(bad)
     unreadable = [d for d in out["dead_letters"] if d["reason"] == Reason.UNREADABLE_ARCHIVE_LINE]
     assert len(unreadable) == len(bad)
     assert {d["stage"] for d in unreadable} == {STAGE_OF[Reason.UNREADABLE_ARCHIVE_LINE]}
@@ -209,7 +214,7 @@ def test_an_unreadable_archive_line_is_a_dead_letter_and_the_rest_goes_through(
     assert {d["message_id"] for d in unreadable} >= {"bad-base64", "bad-time", "bad-attributes"}
     assert set(unreadable[0]) - {"replayed_at"} == set(dead_letter_row(RawMessage(b""), "s", "r", "e"))
     # Every readable line went through as before.
-    assert {e["message_id"] for e in out["events"] + out["duplicates"] + out["filtered"]} | {
+    assert {e["message_id"] for e in out["events"] + out["impressions"] + out["duplicates"] + out["filtered"]} | {
         d["message_id"] for d in out["dead_letters"] if d not in unreadable
     } == {m.message_id for m in messages}
 
@@ -362,3 +367,19 @@ def test_a_pseudonymised_collector_reject_keeps_its_pseudonyms_on_replay() -> No
     (kept,) = replay.from_dead_letter(_as_stored(first), "bq://p.d.dead_letters", keyring())
     assert (kept.value["payload"], kept.value["user_id"]) == (first["payload"], first["user_id"])
     assert "d.payload_ids" in replay.dead_letters_query("p.d.dead_letters", None)
+
+
+def test_a_replayed_thumbnails_shown_is_stored_as_impressions_with_its_lineage(
+    tmp_path: Path, catalog_file: Path
+) -> None:
+    row, click = shown("amy", 1), clicked("amy", 5)
+    messages = [message(row), message(click), message(row, publish_delay_ms=900, message_id="m-again")]
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("\n".join(to_json_line(m) for m in messages) + "\n")
+    out = _replay(archive, tmp_path / "out", catalog_file, f"--max_event_age_s={10 * 365 * 86400}")
+    assert sorted(r["impression_id"] for r in out["impressions"]) == ["req-1-1", "req-1-2", "req-1-3"]
+    assert {(r["event_id"], r["message_id"]) for r in out["impressions"]} == {(row.event_id, message(row).message_id)}
+    assert all(r["replayed_at"] for r in out["impressions"])
+    assert [e["event_id"] for e in out["events"]] == [click.event_id]
+    assert [d["message_id"] for d in out["duplicates"]] == ["m-again"]
+    assert [s["event_count"] for s in out["sessions"]] == [1]  # the click's: what was shown is in no session

@@ -25,7 +25,15 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 
 from clickstream.core import contract
-from emitters.events import ClientInfo, Event, encode_event, thumbnail_clicked, video_paused
+from emitters.events import (
+    ClientInfo,
+    Event,
+    ShownThumbnail,
+    ThumbnailsShown,
+    encode_event,
+    thumbnail_clicked,
+    video_paused,
+)
 from pipelines.graph import process
 from pipelines.messages import RawMessage
 from pipelines.options import ClickstreamOptions
@@ -113,6 +121,43 @@ def clicked(user: str, at_s: float, video: str = "vid-000002", slot: int = 1, **
         rank=slot,
         event_ts=ts,
         sent_at=kw.pop("sent_at", ts + 100),
+        **kw,
+    )
+
+
+def shown(
+    user: str,
+    at_s: float,
+    videos: tuple[str, ...] = ("vid-000001", "vid-000002", "vid-999999"),
+    surface: str = "home",
+    request_id: str = "req-1",
+    items: tuple[ShownThumbnail, ...] | None = None,
+    **kw: Any,
+) -> Event:
+    """A ThumbnailsShown row of ``videos`` at slots 1.. (rank = slot), or of ``items`` as given.
+    Built from the payload dataclass directly: a test must be able to make an invalid one."""
+    ts = T0_MS + int(at_s * 1000)
+    if items is None:
+        items = tuple(
+            ShownThumbnail(video_id=v, impression_id=f"{request_id}-{k}", slot=k, rank=k)
+            for k, v in enumerate(videos, start=1)
+        )
+    payload = ThumbnailsShown(
+        request_id=request_id,
+        surface=surface,
+        items=items,
+        model_version=kw.pop("model_version", "m-1"),
+        experiment_ids=kw.pop("experiment_ids", ("exp-a",)),
+        exploration=kw.pop("exploration", None),
+    )
+    return Event(
+        event_id=kw.pop("event_id", str(uuid.uuid4())),
+        user_id=user,
+        device_id=kw.pop("device_id", f"d-{user}"),
+        client=CLIENT,
+        payload=payload,
+        event_ts_ms=ts,
+        sent_at_ms=kw.pop("sent_at", ts + 100),
         **kw,
     )
 

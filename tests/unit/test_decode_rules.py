@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 from dataclasses import replace
 
 import pytest
 
+from clickstream.core import attributes as attr
 from clickstream.core import contract
+from clickstream.core.reasons import Reason
 from clickstream.core.sealing import open_sealed
-from emitters.events import ThumbnailClicked, VideoPaused
+from emitters.events import Exploration, ShownThumbnail, ThumbnailClicked, ThumbnailsShown, VideoPaused
 from pipelines.messages import RawMessage, raw_from_dead_letter
+from pipelines.rules.collect import rejected_dead_letter
 from pipelines.rules.decode import Limits, correct_clock_skew, decode_and_validate
-from tests.support.keys import keyring
-from tests.support.teststream import T0_MS, clicked, message, paused
+from tests.support.collector_items import json_item
+from tests.support.keys import keyring, pseudonym
+from tests.support.teststream import T0_MS, clicked, message, paused, shown
 
 LIMITS = Limits(max_age_ms=3 * 86_400_000)
 
@@ -132,7 +138,9 @@ def test_skew_correction_keeps_the_clients_measure_of_elapsed_time() -> None:
 
 
 def test_payload_types_are_known() -> None:
-    assert {VideoPaused.event_type, ThumbnailClicked.event_type} == set(contract.EVENT_TYPES)
+    # Every payload type the emitters can build is one the contract (and so the pipeline) knows.
+    emitted = {VideoPaused.event_type, ThumbnailClicked.event_type, ThumbnailsShown.event_type}
+    assert emitted == set(contract.EVENT_TYPES)
 
 
 def _raw(event, attributes=None, publish_time_ms=T0_MS + 150, record=None, version=None) -> RawMessage:
@@ -214,3 +222,146 @@ def test_a_device_clock_reset_to_1970_is_skew_corrected_not_refused(reset_to_ms)
     outcome = outcome_for(reset, publish_time_ms=T0_MS + 150)
     assert outcome.ok, outcome.dead_letter
     assert outcome.event["skew_corrected"] and outcome.event_ts_ms == T0_MS + 150 - 200
+
+
+def _item(k: int, **changes) -> ShownThumbnail:
+    return replace(ShownThumbnail(video_id=f"vid-{k:06d}", impression_id=f"imp-{k}", slot=k, rank=k), **changes)
+
+
+def test_thumbnails_shown_decodes_into_its_items() -> None:
+    event = shown(
+        "u",
+        0,
+        items=(_item(1, rank=4), _item(2, row=1, col=2, visible_ms=900), _item(3), _item(4, rank=1)),
+        exploration=Exploration(method="swap_first", swapped_rank=4, propensity=0.0125),
+    )
+    outcome = outcome_for(event)
+    assert outcome.ok, outcome.dead_letter
+    row = outcome.event
+    assert row["event_type"] == "ThumbnailsShown"
+    assert row["user_id"] != "u" and row["device_id"] != "d-u"  # pseudonyms, as for every event
+    assert (row["request_id"], row["surface"], row["model_version"], row["experiment_ids"]) == (
+        "req-1",
+        "home",
+        "m-1",
+        ["exp-a"],
+    )
+    assert (row["exploration_method"], row["exploration_swapped_rank"], row["exploration_propensity"]) == (
+        "swap_first",
+        4,
+        0.0125,
+    )
+    assert [(i["video_id"], i["impression_id"], i["slot"], i["rank"]) for i in row["items"]] == [
+        ("vid-000001", "imp-1", 1, 4),
+        ("vid-000002", "imp-2", 2, 2),
+        ("vid-000003", "imp-3", 3, 3),
+        ("vid-000004", "imp-4", 4, 1),
+    ]
+    assert (row["items"][1]["grid_row"], row["items"][1]["grid_col"], row["items"][1]["visible_ms"]) == (1, 2, 900)
+    assert row["items"][0]["grid_row"] is None and row["items"][0]["visible_ms"] is None
+
+
+_MAX_ITEMS = contract.validation_rules()["shown_items"]["max"]
+
+
+@pytest.mark.parametrize(
+    ("items", "reason"),
+    [
+        ((), "no_items"),
+        (tuple(_item(k) for k in range(1, _MAX_ITEMS + 2)), "too_many_items"),
+        ((_item(1), _item(2, slot=0)), "invalid_slot"),
+        ((_item(1), _item(2, rank=-3)), "invalid_rank"),
+        ((_item(1), _item(2, video_id=" ")), "missing_video_id"),
+        ((_item(1), _item(2, impression_id="")), "missing_impression_id"),
+        ((_item(1), _item(2, impression_id="imp-1")), "duplicate_impression_id"),
+    ],
+)
+def test_each_thumbnails_shown_item_rule(items, reason) -> None:
+    event = shown("u", 0, items=items)
+    dead = outcome_for(event).dead_letter
+    assert dead is not None, "accepted"
+    assert (dead["reason"], dead["stage"], dead["event_id"]) == (reason, "validate", event.event_id)
+    assert dead["payload_ids"] == "pseudonymised"
+
+
+def test_the_most_items_a_row_may_have_are_accepted() -> None:
+    assert outcome_for(shown("u", 0, items=tuple(_item(k) for k in range(1, _MAX_ITEMS + 1)))).ok
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [({"request_id": ""}, "missing_request_id"), ({"surface": "  "}, "missing_surface")],
+)
+def test_a_thumbnails_shown_without_request_id_or_surface_is_dead_lettered(changes, reason) -> None:
+    event = shown("u", 0)
+    event = replace(event, payload=replace(event.payload, **changes))
+    assert outcome_for(event).dead_letter["reason"] == reason
+
+
+def test_event_time_rules_apply_to_thumbnails_shown() -> None:
+    future = replace(shown("u", 0), event_ts_ms=T0_MS + 2 * 86_400_000, sent_at_ms=T0_MS + 100)
+    assert outcome_for(future, publish_time_ms=T0_MS + 200).dead_letter["reason"] == "event_time_in_future"
+    skewed = replace(shown("u", 0), event_ts_ms=T0_MS + 3_600_000, sent_at_ms=T0_MS + 3_600_100)
+    outcome = outcome_for(skewed, publish_time_ms=T0_MS + 200)
+    assert outcome.ok and outcome.event["skew_corrected"]
+
+
+def test_a_thumbnails_shown_payload_under_another_type_is_a_mismatch() -> None:
+    event = replace(shown("u", 0), event_type="ThumbnailClicked")
+    assert outcome_for(event).dead_letter["reason"] == "event_type_mismatch"
+
+
+def test_a_thumbnails_shown_dead_letter_replays_into_the_same_row() -> None:
+    event = shown("u", 0)
+    good = outcome_for(event).event
+    bad = outcome_for(shown("u", 0, items=(_item(1), _item(2, impression_id="imp-1")))).dead_letter
+    assert bad["payload_ids"] == "pseudonymised"
+    replayed = raw_from_dead_letter(bad)
+    stored = contract.decode(replayed.data, replayed.attributes["schema_version"])
+    _, payload = stored["payload"]
+    assert stored["user_id"] == good["user_id"] and stored["client"]["user_agent"] == ""
+    assert [i["impression_id"] for i in payload["items"]] == ["imp-1", "imp-1"]
+
+
+def _collector_rejected(item: dict) -> dict:
+    raw = RawMessage(
+        data=json.dumps(item).encode(),
+        attributes={attr.REJECT_REASON: Reason.CONTRACT_VIOLATION, attr.REJECT_DETAIL: "items[0].slot: 'x'"},
+        message_id="r-1",
+        publish_time_ms=T0_MS,
+    )
+    return rejected_dead_letter(raw, keyring(), now_ms=T0_MS)
+
+
+def _shown_item(**payload_changes) -> dict:
+    payload = {
+        "request_id": "req-1",
+        "surface": "home",
+        "experiment_ids": ["exp-a"],
+        "items": [{"video_id": "vid-000001", "impression_id": "imp-1", "slot": "x", "rank": 1}],
+        **payload_changes,
+    }
+    return json_item(event_type="ThumbnailsShown", payload=payload)
+
+
+def test_a_json_thumbnails_shown_dead_letter_is_pseudonymised_not_sealed() -> None:
+    row = _collector_rejected(_shown_item())
+    assert row["payload_ids"] == "pseudonymised"
+    stored = json.loads(base64.b64decode(row["payload"]))
+    assert stored["user_id"] == pseudonym("raw-user-ann") and "user_agent" not in stored["client"]
+    assert stored["payload"]["items"][0]["impression_id"] == "imp-1"
+    assert stored["payload"]["experiment_ids"] == ["exp-a"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"items": [{"video_id": "v", "impression_id": "i", "slot": 1, "rank": 1, "viewer": "alice@example.com"}]},
+        {"experiment_ids": [{"who": "alice@example.com"}]},
+    ],
+    ids=["unknown-item-field", "object-in-a-string-list"],
+)
+def test_a_json_thumbnails_shown_with_unknown_fields_in_its_lists_is_sealed(changes) -> None:
+    row = _collector_rejected(_shown_item(**changes))
+    assert row["payload_ids"] == "encrypted"
+    assert b"alice@example.com" not in base64.b64decode(row["payload"])

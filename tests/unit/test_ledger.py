@@ -101,3 +101,14 @@ def test_the_ledger_counts_stored_bots_apart_from_their_outcome() -> None:
     # Bots are stored events: they count in `stored` (the equation), and apart as `bots`.
     assert ledger.bots == 2 and ledger.stored == 10
     assert ledger_from_rows(_rows(10, 0, [])).bots == 0  # an older summary without the column
+
+
+def test_the_ledger_counts_stored_thumbnails_shown_apart_from_their_outcome() -> None:
+    rows = _rows(10, 0, [])
+    rows[0]["impressions"] = 4
+    rows.append({"outcome": "stored", "reason": None, "not_input_because": "recorded_again", "n": 1, "impressions": 1})
+    ledger = ledger_from_rows(rows)
+    # A ThumbnailsShown is one stored message (however many impressions rows it made): in `stored`,
+    # and apart as `impressions`; a second record of it is a doubled message, not another one.
+    assert (ledger.stored, ledger.impressions, ledger.doubled) == (10, 4, 1)
+    assert ledger_from_rows(_rows(10, 0, [])).impressions == 0  # an older summary without the column

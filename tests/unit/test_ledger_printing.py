@@ -33,3 +33,10 @@ def test_the_demo_report_shows_filtered_by_reason_and_stored_bots() -> None:
     assert "<th>filtered: consent_denied</th><td>5</td>" in page
     assert "<th>filtered: erased_user</th><td>3</td>" in page
     assert "<th>of which bots (stored, in no session or signal)</th><td>7</td>" in page
+
+
+def test_the_ledger_table_shows_the_stored_thumbnails_shown() -> None:
+    console = Console(width=200, record=True)
+    console.print(ledger_table("ledger", Ledger(stored=90, impressions=30), 90))
+    lines = {" ".join(line.replace("│", " ").split()) for line in console.export_text().splitlines()}
+    assert "of which rows of thumbnails shown (stored as impressions) 30" in lines

@@ -24,6 +24,8 @@ def ledger_table(title: str, ledger: Ledger, published: int | None) -> Table:
         table.add_row("  of which the collector generated the event_id", str(ledger.generated_ids))
     if ledger.bots:
         table.add_row("  of which bots (stored, in no session or signal)", str(ledger.bots))
+    if ledger.impressions:
+        table.add_row("  of which rows of thumbnails shown (stored as impressions)", str(ledger.impressions))
     for reason, n in sorted(ledger.dead_letters.items(), key=lambda kv: (-kv[1], kv[0])):
         table.add_row(f"dead letter: {reason}", str(n))
     table.add_row("duplicates dropped", str(ledger.duplicates))
