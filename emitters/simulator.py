@@ -111,11 +111,13 @@ POLICY_VERSION = "2026-05"
 _PLATFORM_WEIGHTS = (("web", 0.42), ("android", 0.30), ("ios", 0.22), ("tv", 0.06))
 _LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "pt-BR", "ja-JP", "es-ES")
 _PLAYBACK_RATES = ((1.0, 0.86), (1.25, 0.05), (1.5, 0.05), (2.0, 0.04))
-_ANY_EVENT_REASONS = (Reason.EVENT_TIME_IN_FUTURE, Reason.EVENT_TIME_TOO_OLD, Reason.MISSING_VIDEO_ID)
+_EVENT_TIME_REASONS = (Reason.EVENT_TIME_IN_FUTURE, Reason.EVENT_TIME_TOO_OLD)
+_ANY_EVENT_REASONS = (*_EVENT_TIME_REASONS, Reason.MISSING_VIDEO_ID)
 # Which bad values each payload type can carry, named after the reason the pipeline gives them.
 INVALID_REASONS_BY_TYPE = {
     "VideoPaused": (Reason.NEGATIVE_POSITION, Reason.POSITION_BEYOND_DURATION, *_ANY_EVENT_REASONS),
     "ThumbnailClicked": (Reason.INVALID_SLOT, *_ANY_EVENT_REASONS),
+    "ThumbnailsShown": (Reason.DUPLICATE_IMPRESSION_ID, *_EVENT_TIME_REASONS),
 }
 INVALID_REASONS = tuple(sorted({r for rs in INVALID_REASONS_BY_TYPE.values() for r in rs}))
 # Events per session, on average (measured): ~2.2 rows, ~1 click per row, ~1.6 pauses per click.
@@ -497,6 +499,10 @@ class Simulator:
             return replace(event, payload=replace(payload, video_duration_ms=duration, position_ms=duration + 120_000))
         if reason == Reason.INVALID_SLOT and isinstance(payload, ThumbnailClicked):
             return replace(event, payload=replace(payload, slot=0, rank=-1))
+        if reason == Reason.DUPLICATE_IMPRESSION_ID and isinstance(payload, ThumbnailsShown):
+            first, second, *rest = payload.items
+            twin = replace(second, impression_id=first.impression_id)
+            return replace(event, payload=replace(payload, items=(first, twin, *rest)))
         if reason == Reason.EVENT_TIME_IN_FUTURE:
             return replace(event, event_ts_ms=event.event_ts_ms + 2 * day_ms)
         if reason == Reason.EVENT_TIME_TOO_OLD:
@@ -560,12 +566,9 @@ class Simulator:
             event, due = self._make_event(viewer, device, payload, t)
             kind = "skewed" if device.clock_offset_ms else "valid"
             roll = rng.random()
-            reasons = INVALID_REASONS_BY_TYPE.get(event.event_type)
             if roll < profile.invalid:
-                # Rows are not made invalid (yet): a roll that would is a valid row.
-                if reasons:
-                    reason = rng.choice(reasons)
-                    event, kind = self._make_invalid(event, reason), f"invalid:{reason}"
+                reason = rng.choice(INVALID_REASONS_BY_TYPE[event.event_type])
+                event, kind = self._make_invalid(event, reason), f"invalid:{reason}"
             elif roll < profile.invalid + profile.late:
                 # The device was offline: the event is sent long after it happened.
                 delay_s = rng.uniform(0.5, 2.0) * profile.session_gap_s + rng.uniform(1, 5)

@@ -112,8 +112,6 @@ def test_pauses_within_a_viewing_move_forward() -> None:
 @pytest.mark.parametrize("knob", ["duplicates", "invalid", "late"])
 def test_fraction_knobs_hit_their_share(knob: str) -> None:
     emissions = run(TrafficProfile(rate=40, session_gap_s=20, seed=11, **{knob: 0.1}), 6000)
-    if knob == "invalid":  # rendered rows are not made invalid: the share is of the clicks and pauses
-        emissions = [e for e in emissions if e.event.event_type != "ThumbnailsShown"]
     kinds = Counter(e.kind.split(":")[0] for e in emissions)
     name = {"duplicates": "duplicate", "invalid": "invalid", "late": "late"}[knob]
     share = kinds[name] / (len(emissions) - (kinds["duplicate"] if name != "duplicate" else 0))
@@ -146,6 +144,7 @@ def test_invalid_events_carry_the_bad_value_they_name() -> None:
             "event_time_too_old": lambda d=delta_ms: -d > 300 * 86_400_000,
             "missing_video_id": lambda p=p: p.video_id == "",
             "invalid_slot": lambda p=p: p.slot < 1,
+            "duplicate_impression_id": lambda p=p: len({i.impression_id for i in p.items}) < len(p.items),
         }[reason]()
         assert holds, reason
         encode_event(ev)  # still valid Avro: only the values are wrong

@@ -31,7 +31,7 @@ def emit(
     seed: Annotated[int, typer.Option(help="Seed: the same seed plays the same traffic")] = 1,
     session_gap: Annotated[float, typer.Option(help="Session gap the viewers respect, seconds")] = 1800.0,
     duplicates: Annotated[float, typer.Option(help="Fraction of events delivered twice")] = 0.0,
-    invalid: Annotated[float, typer.Option(help="Fraction of clicks and pauses made semantically invalid")] = 0.0,
+    invalid: Annotated[float, typer.Option(help="Fraction of events made semantically invalid")] = 0.0,
     late: Annotated[float, typer.Option(help="Fraction of events sent long after they happened")] = 0.0,
     skewed: Annotated[float, typer.Option(help="Fraction of devices whose clock is off")] = 0.0,
     exploration: Annotated[
