@@ -86,6 +86,7 @@ def _html(result: DemoResult, images: list[str]) -> str:
         ("events published", published),
         ("events stored", ledger.stored),
         ("of which bots (stored, in no session or signal)", ledger.bots),
+        ("of which rows of thumbnails shown (stored as impressions)", ledger.impressions),
         *((f"dead letters: {reason}", n) for reason, n in sorted(ledger.dead_letters.items())),
         ("duplicates dropped", ledger.duplicates),
         *((f"filtered: {reason}", n) for reason, n in sorted(ledger.filtered.items())),
