@@ -703,6 +703,86 @@ def provider_pins_match_schema(root: Path) -> list[str]:
     return problems
 
 
+# What the dashboard must chart (docs/operations.md): metric types, and for the pipeline's own
+# counters the PromQL metric of Dataflow's user counters.
+DASHBOARD_METRICS = (
+    "pubsub.googleapis.com/topic/send_message_operation_count",
+    "pubsub.googleapis.com/subscription/num_undelivered_messages",
+    "pubsub.googleapis.com/subscription/oldest_unacked_message_age",
+    "dataflow.googleapis.com/job/system_lag",
+    "dataflow.googleapis.com/job/data_watermark_age",
+    "bigquery.googleapis.com/storage/uploaded_row_count",
+    "run.googleapis.com/request_count",
+    "dataflow_googleapis_com:job_user_counter",
+)
+# Alert policy -> the variable its threshold comes from (None: a log-match alert, no threshold).
+ALERTS = {
+    "oldest_unacked_message": "var.alert_oldest_unacked_age_s",
+    "data_freshness": "var.alert_data_freshness_s",
+    "dead_letter_share": "var.alert_dead_letter_share",
+    "scheduled_query_failed": None,
+}
+_COUNTER = re.compile(r"Metrics\.counter\(METRICS_NAMESPACE, f?\"([a-z_]+)(\{)?")
+
+
+def pipeline_counters(root: Path) -> set[str]:
+    """The Beam counter names pipelines/ defines (``invalid_`` for an f-string prefix)."""
+    names = set()
+    for path in (root / "pipelines").rglob("*.py"):
+        names |= {name for name, _ in _COUNTER.findall(path.read_text())}
+    return names
+
+
+def monitoring_is_wired(root: Path) -> list[str]:
+    """terraform/monitoring.tf: a dashboard charting every DASHBOARD_METRICS, each alert of ALERTS
+    with its threshold from its variable and var.notification_channels, a failed-run alert for
+    each scheduled query (erasure and signals), and only pipeline counters that pipelines/ has."""
+    hcl = load_hcl(root)
+    resources = hcl["resource"]
+    problems = []
+    dashboards = resources.get("google_monitoring_dashboard", {})
+    if not dashboards:
+        problems.append("no google_monitoring_dashboard")
+    text = str(hcl["locals"]) + str(dashboards)
+    problems += [f"the dashboard does not chart {m}" for m in DASHBOARD_METRICS if m not in text]
+    if not any("jsonencode(" in str(d.get("dashboard_json")) for d in dashboards.values()):
+        problems.append("dashboard_json must be built with jsonencode (a typo is then an HCL error, not bad JSON)")
+    policies = resources.get("google_monitoring_alert_policy", {})
+    for name, variable in ALERTS.items():
+        policy = policies.get(name)
+        if policy is None:
+            problems.append(f"no google_monitoring_alert_policy.{name}")
+            continue
+        if "var.notification_channels" not in str(policy.get("notification_channels")):
+            problems.append(f"alert {name} does not notify var.notification_channels")
+        # The threshold itself (a display name may quote the variable too).
+        thresholds = [
+            str(threshold.get("threshold_value")) + str(query.get("query"))
+            for condition in policy.get("conditions") or []
+            for threshold in condition.get("condition_threshold") or [{}]
+            for query in condition.get("condition_prometheus_query_language") or [{}]
+        ]
+        if variable and not any(variable in t for t in thresholds):
+            problems.append(f"alert {name}'s threshold is not {variable}")
+        if not policy.get("documentation"):
+            problems.append(f"alert {name} has no documentation for on-call")
+    failed = str((policies.get("scheduled_query_failed") or {}).get("for_each"))
+    for config in sorted(resources.get("google_bigquery_data_transfer_config", {})):
+        if f"google_bigquery_data_transfer_config.{config}." not in failed:
+            problems.append(f"no alert when the {config} scheduled query fails")
+    variables = hcl["variable"]
+    problems += [
+        f"{v} is not a declared variable" for v in [*filter(None, ALERTS.values()), "var.notification_channels"]
+        if v.removeprefix("var.") not in variables
+    ]  # fmt: skip
+    counters = pipeline_counters(root)
+    for name in sorted({n for t in _strings(hcl["locals"]) for n in re.findall(r'metric_name=~\\"([^"\\]+)', t)}):
+        for part in name.split("|"):
+            if part.removesuffix(".*") not in counters:
+                problems.append(f"monitoring reads the counter {part!r}, which pipelines/ does not define")
+    return problems
+
+
 def checkov_binary(root: Path) -> Path:
     return root / ".clickstream" / "tools" / "checkov-venv" / "bin" / "checkov"
 
@@ -778,6 +858,7 @@ ALL_CHECKS = (
     tracing_is_wired,
     provider_arguments,
     provider_pins_match_schema,
+    monitoring_is_wired,
     hadolint,
     flex_template_build,
     checkov,
