@@ -3,6 +3,7 @@
 # scheduled job failed. Thresholds are variables (monitoring_variables.tf).
 
 locals {
+  # The names the job and the service get (dataflow.tf, collector.tf), which the metrics filter on.
   pipeline_job_name      = "${var.name_prefix}-pipeline"
   collector_service_name = "${var.name_prefix}-collector"
   # The Pub/Sub subscriptions Dataflow reads: a backlog there is data not yet processed.

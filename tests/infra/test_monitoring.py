@@ -4,12 +4,14 @@ offline; the real tree passes (tests/infra/test_offline_checks.py), each breakag
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from clickstream.core.paths import REPO_ROOT
+from tests.infra.test_identifier_rules import _terraform
 from tests.infra.test_offline_checks import _copy, _edit
 from tests.support import infra_checks as checks
 
@@ -85,3 +87,35 @@ def test_every_alert_has_a_section_in_the_operations_guide() -> None:
                for key in ("erasure", "signals")}  # fmt: skip
     assert anchors, "no alert links docs/operations.md"
     assert sorted(anchors - headings) == []
+
+
+@pytest.fixture(scope="module")
+def monitoring_variables(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """terraform/monitoring_variables.tf alone: variables and validations, no provider needed."""
+    module = tmp_path_factory.mktemp("tf") / "terraform"
+    module.mkdir()
+    shutil.copy2(REPO_ROOT / "terraform" / "monitoring_variables.tf", module / "monitoring_variables.tf")
+    assert _terraform(module, "init", "-input=false", "-backend=false").returncode == 0
+    return module
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "refused"),
+    [
+        ("notification_channels", '["projects/p/notificationChannels/123"]', False),
+        ("notification_channels", '["123"]', True),
+        ("alert_dead_letter_share", "0.05", False),
+        ("alert_dead_letter_share", "5", True),
+        ("alert_dead_letter_window_s", "60", True),
+        ("alert_oldest_unacked_age_s", "0", True),
+        ("alert_duration_s", "10", True),
+    ],
+)
+def test_the_monitoring_variables_refuse_values_that_cannot_work(
+    monitoring_variables: Path, variable: str, value: str, refused: bool
+) -> None:
+    result = _terraform(monitoring_variables, "plan", "-input=false", "-refresh=false", f"-var={variable}={value}")
+    if refused:
+        assert result.returncode != 0 and f'variable "{variable}"' in result.stderr, result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
