@@ -14,7 +14,21 @@ PYTEST_ARGS ?=
 
 .PHONY: setup demo check test lint docs bench stack-up stack-down clean
 
-setup: $(VENV)/.installed emitters/web/node_modules/.installed
+# The google and google-beta providers' schemas, for the offline Terraform checks.
+PROVIDER_SCHEMAS := .clickstream/tools/provider-google/.jsii .clickstream/tools/provider-google-beta/.jsii
+# The npm packages generated from the provider version terraform/versions.tf pins (6.50.0).
+CDKTF_PROVIDER_VERSION := 16.12.1
+
+setup: $(VENV)/.installed emitters/web/node_modules/.installed $(PROVIDER_SCHEMAS)
+
+# Each provider's schema (npm @cdktf/provider-google and -google-beta) for the offline checks: its
+# own target, so an existing checkout gets a newly added one without reinstalling the venv.
+.clickstream/tools/provider-%/.jsii:
+	@echo "==> unpacking the $* provider's schema (npm @cdktf/provider-$*) for the offline checks"
+	@mkdir -p $(@D)
+	@cd $(@D) && npm pack --silent @cdktf/provider-$*@$(CDKTF_PROVIDER_VERSION) >/dev/null && \
+		tar xzf cdktf-provider-$*-$(CDKTF_PROVIDER_VERSION).tgz --strip-components=1 package/.jsii package/package.json && \
+		rm cdktf-provider-$*-$(CDKTF_PROVIDER_VERSION).tgz
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,11 +43,6 @@ $(VENV)/.installed: pyproject.toml
 		$(PYTHON) -m venv .clickstream/tools/checkov-venv && \
 		.clickstream/tools/checkov-venv/bin/python -m pip install -q checkov==3.3.30 $(PIP_QUIET) )
 	@test -x .clickstream/tools/checkov-venv/bin/checkov || (echo "checkov install failed" >&2; exit 1)
-	@echo "==> unpacking the Google provider's schema (npm @cdktf/provider-google) for the offline checks"
-	@test -f .clickstream/tools/provider-google/.jsii || ( mkdir -p .clickstream/tools/provider-google && \
-		cd .clickstream/tools/provider-google && npm pack --silent @cdktf/provider-google@16.12.1 >/dev/null && \
-		tar xzf cdktf-provider-google-16.12.1.tgz --strip-components=1 package/.jsii package/package.json && \
-		rm cdktf-provider-google-16.12.1.tgz )
 	@echo "==> installing the Node.js producer example's modules (examples/node-producer)"
 	@test -d examples/node-producer/node_modules || npm ci --prefix examples/node-producer --no-audit --no-fund --silent
 	@touch $@

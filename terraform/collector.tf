@@ -48,7 +48,7 @@ resource "google_project_iam_member" "collector_trace_agent" {
 
 resource "google_cloud_run_v2_service" "collector" {
   count    = var.collector_image == "" ? 0 : 1
-  name     = "${var.name_prefix}-collector"
+  name     = local.collector_service_name
   location = var.region
   # Browsers post from anywhere; INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER puts it behind your own
   # external HTTPS load balancer (Cloud Armor, a custom domain) instead.
@@ -155,7 +155,7 @@ resource "google_cloud_run_v2_service" "collector" {
 resource "google_logging_project_exclusion" "collector_request_logs" {
   name        = "${var.name_prefix}-collector-request-logs"
   description = "Request logs of the ${var.name_prefix}-collector Cloud Run service: they hold each client's full IP address."
-  filter      = "logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${var.name_prefix}-collector\""
+  filter      = "logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${local.collector_service_name}\""
 }
 
 # Anyone may call the collector: browsers cannot hold Google credentials. What keeps a stray site

@@ -32,7 +32,7 @@ locals {
 resource "google_dataflow_flex_template_job" "pipeline" {
   provider                = google-beta
   count                   = var.template_gcs_path == "" ? 0 : 1
-  name                    = "${var.name_prefix}-pipeline"
+  name                    = local.pipeline_job_name
   region                  = var.region
   container_spec_gcs_path = var.template_gcs_path
   parameters              = local.pipeline_parameters

@@ -26,10 +26,14 @@ from clickstream.core.paths import REPO_ROOT
 BASIC_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 CHECKOV_VERSION = "3.3.30"
-# The Terraform provider's schema, offline: @cdktf/provider-google is generated from the provider's
-# own schema (its package.json names the provider version), and its .jsii file lists every argument
-# and block of every resource. `make setup` unpacks that file into .clickstream/tools/.
-PROVIDER_GOOGLE_NPM = "@cdktf/provider-google@16.12.1"
+# The Terraform providers' schemas, offline: @cdktf/provider-google(-beta) are generated from each
+# provider's own schema (their package.json names the provider version), and their .jsii file lists
+# every argument and block of every resource and data source. `make setup` unpacks them into
+# .clickstream/tools/provider-<name>/.
+PROVIDER_SCHEMAS = {
+    "google": "@cdktf/provider-google@16.12.1",
+    "google-beta": "@cdktf/provider-google-beta@16.12.1",
+}
 DOCKERFILES = ("dataflow/Dockerfile", "dataflow/collector.Dockerfile")
 # What the collector reads from its environment (clickstream.core.config.Settings and the
 # collector's own configuration; docs/deploy.md).
@@ -86,17 +90,19 @@ def _env() -> dict[str, str]:
 def load_hcl(root: Path) -> dict[str, Any]:
     """Every .tf file of terraform/, merged: {"resource": {...}, "locals": {...}, ...}."""
     options = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
-    merged: dict[str, Any] = {"resource": {}, "locals": {}, "variable": {}, "data": {}}
+    merged: dict[str, Any] = {"resource": {}, "locals": {}, "variable": {}, "data": {}, "output": {}}
     for path in sorted((root / "terraform").glob("*.tf")):
         with path.open() as handle:
             parsed = hcl2.load(handle, serialization_options=options)
-        for block in parsed.get("resource", []):
-            for kind, named in block.items():
-                merged["resource"].setdefault(kind, {}).update(named)
+        for section in ("resource", "data"):
+            for block in parsed.get(section, []):
+                for kind, named in block.items():
+                    merged[section].setdefault(kind, {}).update(named)
         for block in parsed.get("locals", []):
             merged["locals"].update(block)
-        for block in parsed.get("variable", []):
-            merged["variable"].update(block)
+        for section in ("variable", "output"):
+            for block in parsed.get(section, []):
+                merged[section].update(block)
     return merged
 
 
@@ -498,22 +504,40 @@ def identifier_rules_are_shared(root: Path) -> list[str]:
     return problems
 
 
-def provider_schema_file() -> Path:
-    return REPO_ROOT / ".clickstream" / "tools" / "provider-google" / ".jsii"
+def provider_schema_file(provider: str = "google") -> Path:
+    """The jsii assembly of @cdktf/provider-<provider> that `make setup` unpacks."""
+    return REPO_ROOT / ".clickstream" / "tools" / f"provider-{provider}" / ".jsii"
 
 
 # Terraform's own arguments of every resource, which no provider schema lists.
 _META_ARGUMENTS = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection"}
-_REGISTRY_LINK = re.compile(r"/docs/resources/([a-z0-9_]+)#([a-z0-9_]+) ")
+_REGISTRY_LINK = re.compile(r"/docs/(?:resources|data-sources)/([a-z0-9_]+)#([a-z0-9_]+) ")
+_CLASS_LINK = re.compile(r"/docs/(resources|data-sources)/[a-z0-9_]+ (google_[a-z0-9_]+)\}")
+_JSII_BASES = {"cdktf.TerraformResource": "resource", "cdktf.TerraformDataSource": "data"}
+# What a reference can read besides the provider's attributes: Terraform's own.
+_TERRAFORM_ATTRIBUTES = {"id"}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _terraform_name(prop: dict[str, Any]) -> str:
+    # The registry link names the Terraform argument (cdktf renames a few, e.g. ones that clash
+    # with its own); properties without docs are plain snake_case.
+    link = _REGISTRY_LINK.search(prop.get("docs", {}).get("remarks", ""))
+    return link.group(2) if link else _snake(prop["name"])
 
 
 @functools.cache
 def _provider_schema(path: Path) -> dict[str, dict[str, Any]]:
-    """{resource type: its block}; a block is {argument: (required, nested block or None)}.
+    """{"resource": {type: spec}, "data": {type: spec}}; a spec is {"block": block, "attributes":
+    the names a reference may read}; a block is {argument: (required, nested block or None)}.
 
-    Read from the jsii assembly of @cdktf/provider-google: each resource class's config struct,
-    whose properties carry the Terraform name in their registry link (``...#min_instance_count``)
-    and whose block-typed properties point at the struct of that block.
+    Read from the jsii assembly of @cdktf/provider-google(-beta): each resource or data source
+    class's config struct, whose properties carry the Terraform name in their registry link
+    (``...#min_instance_count``) and whose block-typed properties point at the struct of that
+    block; the class's own properties are what it exposes (arguments and computed attributes).
     """
     types = json.loads(path.read_text())["types"]
 
@@ -533,22 +557,27 @@ def _provider_schema(path: Path) -> dict[str, dict[str, Any]]:
         if fqn not in blocks:
             blocks[fqn] = arguments = {}
             for prop in types[fqn].get("properties", []):
-                # The registry link names the Terraform argument (cdktf renames a few, e.g. ones
-                # that clash with its own); properties without docs are plain snake_case.
-                link = _REGISTRY_LINK.search(prop.get("docs", {}).get("remarks", ""))
-                name = link.group(2) if link else re.sub(r"(?<!^)(?=[A-Z])", "_", prop["name"]).lower()
                 nested = struct_of(prop["type"])
-                arguments[name] = (not prop.get("optional"), block(nested) if nested else None)
+                arguments[_terraform_name(prop)] = (not prop.get("optional"), block(nested) if nested else None)
         return blocks[fqn]
 
-    schema = {}
+    schema: dict[str, dict[str, Any]] = {"resource": {}, "data": {}}
     for spec in types.values():
-        if spec.get("base") != "cdktf.TerraformResource":
-            continue
-        match = re.search(r"/docs/resources/[a-z0-9_]+ (google_[a-z0-9_]+)\}", spec["docs"].get("summary", ""))
+        kind = _JSII_BASES.get(spec.get("base", ""))
+        match = _CLASS_LINK.search(spec.get("docs", {}).get("summary", ""))
         config = spec.get("initializer", {}).get("parameters", [{}])[-1].get("type", {}).get("fqn")
-        if match and config:
-            schema[match.group(1)] = block(config)
+        if not (kind and match and config):
+            continue
+        arguments = block(config)
+        exposed = {
+            _snake(p["name"])
+            for p in spec.get("properties", [])
+            if not p["name"].endswith("Input") and p["name"] != "tfResourceType"
+        }
+        schema[kind][match.group(2)] = {
+            "block": arguments,
+            "attributes": exposed | set(arguments) | _TERRAFORM_ATTRIBUTES,
+        }
     return schema
 
 
@@ -565,7 +594,7 @@ def _unknown_arguments(where: str, body: dict[str, Any], spec: dict[str, Any], t
             blocks.append((key, value))
     for key, value in blocks:
         if key not in spec:
-            problems.append(f"{where}: the provider has no argument {key!r}")
+            problems.append(f"{where}: the provider has no argument or block {key!r}")
             continue
         nested = spec[key][1]
         if nested is not None and isinstance(value, list):
@@ -581,26 +610,176 @@ def _unknown_arguments(where: str, body: dict[str, Any], spec: dict[str, Any], t
     return problems
 
 
+def _provider_of(body: dict[str, Any]) -> str:
+    """The provider a block resolves to: google-beta when ``provider = google-beta`` (an alias
+    ``google-beta.x`` too), else google."""
+    provider = str(body.get("provider") or "google").removeprefix("${").removesuffix("}")
+    return provider.split(".", 1)[0]
+
+
+# `<type>.<name>[index].<attribute>` and `data.<type>.<name>[index].<attribute>`, in any expression.
+_REFERENCE = re.compile(
+    r"(?<![A-Za-z0-9_.\-])(data\.)?(google_[a-z0-9_]+)\.([A-Za-z0-9_-]+)(?:\[[^\]]*\])?\.([A-Za-z_][A-Za-z0-9_]*)"
+)
+
+
+def _strings(value: Any):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif value is not None:
+        yield str(value)
+
+
 def provider_arguments(root: Path) -> list[str]:
-    """Every argument and nested block of every google resource in terraform/ exists in the
-    provider's schema, and no required one is missing: a typo or a renamed argument fails here,
-    offline, instead of at `terraform plan`. Resources of the google-beta provider are not in
-    @cdktf/provider-google and are left to plan."""
-    path = provider_schema_file()
-    if not path.exists():
-        return [f"the provider schema is not installed at {path}: run `make setup` ({PROVIDER_GOOGLE_NPM})"]
-    schema = _provider_schema(path)
+    """Every ``resource`` and ``data`` block of terraform/, checked against the schema of the
+    provider it resolves to (google, or google-beta by ``provider =``): the type exists there,
+    every argument and nested block (at any depth, ``dynamic`` content too) exists, no required
+    one is missing, and every reference ``<type>.<name>.<attr>`` / ``data.<type>.<name>.<attr>``
+    reads an attribute that type exposes. A typo or a renamed argument fails here, offline,
+    instead of at `terraform plan`."""
+    missing = [p for p in PROVIDER_SCHEMAS if not provider_schema_file(p).exists()]
+    if missing:
+        return [
+            f"the provider schema is not installed at {provider_schema_file(p)}: run `make setup` "
+            f"({PROVIDER_SCHEMAS[p]})"
+            for p in missing
+        ]
+    schemas = {p: _provider_schema(provider_schema_file(p)) for p in PROVIDER_SCHEMAS}
+    hcl = load_hcl(root)
     problems = []
-    for kind, named in sorted(load_hcl(root)["resource"].items()):
-        if not kind.startswith("google_"):
+    resolved: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for kind in ("resource", "data"):
+        for type_, named in sorted(hcl[kind].items()):
+            if not type_.startswith("google_"):
+                continue
+            for name, body in sorted(named.items()):
+                provider = _provider_of(body)
+                label = f"{'data.' if kind == 'data' else ''}{type_}.{name}"
+                if provider not in schemas:
+                    problems.append(f"{label}: provider {provider!r} has no schema here")
+                    continue
+                spec = schemas[provider][kind].get(type_)
+                if spec is None:
+                    what = "data source" if kind == "data" else "resource"
+                    problems.append(f"{label}: the {provider} provider has no {what} {type_}")
+                    continue
+                resolved[(kind, type_, name)] = spec
+                problems += _unknown_arguments(label, body, spec["block"], top=True)
+    for text in sorted(set(_strings(hcl))):
+        for data, type_, name, attribute in _REFERENCE.findall(text):
+            kind = "data" if data else "resource"
+            spec = resolved.get((kind, type_, name))
+            if spec is not None and attribute not in spec["attributes"]:
+                problems.append(f"{data}{type_}.{name}.{attribute}: {type_} has no attribute {attribute!r}")
+    return problems
+
+
+def provider_pins_match_schema(root: Path) -> list[str]:
+    """terraform/versions.tf pins each provider to the release its offline schema was generated
+    from (the npm package's package.json, cdktf.provider.version): ``~> X.Y.Z``, patch releases
+    only, so what provider_arguments accepted is what `terraform init` installs."""
+    with (root / "terraform" / "versions.tf").open() as handle:
+        parsed = hcl2.load(handle, serialization_options=SerializationOptions(strip_string_quotes=True))
+    required: dict[str, Any] = {}
+    for block in parsed.get("terraform", []):
+        for providers in block.get("required_providers", []):
+            required.update(providers)
+    problems = []
+    for provider in PROVIDER_SCHEMAS:
+        package = provider_schema_file(provider).with_name("package.json")
+        if not package.exists():
+            problems.append(f"the provider schema is not installed at {package}: run `make setup`")
             continue
-        for name, body in sorted(named.items()):
-            if "google-beta" in str(body.get("provider")):
-                continue
-            if kind not in schema:
-                problems.append(f"{kind}.{name}: the google provider has no resource {kind}")
-                continue
-            problems += _unknown_arguments(f"{kind}.{name}", body, schema[kind], top=True)
+        generated = json.loads(package.read_text())["cdktf"]["provider"]["version"]
+        wanted = f"~> {generated}"
+        pinned = (required.get(provider) or {}).get("version")
+        if pinned != wanted:
+            problems.append(f"versions.tf pins {provider} to {pinned!r}; the schema checked is {generated}: {wanted!r}")
+    return problems
+
+
+# What the dashboard must chart (docs/operations.md): metric types, and for the pipeline's own
+# counters the PromQL metric of Dataflow's user counters.
+DASHBOARD_METRICS = (
+    "pubsub.googleapis.com/topic/send_message_operation_count",
+    "pubsub.googleapis.com/subscription/num_undelivered_messages",
+    "pubsub.googleapis.com/subscription/oldest_unacked_message_age",
+    "dataflow.googleapis.com/job/system_lag",
+    "dataflow.googleapis.com/job/data_watermark_age",
+    "bigquery.googleapis.com/storage/uploaded_row_count",
+    "run.googleapis.com/request_count",
+    "dataflow_googleapis_com:job_user_counter",
+)
+# Alert policy -> the variable its threshold comes from (None: a log-match alert, no threshold).
+ALERTS = {
+    "oldest_unacked_message": "var.alert_oldest_unacked_age_s",
+    "data_freshness": "var.alert_data_freshness_s",
+    "dead_letter_share": "var.alert_dead_letter_share",
+    "scheduled_query_failed": None,
+}
+_COUNTER = re.compile(r"Metrics\.counter\(METRICS_NAMESPACE, f?\"([a-z_]+)(\{)?")
+
+
+def pipeline_counters(root: Path) -> set[str]:
+    """The Beam counter names pipelines/ defines (``invalid_`` for an f-string prefix)."""
+    names = set()
+    for path in (root / "pipelines").rglob("*.py"):
+        names |= {name for name, _ in _COUNTER.findall(path.read_text())}
+    return names
+
+
+def monitoring_is_wired(root: Path) -> list[str]:
+    """terraform/monitoring.tf: a dashboard charting every DASHBOARD_METRICS, each alert of ALERTS
+    with its threshold from its variable and var.notification_channels, a failed-run alert for
+    each scheduled query (erasure and signals), and only pipeline counters that pipelines/ has."""
+    hcl = load_hcl(root)
+    resources = hcl["resource"]
+    problems = []
+    dashboards = resources.get("google_monitoring_dashboard", {})
+    if not dashboards:
+        problems.append("no google_monitoring_dashboard")
+    text = str(hcl["locals"]) + str(dashboards)
+    problems += [f"the dashboard does not chart {m}" for m in DASHBOARD_METRICS if m not in text]
+    if not any("jsonencode(" in str(d.get("dashboard_json")) for d in dashboards.values()):
+        problems.append("dashboard_json must be built with jsonencode (a typo is then an HCL error, not bad JSON)")
+    policies = resources.get("google_monitoring_alert_policy", {})
+    for name, variable in ALERTS.items():
+        policy = policies.get(name)
+        if policy is None:
+            problems.append(f"no google_monitoring_alert_policy.{name}")
+            continue
+        if "var.notification_channels" not in str(policy.get("notification_channels")):
+            problems.append(f"alert {name} does not notify var.notification_channels")
+        # The threshold itself (a display name may quote the variable too).
+        thresholds = [
+            str(threshold.get("threshold_value")) + str(query.get("query"))
+            for condition in policy.get("conditions") or []
+            for threshold in condition.get("condition_threshold") or [{}]
+            for query in condition.get("condition_prometheus_query_language") or [{}]
+        ]
+        if variable and not any(variable in t for t in thresholds):
+            problems.append(f"alert {name}'s threshold is not {variable}")
+        if not policy.get("documentation"):
+            problems.append(f"alert {name} has no documentation for on-call")
+    failed = str((policies.get("scheduled_query_failed") or {}).get("for_each"))
+    for config in sorted(resources.get("google_bigquery_data_transfer_config", {})):
+        if f"google_bigquery_data_transfer_config.{config}." not in failed:
+            problems.append(f"no alert when the {config} scheduled query fails")
+    variables = hcl["variable"]
+    problems += [
+        f"{v} is not a declared variable" for v in [*filter(None, ALERTS.values()), "var.notification_channels"]
+        if v.removeprefix("var.") not in variables
+    ]  # fmt: skip
+    counters = pipeline_counters(root)
+    for name in sorted({n for t in _strings(hcl["locals"]) for n in re.findall(r'metric_name=~\\"([^"\\]+)', t)}):
+        for part in name.split("|"):
+            if part.removesuffix(".*") not in counters:
+                problems.append(f"monitoring reads the counter {part!r}, which pipelines/ does not define")
     return problems
 
 
@@ -678,6 +857,8 @@ ALL_CHECKS = (
     collector_service,
     tracing_is_wired,
     provider_arguments,
+    provider_pins_match_schema,
+    monitoring_is_wired,
     hadolint,
     flex_template_build,
     checkov,
