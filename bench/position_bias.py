@@ -20,6 +20,9 @@ import time
 from collections import defaultdict
 from datetime import timedelta
 
+import numpy as np
+import pyarrow as pa
+
 from bench.common import machine, peak_rss_mb, table, warehouse
 from bench.simulated_log import clean_profile, counts, simulate
 from clickstream.app.evaluation import kendall_tau
@@ -30,6 +33,44 @@ from clickstream.core.sql import run_script
 
 SLOTS = 10
 GOAL_RELATIVE_ERROR = 0.10
+
+
+def em_cells(impressions: pa.Table, events: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per surface, the (slot x video) impressions and clicks the signal job's EM runs on."""
+    clicked = {i for i in events.column("impression_id").to_pylist() if i}
+    columns = impressions.select(["impression_id", "surface", "slot", "video_id"]).to_pydict()
+    by_surface: dict[str, list[tuple[int, str, bool]]] = defaultdict(list)
+    for impression, surface, slot, video in zip(*columns.values(), strict=True):
+        by_surface[surface].append((slot, video, impression in clicked))
+    cells = {}
+    for surface, rows in by_surface.items():
+        videos = {v: i for i, v in enumerate(sorted({v for _, v, _ in rows}))}
+        slots = np.array([s - 1 for s, _, _ in rows])
+        index = np.array([videos[v] for _, v, _ in rows])
+        shown = np.zeros((max(slots) + 1, len(videos)))
+        clicks = np.zeros_like(shown)
+        np.add.at(shown, (slots, index), 1)
+        np.add.at(clicks, (slots, index), np.array([c for _, _, c in rows], dtype=float))
+        cells[surface] = (shown, clicks)
+    return cells
+
+
+def em_ratios(shown: np.ndarray, clicks: np.ndarray, iterations: int) -> np.ndarray:
+    """theta_k / theta_1 by the EM of sql/signals/position_propensity_*.sql (same start, same
+    updates) in numpy: a reference to check how many iterations the unrolled SQL needs."""
+    ctr = clicks.sum(1) / shown.sum(1)
+    theta = np.clip(ctr / ctr.max(), 0.01, 0.99)
+    gamma = np.clip(clicks.sum(0) / (shown * theta[:, None]).sum(0), 0.01, 0.99)
+    per_slot, per_video = shown.sum(1), np.maximum(shown.sum(0), 1)
+    for _ in range(iterations):
+        joint = 1 - theta[:, None] * gamma[None, :]
+        examined = theta[:, None] * (1 - gamma[None, :]) / joint
+        relevant = (1 - theta[:, None]) * gamma[None, :] / joint
+        theta, gamma = (
+            (clicks + (shown - clicks) * examined).sum(1) / per_slot,
+            (clicks + (shown - clicks) * relevant).sum(0) / per_video,
+        )
+    return theta / theta[0]
 
 
 def _rows(client, settings: Settings, table_name: str, as_of) -> list[dict]:
