@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
-from emitters.ground_truth import GroundTruth
 from google.cloud import bigquery
 
 from bench.common import START_MS, arrow_schema, load
 from clickstream.core.config import Settings
 from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import Event, ThumbnailClicked, ThumbnailsShown, VideoPaused
+from emitters.ground_truth import GroundTruth
 from emitters.simulator import Simulator, TrafficProfile
 
 
