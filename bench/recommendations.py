@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from clickstream.app.recommendations import recommend
-
 from bench.common import machine, peak_rss_mb, table, warehouse
 from bench.simulated_log import clean_profile, counts, simulate
 from clickstream.app.evaluation import METHODS, Evaluation, evaluate
+from clickstream.app.recommendations import recommend
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pseudonyms import new_keyring

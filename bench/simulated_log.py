@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
-from emitters.ground_truth import GroundTruth
 from google.cloud import bigquery
 
 from bench.common import START_MS, arrow_schema, load
 from clickstream.core.config import Settings
 from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import Event, ThumbnailClicked, ThumbnailsShown, VideoPaused
+from emitters.ground_truth import GroundTruth
 from emitters.simulator import Simulator, TrafficProfile
 
 
@@ -76,10 +76,25 @@ def clean_profile(seed: int, exploration: float, viewers: int | None = None, rat
     )
 
 
+# Thumbnails shown per simulated second, per event/s of ``rate``: a quarter of the events are rows of
+# 12 thumbnails (measured on the clean profile: 0.27 x 12 = 3.2); a log is sized with it.
+IMPRESSIONS_PER_EVENT = 0.27 * 12
+# Margin over that estimate, so a log has at least the impressions asked for.
+_MARGIN = 1.05
+
+
+def simulated_seconds(impressions: int, profile: TrafficProfile) -> float:
+    """The simulated time in which the simulator shows about ``impressions`` thumbnails (a bit more)."""
+    return _MARGIN * impressions / (profile.rate * IMPRESSIONS_PER_EVENT)
+
+
 def simulate(
     impressions: int, profile: TrafficProfile, pseudonym: Callable[[str], str] = str, events: int | None = None
 ) -> SimulatedLog:
-    """Run the simulator until it has shown ``impressions`` thumbnails (or emitted ``events`` events)."""
+    """Run the simulator for the simulated time in which it shows about ``impressions`` thumbnails
+    (``simulated_seconds``; or until it has emitted ``events`` events), then let the rows rendered
+    by then play out: a log cut at a count would lose the later clicks of the rows still on
+    screen, more of them the deeper the slot, and bias every estimate of theta_k low."""
     simulator = Simulator(profile, START_MS)
     event_rows: list[dict] = []
     impression_rows: list[dict] = []
@@ -89,7 +104,8 @@ def simulate(
     shown = 0
     names: dict[str, str] = {}
     first_ms, last_ms = None, START_MS
-    for emitted, emission in enumerate(simulator.emissions(), start=1):
+    until_s = simulated_seconds(impressions, profile)
+    for emitted, emission in enumerate(simulator.emissions(until_s=until_s), start=1):
         event: Event = emission.event
         user = names.get(event.user_id) or names.setdefault(event.user_id, pseudonym(event.user_id))
         ts_us = event.event_ts_ms * 1000
@@ -173,7 +189,7 @@ def simulate(
                 seen[0] += 1
                 seen[1] = max(seen[1], min(1.0, ratio or 0.0))
             event_rows.append(row)
-        if shown >= impressions or (events is not None and emitted >= events):
+        if events is not None and emitted >= events:
             break
     return SimulatedLog(
         events=pa.Table.from_pylist(event_rows, schema=arrow_schema("events")),
