@@ -7,12 +7,18 @@ the batch to the one-person answers).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from google.cloud import bigquery
 
 from clickstream.core.config import Settings
+from clickstream.core.paths import sql_dir
 from clickstream.core.sql import read_sql, run_script
+
+# The blend's weights (pool_size, category_prior, similar_weight), in one place: the query's header
+# says what each does; docs/warehouse.md how they were chosen.
+BLEND = json.loads((sql_dir() / "serving" / "params.json").read_text())
 
 # No as_of: the latest signal run (the query takes the latest run at or before @as_of).
 _LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -42,6 +48,7 @@ def recommend(
         "user_ids": [user_id for _, user_id in pairs],
         "n": n,
         "as_of": as_of or _LATEST,
+        **BLEND,
     }
     rows = run_script(client, settings, read_sql("serving/recommend.sql", settings), params)
     result: dict[str, list[dict]] = {person: [] for person in people}

@@ -3,18 +3,35 @@
 --
 -- Parameters: @person_ids ARRAY<STRING> and @user_ids ARRAY<STRING>, zipped by offset (the person
 -- at offset i has the pseudonym at offset i: a person appears once per pseudonym), @n INT64,
--- @as_of TIMESTAMP (the signal run used is the latest at or before it).
+-- @as_of TIMESTAMP (the signal run used is the latest at or before it), and the blend's weights
+-- from sql/serving/params.json: @pool_size INT64, @category_prior FLOAT64, @similar_weight FLOAT64,
+-- @ctr_weight FLOAT64.
 -- Output: person_id, position (1..@n), video_id, score, reason; ordered by person_id, position.
 --
--- Candidates, from the signal run: videos similar to the person's top-10 affinity videos, scored
--- SUM(affinity x similarity) and explained by the seed that contributed most; then topped up from
--- trending (one ranking for everyone).
--- The blend with the position-debiased CTR (video_ctr): a video's ctr = its debiased_ctr averaged
--- over the surfaces where it is `supported` (>= min_impressions), weighted by impressions; its
--- lift = ctr / the mean ctr of all videos with support; a video without support has lift 1 (its
--- CTR is mostly noise). Every candidate's score is multiplied by its lift: a video that is clicked
--- often only because it was shown in the first slots drops, one that is clicked often wherever it
--- is shown rises. Similar videos stay ahead of trending ones.
+-- One blended score over the union of two candidate sets: the top @pool_size of the popularity
+-- ranking (the same for everyone) and the videos similar to the person's top-10 affinity videos.
+--
+--   score = popularity x category_lift x (1 + @similar_weight x similar)
+--
+-- * popularity = trending score x POW(ctr lift, @ctr_weight), divided by the largest (so in (0, 1]).
+--   What a viewer clicks next is mostly what is shown and appealing, which trending measures; the
+--   ctr lift (below) corrects it for where it was shown (an exponent < 1: trending already counts
+--   the clicks, which hold the appeal).
+-- * category_lift = how much more the person engages with the video's catalog category than
+--   everyone does, smoothed towards 1 by @category_prior (in units of affinity score):
+--       (S_person(c) / share(c) + @category_prior) / (S_person + @category_prior)
+--   S_person(c) = the person's affinity score on videos of category c, S_person = over all videos,
+--   share(c) = c's part of all affinity score of the run (an aggregate). A person with no
+--   affinity rows, or a video without a catalog category, has lift 1.
+-- * similar = SUM(affinity x similarity) over the seeds, divided by the person's largest (so in
+--   [0, 1]; 0 for a video similar to none of the seeds).
+-- The reason says "similar to <seed>" (the seed that contributed most) for a similar video, else
+-- "trending #<rank>". Ties: video_id.
+-- The ctr lift, from the position-debiased CTR (video_ctr): a video's ctr = its debiased_ctr
+-- averaged over the surfaces where it is `supported` (>= min_impressions), weighted by
+-- impressions; its lift = ctr / the mean ctr of all videos with support; a video without support
+-- has lift 1 (its CTR is mostly noise). A video that is clicked often only because it was shown in
+-- the first slots drops, one that is clicked often wherever it is shown rises.
 -- Never recommended: a video the person has finished (watch ratio >= 0.9), from their affinity rows
 -- of the run and from their stored VideoPaused events up to @as_of, so a person without affinity
 -- rows (personalization denied) is not shown what they finished either.
@@ -23,7 +40,7 @@
 -- caller hashes the raw id, which no table holds. After a key rotation the signal window holds rows
 -- under the old and the new pseudonym, so a video's affinity is summed over them. A user whose latest
 -- event denied personalization has no affinity rows (sql/signals/user_video_affinity.sql), so gets
--- trending only.
+-- the popularity ranking only (category_lift 1, no similar videos).
 -- ${project} and ${dataset} are filled in by the caller.
 WITH pseudonyms AS (
   SELECT person_id, user_id
@@ -57,6 +74,34 @@ finished AS (
 finished_count AS (
   SELECT person_id, COUNT(*) AS videos FROM finished GROUP BY person_id
 ),
+catalog AS (
+  SELECT video_id, category
+  FROM (
+    SELECT video_id, category, ROW_NUMBER() OVER (PARTITION BY video_id ORDER BY updated_at DESC) AS version
+    FROM `${project}.${dataset}.video_catalog`
+  )
+  WHERE version = 1
+),
+category_score AS (
+  -- everyone's affinity per category (an aggregate, like trending)
+  SELECT c.category, SUM(a.score) AS score
+  FROM `${project}.${dataset}.user_video_affinity` AS a
+  JOIN latest ON a.as_of = latest.as_of
+  JOIN catalog AS c ON c.video_id = a.video_id
+  GROUP BY c.category
+),
+category_share AS (
+  SELECT category, SAFE_DIVIDE(score, SUM(score) OVER ()) AS share FROM category_score
+),
+person_category AS (
+  SELECT a.person_id, c.category, SUM(a.score) AS score
+  FROM affinity AS a
+  JOIN catalog AS c ON c.video_id = a.video_id
+  GROUP BY a.person_id, c.category
+),
+person_total AS (
+  SELECT person_id, SUM(score) AS score FROM affinity GROUP BY person_id
+),
 seeds AS (
   SELECT person_id, video_id, score
   FROM (
@@ -75,6 +120,20 @@ ctr AS (
 lift AS (
   SELECT video_id, SAFE_DIVIDE(ctr, AVG(ctr) OVER ()) AS lift FROM ctr
 ),
+lifted AS (
+  SELECT t.video_id, t.rank, t.score * POW(COALESCE(l.lift, 1.0), @ctr_weight) AS score
+  FROM `${project}.${dataset}.video_trending` AS t
+  JOIN latest ON t.as_of = latest.as_of
+  LEFT JOIN lift AS l ON l.video_id = t.video_id
+),
+popularity AS (
+  SELECT
+    video_id,
+    rank,
+    SAFE_DIVIDE(score, MAX(score) OVER ()) AS score,
+    ROW_NUMBER() OVER (ORDER BY score DESC, video_id) AS position
+  FROM lifted
+),
 contributions AS (
   SELECT seeds.person_id, s.similar_video_id AS video_id, s.video_id AS seed, seeds.score * s.score AS part
   FROM seeds
@@ -84,6 +143,9 @@ contributions AS (
 similar AS (
   SELECT person_id, video_id, SUM(part) AS score FROM contributions GROUP BY person_id, video_id
 ),
+similar_top AS (
+  SELECT person_id, MAX(score) AS score FROM similar GROUP BY person_id
+),
 strongest_seed AS (
   SELECT person_id, video_id, seed
   FROM (
@@ -92,32 +154,43 @@ strongest_seed AS (
   )
   WHERE r = 1
 ),
-trending AS (
-  -- one ranking for everyone; a person needs at most @n + (videos they finished) of it
-  SELECT
-    t.video_id,
-    t.rank,
-    t.score * COALESCE(l.lift, 1.0) AS score,
-    ROW_NUMBER() OVER (ORDER BY t.score * COALESCE(l.lift, 1.0) DESC, t.video_id) AS position
-  FROM `${project}.${dataset}.video_trending` AS t
-  JOIN latest ON t.as_of = latest.as_of
-  LEFT JOIN lift AS l ON l.video_id = t.video_id
-),
 candidates AS (
-  SELECT s.person_id, s.video_id, s.score * COALESCE(l.lift, 1.0) AS score, CONCAT('similar to ', k.seed) AS reason, 1 AS source
-  FROM similar AS s
-  JOIN strongest_seed AS k ON k.person_id = s.person_id AND k.video_id = s.video_id
-  LEFT JOIN lift AS l ON l.video_id = s.video_id
-  UNION ALL
-  SELECT p.person_id, t.video_id, t.score, CONCAT('trending #', CAST(t.rank AS STRING)) AS reason, 2 AS source
-  FROM persons AS p
-  LEFT JOIN finished_count AS f ON f.person_id = p.person_id
-  JOIN trending AS t ON t.position <= @n + COALESCE(f.videos, 0)
+  -- the popular pool (deep enough that @n remain after the person's finished videos) and the
+  -- similar videos; a video in both is one candidate
+  SELECT DISTINCT person_id, video_id
+  FROM (
+    SELECT p.person_id, t.video_id
+    FROM persons AS p
+    LEFT JOIN finished_count AS f ON f.person_id = p.person_id
+    JOIN popularity AS t ON t.position <= GREATEST(@pool_size, @n) + COALESCE(f.videos, 0)
+    UNION ALL
+    SELECT person_id, video_id FROM similar
+  )
 ),
-eligible AS (
-  -- an anti-join (the stand-in mis-evaluates correlated NOT EXISTS; see sessions_final)
-  SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.person_id, c.video_id ORDER BY c.source, c.score DESC) AS pick
+scored AS (
+  SELECT
+    c.person_id,
+    c.video_id,
+    COALESCE(t.score, 0.0)
+      * IF(
+        v.category IS NULL,
+        1.0,
+        (COALESCE(SAFE_DIVIDE(pc.score, sh.share), 0.0) + @category_prior) / (COALESCE(pt.score, 0.0) + @category_prior)
+      )
+      * (1 + @similar_weight * COALESCE(SAFE_DIVIDE(s.score, st.score), 0.0)) AS score,
+    IF(
+      k.seed IS NOT NULL, CONCAT('similar to ', k.seed), CONCAT('trending #', CAST(t.rank AS STRING))
+    ) AS reason
   FROM candidates AS c
+  LEFT JOIN popularity AS t ON t.video_id = c.video_id
+  LEFT JOIN catalog AS v ON v.video_id = c.video_id
+  LEFT JOIN category_share AS sh ON sh.category = v.category
+  LEFT JOIN person_category AS pc ON pc.person_id = c.person_id AND pc.category = v.category
+  LEFT JOIN person_total AS pt ON pt.person_id = c.person_id
+  LEFT JOIN similar AS s ON s.person_id = c.person_id AND s.video_id = c.video_id
+  LEFT JOIN similar_top AS st ON st.person_id = c.person_id
+  LEFT JOIN strongest_seed AS k ON k.person_id = c.person_id AND k.video_id = c.video_id
+  -- an anti-join (the stand-in mis-evaluates correlated NOT EXISTS; see sessions_final)
   LEFT JOIN finished AS f ON f.person_id = c.person_id AND f.video_id = c.video_id
   WHERE f.video_id IS NULL
 ),
@@ -127,9 +200,8 @@ ordered AS (
     video_id,
     score,
     reason,
-    ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY source, score DESC, video_id) AS position
-  FROM eligible
-  WHERE pick = 1
+    ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY score DESC, video_id) AS position
+  FROM scored
 )
 SELECT person_id, position, video_id, score, reason
 FROM ordered

@@ -331,3 +331,30 @@ def test_the_propensity_floor_caps_the_weight_of_a_click(shown: Settings) -> Non
     # only3's clicks at slot 3 (theta_3 / theta_1 = 0.5) are divided by the floor 0.6 instead
     assert ctr[("home", "only3")]["debiased_ctr"] == pytest.approx(18 / 0.6 / 100)
     assert ctr[("home", "only1")]["debiased_ctr"] == pytest.approx(0.36)  # slot 1: theta_relative 1 > floor
+
+
+@pytest.fixture(scope="module")
+def tastes(stack: Settings) -> Settings:
+    """film1 is the more popular video (6 viewers click it), song2 the less (4); "fan" clicks only
+    music (song1, 30 times)."""
+    settings = fresh_dataset(stack)
+    catalog = [catalog_row("film1", 100_000)] + [
+        {**catalog_row(video, 100_000), "category": "music"} for video in ("song1", "song2")
+    ]
+    load(settings, "video_catalog", catalog)
+    events = [event(f"o{i}", "film1", "ThumbnailClicked", ts(1)) for i in range(6)]
+    events += [event(f"q{i}", "song2", "ThumbnailClicked", ts(1)) for i in range(4)]
+    events += [event("fan", "song1", "ThumbnailClicked", ts(1)) for _ in range(30)]
+    load(settings, "events", events)
+    run_signals(bigquery_client(settings), settings, SignalParams(as_of=AS_OF))
+    return settings
+
+
+def test_recommend_blends_popularity_with_the_persons_taste_for_a_category(tastes: Settings) -> None:
+    got = recommend(bigquery_client(tastes), tastes, {"fan": ["fan"], "stranger": ["stranger"]}, n=3)
+    # one blended score, not "personal first, popular after": song1 (the most popular) leads for
+    # both; the fan's taste for music lifts song2 over the more popular film1, the stranger (no
+    # affinity rows) gets the popularity ranking as it is
+    assert [r["video_id"] for r in got["stranger"]] == ["song1", "film1", "song2"]
+    assert [r["video_id"] for r in got["fan"]] == ["song1", "song2", "film1"]
+    assert [r["reason"] for r in got["fan"]] == ["trending #1", "trending #3", "trending #2"]
