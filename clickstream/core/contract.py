@@ -87,7 +87,7 @@ def revisions() -> dict[str, Revision]:
 def validation_rules() -> dict[str, dict[str, Any]]:
     """The contract's validation rules and thresholds (``schemas/validation.json``), by rule id.
 
-    The pipeline reads its thresholds from here and the README's rule table is generated
+    The pipeline reads its thresholds from here and the rule table of docs/pipeline.md is generated
     from it (``rules_markdown``), so a threshold is stated once.
     """
     rules = json.loads(Path(schemas_dir(), "validation.json").read_text())
@@ -95,7 +95,7 @@ def validation_rules() -> dict[str, dict[str, Any]]:
 
 
 def rules_markdown() -> str:
-    """The validation rules as the Markdown table the README shows (thresholds filled in)."""
+    """The validation rules as the Markdown table docs/pipeline.md shows (thresholds filled in)."""
     lines = ["| field | accepted when | otherwise |", "|---|---|---|"]
     for rule in validation_rules().values():
         text = rule["rule"].format(**rule).replace("|", "\\|")

@@ -1,4 +1,4 @@
-"""The validation rules live once, in schemas/validation.json: the pipeline reads them, the README shows them."""
+"""The validation rules live once, in schemas/validation.json: the pipeline reads them, docs/pipeline.md shows them."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from clickstream.core.reasons import Reason
 from pipelines.options import ClickstreamOptions
 from pipelines.rules.decode import Limits
 
-README = REPO_ROOT / "README.md"
+PAGE = REPO_ROOT / "docs" / "pipeline.md"
 _BLOCK = re.compile(r"<!-- validation rules:.*?-->\n(.*?)<!-- end of validation rules -->", re.S)
 
 
-def test_the_readme_shows_the_rules_as_generated() -> None:
-    shown = _BLOCK.search(README.read_text())
-    assert shown, "README.md has no generated validation-rules block"
+def test_the_pipeline_page_shows_the_rules_as_generated() -> None:
+    shown = _BLOCK.search(PAGE.read_text())
+    assert shown, "docs/pipeline.md has no generated validation-rules block"
     assert shown.group(1) == contract.rules_markdown(), "regenerate with: clickstream contract rules"
 
 

@@ -36,5 +36,5 @@ def contract_show() -> None:
 
 @contract_app.command("rules")
 def contract_rules() -> None:
-    """Print the validation rules (schemas/validation.json) as the README's Markdown table."""
+    """Print the validation rules (schemas/validation.json) as the Markdown table docs/pipeline.md shows."""
     typer.echo(contract.rules_markdown(), nl=False)
