@@ -277,6 +277,7 @@ def test_debiased_ctr_is_the_click_rate_at_slot_1_where_raw_ctr_is_not(shown: Se
         row = ctr[("home", video)]
         assert row["debiased_ctr"] == pytest.approx(0.9 * gamma, rel=0.06), video
         assert row["raw_ctr"] < row["debiased_ctr"]
+        assert row["ips_ctr"] == pytest.approx(0.9 * gamma, rel=0.1), video  # the same quantity, noisier
 
 
 def test_a_ctr_needs_min_impressions_to_be_supported_and_a_click_after_as_of_does_not_count(shown: Settings) -> None:
