@@ -37,19 +37,6 @@ SLOTS_SHOWN = 12
 GOAL_RELATIVE_ERROR = 0.10
 
 
-# A diagnostic alternative to video_ctr's debiased CTR (not what the signal job writes): clicks over
-# the examinations expected at slot 1's propensity, SUM(c) / SUM(theta_relative), the maximum-
-# likelihood gamma given theta. Same bias correction, but each impression adds a known weight to the
-# denominator instead of a click adding 1/theta to the numerator, so it is far less noisy.
-EXPECTED_EXAMINATIONS = """
-SELECT c.surface, c.video_id, SUM(c.clicks) / SUM(c.impressions * GREATEST(p.theta_relative, @floor)) AS ctr
-FROM `{cells}` AS c
-JOIN `{propensity}` AS p ON p.as_of = c.as_of AND p.surface = c.surface AND p.slot = c.slot AND p.method = 'em'
-WHERE c.as_of = @as_of
-GROUP BY c.surface, c.video_id
-"""
-
-
 def em_cells(impressions: pa.Table, events: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per surface, the (slot x video) impressions and clicks the signal job's EM runs on."""
     clicked = {i for i in events.column("impression_id").to_pylist() if i}
@@ -188,12 +175,9 @@ def tau_table(
             p[0] += r["impressions"]
             p[1] += r["raw_ctr"] * r["impressions"]
             p[2] += r["debiased_ctr"] * r["impressions"]
-            p[3] += r.get("expected_ctr", 0.0) * r["impressions"]
+            p[3] += r["ips_ctr"] * r["impressions"]
     groups = {
-        s: [
-            (r["video_id"], r["raw_ctr"], r["debiased_ctr"], r.get("expected_ctr", 0.0), seen[(s, r["video_id"])])
-            for r in rs
-        ]
+        s: [(r["video_id"], r["raw_ctr"], r["debiased_ctr"], r["ips_ctr"], seen[(s, r["video_id"])]) for r in rs]
         for s, rs in by_surface.items()
     }
     groups["all"] = [(v, p[1] / p[0], p[2] / p[0], p[3] / p[0], seen_pooled[v]) for v, p in pooled.items() if p[0]]
@@ -201,13 +185,13 @@ def tau_table(
     for name, videos in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         if len(videos) < 2:
             continue
-        raw, debiased, expected = ([x[i] for x in videos] for i in (1, 2, 3))
+        raw, debiased, ips = ([x[i] for x in videos] for i in (1, 2, 3))
         truths = {"audience": [x[4] for x in videos], "population": [attractiveness(x[0]) for x in videos]}
         for truth_name, truth in truths.items():
             tau_raw, tau_debiased = kendall_tau(raw, truth), kendall_tau(debiased, truth)
-            tau_expected = kendall_tau(expected, truth)
+            tau_ips = kendall_tau(ips, truth)
             taus[f"{truth_name}_{name}"] = (tau_raw, tau_debiased)
-            taus[f"expected_{truth_name}_{name}"] = (tau_raw, tau_expected)
+            taus[f"ips_{truth_name}_{name}"] = (tau_raw, tau_ips)
             rows.append(
                 (
                     name,
@@ -216,13 +200,13 @@ def tau_table(
                     f"{tau_raw:.3f}",
                     f"{tau_debiased:.3f}",
                     f"{tau_debiased - tau_raw:+.3f}",
-                    f"{tau_expected:.3f}",
+                    f"{tau_ips:.3f}",
                 )
             )
     text = table(
         "Kendall's tau of the CTRs against the truth (the same videos for all: those with support)",
         rows,
-        ("surface", "truth", "videos", "raw CTR", "debiased CTR", "gain", "clicks/expected (diagnostic)"),
+        ("surface", "truth", "videos", "raw CTR", "debiased CTR", "gain", "IPS CTR (ips_ctr, for comparison)"),
     )
     return text, taus
 
@@ -253,17 +237,6 @@ def main(argv: list[str] | None = None, base: Settings | None = None) -> dict[st
         job_s = time.perf_counter() - started
         estimates = _rows(client, settings, "position_propensity", as_of)
         ctr = _rows(client, settings, "video_ctr", as_of)
-        expected = run_script(
-            client,
-            settings,
-            EXPECTED_EXAMINATIONS.format(
-                cells=settings.table_id("propensity_em_cells"), propensity=settings.table_id("position_propensity")
-            ),
-            {"as_of": as_of, "floor": SignalParams(as_of=as_of).propensity_floor},
-        )
-    by_cell = {(r["surface"], r["video_id"]): r["ctr"] for r in expected}
-    for r in ctr:
-        r["expected_ctr"] = by_cell[(r["surface"], r["video_id"])]
     print(
         f"loaded in {loaded_s:.1f}s; signal job {job_s:.1f}s ({shown / job_s:,.0f} impressions/s); "
         f"rows written: {', '.join(f'{k}={v}' for k, v in written.items())}; peak memory {peak_rss_mb():.0f} MB"
@@ -280,7 +253,7 @@ def main(argv: list[str] | None = None, base: Settings | None = None) -> dict[st
     text, taus = tau_table(ctr, log.truth.attractiveness, seen, seen_pooled)
     print(text)
     for name, (raw, debiased) in sorted(taus.items()):
-        if name.endswith("_all") and not name.startswith("expected_"):
+        if name.endswith("_all") and not name.startswith("ips_"):
             closer = "yes" if debiased > raw else "NO"
             truth = name.removesuffix("_all")
             print(

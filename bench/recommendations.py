@@ -26,6 +26,11 @@ from clickstream.core.config import Settings
 from clickstream.core.pseudonyms import new_keyring
 
 
+def _viewers_per_event_per_s(seed: int, exploration: float) -> float:
+    """Viewers the simulator needs per event/s of rate (its own pool size at rate 1, unpinned)."""
+    return clean_profile(seed, exploration, rate=100.0).viewer_count / 100.0
+
+
 def result_table(result: Evaluation) -> str:
     k = result.k
     header = ("method", f"recall@{k}", f"NDCG@{k}", "coverage", f"recall@{k} (truth)", f"NDCG@{k} (truth)")
@@ -61,7 +66,12 @@ def main(argv: list[str] | None = None, base: Settings | None = None) -> dict[st
     args = parser.parse_args(argv)
     keyring = new_keyring()
     started = time.perf_counter()
-    profile = clean_profile(args.seed, args.exploration, viewers=args.viewers)
+    # The rate a pool of this size sustains with real idle gaps between sessions (the simulator sizes
+    # its own pool the same way, TrafficProfile.viewer_count): at a higher rate the fixed pool runs
+    # dry, the log shows far fewer impressions than asked in the time it is given, and each viewer
+    # has less history before the holdout.
+    rate = max(1.0, args.viewers / _viewers_per_event_per_s(args.seed, args.exploration))
+    profile = clean_profile(args.seed, args.exploration, viewers=args.viewers, rate=rate)
     log = simulate(args.impressions, profile, keyring.pseudonym)
     simulated_s = time.perf_counter() - started
     sizes = counts(log)
