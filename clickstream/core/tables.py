@@ -97,8 +97,27 @@ def ensure_dataset_and_tables(client: bigquery.Client, project: str, dataset: st
         if missing:
             table.schema = [*table.schema, *missing]
             client.update_table(table, ["schema"])
+            # The same columns by DDL: a no-op on BigQuery (update_table added them), and what adds
+            # them to the data on the local stand-in, whose update_table changes metadata only.
+            for field in missing:
+                client.query(
+                    f"ALTER TABLE `{table.full_table_id.replace(':', '.')}` "
+                    f"ADD COLUMN IF NOT EXISTS `{field.name}` {_ddl_type(field)}"
+                ).result()
         created.append(spec.name)
     return created
+
+
+_DDL_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
+
+
+def _ddl_type(field: bigquery.SchemaField) -> str:
+    """A column's type in GoogleSQL DDL (``ARRAY<STRUCT<a STRING, ...>>`` for repeated records)."""
+    if field.field_type in ("RECORD", "STRUCT"):
+        kind = "STRUCT<" + ", ".join(f"`{f.name}` {_ddl_type(f)}" for f in field.fields) + ">"
+    else:
+        kind = _DDL_TYPES.get(field.field_type, field.field_type)
+    return f"ARRAY<{kind}>" if field.mode == "REPEATED" else kind
 
 
 def view_queries(project: str, dataset: str) -> dict[str, str]:

@@ -76,3 +76,30 @@ def test_an_existing_table_gets_the_columns_a_newer_spec_added(stack: Settings) 
     ensure_dataset_and_tables(client, settings.project, settings.dataset)
     names = [f.name for f in client.get_table(settings.table_id("dead_letters")).schema]
     assert set(names) == set(spec.field_names()) and names[: len(old)] == [f.name for f in old]
+
+
+def test_a_column_a_newer_spec_added_can_be_written_and_read_on_an_old_table(stack: Settings) -> None:
+    """Not only in the table's metadata: a view or an insert that names the new column works on a
+    dataset made by an older version (the stand-in's update_table alone changes metadata only,
+    which broke `make demo` on a checkout whose local warehouse predated a column)."""
+    settings = stack.isolated("migrate-data", own_dataset=True)
+    client = bigquery_client(settings)
+    client.create_dataset(bigquery.Dataset(f"{settings.project}.{settings.dataset}"))
+    spec = table_specs()["duplicates"]
+    old = [f for f in spec.schema() if f.name != "user_id"]  # duplicates before issue 13
+    client.create_table(bigquery.Table(settings.table_id("duplicates"), schema=old))
+    ensure_dataset_and_tables(client, settings.project, settings.dataset)
+    row = {f.name: None for f in spec.schema() if f.mode != "REQUIRED"}
+    row.update(
+        {
+            f.name: dt.datetime(2026, 3, 1, tzinfo=dt.UTC).isoformat() if f.field_type == "TIMESTAMP" else "x"
+            for f in spec.schema()
+            if f.mode == "REQUIRED"
+        }
+    )
+    row["user_id"] = "p-1"
+    # No retries: the stand-in answers a row with a column its table lacks with a 500, which the
+    # client would otherwise retry for minutes.
+    assert client.insert_rows_json(settings.table_id("duplicates"), [row], retry=None) == []
+    got = list(client.query(f"SELECT user_id FROM `{settings.table_id('duplicates')}`").result())
+    assert [r.user_id for r in got] == ["p-1"]
