@@ -32,9 +32,11 @@
 -- impressions; its lift = ctr / the mean ctr of all videos with support; a video without support
 -- has lift 1 (its CTR is mostly noise). A video that is clicked often only because it was shown in
 -- the first slots drops, one that is clicked often wherever it is shown rises.
--- Never recommended: a video the person has finished (watch ratio >= 0.9), from their affinity rows
--- of the run and from their stored VideoPaused events up to @as_of, so a person without affinity
--- rows (personalization denied) is not shown what they finished either.
+-- Never recommended: a video the person has finished (watch ratio >= 0.9 in their affinity rows of
+-- the run, i.e. within the signal window). A person without affinity rows (personalization denied)
+-- is served exactly like a stranger: nothing of their history is read, not even to leave out what
+-- they finished (the consent rule of sql/signals/user_video_affinity.sql), and the query reads no
+-- events table, so a call scans the signal tables only.
 --
 -- @user_ids are each person's pseudonyms under every key held (clickstream.core.pseudonyms): the
 -- caller hashes the raw id, which no table holds. After a key rotation the signal window holds rows
@@ -61,15 +63,7 @@ affinity AS (
   GROUP BY p.person_id, a.video_id
 ),
 finished AS (
-  SELECT DISTINCT person_id, video_id
-  FROM (
-    SELECT person_id, video_id FROM affinity WHERE max_watch_ratio >= 0.9
-    UNION ALL
-    SELECT p.person_id, e.video_id
-    FROM `${project}.${dataset}.events_deduplicated` AS e
-    JOIN pseudonyms AS p ON p.user_id = e.user_id
-    WHERE e.event_type = 'VideoPaused' AND e.watch_ratio >= 0.9 AND e.event_ts <= @as_of
-  )
+  SELECT DISTINCT person_id, video_id FROM affinity WHERE max_watch_ratio >= 0.9
 ),
 finished_count AS (
   SELECT person_id, COUNT(*) AS videos FROM finished GROUP BY person_id

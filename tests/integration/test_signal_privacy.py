@@ -162,6 +162,11 @@ def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Setting
         [
             consenting(me, "v1", "ThumbnailClicked", ts(1), True),
             consenting(private, "v1", "ThumbnailClicked", ts(1), False),
+            # ... and finished v2: their history is not read to serve them (not even to leave v2 out)
+            {
+                **consenting(private, "v2", "VideoPaused", ts(1), False, position_ms=95_000, duration_ms=100_000),
+                "watch_ratio": 0.95,
+            },
             *[event(f"o{i}", v, "ThumbnailClicked", ts(1)) for i in range(3) for v in ("v2", "v5")],
         ],
     )
@@ -196,6 +201,12 @@ def test_recommend_hashes_the_raw_id_with_the_key(served: Settings) -> None:
 def test_a_personalization_denied_user_gets_trending_only(served: Settings) -> None:
     lines = _recommend(served, "private@example.com")
     assert lines and all("trending #" in line for line in lines)
+
+
+def test_a_personalization_denied_user_is_served_like_a_stranger(served: Settings) -> None:
+    """Denied personalization: the recommendation reads nothing of the person's history, so it is
+    the list a person never seen gets (the reviewer found finished videos read from their events)."""
+    assert _recommend(served, "private@example.com") == _recommend(served, "nobody@example.com")
 
 
 def test_recommend_without_a_key_is_a_clear_error(served: Settings, tmp_path: Path) -> None:
