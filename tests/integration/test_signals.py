@@ -359,3 +359,20 @@ def test_recommend_blends_popularity_with_the_persons_taste_for_a_category(taste
     assert [r["video_id"] for r in got["stranger"]] == ["song1", "film1", "song2"]
     assert [r["video_id"] for r in got["fan"]] == ["song1", "song2", "film1"]
     assert [r["reason"] for r in got["fan"]] == ["trending #1", "trending #3", "trending #2"]
+
+
+def test_impression_clicks_keeps_each_viewers_impression_and_joins_only_their_own_click(stack: Settings) -> None:
+    """impression_id is unique within a row (the pipeline checks) but a page may supply its own ids, so
+    two viewers can show the same id: each keeps their impression and only their own click joins it
+    (the review found the view keyed by impression_id alone). A re-sent row is still one impression."""
+    settings = fresh_dataset(stack)
+    mine = impression("alice", "v1", "home", 1, ts(1))
+    theirs = {**impression("bob", "v2", "home", 2, ts(1)), "impression_id": mine["impression_id"]}
+    resent = {**mine, "message_id": "m-again", "processed_at": ts(1, seconds_after=5)}
+    load(settings, "impressions", [mine, theirs, resent])
+    load(settings, "events", [click_on(theirs, ts(1, seconds_after=2))])
+    client = bigquery_client(settings)
+    got = client.query(
+        f"SELECT user_id, video_id, clicked FROM `{settings.table_id('impression_clicks')}` ORDER BY user_id"
+    ).result()
+    assert [(r.user_id, r.video_id, r.clicked) for r in got] == [("alice", "v1", False), ("bob", "v2", True)]
