@@ -19,7 +19,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.ledger import read_ledger
 from emitters.simulator import TrafficProfile
-from tests.support.reliability import Traffic, column, isolated, simulated, start_pipeline
+from tests.support.reliability import Traffic, column, isolated, simulated, start_pipeline, stored_event_ids_sql
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,7 +57,7 @@ def test_restart_loses_only_what_the_killed_pipeline_had_in_flight(stack: Settin
             assert second.running, second.log_tail()
             time.sleep(2)
 
-    stored = column(client, f"SELECT event_id FROM `{settings.table_id('events')}`")
+    stored = column(client, stored_event_ids_sql(settings))
     sent_before_kill = {e.event_id for at, e in traffic.sent if at < killed_at}
     sent_after_kill = {e.event_id for at, e in traffic.sent if at >= killed_at}
     lost = {e.event_id for _, e in schedule} - set(stored)

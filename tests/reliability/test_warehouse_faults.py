@@ -27,6 +27,7 @@ from tests.support.reliability import (
     isolated,
     simulated,
     start_pipeline,
+    stored_event_ids_sql,
     wait_until_accounted,
 )
 
@@ -47,7 +48,7 @@ def test_refused_rows_become_dead_letters_and_the_pipeline_keeps_running(stack: 
         final = wait_until_accounted(client, settings, len(schedule), 120, pipeline)
         still_running = pipeline.running
 
-    stored = set(column(client, f"SELECT event_id FROM `{settings.table_id('events')}`"))
+    stored = set(column(client, stored_event_ids_sql(settings)))
     refused = column(
         client,
         f"SELECT event_id FROM `{settings.table_id('dead_letters')}` "
@@ -89,7 +90,7 @@ def test_warehouse_outage_is_retried_without_loss(own_stack: Settings, tmp_path:
         survived = pipeline.running
         retries = pipeline.log_path.read_text(errors="replace").count("BigQuery insert retry")
 
-    stored = column(client, f"SELECT event_id FROM `{settings.table_id('events')}`")
+    stored = column(client, stored_event_ids_sql(settings))
     sink_errors = column(
         client, f"SELECT SUBSTR(error, 1, 300) FROM `{settings.table_id('dead_letters')}` WHERE stage = 'sink'"
     )

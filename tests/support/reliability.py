@@ -66,13 +66,23 @@ def wait_until_accounted(
         time.sleep(2)
 
 
+def stored_event_ids_sql(settings: Settings) -> str:
+    """One row per stored copy of an event: an ``events`` row, or a row of thumbnails shown (contract
+    1.3), which is stored as one ``impressions`` row per thumbnail: its slot-1 row stands for it (the
+    simulator's rows always fill slots 1-12, and a row stored twice repeats its slot 1 too)."""
+    return (
+        f"SELECT event_id FROM `{settings.table_id('events')}` "
+        f"UNION ALL SELECT event_id FROM `{settings.table_id('impressions')}` WHERE slot = 1"
+    )
+
+
 def wait_until_stored(
     client: bigquery.Client, settings: Settings, event_ids: set[str], timeout_s: float, pipeline: PipelineProcess
 ) -> set[str]:
     """Poll until every id in ``event_ids`` has an events row (extra deliveries can make the
     message count complete before the last event lands); returns the stored ids."""
     deadline = time.monotonic() + timeout_s
-    sql = f"SELECT DISTINCT event_id FROM `{settings.table_id('events')}`"
+    sql = stored_event_ids_sql(settings)
     while True:
         stored = set(column(client, sql))
         if event_ids <= stored or time.monotonic() > deadline:
