@@ -19,8 +19,8 @@ QUOTA_REASONS = frozenset({"rateLimitExceeded", "quotaExceeded"})
 
 
 def row_id(row: dict[str, Any], columns: Sequence[str]) -> str | None:
-    """The row's id: the column itself when the table names one (``events``: the event_id,
-    readable in BigQuery's logs), else a SHA-256 of the named columns' values."""
+    """The row's id: the column itself when the table names one, else a SHA-256 of the named
+    columns' values."""
     if not columns:
         return None
     if len(columns) == 1:

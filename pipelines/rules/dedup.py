@@ -7,6 +7,14 @@ from typing import Any
 from pipelines.timefmt import iso, parse_iso_ms
 
 
+def dedup_key(event: dict[str, Any]) -> str:
+    """What makes two deliveries the same event: the same person (pseudonym) and the same
+    event_id. A retry resends the same bytes, so both match; an id another person's client
+    reuses (a bug) or forges is their own event, and must not suppress anyone else's. Keying by
+    person also lets a batch replay de-duplicate and cut sessions in one grouping by user."""
+    return f"{event.get('user_id') or ''}/{event['event_id']}"
+
+
 def delivery_order(event: dict[str, Any]) -> tuple[str, str]:
     """Sort key among deliveries of one event_id: the earliest published is kept, ties broken by
     message id so that a replay keeps the same delivery every time."""

@@ -1,4 +1,4 @@
-"""Stage 3: drop duplicate deliveries by event_id within an event-time horizon."""
+"""Stage 3: drop duplicate deliveries (one person's event_id, ``rules.dedup.dedup_key``) within a horizon."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from pipelines.rules.dedup import delivery_order, duplicate_row, forget_at_ms
+from pipelines.rules.dedup import dedup_key, delivery_order, duplicate_row, forget_at_ms
 from pipelines.transforms import DUPLICATES, EVENTS, METRICS_NAMESPACE
 
 
@@ -75,7 +75,7 @@ class _DropSeenFn(beam.DoFn):
 
 
 class DeduplicateEvents(beam.PTransform):
-    """Events -> {events: at most one per event_id, duplicates: an audit row per dropped delivery}.
+    """Events -> {events: at most one per person and event_id, duplicates: an audit row per dropped delivery}.
 
     Streaming remembers an event_id until the watermark is ``horizon_s`` past the later of
     its event and publish time (bounded state);
@@ -95,12 +95,12 @@ class DeduplicateEvents(beam.PTransform):
             return (
                 events
                 | "KeyByEventId"
-                >> beam.Map(lambda e, ts=beam.DoFn.TimestampParam: (e["event_id"], (ts.micros // 1000, e)))
+                >> beam.Map(lambda e, ts=beam.DoFn.TimestampParam: (dedup_key(e), (ts.micros // 1000, e)))
                 | "GroupDeliveries" >> beam.GroupByKey()
                 | "KeepFirst" >> beam.ParDo(_KeepFirstFn()).with_outputs(DUPLICATES, main=EVENTS)
             )
         return (
             events
-            | "KeyByEventId" >> beam.Map(lambda e: (e["event_id"], e)).with_output_types(tuple[str, dict[str, Any]])
+            | "KeyByEventId" >> beam.Map(lambda e: (dedup_key(e), e)).with_output_types(tuple[str, dict[str, Any]])
             | "DropSeen" >> beam.ParDo(_DropSeenFn(self.horizon_s)).with_outputs(DUPLICATES, main=EVENTS)
         )

@@ -16,6 +16,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from google.api_core import exceptions as gexc
 
+from clickstream.core.tables import table_specs
 from pipelines.graph import process, write_to_bigquery
 from pipelines.rules import bigquery_sink as sink_rules
 from pipelines.transforms import bigquery_sink
@@ -194,7 +195,7 @@ def test_impressions_are_written_with_their_row_ids_and_a_refused_one_becomes_a_
     rows = [row for call in written for row in call["rows"]]
     ids = [i for call in written for i in call["row_ids"]]
     assert sorted(r["impression_id"] for r in rows) == ["req-1-1", "req-1-2", "req-1-3"]
-    assert sorted(ids) == sorted(sink_rules.row_id(r, ("event_id", "impression_id")) for r in rows)
+    assert sorted(ids) == sorted(sink_rules.row_id(r, table_specs()["impressions"].row_id) for r in rows)
     assert not [c for c in client.calls if c["table"].endswith(".events")]  # what was shown is no event
     dead = [row for c in client.calls if c["table"].endswith(".dead_letters") for row in c["rows"]]
     assert [(d["reason"], d["refused_table"], d["event_id"]) for d in dead] == [

@@ -146,3 +146,32 @@ def test_late_redelivery_is_not_stored_twice() -> None:
         out = p | stream | DeduplicateEvents(horizon_s=3600)
         assert_that(out[EVENTS] | beam.Map(lambda e: e["message_id"]), equal_to(["late-1"]), label="Kept")
         assert_that(out[DUPLICATES] | beam.Map(lambda d: d["message_id"]), equal_to(["late-2"]), label="Dropped")
+
+
+def _same_id_from_two_people() -> list[dict]:
+    """One event_id sent by two people: a client that reuses ids (a bug) or forges them."""
+    mine = paused("kim", 0)
+    theirs = paused("lee", 5, event_id=mine.event_id)
+    return [decoded(mine, message_id="m-kim"), decoded(theirs, message_id="m-lee")]
+
+
+def test_an_event_id_reused_by_another_person_is_not_a_duplicate_streaming() -> None:
+    """A duplicate is the same person's event sent again: another person's event under the same
+    id must not be dropped (nor could a forged id suppress someone else's events)."""
+    stream = new_stream().add_elements(at_event_time(_same_id_from_two_people())).advance_watermark_to_infinity()
+    with streaming_pipeline() as p:
+        out = p | stream | DeduplicateEvents(horizon_s=600)
+        assert_that(out[EVENTS] | beam.Map(lambda e: e["message_id"]), equal_to(["m-kim", "m-lee"]), label="Kept")
+        assert_that(out[DUPLICATES], equal_to([]), label="Dropped")
+
+
+def test_an_event_id_reused_by_another_person_is_not_a_duplicate_batch() -> None:
+    with batch_pipeline() as p:
+        out = (
+            p
+            | beam.Create(_same_id_from_two_people())
+            | beam.Map(lambda row: at_event_time([row])[0])
+            | DeduplicateEvents(horizon_s=60, streaming=False)
+        )
+        assert_that(out[EVENTS] | beam.Map(lambda e: e["message_id"]), equal_to(["m-kim", "m-lee"]), label="Kept")
+        assert_that(out[DUPLICATES], equal_to([]), label="Dropped")

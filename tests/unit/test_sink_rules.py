@@ -30,9 +30,18 @@ def test_a_refused_row_dead_lettered_again_keeps_its_id_and_another_table_gives_
     assert row_id(sink_dead_letter("p.d.sessions", refused, "bad"), columns) != row_id(a, columns)
 
 
-def test_events_keep_the_event_id_as_their_row_id() -> None:
+def test_a_single_row_id_column_is_the_id_itself() -> None:
     assert row_id({"event_id": "e-1"}, ("event_id",)) == "e-1"
     assert row_id({"event_id": "e-1"}, ()) is None
+
+
+def test_two_people_sending_the_same_event_id_get_different_row_ids() -> None:
+    """BigQuery drops a second row with the same insertId: the events' id must be the
+    de-duplication key (person and event_id), or the warehouse silently drops what dedup kept."""
+    columns = table_specs()["events"].row_id
+    assert row_id({"user_id": "u-1", "event_id": "e-1"}, columns) != row_id(
+        {"user_id": "u-2", "event_id": "e-1"}, columns
+    )
 
 
 def test_only_the_quota_reasons_of_a_403_are_retryable() -> None:
