@@ -30,12 +30,14 @@ from typing import Protocol
 import numpy as np
 from google.cloud import bigquery
 
+from clickstream.app.recommendations import BLEND
 from clickstream.app.signals import SignalParams, run_signals
 from clickstream.core.config import Settings
 from clickstream.core.sql import run_script
 
-# recommend.sql's rule for "finished" (watched past 90%), read from the same affinity table it reads.
-FINISHED_WATCH_RATIO = 0.9
+# recommend.sql's rule for "finished" (its parameter, from sql/serving/params.json), read from the
+# same affinity table it reads, so the holdout leaves out exactly what the recommender never offers.
+FINISHED_WATCH_RATIO = BLEND["finished_watch_ratio"]
 METHODS = ("ours", "most-popular", "random")
 
 
@@ -171,7 +173,7 @@ WHERE event_ts > @train_as_of AND event_ts <= @as_of AND NOT COALESCE(is_bot, FA
 _FINISHED = """
 SELECT DISTINCT user_id, video_id
 FROM `${table}`
-WHERE as_of = @train_as_of AND max_watch_ratio > @finished_ratio
+WHERE as_of = @train_as_of AND max_watch_ratio >= @finished_ratio
 """
 _TRENDING = "SELECT video_id FROM `${table}` WHERE as_of = @train_as_of ORDER BY rank"
 _CATALOG = "SELECT video_id FROM `${table}` ORDER BY video_id"

@@ -16,7 +16,8 @@ from clickstream.core.config import Settings
 from clickstream.core.paths import sql_dir
 from clickstream.core.sql import read_sql, run_script
 
-# The blend's weights (pool_size, category_prior, similar_weight), in one place: the query's header
+# The blend's weights (pool_size, category_prior, similar_weight, ctr_weight) and what counts as
+# finished (finished_watch_ratio), in one place: the query's header
 # says what each does; docs/warehouse.md how they were chosen.
 BLEND = json.loads((sql_dir() / "serving" / "params.json").read_text())
 

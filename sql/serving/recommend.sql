@@ -5,7 +5,7 @@
 -- at offset i has the pseudonym at offset i: a person appears once per pseudonym), @n INT64,
 -- @as_of TIMESTAMP (the signal run used is the latest at or before it), and the blend's weights
 -- from sql/serving/params.json: @pool_size INT64, @category_prior FLOAT64, @similar_weight FLOAT64,
--- @ctr_weight FLOAT64.
+-- @ctr_weight FLOAT64, @finished_watch_ratio FLOAT64.
 -- Output: person_id, position (1..@n), video_id, score, reason; ordered by person_id, position.
 --
 -- One blended score over the union of two candidate sets: the top @pool_size of the popularity
@@ -32,7 +32,7 @@
 -- impressions; its lift = ctr / the mean ctr of all videos with support; a video without support
 -- has lift 1 (its CTR is mostly noise). A video that is clicked often only because it was shown in
 -- the first slots drops, one that is clicked often wherever it is shown rises.
--- Never recommended: a video the person has finished (watch ratio >= 0.9 in their affinity rows of
+-- Never recommended: a video the person has finished (watch ratio >= @finished_watch_ratio in their affinity rows of
 -- the run, i.e. within the signal window). A person without affinity rows (personalization denied)
 -- is served exactly like a stranger: nothing of their history is read, not even to leave out what
 -- they finished (the consent rule of sql/signals/user_video_affinity.sql), and the query reads no
@@ -63,7 +63,7 @@ affinity AS (
   GROUP BY p.person_id, a.video_id
 ),
 finished AS (
-  SELECT DISTINCT person_id, video_id FROM affinity WHERE max_watch_ratio >= 0.9
+  SELECT DISTINCT person_id, video_id FROM affinity WHERE max_watch_ratio >= @finished_watch_ratio
 ),
 finished_count AS (
   SELECT person_id, COUNT(*) AS videos FROM finished GROUP BY person_id

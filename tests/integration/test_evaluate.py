@@ -17,10 +17,12 @@ from typer.testing import CliRunner
 
 from bench.simulated_log import SimulatedLog, clean_profile, simulate
 from clickstream.app.cli import app
+from clickstream.app.evaluation import load_holdout
+from clickstream.app.recommendations import recommend
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pseudonyms import create_key_file, load_keyring
-from tests.support.warehouse_seeds import fresh_dataset
+from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, ts
 
 pytestmark = pytest.mark.integration
 
@@ -76,3 +78,18 @@ def test_evaluate_refuses_bad_input_before_the_warehouse(simulated, tmp_path: Pa
     assert bad_time.exit_code == 1 and "--as-of" in bad_time.output
     missing = _evaluate(settings, log, "--truth", str(tmp_path / "nope.json"))
     assert missing.exit_code == 1 and "truth file" in missing.output
+
+
+def test_the_holdout_and_recommend_agree_on_a_video_watched_to_exactly_the_finished_ratio(stack: Settings) -> None:
+    """The evaluation leaves out what recommend.sql never offers; a video watched to exactly the
+    threshold is finished for both (the evaluation once used > where the query uses >=)."""
+    settings = fresh_dataset(stack)
+    watched = event("me", "fin", "VideoPaused", ts(1), position_ms=90_000, duration_ms=100_000)
+    rows = [{**watched, "watch_ratio": 0.9}, *(event(f"o{i}", "fin", "ThumbnailClicked", ts(1)) for i in range(5))]
+    load(settings, "events", rows)
+    client = bigquery_client(settings)
+    holdout = load_holdout(client, settings, AS_OF + timedelta(days=1), holdout_days=1)
+    served = recommend(client, settings, {"me": ["me"], "other": ["o1"]}, n=3, as_of=AS_OF)
+    assert [r["video_id"] for r in served["other"]] == ["fin"]  # fin is recommendable ...
+    assert served["me"] == []  # ... but not to "me", who finished it
+    assert holdout.finished == {"me": {"fin"}}
