@@ -22,7 +22,7 @@ from clickstream.app.recommendations import recommend
 from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.pseudonyms import create_key_file, load_keyring
-from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, ts
+from tests.support.warehouse_seeds import AS_OF, cli_env, event, fresh_dataset, load, ts
 
 pytestmark = pytest.mark.integration
 
@@ -42,20 +42,11 @@ def simulated(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return settings, log, truth
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    return {
-        "CLICKSTREAM_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
-        "CLICKSTREAM_DATASET": settings.dataset,
-        "PUBSUB_EMULATOR_HOST": settings.pubsub_emulator_host,
-        "CLICKSTREAM_PSEUDONYM_KEY": settings.pseudonym_key,
-    }
-
-
 def _evaluate(settings: Settings, log: SimulatedLog, *extra: str):
     as_of = (log.end + timedelta(seconds=1)).replace(microsecond=0)
     holdout_days = (log.end - log.start).total_seconds() * 0.2 / 86400
     args = ["signals", "evaluate", "--as-of", as_of.isoformat(), "--holdout-days", f"{holdout_days:.8f}", *extra]
-    return CliRunner().invoke(app, args, env=_env(settings), terminal_width=200)
+    return CliRunner().invoke(app, args, env=cli_env(settings), terminal_width=200)
 
 
 def test_evaluate_prints_three_rows_and_ours_beats_random(simulated) -> None:
@@ -73,7 +64,7 @@ def test_evaluate_prints_three_rows_and_ours_beats_random(simulated) -> None:
 def test_evaluate_refuses_bad_input_before_the_warehouse(simulated, tmp_path: Path) -> None:
     settings, log, _ = simulated
     bad_time = CliRunner().invoke(
-        app, ["signals", "evaluate", "--as-of", "yesterday", "--holdout-days", "1"], env=_env(settings)
+        app, ["signals", "evaluate", "--as-of", "yesterday", "--holdout-days", "1"], env=cli_env(settings)
     )
     assert bad_time.exit_code == 1 and "--as-of" in bad_time.output
     missing = _evaluate(settings, log, "--truth", str(tmp_path / "nope.json"))

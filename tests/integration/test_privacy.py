@@ -27,7 +27,7 @@ from clickstream.core.config import Settings
 from clickstream.core.pseudonyms import Keyring, create_key_file, load_keyring
 from clickstream.core.tables import table_specs
 from tests.support.warehouse_scan import holders, table_rows, texts
-from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, impression, load, session, ts
+from tests.support.warehouse_seeds import AS_OF, cli_env, event, fresh_dataset, impression, load, session, ts
 
 pytestmark = pytest.mark.integration
 
@@ -45,15 +45,6 @@ def warehouse(stack: Settings, tmp_path: Path) -> Settings:
     key = create_key_file(tmp_path / "pseudonym.key")
     key.write_text(Keyring.from_text(key.read_text()).rotated().to_text())
     return replace(fresh_dataset(stack), pseudonym_key=str(key))
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    return {
-        "CLICKSTREAM_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
-        "CLICKSTREAM_DATASET": settings.dataset,
-        "PUBSUB_EMULATOR_HOST": settings.pubsub_emulator_host,
-        "CLICKSTREAM_PSEUDONYM_KEY": settings.pseudonym_key,
-    }
 
 
 def _seed_person(settings: Settings, raw: str, *, key_index: int = 0) -> str:
@@ -138,9 +129,9 @@ def test_forget_then_erase_leaves_no_trace_of_the_person_in_any_table(warehouse:
     } <= set(before)
 
     forget_args = ["privacy", "forget", "--user", FORGOTTEN, "--reason", "ticket 42"]
-    result = CliRunner().invoke(app, forget_args, env=_env(warehouse))
+    result = CliRunner().invoke(app, forget_args, env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(app, ["privacy", "erase"], env=_env(warehouse))
+    result = CliRunner().invoke(app, ["privacy", "erase"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
 
     after = table_rows(warehouse)
@@ -176,12 +167,12 @@ def test_forget_then_erase_leaves_no_trace_of_the_person_in_any_table(warehouse:
 
 def test_forget_records_every_pseudonym_and_status_lists_it_pending(warehouse: Settings) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["privacy", "forget", "--user", "carol"], env=_env(warehouse))
+    result = runner.invoke(app, ["privacy", "forget", "--user", "carol"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
     [request] = requests(bigquery_client(warehouse), warehouse)
     assert request["status"] == "pending" and request["completed_at"] is None
     assert sorted(request["user_ids"]) == sorted(load_keyring(warehouse.pseudonym_key_source).all_pseudonyms("carol"))
-    result = runner.invoke(app, ["privacy", "status"], env=_env(warehouse))
+    result = runner.invoke(app, ["privacy", "status"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
     assert request["request_id"][:8] in result.output and "pending" in result.output
     assert "carol" not in result.output
@@ -189,14 +180,14 @@ def test_forget_records_every_pseudonym_and_status_lists_it_pending(warehouse: S
 
 def test_a_reason_holding_the_raw_id_is_refused_and_nothing_is_recorded(warehouse: Settings) -> None:
     result = CliRunner().invoke(
-        app, ["privacy", "forget", "--user", "carol", "--reason", "carol asked by mail"], env=_env(warehouse)
+        app, ["privacy", "forget", "--user", "carol", "--reason", "carol asked by mail"], env=cli_env(warehouse)
     )
     assert result.exit_code == 1 and "reason" in result.output and "Traceback" not in result.output
     assert requests(bigquery_client(warehouse), warehouse) == []
 
 
 def test_a_missing_key_is_a_clear_error(warehouse: Settings, tmp_path: Path) -> None:
-    env = {**_env(warehouse), "CLICKSTREAM_PSEUDONYM_KEY": str(tmp_path / "nowhere.key")}
+    env = {**cli_env(warehouse), "CLICKSTREAM_PSEUDONYM_KEY": str(tmp_path / "nowhere.key")}
     result = CliRunner().invoke(app, ["privacy", "forget", "--user", "carol"], env=env)
     # rich wraps the long path over lines
     assert (
@@ -270,7 +261,7 @@ def test_a_done_request_older_than_the_sweep_period_is_left_alone(warehouse: Set
     [first] = requests(client, warehouse)
     assert (first["status"], first["rows_deleted"]) == ("done", [])  # nothing to delete is done too
     user = _seed_person(warehouse, "dave")
-    result = CliRunner().invoke(app, ["privacy", "erase", "--sweep-days", "0"], env=_env(warehouse))
+    result = CliRunner().invoke(app, ["privacy", "erase", "--sweep-days", "0"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
     [again] = requests(client, warehouse)
     assert again == first
@@ -283,7 +274,7 @@ def test_status_shows_progress_per_table(warehouse: Settings, monkeypatch: pytes
     _seed_person(warehouse, FORGOTTEN)
     forget(client, warehouse, FORGOTTEN, reason="ticket 9")
     erase(StreamingBuffer(client, warehouse.table_id("sessions")), warehouse)  # type: ignore[arg-type]
-    result = CliRunner().invoke(app, ["privacy", "status"], env=_env(warehouse))
+    result = CliRunner().invoke(app, ["privacy", "status"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
     assert "partial" in result.output and "events 2" in result.output and "streaming buffer" in result.output
     assert FORGOTTEN not in result.output

@@ -15,7 +15,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from clickstream.core.paths import sql_dir
 from clickstream.core.pseudonyms import create_key_file, load_keyring
-from tests.support.warehouse_seeds import AS_OF, event, fresh_dataset, load, load_visits, ts, visit
+from tests.support.warehouse_seeds import AS_OF, cli_env, event, fresh_dataset, load, load_visits, ts, visit
 
 pytestmark = pytest.mark.integration
 
@@ -50,21 +50,12 @@ def warehouse(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Sett
     return settings
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    return {
-        "CLICKSTREAM_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
-        "CLICKSTREAM_DATASET": settings.dataset,
-        "PUBSUB_EMULATOR_HOST": settings.pubsub_emulator_host,
-        "CLICKSTREAM_PSEUDONYM_KEY": settings.pseudonym_key,
-    }
-
-
 def test_recommend_explains_and_excludes_what_was_watched(warehouse: Settings) -> None:
     # The person's affinity: v9 (watched 99%) and v1; sessions {v1,v2,v9}, {v1,v2}, {v1,v9} make
     # v1-v2 and v1-v9 similar (v2-v9 share one session only, below min support 2). So v1 (via v9)
     # and v2 (via v1) are recommended as similar, v9 is finished and never recommended, and the
     # third place is a popular video. The blend's arithmetic is tested in test_signals.py.
-    result = CliRunner().invoke(app, ["recommend", "--user", "me", "-n", "3"], env=_env(warehouse))
+    result = CliRunner().invoke(app, ["recommend", "--user", "me", "-n", "3"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if "│" in line and "video_id" not in line]
     assert len(lines) == 3, result.output
@@ -82,27 +73,27 @@ def test_recommend_explains_and_excludes_what_was_watched(warehouse: Settings) -
 def test_query_with_parameters_and_formats(warehouse: Settings) -> None:
     runner = CliRunner()
     sql = "SELECT video_id, rank FROM `${project}.${dataset}.video_trending` WHERE rank <= @top ORDER BY rank"
-    result = runner.invoke(app, ["query", sql, "--param", "top:INT64=2", "--format", "json"], env=_env(warehouse))
+    result = runner.invoke(app, ["query", sql, "--param", "top:INT64=2", "--format", "json"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
     assert [r["rank"] for r in json.loads(result.output)] == [1, 2]
     result = runner.invoke(
-        app, ["query", "SELECT @who AS who", "--param", "who:STRING=42", "--format", "csv"], env=_env(warehouse)
+        app, ["query", "SELECT @who AS who", "--param", "who:STRING=42", "--format", "csv"], env=cli_env(warehouse)
     )
     assert result.output.splitlines() == ["who", "42"]
 
 
 def test_a_bad_query_is_one_line_and_a_nonzero_exit(warehouse: Settings) -> None:
-    result = CliRunner().invoke(app, ["query", "SELEC nonsense FROM nowhere"], env=_env(warehouse))
+    result = CliRunner().invoke(app, ["query", "SELEC nonsense FROM nowhere"], env=cli_env(warehouse))
     assert result.exit_code == 1
     assert "query failed" in result.output and "Traceback" not in result.output
-    result = CliRunner().invoke(app, ["query", "SELECT @missing AS x"], env=_env(warehouse))
+    result = CliRunner().invoke(app, ["query", "SELECT @missing AS x"], env=cli_env(warehouse))
     assert result.exit_code == 1 and "missing" in result.output
 
 
 @pytest.mark.parametrize("path", sorted((sql_dir() / "queries").glob("*.sql")), ids=lambda p: p.stem)
 def test_day_one_queries_run(warehouse: Settings, path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["query", "--file", str(path), "--param", "days:INT64=3650", "--format", "json"], env=_env(warehouse)
+        app, ["query", "--file", str(path), "--param", "days:INT64=3650", "--format", "json"], env=cli_env(warehouse)
     )
     assert result.exit_code == 0, result.output
     assert isinstance(json.loads(result.output), list)
@@ -111,7 +102,7 @@ def test_day_one_queries_run(warehouse: Settings, path: Path) -> None:
 def test_untyped_parameters_stay_strings(warehouse: Settings) -> None:
     sql = "SELECT @user_id AS user_id, @day AS day, @word AS word"
     params = ["--param", "user_id=00123", "--param", "day=2024-01-01", "--param", "word=maybe"]
-    result = CliRunner().invoke(app, ["query", sql, *params, "--format", "json"], env=_env(warehouse))
+    result = CliRunner().invoke(app, ["query", sql, *params, "--format", "json"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"user_id": "00123", "day": "2024-01-01", "word": "maybe"}]
 
@@ -121,19 +112,19 @@ def test_typed_parameters_convert_and_a_bad_value_is_a_clear_error(warehouse: Se
     sql = "SELECT @n AS n, @x AS x, @b AS b, @d AS d, @t AS t"
     params = ["n:INT64=00123", "x:FLOAT64=1.5", "b:BOOL=true", "d:DATE=2024-01-01", "t:TIMESTAMP=2024-01-01T10:00:00Z"]
     args = [arg for p in params for arg in ("--param", p)]
-    result = runner.invoke(app, ["query", sql, *args, "--format", "json"], env=_env(warehouse))
+    result = runner.invoke(app, ["query", sql, *args, "--format", "json"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.output)
     assert (row["n"], row["x"], row["b"], row["d"]) == (123, 1.5, True, "2024-01-01")
     assert row["t"].startswith("2024-01-01") and "10:00:00" in row["t"]
     for bad, word in (("b:BOOL=maybe", "BOOL"), ("n:INT64=12x", "INT64"), ("n:BIGINT=1", "BIGINT"), ("=1", "name")):
-        result = runner.invoke(app, ["query", "SELECT 1 AS one", "--param", bad], env=_env(warehouse))
+        result = runner.invoke(app, ["query", "SELECT 1 AS one", "--param", bad], env=cli_env(warehouse))
         assert result.exit_code == 1, f"{bad}: {result.output}"
         assert word in result.output and "Traceback" not in result.output
 
 
 def test_query_leaves_dollar_signs_other_than_the_placeholders_alone(warehouse: Settings) -> None:
     sql = """SELECT JSON_VALUE('{"a": "x"}', '$.a') AS a, '$$' AS d, '${dataset}' AS ds"""
-    result = CliRunner().invoke(app, ["query", sql, "--format", "json"], env=_env(warehouse))
+    result = CliRunner().invoke(app, ["query", sql, "--format", "json"], env=cli_env(warehouse))
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"a": "x", "d": "$$", "ds": warehouse.dataset}]

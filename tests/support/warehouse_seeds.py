@@ -191,3 +191,13 @@ def write_catalog(path: Path, videos: int) -> Path:
     """The generated video library as the JSON-lines file ``--catalog_path`` reads."""
     path.write_text("\n".join(json.dumps(v.to_row()) for v in generate_videos(videos)) + "\n")
     return path
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment a ``clickstream`` command needs to reach ``settings``' stack and dataset."""
+    return {
+        "CLICKSTREAM_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
+        "CLICKSTREAM_DATASET": settings.dataset,
+        "PUBSUB_EMULATOR_HOST": settings.pubsub_emulator_host,
+        "CLICKSTREAM_PSEUDONYM_KEY": settings.pseudonym_key,
+    }
