@@ -281,7 +281,8 @@ class Demo:
             verdict = catch_up.verdict(samples, grace_s=self.options.catch_up_grace_s)
             if verdict.done:
                 self.say(
-                    f"pipeline caught up {waited:.0f}s after the last event: all {published} published messages accounted for"
+                    f"pipeline caught up {waited:.0f}s after the last event: "
+                    f"all {published} published messages accounted for"
                 )
                 return
             if verdict.give_up:
