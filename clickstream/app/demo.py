@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from clickstream.app import demo_catch_up as catch_up
 from clickstream.app.collector_client import CollectorSender
 from clickstream.app.demo_report import write_report
 from clickstream.app.demo_result import DemoResult
@@ -67,7 +68,7 @@ class DemoOptions:
     skewed: float = 0.05
     keep_running: bool = False
     report_dir: Path | None = None
-    catch_up_timeout_s: float = 120.0
+    catch_up_grace_s: float = catch_up.GRACE_S  # then wait as long as the lag falls fast enough
     via: str = "publisher"
 
     def __post_init__(self) -> None:
@@ -142,7 +143,7 @@ class Demo:
             summary = self._emit(local, client, since)
             timings["emit"] = time.monotonic() - step
             step = time.monotonic()
-            self._catch_up(client, local, since, summary.report.delivered)
+            self._catch_up(client, local, since, summary.report.delivered, timings["emit"])
             timings["catch_up"] = time.monotonic() - step
             step = time.monotonic()
             self._close_sessions()
@@ -268,19 +269,36 @@ class Demo:
                 f"last log lines:\n{self._pipeline.log_tail()}"
             )
 
-    def _catch_up(self, client, local: Settings, since: datetime, published: int) -> None:
-        deadline = time.monotonic() + self.options.catch_up_timeout_s
+    def _catch_up(self, client, local: Settings, since: datetime, published: int, emit_s: float) -> None:
+        """Wait until every published message is accounted for; how long scales with the lag
+        (``demo_catch_up``): no giving up while the lag still falls fast enough."""
+        began = time.monotonic()
+        samples: list[catch_up.Sample] = []
         while True:
             landed = self._landed(client, local, since)
-            if landed >= published:
-                self.say(f"pipeline caught up: all {published} published messages accounted for")
-                return
-            if time.monotonic() > deadline:
-                raise DemoError(
-                    f"the pipeline accounted for {landed} of {published} messages after "
-                    f"{self.options.catch_up_timeout_s:.0f}s; see {self._pipeline.log_path if self._pipeline else ''}"
+            waited = time.monotonic() - began
+            samples.append(catch_up.Sample(waited, max(published - landed, 0)))
+            verdict = catch_up.verdict(samples, grace_s=self.options.catch_up_grace_s)
+            if verdict.done:
+                self.say(
+                    f"pipeline caught up {waited:.0f}s after the last event: "
+                    f"all {published} published messages accounted for"
                 )
-            self.say(f"  waiting for the pipeline: lag {published - landed} messages")
+                return
+            if verdict.give_up:
+                raise DemoError(
+                    catch_up.give_up_message(
+                        landed,
+                        published,
+                        waited,
+                        verdict,
+                        catch_up.sustained_rate(landed, emit_s + waited),
+                        self.options.rate,
+                        str(self._pipeline.log_path if self._pipeline else ""),
+                    )
+                )
+            rate = f", draining {verdict.drain_per_s:.0f}/s" if verdict.drain_per_s else ""
+            self.say(f"  waiting for the pipeline: lag {published - landed} messages{rate}")
             self._check_pipeline()
             time.sleep(3)
 

@@ -15,19 +15,23 @@ from pathlib import Path
 from clickstream.app.local import processes
 from clickstream.core.config import Settings
 
+ENTRY = "clickstream.app.local.run_pipeline"
+
 
 class PipelineProcess:
     """A local streaming run (``clickstream.app.local.run_pipeline``) against the local stack
-    ``settings`` point at; ``extra_args`` are pipeline options and the local stop knobs."""
+    ``settings`` point at; ``extra_args`` are pipeline options and the local stop knobs.
+    ``entry`` is the module run and its own first arguments (``bench.stack_sampler`` runs the
+    same pipeline under a sampling profiler)."""
 
-    def __init__(self, settings: Settings, log_path: Path, *extra_args: str):
+    def __init__(self, settings: Settings, log_path: Path, *extra_args: str, entry: tuple[str, ...] = (ENTRY,)):
         if not (settings.pubsub_emulator_host and settings.bigquery_endpoint):
             raise ValueError("the local pipeline needs the emulator host and the BigQuery stand-in endpoint")
         self.log_path = log_path
         args = [
             sys.executable,
             "-m",
-            "clickstream.app.local.run_pipeline",
+            *entry,
             *settings.pipeline_args(),
             *extra_args,
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import zlib
 from typing import Any
 
 from pipelines.timefmt import iso, parse_iso_ms
@@ -35,6 +37,21 @@ def forget_at_ms(event_ts_ms: int, publish_time: str | None, horizon_s: int) -> 
     """
     seen_ms = event_ts_ms if not publish_time else max(event_ts_ms, parse_iso_ms(publish_time))
     return seen_ms + horizon_s * 1000
+
+
+def bucket_of(key: str, buckets: int) -> int:
+    """A stable bucket for a dedup key (the same in every process, unlike ``hash``)."""
+    return zlib.crc32(key.encode()) % buckets
+
+
+def expiry_slot_ms(horizon_s: int) -> int:
+    """How coarsely the local runner's dedup expires ids: a sixtieth of the horizon (a minute of
+    the default hour), at least a second. An id is kept at most one slot longer, never shorter."""
+    return max(1000, horizon_s * 1000 // 60)
+
+
+def round_up(ms: int, slot_ms: int) -> int:
+    return math.ceil(ms / slot_ms) * slot_ms
 
 
 def duplicate_row(event: dict[str, Any], now_ms: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from clickstream.core.tables import REPLAYED_AT, table_specs
-from pipelines.rules.dedup import delivery_order, duplicate_row, forget_at_ms
+from pipelines.rules.dedup import bucket_of, delivery_order, duplicate_row, expiry_slot_ms, forget_at_ms, round_up
 from tests.support.keys import pseudonym
 from tests.support.teststream import T0_MS, decoded, paused
 
@@ -58,3 +58,12 @@ def test_an_event_is_remembered_a_horizon_past_its_publish_time_when_that_is_lat
     assert forget_at_ms(T0_MS, late["publish_time"], 60) == T0_MS + 7_200_000 + 60_000
     # A replayed file without publish times falls back to the event time.
     assert forget_at_ms(T0_MS, None, 60) == T0_MS + 60_000
+
+
+def test_the_local_runners_coarser_expiry_never_forgets_an_id_before_the_horizon() -> None:
+    assert expiry_slot_ms(3600) == 60_000 and expiry_slot_ms(60) == 1000
+    for forget in (0, 1, 59_999, 60_000, 1_767_225_600_001):
+        rounded = round_up(forget, expiry_slot_ms(3600))
+        assert forget <= rounded < forget + expiry_slot_ms(3600)
+    # The same bucket in every process (Python's hash of a str is salted per process).
+    assert bucket_of("user-1/event-1", 256) == 78

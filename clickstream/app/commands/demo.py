@@ -26,7 +26,12 @@ class Via(StrEnum):
 def demo_cmd(
     duration: Annotated[float | None, typer.Option(help="Seconds of simulated traffic [60]")] = None,
     events: Annotated[int | None, typer.Option(help="Stop the traffic after this many events")] = None,
-    rate: Annotated[float, typer.Option(help="Events per second")] = 25.0,
+    rate: Annotated[
+        float,
+        typer.Option(
+            help="Events per second (the local pipeline holds about 55/s on 2 cores, docs/local-streaming.md)"
+        ),
+    ] = 25.0,
     seed: Annotated[int, typer.Option(help="Traffic seed: the same seed plays the same viewers")] = 1,
     keep_running: Annotated[bool, typer.Option(help="Leave the local stack up afterwards, to query it")] = False,
     report: Annotated[Path | None, typer.Option(help="Write charts (PNG) and index.html to this folder")] = None,
