@@ -4,7 +4,7 @@ fastavro's ``validate`` walks the parsed schema generically for every record (a 
 formatted field path and an ABC ``isinstance`` per value): ~60 µs for a row of twelve
 thumbnails, more than encoding it, which made the contract check the emitter's largest cost.
 ``compile_check`` walks the schema once and returns a check per record (generated source, one
-line per field, like ``dataclasses`` generates ``__init__``) that only tests types: ~6x cheaper.
+line per field, like ``dataclasses`` generates ``__init__``) that only tests types: 5-7x cheaper.
 
 The quick check is deliberately STRICTER than fastavro: it accepts exact built-in types
 (``str``, ``int``, ``float``, ``bool``, ``dict``, ``list``/``tuple``) and only the schema
