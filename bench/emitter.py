@@ -17,14 +17,16 @@ EventPublisher >= 0.9x the baseline.
 
 Starts its own emulator on a free port unless ``PUBSUB_EMULATOR_HOST`` is set.
 
-    python -m bench.emitter [--events 20000] [--rounds 5]
+    python -m bench.emitter [--events 20000] [--rounds 5] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import itertools
+import pstats
 import statistics
 import tempfile
 import time
@@ -154,6 +156,25 @@ def measure(settings: Settings, n: int, rounds: int) -> dict[str, float]:
     }
 
 
+def profile(settings: Settings, n: int, rounds: int) -> dict[str, float]:
+    """cProfile of one run of the baseline and one of ``EventPublisher`` (``--profile``): where the
+    publishing thread's time goes, to find per-event work the bare client does not do. Not
+    figures to quote (the profiler slows both); ``rounds`` is unused."""
+    events = _events(n)
+    bare_client(settings, events[:500], encode_in_loop=True)
+    with tempfile.TemporaryDirectory() as spool_dir:
+        runs: dict[str, Callable[[], float]] = {
+            "baseline (bare client + fastavro encode)": lambda: bare_client(settings, events, encode_in_loop=True),
+            "emitters.EventPublisher": lambda: event_publisher(settings, events, Path(spool_dir)),
+        }
+        for name, run in runs.items():
+            profiler = cProfile.Profile()
+            seconds = profiler.runcall(run)
+            print(f"\n{name}: {n} events in {seconds:.2f}s under the profiler; by own time:")
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+    return {}
+
+
 def topic_settings(base: Settings) -> Settings:
     """A fresh schema-checked topic (no subscription: nothing accumulates in the emulator)."""
     settings = replace(base, topic=f"bench-emitter-{uuid.uuid4().hex[:8]}")
@@ -166,14 +187,16 @@ def main(argv: list[str] | None = None, base: Settings | None = None) -> dict[st
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="profile one run of each instead of measuring")
     args = parser.parse_args(argv)
+    run = profile if args.profile else measure
     if base is not None or Settings.from_env().pubsub_emulator_host:
-        return measure(topic_settings(base or Settings.from_env()), args.events, args.rounds)
+        return run(topic_settings(base or Settings.from_env()), args.events, args.rounds)
     with tempfile.TemporaryDirectory() as state:
         own = services.own_stack_settings(Path(state))
         services.start_service(own, "pubsub")
         try:
-            return measure(topic_settings(own.with_local_endpoints()), args.events, args.rounds)
+            return run(topic_settings(own.with_local_endpoints()), args.events, args.rounds)
         finally:
             services.stop_service(own, "pubsub")
 
