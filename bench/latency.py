@@ -32,7 +32,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import Emission, TrafficProfile
-from emitters.traffic import play
+from emitters.traffic import consent_label, play
 
 POLL_S = 0.25
 
@@ -74,7 +74,8 @@ def measure(base: Settings, rate: float, seconds: float) -> dict[str, float]:
         profile = TrafficProfile(rate=rate, session_gap_s=30, seed=11)
 
         def note_publish(emission: Emission) -> None:  # called as publish() returns (it does not wait)
-            published[emission.event.event_id] = time.time()
+            if consent_label(emission.event) != "analytics_denied":  # the pipeline stores none of those
+                published[emission.event.event_id] = time.time()
 
         with EventPublisher(PublisherConfig.from_settings(settings)) as publisher:
             play(profile, publisher, duration_s=seconds, on_emit=note_publish)
