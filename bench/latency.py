@@ -1,5 +1,7 @@
 """End-to-end local latency: publish -> row visible in the BigQuery stand-in, p50 and p95.
 
+An event's row is its ``events`` row or, for a row of thumbnails shown, its first ``impressions`` row.
+
 Plays simulated viewers in real time (5 events/s for 60 s by default) into a fresh topic
 and dataset, with the streaming pipeline running on the DirectRunner as its own process.
 A poller queries the events table every 0.25 s; an event's latency is the time from its
@@ -30,7 +32,7 @@ from clickstream.core.bigquery_clients import bigquery_client
 from clickstream.core.config import Settings
 from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import Emission, TrafficProfile
-from emitters.traffic import play
+from emitters.traffic import consent_label, play
 
 POLL_S = 0.25
 
@@ -49,7 +51,12 @@ def measure(base: Settings, rate: float, seconds: float) -> dict[str, float]:
     done = threading.Event()
 
     def poll() -> None:
-        sql = f"SELECT event_id, processed_at FROM `{settings.table_id('events')}`"
+        # A row of thumbnails shown (contract 1.3) is stored as one impressions row per thumbnail,
+        # not as an events row; its slot-1 row stands for it (the simulator fills slots 1-12).
+        sql = (
+            f"SELECT event_id, processed_at FROM `{settings.table_id('events')}` UNION ALL "
+            f"SELECT event_id, processed_at FROM `{settings.table_id('impressions')}` WHERE slot = 1"
+        )
         while not done.is_set():
             for row in client.query(sql).result():
                 if row.event_id not in seen:
@@ -67,7 +74,8 @@ def measure(base: Settings, rate: float, seconds: float) -> dict[str, float]:
         profile = TrafficProfile(rate=rate, session_gap_s=30, seed=11)
 
         def note_publish(emission: Emission) -> None:  # called as publish() returns (it does not wait)
-            published[emission.event.event_id] = time.time()
+            if consent_label(emission.event) != "analytics_denied":  # the pipeline stores none of those
+                published[emission.event.event_id] = time.time()
 
         with EventPublisher(PublisherConfig.from_settings(settings)) as publisher:
             play(profile, publisher, duration_s=seconds, on_emit=note_publish)

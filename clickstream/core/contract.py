@@ -32,6 +32,7 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
+from clickstream.core.avro_check import Check, compile_check
 from clickstream.core.paths import schemas_dir
 from clickstream.core.reasons import Reason
 
@@ -156,10 +157,20 @@ def payload_branch(event_type: str) -> str:
     return f"{NAMESPACE}.{event_type}"
 
 
+@cache
+def _quick_check(version: str) -> Check | None:
+    return compile_check(revision(version).parsed)
+
+
 def validate_record(record: dict[str, Any], version: str | None = None) -> None:
     """Raise ContractError unless ``record`` fits the revision's Avro schema."""
     rev = revision(version or current_version())
-    # The quiet check first: with raise_errors=True fastavro builds an error object (with a
+    # The compiled quick check first (5-7x cheaper than fastavro's generic walk, and never more
+    # lenient: clickstream.core.avro_check); what it does not accept, fastavro decides.
+    quick = _quick_check(rev.version)
+    if quick is not None and quick(record):
+        return
+    # Then fastavro's quiet check: with raise_errors=True fastavro builds an error object (with a
     # JSON dump of the datum) for every union branch it tries, even when the record is
     # valid; that was half the emitter's per-event cost (measured 31k vs 117k records/s).
     if validate(record, rev.parsed, raise_errors=False):
