@@ -11,7 +11,7 @@ import platform
 import resource
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,18 +29,25 @@ from pipelines.messages import RawMessage
 START_MS = 1_767_225_600_000
 
 
-def messages(n: int, seed: int = 1, **knobs: float) -> list[RawMessage]:
+def iter_messages(n: int, seed: int = 1, **knobs: float) -> Iterator[RawMessage]:
+    """Simulated traffic as Pub/Sub would deliver it, one message at a time."""
     profile = TrafficProfile(rate=200, session_gap_s=60, seed=seed, **knobs)
-    out = []
     for i, emission in enumerate(itertools.islice(Simulator(profile, START_MS).emissions(), n)):
         event = emission.event
         publish_ms = START_MS + int(emission.due_s * 1000) + 40
-        out.append(RawMessage(encode_event(event), event.attributes(), f"m-{i}", publish_ms))
-    return out
+        yield RawMessage(encode_event(event), event.attributes(), f"m-{i}", publish_ms)
 
 
-def write_archive(path: Path, msgs: list[RawMessage]) -> Path:
-    path.write_text("\n".join(to_json_line(m) for m in msgs) + "\n")
+def messages(n: int, seed: int = 1, **knobs: float) -> list[RawMessage]:
+    return list(iter_messages(n, seed, **knobs))
+
+
+def write_archive(path: Path, msgs: Iterable[RawMessage]) -> Path:
+    """The messages as a JSON-lines archive, written as they come (a 1M-message archive is
+    never held in memory)."""
+    with path.open("w") as handle:
+        for m in msgs:
+            handle.write(to_json_line(m) + "\n")
     return path
 
 

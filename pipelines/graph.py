@@ -10,8 +10,9 @@ from apache_beam.transforms import window
 
 from clickstream.core.tables import CATALOG_TABLE, DELETION_REQUESTS_TABLE, table_specs
 from pipelines.options import ClickstreamOptions
-from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED, IMPRESSIONS
+from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED, IMPRESSIONS, SESSIONS
 from pipelines.transforms.bigquery_sink import WriteRows
+from pipelines.transforms.by_user import ByUser
 from pipelines.transforms.collect import RejectedToDeadLetters
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
@@ -43,37 +44,70 @@ def process(
     ``rejected``: the messages of the collector's rejected topic, one ``collect`` dead letter
     each. ``erased``: the erased users (``erased_users_input``); None means nobody (tests of
     other stages; the streaming and replay entry points always pass it)."""
+    if erased is None:
+        erased = messages.pipeline | "NoErasedUsers" >> beam.Create([{}])
+    if not options.view_as(StandardOptions).streaming:
+        return _process_batch(messages, options, catalog, rejected, erased)
     decoded = messages | "DecodeAndValidate" >> DecodeAndValidate(
         options.limits(), options.tracing(), options.pseudonym_key, options.consent_default
     )
-    streaming = options.view_as(StandardOptions).streaming
-    if erased is None:
-        erased = messages.pipeline | "NoErasedUsers" >> beam.Create([{}])
     kept = decoded.events | "PrivacyFilter" >> PrivacyFilter(
         erased, options.consent_default, options.erased_user_suppression_days
     )
-    deduplicated = kept[EVENTS] | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s, streaming)
+    deduplicated = kept[EVENTS] | "Deduplicate" >> DeduplicateEvents(options.dedup_horizon_s, streaming=True)
     enriched = deduplicated[EVENTS] | "EnrichEvents" >> EnrichEvents(catalog)
     # What was shown leaves here: impressions rows, no events row, no part of a session.
     routed = enriched | "RouteImpressions" >> RouteImpressions()
     events = routed[EVENTS]
     sessions = events | "Sessionize" >> Sessionize(
-        options.session_gap_s, options.allowed_lateness_s, options.early_firing_s if streaming else 0, streaming
+        options.session_gap_s, options.allowed_lateness_s, options.early_firing_s, streaming=True
     )
-    dead_letters = decoded[DEAD_LETTERS]
-    if rejected is not None:
-        collected = rejected | "CollectorRejected" >> RejectedToDeadLetters(
-            options.pseudonym_key, options.consent_default
-        )
-        dead_letters = (dead_letters, collected) | "DeadLettersWithRejected" >> beam.Flatten()
     return Outputs(
         events=events,
         impressions=routed[IMPRESSIONS],
         sessions=sessions,
-        dead_letters=dead_letters,
+        dead_letters=_with_rejected(decoded[DEAD_LETTERS], rejected, options),
         duplicates=deduplicated[DUPLICATES],
         filtered=kept[FILTERED],
     )
+
+
+def _process_batch(
+    messages: beam.PCollection,
+    options: ClickstreamOptions,
+    catalog: beam.PCollection,
+    rejected: beam.PCollection | None,
+    erased: beam.PCollection,
+) -> Outputs:
+    """The same outputs in batch, in one fused step and one grouping by user (``ByUser``):
+    a batch run sees every delivery at once, so no stage needs per-key state or windows."""
+    out = messages | "ByUser" >> ByUser(
+        erased,
+        catalog,
+        options.limits(),
+        options.tracing(),
+        options.pseudonym_key,
+        options.consent_default,
+        options.erased_user_suppression_days,
+        options.session_gap_s,
+    )
+    return Outputs(
+        events=out[EVENTS],
+        impressions=out[IMPRESSIONS],
+        sessions=out[SESSIONS],
+        dead_letters=_with_rejected(out[DEAD_LETTERS], rejected, options),
+        duplicates=out[DUPLICATES],
+        filtered=out[FILTERED],
+    )
+
+
+def _with_rejected(
+    dead_letters: beam.PCollection, rejected: beam.PCollection | None, options: ClickstreamOptions
+) -> beam.PCollection:
+    if rejected is None:
+        return dead_letters
+    collected = rejected | "CollectorRejected" >> RejectedToDeadLetters(options.pseudonym_key, options.consent_default)
+    return (dead_letters, collected) | "DeadLettersWithRejected" >> beam.Flatten()
 
 
 def _side_input_refresh_s(options: ClickstreamOptions) -> int:

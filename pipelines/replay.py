@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import shutil
 import sys
 import time
 import uuid
@@ -43,6 +44,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.coders import BytesCoder
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -315,8 +317,11 @@ def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_
     stamped with ``replayed_at`` (the ledger's lineage)."""
     merged = {}
     for name in _REINSERTABLE:
+        rows = getattr(outputs, name)
+        if not isinstance(rows.windowing.windowfn, window.GlobalWindows):  # streaming's session panes
+            rows = rows | f"Global{name}" >> beam.WindowInto(window.GlobalWindows())
         parts = [
-            getattr(outputs, name) | f"Global{name}" >> beam.WindowInto(window.GlobalWindows()),
+            rows,
             inputs[REFUSED] | f"Refused{name}" >> beam.FlatMap(_refused_rows, name),
         ]
         if name == "dead_letters":
@@ -329,16 +334,58 @@ def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_
     return dataclasses.replace(outputs, **merged)
 
 
+class _JsonLineCoder(beam.coders.Coder):
+    """A row as one JSON line: the sink serialises while it writes (no step of its own per row)."""
+
+    def encode(self, row: dict[str, Any]) -> bytes:
+        return json.dumps(row, sort_keys=True, default=str).encode()
+
+    def decode(self, encoded: bytes) -> dict[str, Any]:
+        return json.loads(encoded)
+
+    def is_deterministic(self) -> bool:
+        return True
+
+
+def _parts_prefix(output_dir: str, name: str) -> str:
+    return f"{output_dir.rstrip('/')}/_parts/{name}"
+
+
 def write_files(outputs: Outputs, output_dir: str) -> None:
+    """Each output as part files (``join_files`` makes them ``{name}.jsonl`` once the run is done).
+
+    Not ``num_shards=1``: in Beam Python a fixed shard count sends every row through a
+    GroupByKey, which the in-process runner holds in memory whole; unsharded, each bundle
+    writes its own part and Beam's finalize step keeps only the parts of bundles that succeeded.
+    """
     for name in _REINSERTABLE:
-        (
-            getattr(outputs, name)  # in the global window (with_lineage)
-            | f"{name}ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True, default=str))
-            | f"Write{name}"
-            >> beam.io.WriteToText(
-                f"{output_dir.rstrip('/')}/{name}", file_name_suffix=".jsonl", num_shards=1, shard_name_template=""
-            )
+        getattr(outputs, name) | f"Write{name}" >> beam.io.WriteToText(
+            _parts_prefix(output_dir, name), file_name_suffix=".jsonl", coder=_JsonLineCoder()
         )
+
+
+def join_files(output_dir: str, append: bool = False) -> None:
+    """After a run of ``write_files``: ``{name}.jsonl`` from its parts (created, or with
+    ``append`` extended, e.g. by the next shard of a sharded replay), and the parts removed."""
+    for name in _REINSERTABLE:
+        target = f"{output_dir.rstrip('/')}/{name}.jsonl"
+        parts = sorted(
+            m.path for r in FileSystems.match([f"{_parts_prefix(output_dir, name)}-*.jsonl"]) for m in r.metadata_list
+        )
+        existing = b""
+        if append and FileSystems.exists(target):
+            with FileSystems.open(target) as handle:
+                existing = handle.read()
+        with FileSystems.create(target) as out:
+            out.write(existing)
+            for part in parts:
+                with FileSystems.open(part) as handle:
+                    shutil.copyfileobj(handle, out)
+        if parts:
+            FileSystems.delete(parts)
+    parts_dir = f"{output_dir.rstrip('/')}/_parts"
+    if FileSystems.exists(parts_dir):
+        FileSystems.delete([parts_dir])
 
 
 def warnings(result: beam.runners.runner.PipelineResult, age_flag: str = "--max_event_age_s") -> list[str]:
@@ -382,6 +429,8 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
             write_to_bigquery(outputs, clickstream)
         result = pipeline.run()
         result.wait_until_finish()
+        if replay.output_dir and result.state == PipelineState.DONE:
+            join_files(replay.output_dir)
         if lease is not None:
             if result.state != PipelineState.DONE:
                 raise RuntimeError(f"the replay ended {result.state}: the messages go back to {lease.subscription}")

@@ -8,3 +8,4 @@ DEAD_LETTERS = "dead_letters"
 DUPLICATES = "duplicates"
 FILTERED = "filtered"  # the privacy filter's side output (pipelines.transforms.privacy_filter)
 IMPRESSIONS = "impressions"  # RouteImpressions' side output (pipelines.transforms.impressions)
+SESSIONS = "sessions"  # the batch graph's session rows (pipelines.transforms.by_user)

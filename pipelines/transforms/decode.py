@@ -102,11 +102,16 @@ class DecodeAndValidateFn(beam.DoFn):
             self.valid.inc()
             if outcome.event["skew_corrected"]:
                 self.skew_corrected.inc()
-            yield TimestampedValue(outcome.event, outcome.event_ts_ms / 1000)
+            yield from self._valid(outcome)
         else:
             self.dead_lettered.inc()
             self._invalid(outcome.dead_letter["reason"]).inc()
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, outcome.dead_letter)
+
+    def _valid(self, outcome):
+        """What a valid event becomes: here the event stamped with its event time; the batch
+        graph's fused step (``transforms.by_user``) filters and keys it instead."""
+        yield TimestampedValue(outcome.event, outcome.event_ts_ms / 1000)
 
 
 class DecodeAndValidate(beam.PTransform):

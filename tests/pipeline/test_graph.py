@@ -8,7 +8,6 @@ and the options reach the transform they are meant for.
 from __future__ import annotations
 
 import apache_beam as beam
-import pytest
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -17,6 +16,7 @@ from emitters.events import ShownThumbnail
 from pipelines.graph import process
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits
+from pipelines.transforms.by_user import ByUser
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import EnrichEvents
@@ -39,8 +39,7 @@ from tests.support.teststream import (
 )
 
 
-@pytest.mark.parametrize("streaming", [True, False])
-def test_each_option_reaches_its_transform(streaming: bool) -> None:
+def test_each_option_reaches_its_transform() -> None:
     opts = options(
         session_gap_s=120,
         allowed_lateness_s=900,
@@ -51,7 +50,6 @@ def test_each_option_reaches_its_transform(streaming: bool) -> None:
         max_event_age_s=86400,
         skew_tolerance_s=5,
     )
-    opts.view_as(StandardOptions).streaming = streaming
     p = pipeline(opts)  # built, not run
     catalog = p | "Catalog" >> beam.Create([CATALOG])
     process(p | beam.Create([]), opts, catalog)
@@ -64,18 +62,34 @@ def test_each_option_reaches_its_transform(streaming: bool) -> None:
     )
     dedup = found["Deduplicate"]
     assert isinstance(dedup, DeduplicateEvents)
-    assert (dedup.horizon_s, dedup.streaming) == (7200, streaming)
+    assert (dedup.horizon_s, dedup.streaming) == (7200, True)
     enrich = found["EnrichEvents"]
     assert isinstance(enrich, EnrichEvents) and enrich.catalog is catalog
     sessionize = found["Sessionize"]
     assert isinstance(sessionize, Sessionize)
-    # Batch fires each session once, at the end: no early panes.
     assert (sessionize.gap_s, sessionize.allowed_lateness_s, sessionize.early_firing_s, sessionize.streaming) == (
         120,
         900,
-        15 if streaming else 0,
-        streaming,
+        15,
+        True,
     )
+
+
+def test_a_batch_graph_is_one_grouping_by_user_with_every_option() -> None:
+    opts = options(session_gap_s=120, max_payload_bytes=1000, max_event_age_s=86400, consent_default="denied")
+    opts.view_as(StandardOptions).streaming = False
+    p = pipeline(opts)  # built, not run
+    catalog = p | "Catalog" >> beam.Create([CATALOG])
+    process(p | beam.Create([]), opts, catalog)
+    found = transforms_by_label(p)
+
+    by_user = found["ByUser"]
+    assert isinstance(by_user, ByUser) and by_user.catalog is catalog
+    assert by_user.limits == Limits(max_payload_bytes=1000, max_age_ms=86_400_000)
+    assert (by_user.gap_s, by_user.consent_default) == (120, "denied")
+    # Batch fires each session once, at the end: none of the streaming stages is built.
+    assert not {"DecodeAndValidate", "Deduplicate", "EnrichEvents", "Sessionize"} & set(found)
+    assert sum(isinstance(t, beam.GroupByKey) for t in found.values()) == 1
 
 
 def test_each_message_has_one_outcome_and_sessions_count_unique_events() -> None:

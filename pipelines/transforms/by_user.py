@@ -1,0 +1,199 @@
+"""The batch graph in two steps: one fused step per message, one grouping by user.
+
+A batch replay sees every delivery at once, and the de-duplication key is the person and the
+event_id (``rules.dedup.dedup_key``), so one ``GroupByKey`` by user can do what the streaming
+graph does in four stages with two shuffles: keep the first delivery of each event_id,
+enrich it, route a ThumbnailsShown to impressions, and cut the person's sessions at the gap.
+
+Why this shape (profiled, docs/benchmarks.md): on Beam's Python runner most of a replay's time
+was per-element work *around* our code — decoding elements at every stage boundary, a
+timestamp and window per element per step — not our code. So:
+
+* decode, validate, the privacy filter and the key are ONE DoFn (tagged outputs for dead
+  letters and filtered rows): one element per message crosses one boundary;
+* what crosses the shuffle is the pickled ``(event_ts_ms, event)``: bytes are the cheapest
+  thing for the runner to encode, and the in-process runner holds the whole shuffle in memory
+  (as decoded values), where one bytes object per event is about a third of a dict's size;
+* counters are added once per user, not once per element.
+
+The outputs are exactly the streaming transforms' in batch: ``_KeepFirstFn``'s choice of
+delivery, ``rules.sessionize.split_sessions`` (which a test holds to Beam's merging
+``Sessions`` windows), the same rules for every row.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from clickstream.core.reasons import FilterReason
+from pipelines import tracing
+from pipelines.rules import sessionize as sessions
+from pipelines.rules.decode import Limits
+from pipelines.rules.dedup import delivery_order, duplicate_row
+from pipelines.rules.enrich import CatalogEntry, enrich
+from pipelines.rules.impressions import impression_rows, is_impressions
+from pipelines.rules.privacy_filter import GRANTED, ErasedUsers, filter_reason, filtered_row
+from pipelines.timefmt import iso
+from pipelines.transforms import (
+    DEAD_LETTERS,
+    DUPLICATES,
+    EVENTS,
+    FILTERED,
+    IMPRESSIONS,
+    METRICS_NAMESPACE,
+    SESSIONS,
+)
+from pipelines.transforms.decode import DecodeAndValidateFn, require_pseudonym_key
+
+KEYED = "keyed"
+
+
+class DecodeFilterKeyFn(DecodeAndValidateFn):
+    """DecodeAndValidate and PrivacyFilter in one DoFn: a valid, kept event leaves as
+    ``(user_id, pickled (event_ts_ms, event))``; dead letters and filtered rows as before."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        pseudonym_key: str,
+        tracing_config: tracing.TracingConfig | None,
+        consent_default: str,
+        suppression_days: int,
+    ) -> None:
+        super().__init__(limits, pseudonym_key, tracing_config, consent_default)
+        self.suppression_days = suppression_days
+        self.filtered = {reason: Metrics.counter(METRICS_NAMESPACE, f"filtered_{reason}") for reason in FilterReason}
+        self._erased: ErasedUsers = {}
+
+    def process(self, raw, erased: ErasedUsers):  # type: ignore[override]
+        self._erased = erased
+        yield from super().process(raw)
+
+    def _valid(self, outcome):
+        event = outcome.event
+        now_ms = time.time_ns() // 1_000_000
+        reason = filter_reason(event, self.consent_default, self._erased, now_ms, self.suppression_days)
+        if reason is not None:
+            self.filtered[reason].inc()
+            yield beam.pvalue.TaggedOutput(FILTERED, filtered_row(event, reason, now_ms))
+            return
+        value = pickle.dumps((outcome.event_ts_ms, event), protocol=pickle.HIGHEST_PROTOCOL)
+        yield event.get("user_id") or "", value
+
+
+class _PerUserFn(beam.DoFn):
+    """All of one person's kept deliveries: de-duplicate, enrich, route, sessionize."""
+
+    def __init__(self, gap_s: int) -> None:
+        self.gap_ms = gap_s * 1000
+        counter = lambda name: Metrics.counter(METRICS_NAMESPACE, name)  # noqa: E731
+        self.unique, self.duplicates = counter("unique_events"), counter("duplicates_dropped")
+        self.enriched, self.catalog_misses = counter("enriched"), counter("catalog_misses")
+        self.shown, self.impressions = counter("thumbnails_shown"), counter("impressions")
+        self.sessions_emitted = counter("sessions_emitted")
+
+    def process(self, element: tuple[str, Any], catalog: dict[str, CatalogEntry]):
+        _, blobs = element
+        now_ms = time.time_ns() // 1_000_000
+        processed_at = iso(now_ms)
+        by_id: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for blob in blobs:
+            ts_ms, event = pickle.loads(blob)
+            by_id.setdefault(event["event_id"], []).append((ts_ms, event))
+        user_id = None
+        shown = impressions = misses = dropped = 0
+        in_sessions: list[sessions.SessionEvent] = []
+        for deliveries in by_id.values():
+            if len(deliveries) > 1:
+                deliveries.sort(key=lambda d: delivery_order(d[1]))
+                for _, again in deliveries[1:]:
+                    dropped += 1
+                    yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(again, now_ms))
+            ts_ms, first = deliveries[0]
+            row = enrich(first, catalog, processed_at)
+            if is_impressions(row):
+                shown += 1
+                rows = impression_rows(row)
+                impressions += len(rows)
+                misses += sum(not item["catalog_hit"] for item in row["items"])
+                for impression in rows:
+                    yield beam.pvalue.TaggedOutput(IMPRESSIONS, impression)
+                continue
+            misses += not row["catalog_hit"]
+            yield row
+            if sessions.counts_in_sessions(row):
+                user_id = row["user_id"]
+                in_sessions.append(sessions.session_event(row, ts_ms))
+        self.unique.inc(len(by_id))
+        self.enriched.inc(len(by_id))
+        for counter, count in ((self.duplicates, dropped), (self.catalog_misses, misses)):
+            if count:
+                counter.inc(count)
+        if shown:
+            self.shown.inc(shown)
+            self.impressions.inc(impressions)
+        for session in sessions.split_sessions(in_sessions, self.gap_ms):
+            acc = sessions.empty()
+            for event in session:
+                sessions.add(acc, event)
+            self.sessions_emitted.inc()
+            row = sessions.to_row(user_id, acc, acc["start"], acc["end"] + self.gap_ms, "ON_TIME", 0, True, now_ms)
+            yield beam.pvalue.TaggedOutput(SESSIONS, row)
+
+
+class ByUser(beam.PTransform):
+    """Batch only: RawMessages -> a dict of PCollections, one per output of the graph
+    (``EVENTS``, ``IMPRESSIONS``, ``SESSIONS``, ``DEAD_LETTERS``, ``DUPLICATES``, ``FILTERED``),
+    the same rows as DecodeAndValidate | PrivacyFilter | DeduplicateEvents | EnrichEvents |
+    RouteImpressions | Sessionize give in batch. Sessions fire once, final (ON_TIME).
+
+    ``erased`` and ``catalog``: the singleton side inputs of PrivacyFilter and EnrichEvents.
+    The outputs carry no event-time timestamps: a batch graph writes them, nothing windows them.
+    """
+
+    def __init__(
+        self,
+        erased: beam.PCollection,
+        catalog: beam.PCollection,
+        limits: Limits | None = None,
+        tracing_config: tracing.TracingConfig | None = None,
+        pseudonym_key: str | None = None,
+        consent_default: str = GRANTED,
+        suppression_days: int = 0,
+        gap_s: int = 1800,
+    ) -> None:
+        super().__init__()
+        self.erased, self.catalog = erased, catalog
+        self.limits = limits or Limits()
+        self.tracing = tracing_config or tracing.TracingConfig()
+        self.pseudonym_key = require_pseudonym_key(pseudonym_key)
+        self.consent_default, self.suppression_days, self.gap_s = consent_default, suppression_days, gap_s
+
+    def expand(self, messages):
+        fn = DecodeFilterKeyFn(
+            self.limits, self.pseudonym_key, self.tracing, self.consent_default, self.suppression_days
+        )
+        first = messages | "DecodeFilterKey" >> beam.ParDo(fn, beam.pvalue.AsSingleton(self.erased)).with_outputs(
+            DEAD_LETTERS, FILTERED, main=KEYED
+        )
+        per_user = (
+            first[KEYED]
+            | "GroupByUser" >> beam.GroupByKey()
+            | "PerUser"
+            >> beam.ParDo(_PerUserFn(self.gap_s), beam.pvalue.AsSingleton(self.catalog)).with_outputs(
+                IMPRESSIONS, SESSIONS, DUPLICATES, main=EVENTS
+            )
+        )
+        return {
+            EVENTS: per_user[EVENTS],
+            IMPRESSIONS: per_user[IMPRESSIONS],
+            SESSIONS: per_user[SESSIONS],
+            DUPLICATES: per_user[DUPLICATES],
+            DEAD_LETTERS: first[DEAD_LETTERS],
+            FILTERED: first[FILTERED],
+        }

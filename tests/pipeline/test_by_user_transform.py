@@ -1,0 +1,109 @@
+"""ByUser: the batch graph's one grouping by user does what decode, the privacy filter, dedup,
+enrichment, impressions routing and sessionization do in batch, each output a tagged output."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.testing.util import assert_that, equal_to
+
+from clickstream.core.reasons import FilterReason, Reason
+from pipelines.messages import RawMessage
+from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED, IMPRESSIONS, SESSIONS
+from pipelines.transforms.by_user import ByUser
+from tests.support.keys import key_file, pseudonym
+from tests.support.teststream import CATALOG, T0_MS, batch_pipeline, clicked, message, paused, shown
+
+GAP_S = 60
+
+
+def _messages():
+    first, click, later = paused("amy", 0), clicked("amy", 20), paused("amy", 200)
+    row = shown("amy", 5)
+    forgotten = paused("cal", 1)
+    garbage = RawMessage(b"\x00garbage", {"schema_version": "1.1"}, "m-garbage", T0_MS)
+    again = message(first, publish_delay_ms=2_000, message_id="m-again")
+    # The redelivery comes first: the earliest published delivery is kept, whatever the order.
+    delivered = [again, message(first), message(click), message(later), message(row), message(forgotten), garbage]
+    return delivered, first, click, later, row, forgotten
+
+
+def test_one_grouping_by_user_gives_every_output_of_the_batch_graph() -> None:
+    delivered, first, click, later, row, forgotten = _messages()
+    p = batch_pipeline()
+    erased = p | "Erased" >> beam.Create([{pseudonym("cal"): T0_MS + 10**9}])
+    catalog = p | "Catalog" >> beam.Create([CATALOG])
+    out = p | beam.Create(delivered) | ByUser(erased, catalog, pseudonym_key=key_file(), gap_s=GAP_S)
+    assert_that(
+        out[EVENTS] | "Events" >> beam.Map(lambda e: (e["event_id"], e["message_id"], e["browser_family"])),
+        equal_to(
+            [
+                (first.event_id, message(first).message_id, "Firefox"),
+                (click.event_id, message(click).message_id, "Firefox"),
+                (later.event_id, message(later).message_id, "Firefox"),
+            ]
+        ),
+        label="EventsEnrichedOncePerEventId",
+    )
+    assert_that(
+        out[IMPRESSIONS] | "Impressions" >> beam.Map(lambda r: (r["event_id"], r["impression_id"], r["catalog_hit"])),
+        equal_to([(row.event_id, f"req-1-{k}", k != 3) for k in (1, 2, 3)]),
+        label="OneImpressionPerThumbnail",
+    )
+    assert_that(
+        out[SESSIONS]
+        | "Sessions"
+        >> beam.Map(lambda s: (s["user_id"], s["event_count"], s["session_start"], s["pane_timing"], s["is_final"])),
+        equal_to(
+            [
+                (pseudonym("amy"), 2, "2026-01-01T00:00:00.000Z", "ON_TIME", True),
+                (pseudonym("amy"), 1, "2026-01-01T00:03:20.000Z", "ON_TIME", True),
+            ]
+        ),
+        label="SessionsCutAtTheGapWithoutWhatWasShown",
+    )
+    assert_that(
+        out[DUPLICATES] | "Duplicates" >> beam.Map(lambda d: (d["event_id"], d["message_id"])),
+        equal_to([(first.event_id, "m-again")]),
+        label="TheLaterDeliveryIsTheDuplicate",
+    )
+    assert_that(
+        out[DEAD_LETTERS] | "DeadLetters" >> beam.Map(lambda d: (d["reason"], d["message_id"])),
+        equal_to([(Reason.UNDECODABLE, "m-garbage")]),
+        label="DeadLetters",
+    )
+    assert_that(
+        out[FILTERED] | "Filtered" >> beam.Map(lambda f: (f["event_id"], f["reason"])),
+        equal_to([(forgotten.event_id, FilterReason.ERASED_USER)]),
+        label="FilteredBeforeDedup",
+    )
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    assert {
+        name: counters.get(name)
+        for name in (
+            "decoded",
+            "valid",
+            "dead_lettered",
+            "filtered_erased_user",
+            "unique_events",
+            "duplicates_dropped",
+            "enriched",
+            "thumbnails_shown",
+            "impressions",
+            "catalog_misses",
+            "sessions_emitted",
+        )
+    } == {
+        "decoded": 7,
+        "valid": 6,
+        "dead_lettered": 1,
+        "filtered_erased_user": 1,
+        "unique_events": 4,
+        "duplicates_dropped": 1,
+        "enriched": 4,
+        "thumbnails_shown": 1,
+        "impressions": 3,
+        "catalog_misses": 1,
+        "sessions_emitted": 2,
+    }

@@ -1,0 +1,48 @@
+"""bench.replay: its baseline makes the pipeline's sessions, its breakdown runs on today's traffic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import replay as bench_replay
+from bench.common import messages, write_archive, write_catalog
+from clickstream.core.pseudonyms import create_key_file
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    work = tmp_path_factory.mktemp("bench")
+    archive = write_archive(work / "archive.jsonl", messages(1500, duplicates=0.02, invalid=0.02))
+    return archive, write_catalog(work / "catalog.jsonl"), create_key_file(work / "pseudonym.key")
+
+
+def test_the_traffic_holds_thumbnails_shown(files: tuple[Path, Path, Path]) -> None:
+    assert "ThumbnailsShown" in files[0].read_text()
+
+
+def test_plain_python_makes_the_same_sessions_as_the_replay(files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    archive, catalog, key = files
+    _, plain_sessions = bench_replay.plain_python(archive, key)
+    _, beam_sessions = bench_replay.beam_replay(archive, catalog, tmp_path / "out", key)
+    assert plain_sessions == beam_sessions
+
+
+def test_the_bench_fails_loudly_when_the_session_counts_differ() -> None:
+    with pytest.raises(SystemExit, match=r"15515.*10915"):
+        bench_replay.require_same_sessions(15515, 10915)
+    bench_replay.require_same_sessions(10915, 10915)
+
+
+def test_the_stage_breakdown_runs_on_traffic_with_thumbnails_shown(files: tuple[Path, Path, Path]) -> None:
+    archive, catalog, key = files
+    rows = bench_replay.stage_breakdown(archive, catalog, key)
+    assert len(rows) >= 3 and all(seconds > 0 for _, seconds in rows)
+
+
+def test_the_bench_measures_the_replay_alone_and_the_streaming_shaped_graph() -> None:
+    figures = bench_replay.main(["--events", "800", "--streaming-events", "300"])
+    assert figures["replay_events_per_s"] > 0 and figures["streaming_shaped_events_per_s"] > 0
+    # The replay's own process: its peak RSS is tens of MB at least, not the bench's.
+    assert figures["replay_800_peak_rss_kb_per_event"] * 800 > 50_000
