@@ -113,4 +113,5 @@ def enable() -> bool:
     # userstate.is_stateful_dofn looks it up there too; transform_evaluator imported it by name.
     userstate.get_dofn_specs = patched
     transform_evaluator.get_dofn_specs = patched  # type: ignore[attr-defined]
+    log.info("local runner: DoFn state/timer specs are remembered, not re-inspected per bundle (%s)", __name__)
     return True
