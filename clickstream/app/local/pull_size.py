@@ -1,4 +1,5 @@
-"""Bigger Pub/Sub pulls for the local runner: the one place this project reaches into Beam.
+"""Bigger Pub/Sub pulls for the local runner: one of the two places this project reaches into Beam
+(the other is ``runner_patches``).
 
 Beam's in-process streaming runner (``BundleBasedDirectRunner``) reads Pub/Sub with a
 synchronous pull of at most **10 messages**, acknowledges them and makes one bundle of them

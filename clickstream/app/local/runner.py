@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from clickstream.app.local import pull_size
+from clickstream.app.local import pull_size, runner_patches
 from pipelines import streaming
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ def run(beam_args: Sequence[str], stop: LocalStop) -> PipelineResult:
     if streaming.is_dataflow(options):
         raise ValueError("local runs only: on Dataflow, drain or cancel the job instead")
     pull_size.enable()  # the local runner's 10-message pulls cannot catch up; see pull_size
+    runner_patches.enable()  # it re-inspects every DoFn's signature per bundle; see runner_patches
     pipeline = streaming.new_pipeline(options)
     run_key = uuid.uuid4().hex
     streaming.build(pipeline, options, tap=beam.Map(note_arrival, run_key) if stop.idle_stop_s else None)
