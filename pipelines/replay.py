@@ -347,8 +347,19 @@ class _JsonLineCoder(beam.coders.Coder):
         return True
 
 
+def _parts_dir(output_dir: str) -> str:
+    return f"{output_dir.rstrip('/')}/_parts"
+
+
 def _parts_prefix(output_dir: str, name: str) -> str:
-    return f"{output_dir.rstrip('/')}/_parts/{name}"
+    return f"{_parts_dir(output_dir)}/{name}"
+
+
+def _clear_parts(output_dir: str) -> None:
+    """Part files a replay killed before ``join_files`` left behind: gone before the next run
+    writes its own, or the join would add the dead run's rows to this one's."""
+    if FileSystems.exists(_parts_dir(output_dir)):
+        FileSystems.delete([_parts_dir(output_dir)])
 
 
 def write_files(outputs: Outputs, output_dir: str) -> None:
@@ -364,28 +375,18 @@ def write_files(outputs: Outputs, output_dir: str) -> None:
         )
 
 
-def join_files(output_dir: str, append: bool = False) -> None:
-    """After a run of ``write_files``: ``{name}.jsonl`` from its parts (created, or with
-    ``append`` extended, e.g. by the next shard of a sharded replay), and the parts removed."""
+def join_files(output_dir: str) -> None:
+    """After a run of ``write_files``: ``{name}.jsonl`` from its parts, and the parts removed."""
     for name in _REINSERTABLE:
         target = f"{output_dir.rstrip('/')}/{name}.jsonl"
         parts = sorted(
             m.path for r in FileSystems.match([f"{_parts_prefix(output_dir, name)}-*.jsonl"]) for m in r.metadata_list
         )
-        existing = b""
-        if append and FileSystems.exists(target):
-            with FileSystems.open(target) as handle:
-                existing = handle.read()
         with FileSystems.create(target) as out:
-            out.write(existing)
             for part in parts:
                 with FileSystems.open(part) as handle:
                     shutil.copyfileobj(handle, out)
-        if parts:
-            FileSystems.delete(parts)
-    parts_dir = f"{output_dir.rstrip('/')}/_parts"
-    if FileSystems.exists(parts_dir):
-        FileSystems.delete([parts_dir])
+    _clear_parts(output_dir)
 
 
 def warnings(result: beam.runners.runner.PipelineResult, age_flag: str = "--max_event_age_s") -> list[str]:
@@ -424,6 +425,7 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
         outputs = process(inputs.messages, clickstream, catalog, erased=erased)
         outputs = with_lineage(outputs, inputs, iso(time.time_ns() // 1_000_000))
         if replay.output_dir:
+            _clear_parts(replay.output_dir)
             write_files(outputs, replay.output_dir)
         else:
             write_to_bigquery(outputs, clickstream)

@@ -385,3 +385,19 @@ def test_a_replayed_thumbnails_shown_is_stored_as_impressions_with_its_lineage(
     assert [e["event_id"] for e in out["events"]] == [click.event_id]
     assert [d["message_id"] for d in out["duplicates"]] == ["m-again"]
     assert [s["event_count"] for s in out["sessions"]] == [1]  # the click's: what was shown is in no session
+
+
+def test_parts_left_by_an_interrupted_replay_are_not_joined_into_the_next_one(
+    tmp_path: Path, catalog_file: Path
+) -> None:
+    """A replay killed after writing its part files leaves them in ``_parts``: the next replay
+    into the same folder must write its own rows once, not the dead run's rows too."""
+    click = clicked("ben", 5)
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text(to_json_line(message(click)) + "\n")
+    out = tmp_path / "out"
+    stale = out / "_parts"
+    stale.mkdir(parents=True)
+    (stale / "events-00003-of-00004.jsonl").write_text(json.dumps({"event_id": "from-the-killed-run"}) + "\n")
+    got = _replay(archive, out, catalog_file, f"--max_event_age_s={10 * 365 * 86400}")
+    assert [e["event_id"] for e in got["events"]] == [click.event_id]
