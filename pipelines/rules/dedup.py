@@ -23,6 +23,13 @@ def delivery_order(event: dict[str, Any]) -> tuple[str, str]:
     return (event.get("publish_time") or "", event.get("message_id") or "")
 
 
+def first_and_again(deliveries: list[tuple[int, dict[str, Any]]]) -> tuple[tuple[int, dict[str, Any]], list]:
+    """All deliveries of one event, as (event time ms, row) -> (the one kept, the ones dropped),
+    in ``delivery_order``: what a batch run decides seeing every delivery at once."""
+    ordered = sorted(deliveries, key=lambda d: delivery_order(d[1]))
+    return ordered[0], ordered[1:]
+
+
 def forget_at_ms(event_ts_ms: int, publish_time: str | None, horizon_s: int) -> int:
     """When the pipeline may forget an event_id: ``horizon_s`` after the later of the event time
     and the publish time.

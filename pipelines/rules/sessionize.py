@@ -143,3 +143,15 @@ def split_sessions(events: list[SessionEvent], gap_ms: int) -> list[list[Session
         else:
             sessions.append([event])
     return sessions
+
+
+def final_rows(user_id: str, events: list[SessionEvent], gap_ms: int, emitted_at_ms: int) -> list[dict[str, Any]]:
+    """All of one user's events at once (a batch run) -> one final, on-time row per session:
+    what Beam's ``Sessions(gap)`` fires once the input is complete."""
+    rows = []
+    for session in split_sessions(events, gap_ms):
+        acc = empty()
+        for event in session:
+            add(acc, event)
+        rows.append(to_row(user_id, acc, acc["start"], acc["end"] + gap_ms, "ON_TIME", 0, True, emitted_at_ms))
+    return rows

@@ -30,14 +30,13 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from clickstream.core.reasons import FilterReason
 from pipelines import tracing
 from pipelines.rules import sessionize as sessions
 from pipelines.rules.decode import Limits
-from pipelines.rules.dedup import delivery_order, duplicate_row
+from pipelines.rules.dedup import duplicate_row, first_and_again
 from pipelines.rules.enrich import CatalogEntry, enrich
 from pipelines.rules.impressions import impression_rows, is_impressions
-from pipelines.rules.privacy_filter import GRANTED, ErasedUsers, filter_reason, filtered_row
+from pipelines.rules.privacy_filter import GRANTED, ErasedUsers
 from pipelines.timefmt import iso
 from pipelines.transforms import (
     DEAD_LETTERS,
@@ -49,6 +48,7 @@ from pipelines.transforms import (
     SESSIONS,
 )
 from pipelines.transforms.decode import DecodeAndValidateFn, require_pseudonym_key
+from pipelines.transforms.privacy_filter import PrivacyFilterFn
 
 KEYED = "keyed"
 
@@ -66,8 +66,7 @@ class DecodeFilterKeyFn(DecodeAndValidateFn):
         suppression_days: int,
     ) -> None:
         super().__init__(limits, pseudonym_key, tracing_config, consent_default)
-        self.suppression_days = suppression_days
-        self.filtered = {reason: Metrics.counter(METRICS_NAMESPACE, f"filtered_{reason}") for reason in FilterReason}
+        self.privacy = PrivacyFilterFn(consent_default, suppression_days)
         self._erased: ErasedUsers = {}
 
     def process(self, raw, erased: ErasedUsers):  # type: ignore[override]
@@ -76,11 +75,9 @@ class DecodeFilterKeyFn(DecodeAndValidateFn):
 
     def _valid(self, outcome):
         event = outcome.event
-        now_ms = time.time_ns() // 1_000_000
-        reason = filter_reason(event, self.consent_default, self._erased, now_ms, self.suppression_days)
-        if reason is not None:
-            self.filtered[reason].inc()
-            yield beam.pvalue.TaggedOutput(FILTERED, filtered_row(event, reason, now_ms))
+        filtered = self.privacy.filtered_output(event, self._erased)
+        if filtered is not None:
+            yield filtered
             return
         value = pickle.dumps((outcome.event_ts_ms, event), protocol=pickle.HIGHEST_PROTOCOL)
         yield event.get("user_id") or "", value
@@ -109,12 +106,10 @@ class _PerUserFn(beam.DoFn):
         shown = impressions = misses = dropped = 0
         in_sessions: list[sessions.SessionEvent] = []
         for deliveries in by_id.values():
-            if len(deliveries) > 1:
-                deliveries.sort(key=lambda d: delivery_order(d[1]))
-                for _, again in deliveries[1:]:
-                    dropped += 1
-                    yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(again, now_ms))
-            ts_ms, first = deliveries[0]
+            (ts_ms, first), again = first_and_again(deliveries)
+            for _, delivery in again:
+                dropped += 1
+                yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(delivery, now_ms))
             row = enrich(first, catalog, processed_at)
             if is_impressions(row):
                 shown += 1
@@ -137,12 +132,8 @@ class _PerUserFn(beam.DoFn):
         if shown:
             self.shown.inc(shown)
             self.impressions.inc(impressions)
-        for session in sessions.split_sessions(in_sessions, self.gap_ms):
-            acc = sessions.empty()
-            for event in session:
-                sessions.add(acc, event)
+        for row in sessions.final_rows(user_id, in_sessions, self.gap_ms, now_ms):
             self.sessions_emitted.inc()
-            row = sessions.to_row(user_id, acc, acc["start"], acc["end"] + self.gap_ms, "ON_TIME", 0, True, now_ms)
             yield beam.pvalue.TaggedOutput(SESSIONS, row)
 
 

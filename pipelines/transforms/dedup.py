@@ -17,9 +17,9 @@ from pipelines.local_runner import is_local_runner
 from pipelines.rules.dedup import (
     bucket_of,
     dedup_key,
-    delivery_order,
     duplicate_row,
     expiry_slot_ms,
+    first_and_again,
     forget_at_ms,
     round_up,
 )
@@ -39,11 +39,10 @@ class _KeepFirstFn(beam.DoFn):
 
     def process(self, element):
         _, deliveries = element
-        ordered = sorted(deliveries, key=lambda d: delivery_order(d[1]))
-        ts_ms, first = ordered[0]
+        (ts_ms, first), dropped = first_and_again(list(deliveries))
         self.unique.inc()
         yield TimestampedValue(first, ts_ms / 1000)
-        for _, again in ordered[1:]:
+        for _, again in dropped:
             self.duplicates.inc()
             yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(again, time.time_ns() // 1_000_000))
 

@@ -52,14 +52,19 @@ class PrivacyFilterFn(beam.DoFn):
         self.suppression_days = suppression_days
         self.filtered = {reason: Metrics.counter(METRICS_NAMESPACE, f"filtered_{reason}") for reason in FilterReason}
 
-    def process(self, event: dict[str, Any], erased: ErasedUsers):
+    def filtered_output(self, event: dict[str, Any], erased: ErasedUsers) -> beam.pvalue.TaggedOutput | None:
+        """The ``filtered`` row of an event not to keep (counted), or None to keep it. Also the
+        batch graph's fused step (``transforms.by_user``) decides with it."""
         now_ms = time.time_ns() // 1_000_000
         reason = filter_reason(event, self.consent_default, erased, now_ms, self.suppression_days)
         if reason is None:
-            yield event  # keeps its event-time timestamp
-            return
+            return None
         self.filtered[reason].inc()
-        yield beam.pvalue.TaggedOutput(FILTERED, filtered_row(event, reason, now_ms))
+        return beam.pvalue.TaggedOutput(FILTERED, filtered_row(event, reason, now_ms))
+
+    def process(self, event: dict[str, Any], erased: ErasedUsers):
+        # A kept event keeps its event-time timestamp.
+        yield self.filtered_output(event, erased) or event
 
 
 class PrivacyFilter(beam.PTransform):

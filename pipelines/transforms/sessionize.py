@@ -73,13 +73,9 @@ class _SplitSessionsFn(beam.DoFn):
 
     def process(self, element):
         user_id, events = element
-        emitted_at = time.time_ns() // 1_000_000
-        for session in sessions.split_sessions(list(events), self.gap_ms):
-            acc = sessions.empty()
-            for event in session:
-                sessions.add(acc, event)
+        for row in sessions.final_rows(user_id, list(events), self.gap_ms, time.time_ns() // 1_000_000):
             self.emitted.inc()
-            yield sessions.to_row(user_id, acc, acc["start"], acc["end"] + self.gap_ms, "ON_TIME", 0, True, emitted_at)
+            yield row
 
 
 class _BatchSessions(beam.PTransform):
