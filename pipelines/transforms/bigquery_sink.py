@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +39,7 @@ from pipelines.rules.bigquery_sink import is_quota_error, row_id
 from pipelines.rules.pseudonymise import NONE, PSEUDONYMISED
 from pipelines.timefmt import parse_iso_ms
 from pipelines.transforms import METRICS_NAMESPACE
+from pipelines.worker_clients import kept_per_thread
 
 log = logging.getLogger(__name__)
 REJECTED = "rejected"
@@ -107,26 +107,6 @@ def sink_dead_letter(table: str, row: dict[str, Any], error: str) -> dict[str, A
     return letter
 
 
-_clients = threading.local()
-
-
-def _client(project: str, endpoint: str | None) -> Any:
-    """This thread's client for ``(project, endpoint)``, built once and kept for the worker's life.
-
-    Beam's local runner unpickles a fresh DoFn and calls ``setup()`` for every bundle (Dataflow
-    once per DoFn instance), so a client built in ``setup()`` was six clients, six new
-    connections and six ``Settings`` per bundle: a fifth of the local pipeline's CPU at 100
-    events/s (docs/local-streaming.md). One per thread, because the HTTP session under a client
-    is not documented as thread-safe. The factory is part of the key: a test that installs its
-    own gets its own client."""
-    factory = bigquery_client
-    cache: dict[tuple[Any, str, str | None], Any] = _clients.__dict__.setdefault("by_key", {})
-    key = (factory, project, endpoint)
-    if key not in cache:
-        cache[key] = factory(Settings(project=project, bigquery_endpoint=endpoint))
-    return cache[key]
-
-
 class InsertAllFn(beam.DoFn):
     """Buffers rows per bundle and writes them with insertAll; emits refused rows as dead letters."""
 
@@ -148,7 +128,10 @@ class InsertAllFn(beam.DoFn):
         self.retries = Metrics.counter(METRICS_NAMESPACE, "bigquery_retries")
 
     def setup(self) -> None:
-        self._client = _client(self.project, self.endpoint)
+        self._client = kept_per_thread(
+            (bigquery_client, self.project, self.endpoint),
+            lambda: bigquery_client(Settings(project=self.project, bigquery_endpoint=self.endpoint)),
+        )
         self._retry = Retry(
             predicate=_transient,
             initial=0.5,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 from typing import Any
 
 import apache_beam as beam
@@ -23,6 +24,7 @@ from apache_beam.metrics import Metrics
 from clickstream.core.config import Settings
 from clickstream.core.pubsub_clients import publisher_client
 from pipelines.transforms import METRICS_NAMESPACE
+from pipelines.worker_clients import kept_per_thread
 
 log = logging.getLogger(__name__)
 _MAX_ATTRIBUTE_BYTES = 1024  # Pub/Sub allows 1024 bytes per attribute value
@@ -53,7 +55,9 @@ class _ParkFn(beam.DoFn):
 
     def setup(self) -> None:
         # Pub/Sub's emulator is picked up from PUBSUB_EMULATOR_HOST, as ReadFromPubSub does.
-        self._publisher = publisher_client(Settings.from_env()) if self.topic else None
+        # Keyed by the emulator too: all a publisher's Settings decide (tests start stacks of their own).
+        key = (publisher_client, os.environ.get("PUBSUB_EMULATOR_HOST"))
+        self._publisher = kept_per_thread(key, lambda: publisher_client(Settings.from_env())) if self.topic else None
 
     def start_bundle(self) -> None:
         self._futures: list[Any] = []

@@ -7,6 +7,7 @@ tests/integration/test_bigquery_sink.py.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import json
 import threading
 from typing import Any
@@ -19,7 +20,7 @@ from google.api_core import exceptions as gexc
 from clickstream.core.tables import table_specs
 from pipelines.graph import process, write_to_bigquery
 from pipelines.rules import bigquery_sink as sink_rules
-from pipelines.transforms import bigquery_sink
+from pipelines.transforms import bigquery_sink, park
 from pipelines.transforms.bigquery_sink import WriteRows, sink_dead_letter
 from pipelines.transforms.park import ParkRefusedDeadLetters, parked_message
 from tests.support.teststream import (
@@ -218,4 +219,34 @@ def test_the_local_runner_builds_one_client_however_many_bundles_it_runs(monkeyp
         assert_that(rejected, equal_to([]))
     assert sorted(r["event_id"] for call in fake.calls for r in call["rows"]) == ["e-0", "e-1", "e-2", "e-3"]
     assert len(fake.calls) == 4, "the four rows did not arrive in four bundles: the test shows nothing"
+    assert len(built) == 1
+
+
+class RecordingPublisher:
+    """publish() as google-cloud-pubsub has it: a future that is already done."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def publish(self, topic: str, data: bytes, **attributes: str):
+        self.published.append((topic, data, attributes))
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        done.set_result(str(len(self.published)))
+        return done
+
+
+def test_the_local_runner_builds_one_parking_publisher_however_many_bundles_it_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As for the sink's client: a publisher (a gRPC channel, credentials looked up on disk) per
+    bundle was most of the rest of the local runner's per-bundle cost."""
+    publisher, built = RecordingPublisher(), []
+    monkeypatch.setattr(park, "publisher_client", lambda settings: built.append(settings) or publisher)
+    refused = [sink_dead_letter("p.d.dead_letters", _row(i), "no such field") for i in range(4)]
+    stream = new_stream()
+    for letter in refused:  # each batch of elements is a bundle of its own on the local runner
+        stream = stream.add_elements([letter]).advance_processing_time(1)
+    with streaming_pipeline() as p:
+        _ = p | stream.advance_watermark_to_infinity() | ParkRefusedDeadLetters("projects/p/topics/parked")
+    assert sorted(data for _, data, _ in publisher.published) == sorted(parked_message(r)[0] for r in refused)
     assert len(built) == 1
