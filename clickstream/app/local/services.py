@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from clickstream.app import provisioning
-from clickstream.app.local import collector
+from clickstream.app.local import collector, standin_main
 from clickstream.app.local.install import (
     InstallError,
     bigquery_emulator_home,
@@ -151,8 +151,7 @@ def _command(settings: Settings, name: str) -> tuple[list[str], dict[str, str]]:
     data_dir.mkdir(parents=True, exist_ok=True)
     return [
         str(python),
-        "-m",
-        "bqemulator",
+        str(Path(standin_main.__file__)),  # bqemulator without a table copy per write
         "start",
         "--rest-host",
         "127.0.0.1",
