@@ -3,11 +3,10 @@
 Beam's local streaming runner unpickles a fresh copy of every DoFn and calls its ``setup()``
 for every bundle (``_ParDoEvaluator.start_bundle`` in ``apache_beam/runners/direct``), where
 Dataflow calls it once per DoFn instance. A client built in ``setup()`` was therefore a new
-client, connection and credentials lookup per bundle and per step: with the BigQuery sinks
-and the parking publisher, a fifth of the local pipeline's CPU at 100 events/s
-(docs/local-streaming.md). Keeping one per thread costs Dataflow nothing (a DoFn instance
-already lives on one thread) and needs no answer to whether a client's HTTP session may be
-shared between threads.
+client, connection and credentials lookup per bundle and per step (six BigQuery sinks and the
+parking publisher; docs/local-streaming.md). On Dataflow a thread's client serves the DoFn
+instances that run on that thread, one bundle at a time; one per thread needs no answer to
+whether a client's HTTP session may be shared between threads.
 """
 
 from __future__ import annotations

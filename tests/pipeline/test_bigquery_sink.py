@@ -207,8 +207,8 @@ def test_impressions_are_written_with_their_row_ids_and_a_refused_one_becomes_a_
 
 def test_the_local_runner_builds_one_client_however_many_bundles_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """The local streaming runner unpickles a fresh copy of every DoFn and calls its setup() for
-    every bundle; a client built in setup() was six new clients (and connections) per bundle,
-    a fifth of the local pipeline's CPU at 100 events/s (docs/local-streaming.md)."""
+    every bundle; a client built in setup() was six new clients (and connections) per bundle
+    (docs/local-streaming.md)."""
     fake, built = FakeClient(), []
     monkeypatch.setattr(bigquery_sink, "bigquery_client", lambda settings: built.append(settings) or fake)
     stream = new_stream()
@@ -239,7 +239,7 @@ def test_the_local_runner_builds_one_parking_publisher_however_many_bundles_it_r
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """As for the sink's client: a publisher (a gRPC channel, credentials looked up on disk) per
-    bundle was most of the rest of the local runner's per-bundle cost."""
+    bundle of the dead-letter sink."""
     publisher, built = RecordingPublisher(), []
     monkeypatch.setattr(park, "publisher_client", lambda settings: built.append(settings) or publisher)
     refused = [sink_dead_letter("p.d.dead_letters", _row(i), "no such field") for i in range(4)]
