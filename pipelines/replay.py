@@ -46,7 +46,7 @@ import apache_beam as beam
 from apache_beam.coders import BytesCoder
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics, MetricsFilter
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, TestOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms import window
@@ -531,15 +531,18 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
         pipeline = beam.Pipeline(runner=runner, options=options)
         inputs = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream, lease)
         outputs = _graph(pipeline, inputs, clickstream, iso(time.time_ns() // 1_000_000))
+        # A dry run (--dry_run, a Dataflow graph built offline) writes no parts: nothing to clear or join.
+        files = replay.output_dir if not options.view_as(TestOptions).dry_run else None
         if replay.output_dir:
-            _clear_parts(replay.output_dir)
+            if files:
+                _clear_parts(files)
             write_files(outputs, replay.output_dir)
         else:
             write_to_bigquery(outputs, clickstream)
         result = pipeline.run()
         result.wait_until_finish()
-        if replay.output_dir and result.state == PipelineState.DONE:
-            join_files(replay.output_dir)
+        if files and result.state == PipelineState.DONE:
+            join_files(files)
         if lease is not None:
             if result.state != PipelineState.DONE:
                 raise RuntimeError(f"the replay ended {result.state}: the messages go back to {lease.subscription}")

@@ -264,3 +264,27 @@ def test_the_cli_passes_shards_and_reports_the_warnings_of_every_shard(tmp_path:
     assert f"{too_old} message(s) without a publish_time" in " ".join(result.output.split())
     help_text = CliRunner().invoke(app, ["replay", "--help"], env={"COLUMNS": "200"}).output
     assert "--shards" in help_text and "memory" in " ".join(help_text.split())
+
+
+def test_a_replay_beyond_one_machine_builds_for_dataflow_offline(tmp_path: Path) -> None:
+    """``--runner DataflowRunner``: the workers hold the grouping, so an archive of any size
+    replays without --shards. Its graph builds offline (--dry_run), files out to Cloud Storage:
+    a dry run submits nothing, so it has no part files to join (and must not try to read them)."""
+    archive_path = tmp_path / "archive.jsonl"
+    archive_path.write_text(to_json_line(message(clicked("amy", 1))) + "\n")
+    result = replay.run(
+        [
+            "--runner=DataflowRunner",
+            "--project=offline-project",
+            "--region=us-central1",
+            "--temp_location=gs://offline-bucket/tmp",
+            "--dry_run=True",
+            "--sdk_location=container",
+            f"--input={archive_path}",  # a dry run checks a local file; a real job reads gs://
+            "--output_dir=gs://offline-bucket/replay-out",
+            "--catalog_path=gs://offline-bucket/catalog.jsonl",
+            "--deletion_requests_path=gs://offline-bucket/deletion_requests.jsonl",
+            "--pseudonym_key=projects/offline-project/secrets/clickstream-pseudonym-key/versions/latest",
+        ]
+    )
+    assert result.state == "DONE"
