@@ -5,12 +5,18 @@ the minimum that yields the same sessions: decode, validate, the privacy filter,
 by person and event_id, leave out ThumbnailsShown and bots, sort per user and cut at the gap;
 the bench stops if the two session counts differ. The Beam replay runs the whole graph
 (enrichment, impressions, session rows, dead letters, six output files) in a process of its
-own, so that its peak RSS (ru_maxrss) is the replay's alone. By default it measures 100k and
-1M events (memory growth shows); ``--events N`` measures one size. The streaming-shaped figure
+own, so that its peak RSS (ru_maxrss) is the replay's alone. ``--events``: the sizes replayed
+in one piece (default 100k; a 1M replay in one piece passes 8 GB). The streaming-shaped figure
 runs the streaming transforms in batch over the first 20k messages of the first file
 (``streaming_shaped``; ~10x slower per event, so a smaller file).
 
-    python -m bench.replay [--events 100000 [1000000]] [--breakdown] [--streaming-events 20000]
+``--sharded-events``: the sizes replayed with ``--shards`` (``pipelines.replay_shards``), as many
+shards as give about ``--events-per-shard`` events each (default 25k), so that the peak RSS
+follows the shard, not the archive; the time includes the pre-pass that splits the archive.
+Default 100k; the 1M run takes about 15 minutes on 2 cores, so it is opt-in:
+
+    python -m bench.replay [--events 100000] [--breakdown] [--streaming-events 20000]
+    python -m bench.replay --events 100000 --sharded-events 100000 1000000   # memory growth, ~20 min
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import resource
 import subprocess
@@ -49,7 +56,9 @@ from pipelines.transforms.privacy_filter import PrivacyFilter
 from pipelines.transforms.sessionize import Sessionize
 
 GAP_S = 60
-SIZES = (100_000, 1_000_000)
+SIZES = (100_000,)
+SHARDED_SIZES = (100_000,)
+EVENTS_PER_SHARD = 25_000
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -91,7 +100,7 @@ def require_same_sessions(plain_sessions: int, beam_sessions: int) -> None:
         )
 
 
-def beam_replay(path: Path, catalog: Path, out: Path, key: Path) -> tuple[float, int]:
+def beam_replay(path: Path, catalog: Path, out: Path, key: Path, shards: int = 1) -> tuple[float, int]:
     started = time.perf_counter()
     requests = out.parent / "deletion_requests.jsonl"  # nobody forgotten, as in plain_python
     requests.write_text("")
@@ -103,6 +112,7 @@ def beam_replay(path: Path, catalog: Path, out: Path, key: Path) -> tuple[float,
             f"--session_gap_s={GAP_S}",
             f"--pseudonym_key={key}",
             f"--deletion_requests_path={requests}",
+            f"--shards={shards}",
         ]
     )
     elapsed = time.perf_counter() - started
@@ -163,19 +173,20 @@ def streaming_shaped(path: Path, catalog: Path, key: Path) -> float:
 def _child(argv: list[str]) -> None:
     """One measurement in a process of its own, so that its peak RSS is the replay's alone
     (not the bench's generated messages): prints seconds, sessions and ru_maxrss as JSON."""
-    kind, path, catalog, key, out = argv
+    kind, path, catalog, key, out, shards = argv
     if kind == "replay":
-        seconds, sessions = beam_replay(Path(path), Path(catalog), Path(out), Path(key))
+        seconds, sessions = beam_replay(Path(path), Path(catalog), Path(out), Path(key), int(shards))
     else:
         seconds, sessions = streaming_shaped(Path(path), Path(catalog), Path(key)), -1
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "sessions": sessions, "peak_rss_kb": rss_kb}))
 
 
-def in_child(kind: str, path: Path, catalog: Path, key: Path, out: Path) -> dict[str, float]:
+def in_child(kind: str, path: Path, catalog: Path, key: Path, out: Path, shards: int = 1) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    args = [kind, str(path), str(catalog), str(key), str(out), str(shards)]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.replay", "--child", kind, str(path), str(catalog), str(key), str(out)],
+        [sys.executable, "-m", "bench.replay", "--child", *args],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -189,7 +200,20 @@ def in_child(kind: str, path: Path, catalog: Path, key: Path, out: Path) -> dict
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--events", type=int, nargs="+", default=list(SIZES), help="archive sizes (default: 100000 1000000)"
+        "--events", type=int, nargs="*", default=list(SIZES), help="sizes replayed in one piece (default: 100000)"
+    )
+    parser.add_argument(
+        "--sharded-events",
+        type=int,
+        nargs="*",
+        default=list(SHARDED_SIZES),
+        help="sizes replayed with --shards (default: 100000; add 1000000 to see memory growth, ~15 min more)",
+    )
+    parser.add_argument(
+        "--events-per-shard",
+        type=int,
+        default=EVENTS_PER_SHARD,
+        help=f"the sharded replays' shard size: --shards = events / this, rounded up (default {EVENTS_PER_SHARD})",
     )
     parser.add_argument("--breakdown", action="store_true", help="also time the batch graph step by step")
     parser.add_argument(
@@ -201,34 +225,42 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     args = parser.parse_args(argv)
     figures: dict[str, float] = {}
-    rows = []
+    rows, breakdown = [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         catalog = write_catalog(work / "catalog.jsonl")
         key = create_key_file(work / "pseudonym.key")
-        for n in args.events:
+        for n in sorted({*args.events, *args.sharded_events}):
             path = write_archive(work / f"archive-{n}.jsonl", iter_messages(n, duplicates=0.01, invalid=0.01))
             plain_s, plain_sessions = plain_python(path, key)
-            run = in_child("replay", path, catalog, key, work / f"out-{n}")
-            require_same_sessions(plain_sessions, int(run["sessions"]))
-            kb_per_event = run["peak_rss_kb"] / n
-            rows.append(
-                (
-                    f"{n:,}",
-                    f"{n / plain_s:,.0f}",
-                    f"{n / run['seconds']:,.0f}",
-                    f"{plain_s / run['seconds']:.2f}x",
-                    f"{plain_sessions} / {int(run['sessions'])}",
-                    f"{run['peak_rss_kb'] / 1024:,.0f}",
-                    f"{kb_per_event:.2f}",
+            shard_counts = [1] if n in args.events else []
+            shard_counts += [max(2, math.ceil(n / args.events_per_shard))] if n in args.sharded_events else []
+            for shards in shard_counts:
+                run = in_child("replay", path, catalog, key, work / f"out-{n}-{shards}", shards)
+                require_same_sessions(plain_sessions, int(run["sessions"]))
+                kb_per_event = run["peak_rss_kb"] / n
+                rows.append(
+                    (
+                        f"{n:,}",
+                        "one piece" if shards == 1 else f"{shards} (~{n // shards:,} events each)",
+                        f"{n / plain_s:,.0f}",
+                        f"{n / run['seconds']:,.0f}",
+                        f"{plain_s / run['seconds']:.2f}x",
+                        f"{plain_sessions} / {int(run['sessions'])}",
+                        f"{run['peak_rss_kb'] / 1024:,.0f}",
+                        f"{kb_per_event:.2f}",
+                    )
                 )
-            )
-            figures[f"replay_{n}_events_per_s"] = n / run["seconds"]
-            figures[f"replay_{n}_peak_rss_kb_per_event"] = kb_per_event
-            if "replay_events_per_s" not in figures:  # the headline: the first size (100k by default)
-                figures["replay_events_per_s"] = n / run["seconds"]
+                name = f"replay_{n}" if shards == 1 else f"replay_sharded_{n}"
+                figures[f"{name}_events_per_s"] = n / run["seconds"]
+                figures[f"{name}_peak_rss_kb_per_event"] = kb_per_event
+                if shards != 1:
+                    figures[f"{name}_shards"] = shards
+                    figures[f"{name}_peak_rss_mb"] = run["peak_rss_kb"] / 1024
+            if n in args.events and "replay_events_per_s" not in figures:  # the headline: the first size
+                figures["replay_events_per_s"] = figures[f"replay_{n}_events_per_s"]
                 figures["plain_python_events_per_s"] = n / plain_s
-                figures["replay_peak_rss_kb_per_event"] = kb_per_event
+                figures["replay_peak_rss_kb_per_event"] = figures[f"replay_{n}_peak_rss_kb_per_event"]
                 if args.streaming_events:
                     m = min(n, args.streaming_events)
                     head = work / "head.jsonl"
@@ -244,7 +276,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             table(
                 f"replay vs plain Python on the same file ({machine()}); the replay runs in a process of its own",
                 rows,
-                ("events", "plain ev/s", "Beam ev/s", "Beam/plain", "sessions plain/Beam", "peak RSS MB", "KB/event"),
+                (
+                    "events",
+                    "shards",
+                    "plain ev/s",
+                    "Beam ev/s",
+                    "Beam/plain",
+                    "sessions plain/Beam",
+                    "peak RSS MB",
+                    "KB/event",
+                ),
             )
         )
         if "streaming_shaped_events_per_s" in figures:

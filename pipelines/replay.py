@@ -46,7 +46,7 @@ import apache_beam as beam
 from apache_beam.coders import BytesCoder
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics, MetricsFilter
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, TestOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms import window
@@ -57,7 +57,7 @@ from clickstream.core.pseudonyms import Keyring, load_keyring
 from clickstream.core.reasons import STAGE_OF, Reason, Stage
 from clickstream.core.sealing import SealError, open_sealed, seal
 from clickstream.core.tables import REPLAYED_AT
-from pipelines import archive, subscription
+from pipelines import archive, replay_shards, subscription
 from pipelines.graph import Outputs, catalog_input, erased_users_input, process, write_to_bigquery
 from pipelines.messages import RawMessage, dead_letter_row, raw_from_dead_letter
 from pipelines.options import ClickstreamOptions
@@ -92,6 +92,14 @@ class ReplayOptions(PipelineOptions):
         )
         parser.add_argument("--output_dir", default=None, help="Write JSON-lines files here instead of BigQuery.")
         parser.add_argument("--dead_letter_filter", default=None, help="SQL condition on dead_letters rows (bq://).")
+        parser.add_argument(
+            "--shards",
+            type=int,
+            default=1,
+            help="Files only, with --output_dir: split the archive by person into N shards and replay them "
+            "one after another (pipelines.replay_shards). The in-process runner holds a replay's whole "
+            "grouping by user in memory, so peak RSS follows the largest shard, not the archive.",
+        )
 
 
 class _WithKeyring(beam.DoFn):
@@ -252,8 +260,10 @@ def read_inputs(
     dead_letter_filter: str | None,
     options: ClickstreamOptions,
     lease: subscription.Lease | None = None,
+    shard: replay_shards.Shard | None = None,
 ) -> beam.pvalue.DoOutputsTuple:
-    """The input as RawMessages (main output), UNREADABLE dead letters and REFUSED rows."""
+    """The input as RawMessages (main output), UNREADABLE dead letters and REFUSED rows;
+    ``shard``: only that shard of the files (``replay_shards.split``)."""
     key = require_pseudonym_key(options.pseudonym_key)
     if lease is not None:  # pubsub://: the messages pulled before the pipeline started
         leased = pipeline | "Leased" >> beam.Create(lease.messages)
@@ -274,7 +284,9 @@ def read_inputs(
         return rows | "FromDeadLetter" >> beam.ParDo(_WithKeyring(from_dead_letter, key, source)).with_outputs(
             UNREADABLE, REFUSED, main="messages"
         )
-    if source.endswith(".avro"):
+    if shard is not None:  # entries as the archive held them, each named after its file
+        entries = pipeline | "ReadShard" >> replay_shards.ReadShard(shard)
+    elif source.endswith(".avro"):
         # Each record as a JSON line of our archive format: one reader for every entry.
         entries = (
             pipeline
@@ -404,6 +416,101 @@ def warnings(result: beam.runners.runner.PipelineResult, age_flag: str = "--max_
     return found
 
 
+def _graph(pipeline: beam.Pipeline, inputs: beam.pvalue.DoOutputsTuple, clickstream: ClickstreamOptions,
+           replayed_at: str) -> Outputs:  # fmt: skip
+    """The replay's outputs from its inputs: the pipeline's graph, then the replay's lineage."""
+    catalog, erased = catalog_input(pipeline, clickstream), erased_users_input(pipeline, clickstream)
+    outputs = process(inputs.messages, clickstream, catalog, erased=erased)
+    return with_lineage(outputs, inputs, replayed_at)
+
+
+def _refuse_shards_where_they_do_not_apply(options: PipelineOptions) -> None:
+    replay = options.view_as(ReplayOptions)
+    if replay.shards < 1:
+        raise ValueError(f"--shards must be 1 or more, not {replay.shards}")
+    scheme = next((s for s in ("bq://", subscription.SCHEME) if replay.input.startswith(s)), None)
+    if scheme:
+        raise ValueError(
+            f"--shards splits files (JSON lines or Avro) by person; a {scheme} input is read whole: "
+            "replay it without --shards"
+        )
+    if not replay.output_dir:
+        raise ValueError(
+            "--shards needs --output_dir: the shards' rows stay part files until every shard is done, "
+            "so a failed shard leaves no half output (BigQuery tables could not be taken back)"
+        )
+    if options.view_as(StandardOptions).runner:
+        raise ValueError(
+            "--shards is for the in-process runner, which holds a replay's grouping in memory; with "
+            f"--runner {options.view_as(StandardOptions).runner} the workers hold it: replay without --shards"
+        )
+
+
+def _remove(path: str) -> None:
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
+def _adopt_parts(shard_dir: str, output_dir: str, index: int) -> None:
+    """A finished shard's part files, moved into the replay's ``_parts`` and named per shard
+    (``events-shard00003-...``: shards do not overwrite each other's), for ``join_files``."""
+    parts = sorted(m.path for r in FileSystems.match([f"{_parts_dir(shard_dir)}/*"]) for m in r.metadata_list)
+    if not parts:
+        return
+    target = _parts_dir(output_dir)
+    if not FileSystems.exists(target):
+        FileSystems.mkdirs(target)
+    renamed = []
+    for part in parts:
+        name, _, rest = part.rsplit("/", 1)[-1].partition("-")
+        renamed.append(f"{target}/{name}-shard{index:05d}-{rest}")
+    FileSystems.rename(parts, renamed)
+
+
+def _run_sharded(options: PipelineOptions) -> replay_shards.ShardedResult:
+    """``--shards N``: the archive split by person (``replay_shards.split``), each shard replayed
+    in turn as an ordinary replay, all stamped with one ``replayed_at``; the outputs are joined
+    once every shard is done. A failed shard fails the replay with no output file written, and
+    what it leaves (``_parts``, ``_shards``) is removed here or by the next run, never joined."""
+    _refuse_shards_where_they_do_not_apply(options)
+    replay, clickstream = options.view_as(ReplayOptions), options.view_as(ClickstreamOptions)
+    output_dir, replayed_at = replay.output_dir, iso(time.time_ns() // 1_000_000)
+    work = f"{output_dir.rstrip('/')}/_shards"
+    _clear_parts(output_dir)
+    _remove(work)
+    results = []
+    try:
+        shards = replay_shards.split(replay.input, replay.shards, f"{work}/in")
+        for shard in shards:
+            if not shard.messages:
+                continue
+            shard_dir = f"{work}/out-{shard.index:05d}"
+            try:
+                pipeline = beam.Pipeline(runner=FnApiRunner(), options=options)
+                inputs = read_inputs(pipeline, replay.input, None, clickstream, shard=shard)
+                write_files(_graph(pipeline, inputs, clickstream, replayed_at), shard_dir)
+                result = pipeline.run()
+                result.wait_until_finish()
+            except Exception as exc:
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise RuntimeError(
+                    f"shard {shard.index + 1} of {len(shards)} failed ({type(exc).__name__}: {detail}); "
+                    f"the replay wrote no output file in {output_dir}: run it again"
+                ) from exc
+            if result.state != PipelineState.DONE:
+                raise RuntimeError(f"shard {shard.index + 1} of {len(shards)} ended {result.state}: no output file")
+            results.append(result)
+            _adopt_parts(shard_dir, output_dir, shard.index)
+            _remove(replay_shards.shard_folder(f"{work}/in", shard.index))  # its copy of the archive: done
+        join_files(output_dir)
+    except BaseException:
+        _clear_parts(output_dir)
+        raise
+    finally:
+        _remove(work)
+    return replay_shards.ShardedResult(results)
+
+
 def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult:
     options = PipelineOptions(argv)
     options.view_as(StandardOptions).streaming = False
@@ -414,6 +521,8 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
             "--input is required: files (JSON lines or .avro), bq://PROJECT.DATASET.dead_letters "
             "or pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION"
         )
+    if replay.shards != 1:
+        return _run_sharded(options)
     runner = None if options.view_as(StandardOptions).runner else FnApiRunner()
     # pubsub://: lease everything first; acknowledged only once the pipeline has written, handed
     # back (a delivery attempt) if anything fails.
@@ -421,18 +530,19 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     with subscription.leased(replay.input) if pubsub else contextlib.nullcontext() as lease:
         pipeline = beam.Pipeline(runner=runner, options=options)
         inputs = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream, lease)
-        catalog, erased = catalog_input(pipeline, clickstream), erased_users_input(pipeline, clickstream)
-        outputs = process(inputs.messages, clickstream, catalog, erased=erased)
-        outputs = with_lineage(outputs, inputs, iso(time.time_ns() // 1_000_000))
+        outputs = _graph(pipeline, inputs, clickstream, iso(time.time_ns() // 1_000_000))
+        # A dry run (--dry_run, a Dataflow graph built offline) writes no parts: nothing to clear or join.
+        files = replay.output_dir if not options.view_as(TestOptions).dry_run else None
         if replay.output_dir:
-            _clear_parts(replay.output_dir)
+            if files:
+                _clear_parts(files)
             write_files(outputs, replay.output_dir)
         else:
             write_to_bigquery(outputs, clickstream)
         result = pipeline.run()
         result.wait_until_finish()
-        if replay.output_dir and result.state == PipelineState.DONE:
-            join_files(replay.output_dir)
+        if files and result.state == PipelineState.DONE:
+            join_files(files)
         if lease is not None:
             if result.state != PipelineState.DONE:
                 raise RuntimeError(f"the replay ended {result.state}: the messages go back to {lease.subscription}")

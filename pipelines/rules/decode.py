@@ -368,6 +368,12 @@ def _decode_unlabelled(data: bytes) -> dict[str, Any]:
     )
 
 
+def read_record(data: bytes, version: str | None) -> dict[str, Any]:
+    """The contract record ``data`` holds, read as ``decode_and_validate`` reads it (by the
+    ``schema_version`` attribute, or the revision the bytes name); raises when it holds none."""
+    return contract.decode(data, version) if version else _decode_unlabelled(data)
+
+
 def decode_and_validate(
     raw: RawMessage, limits: Limits, keyring: Keyring, now_ms: int | None = None, consent_default: str = GRANTED
 ) -> Outcome:
@@ -398,7 +404,7 @@ def decode_and_validate(
             consent_default=cd,
         )
     try:
-        record = contract.decode(data, version) if version else _decode_unlabelled(data)
+        record = read_record(data, version)
     except contract.UnknownSchemaVersion as exc:
         return _dead(
             raw,

@@ -42,7 +42,17 @@ def test_the_stage_breakdown_runs_on_traffic_with_thumbnails_shown(files: tuple[
 
 
 def test_the_bench_measures_the_replay_alone_and_the_streaming_shaped_graph() -> None:
-    figures = bench_replay.main(["--events", "800", "--streaming-events", "300"])
+    figures = bench_replay.main(["--events", "800", "--streaming-events", "300", "--sharded-events"])
     assert figures["replay_events_per_s"] > 0 and figures["streaming_shaped_events_per_s"] > 0
     # The replay's own process: its peak RSS is tens of MB at least, not the bench's.
     assert figures["replay_800_peak_rss_kb_per_event"] * 800 > 50_000
+
+
+def test_the_bench_measures_a_sharded_replay_making_the_same_sessions_with_its_own_peak_rss() -> None:
+    figures = bench_replay.main(
+        ["--events", "600", "--streaming-events", "0", "--sharded-events", "900", "--events-per-shard", "300"]
+    )
+    assert figures["replay_sharded_900_shards"] == 3
+    assert figures["replay_sharded_900_events_per_s"] > 0
+    # The sharded replay's own process (main stops if its sessions differ from plain Python's).
+    assert figures["replay_sharded_900_peak_rss_kb_per_event"] * 900 > 50_000
