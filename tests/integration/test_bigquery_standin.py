@@ -44,7 +44,7 @@ def test_the_pinned_stand_in_still_has_what_the_local_stack_turns_off() -> None:
     pinned = next(r for r in install.BQEMULATOR_REQUIREMENTS if r.startswith("bqemulator=="))
     assert pinned.removeprefix("bqemulator==").startswith(standin_main.PATCHED_VERSIONS)
     python = install.bigquery_emulator_python(Settings.from_env())
-    check = "import sys, standin_main; sys.exit(0 if standin_main.without_write_snapshots() else 1)"
+    check = "import sys, standin_main; sys.exit(0 if standin_main.cheaper_writes() else 1)"
     done = subprocess.run(
         [str(python), "-W", "error", "-c", check],
         cwd=Path(standin_main.__file__).parent,
