@@ -66,6 +66,7 @@ from pipelines.rules.collect import rejected_dead_letter
 from pipelines.rules.pseudonymise import ENCRYPTED, PSEUDONYMISED
 from pipelines.timefmt import iso
 from pipelines.transforms import METRICS_NAMESPACE
+from pipelines.transforms.by_user import each_impression
 from pipelines.transforms.decode import require_pseudonym_key
 from pipelines.transforms.park import PARKED, PARKED_DEAD_LETTER_ROW
 
@@ -327,7 +328,11 @@ def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_
         if name == "dead_letters":
             parts.append(inputs[UNREADABLE])
         rows = parts | f"All{name}" >> beam.Flatten()
-        if name != "sessions":  # session panes are outputs, not messages: not in the ledger
+        if name == "impressions" and outputs.impressions_grouped:  # one element per row of thumbnails
+            rows = rows | f"Stamp{name}" >> beam.Map(
+                lambda element: [{**row, REPLAYED_AT: replayed_at} for row in each_impression(element)]
+            )
+        elif name != "sessions":  # session panes are outputs, not messages: not in the ledger
             rows = rows | f"Stamp{name}" >> beam.Map(lambda row: {**row, REPLAYED_AT: replayed_at})
         merged[name] = rows
     merged["dead_letters"] = merged["dead_letters"] | "CountTooOld" >> beam.ParDo(_CountTooOldWithoutPublishTime())
@@ -335,9 +340,13 @@ def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_
 
 
 class _JsonLineCoder(beam.coders.Coder):
-    """A row as one JSON line: the sink serialises while it writes (no step of its own per row)."""
+    """A row as one JSON line: the sink serialises while it writes (no step of its own per row).
+    A list of rows (the batch graph's impressions of one ThumbnailsShown) is one line per row:
+    the sink ends the element with the last line's newline."""
 
-    def encode(self, row: dict[str, Any]) -> bytes:
+    def encode(self, row: dict[str, Any] | list[dict[str, Any]]) -> bytes:
+        if isinstance(row, list):
+            return "\n".join(json.dumps(r, sort_keys=True, default=str) for r in row).encode()
         return json.dumps(row, sort_keys=True, default=str).encode()
 
     def decode(self, encoded: bytes) -> dict[str, Any]:

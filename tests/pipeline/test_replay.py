@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,11 @@ from pipelines import replay
 from pipelines.archive import to_json_line
 from pipelines.messages import RawMessage, dead_letter_row
 from pipelines.rules.decode import Limits, decode_and_validate
+from pipelines.rules.dedup import dedup_key
+from pipelines.rules.enrich import enrich
+from pipelines.rules.impressions import impression_rows, is_impressions
+from pipelines.rules.privacy_filter import GRANTED, filter_reason
+from pipelines.transforms.enrich import load_catalog
 from tests.support.keys import key_file, keyring, pseudonym
 from tests.support.teststream import T0_MS, at, clicked, message, paused, run_stream, shown
 from tests.support.warehouse_seeds import write_catalog
@@ -385,6 +391,32 @@ def test_a_replayed_thumbnails_shown_is_stored_as_impressions_with_its_lineage(
     assert [e["event_id"] for e in out["events"]] == [click.event_id]
     assert [d["message_id"] for d in out["duplicates"]] == ["m-again"]
     assert [s["event_count"] for s in out["sessions"]] == [1]  # the click's: what was shown is in no session
+
+
+def test_the_impressions_file_is_one_json_line_per_thumbnail_of_every_stored_thumbnails_shown(
+    tmp_path: Path, catalog_file: Path
+) -> None:
+    """The file a replay writes holds, line for line, ``impression_rows`` of each stored
+    ThumbnailsShown (first delivery, not filtered), stamped with ``replayed_at``, each serialised
+    as before (sorted keys): however the batch graph carries the rows, the file is the same."""
+    messages = _messages(400, duplicates=0.05)
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("\n".join(to_json_line(m) for m in messages) + "\n")
+    _replay(archive, tmp_path / "out", catalog_file)
+    catalog, seen, expected = load_catalog(str(catalog_file), None, None, None), set(), []
+    for raw in sorted(messages, key=lambda m: m.publish_time_ms):  # the earliest delivery is kept
+        event = decode_and_validate(raw, Limits(), keyring()).event
+        if event is None or filter_reason(event, GRANTED, {}, raw.publish_time_ms, 0) or dedup_key(event) in seen:
+            continue
+        seen.add(dedup_key(event))
+        row = enrich(event, catalog, "P")
+        if is_impressions(row):
+            stamped_rows = ({**r, "replayed_at": "R"} for r in impression_rows(row))
+            expected += [json.dumps(r, sort_keys=True, default=str) for r in stamped_rows]
+    lines = (tmp_path / "out" / "impressions.jsonl").read_text().splitlines()
+    times = re.compile(r'"(processed_at|replayed_at)": "[^"]+"')
+    got = [times.sub(lambda m: f'"{m[1]}": "{"P" if m[1] == "processed_at" else "R"}"', line) for line in lines]
+    assert len(expected) > 100 and sorted(got) == sorted(expected)
 
 
 def test_parts_left_by_an_interrupted_replay_are_not_joined_into_the_next_one(
