@@ -34,6 +34,21 @@ class Outputs:
     # The batch graph's impressions: each element the list of one ThumbnailsShown's rows
     # (``by_user.each_impression``), exploded only by the writers. Streaming: one row each.
     impressions_grouped: bool = False
+    # A replay's rows besides the graph's, as (table name, row): rows a table refused, sent back,
+    # and inputs that were not messages (dead_letters). Kept apart so that the graph's own rows
+    # reach their writer without a Flatten, which Beam's portable runner materialises (every row
+    # encoded and decoded once more: docs/benchmarks.md, issue 16). ``table_rows`` joins them.
+    lineage: beam.PCollection | None = None
+
+
+def table_rows(outputs: Outputs, name: str) -> beam.PCollection:
+    """All the rows of table ``name``: the graph's and the lineage's (impressions may still be
+    grouped: see ``Outputs.impressions_grouped``)."""
+    rows = getattr(outputs, name)
+    if outputs.lineage is None:
+        return rows
+    more = outputs.lineage | f"Lineage{name}" >> beam.FlatMap(lambda kv, table: [kv[1]] if kv[0] == table else [], name)
+    return (rows, more) | f"All{name}" >> beam.Flatten()
 
 
 def process(
@@ -167,18 +182,18 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
             schema={"fields": list(specs[name].fields)},
         )
 
-    rejected_events = write("WriteEvents", outputs.events, "events")
-    impressions = outputs.impressions
+    rejected_events = write("WriteEvents", table_rows(outputs, "events"), "events")
+    impressions = table_rows(outputs, "impressions")
     if outputs.impressions_grouped:  # a row per thumbnail, each with its row id, right before the sink
         impressions = impressions | "ImpressionRows" >> beam.FlatMap(each_impression)
     rejected_impressions = write("WriteImpressions", impressions, "impressions")
-    rejected_duplicates = write("WriteDuplicates", outputs.duplicates, "duplicates")
-    rejected_filtered = write("WriteFiltered", outputs.filtered, "filtered")
-    rejected_sessions = write("WriteSessions", outputs.sessions, "sessions") | (
+    rejected_duplicates = write("WriteDuplicates", table_rows(outputs, "duplicates"), "duplicates")
+    rejected_filtered = write("WriteFiltered", table_rows(outputs, "filtered"), "filtered")
+    rejected_sessions = write("WriteSessions", table_rows(outputs, "sessions"), "sessions") | (
         "SessionRejectsToGlobal" >> beam.WindowInto(window.GlobalWindows())
     )
     all_dead = (
-        outputs.dead_letters,
+        table_rows(outputs, "dead_letters"),
         rejected_events,
         rejected_impressions,
         rejected_duplicates,
