@@ -79,6 +79,8 @@ REFUSED = "refused"
 # The tables a refused row can go back to: the Outputs fields the sinks write.
 _REINSERTABLE = ("events", "impressions", "sessions", "dead_letters", "duplicates", "filtered")
 TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
+# The part files of the lineage rows (every table's), beside the tables' own parts.
+_LINEAGE = "lineage"
 
 
 class ReplayOptions(PipelineOptions):
@@ -306,54 +308,92 @@ def _query_rows(query: str, endpoint: str | None, project: str | None):
         yield {**dict(row), "payload": row.payload}
 
 
-class _CountTooOldWithoutPublishTime(beam.DoFn):
-    """Counts the dead letters that exist only because their input had no publish time: the
-    decode rules then measure an event's age from now (see ``warnings``)."""
+class _Stamp(beam.DoFn):
+    """Stamps ``replayed_at`` on a table's rows (on each row of a grouped impressions element),
+    and counts the dead letters that exist only because their input had no publish time: the
+    decode rules then measure an event's age from now (see ``warnings``). One step per table,
+    fused into the stage that makes its rows: no step of its own per row."""
 
-    def __init__(self) -> None:
-        self.counter = Metrics.counter(METRICS_NAMESPACE, TOO_OLD_WITHOUT_PUBLISH_TIME)
+    def __init__(self, replayed_at: str) -> None:
+        self.replayed_at = replayed_at
+        self.too_old = Metrics.counter(METRICS_NAMESPACE, TOO_OLD_WITHOUT_PUBLISH_TIME)
 
-    def process(self, row: dict[str, Any]):
-        if row.get("reason") == Reason.EVENT_TIME_TOO_OLD and row.get("publish_time") is None:
-            self.counter.inc()
-        yield row
+    def stamped(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        too_old = row.get("reason") == Reason.EVENT_TIME_TOO_OLD and row.get("publish_time") is None
+        if too_old and table == "dead_letters":
+            self.too_old.inc()
+        return {**row, REPLAYED_AT: self.replayed_at}
+
+    def process(self, element: Any, table: str):
+        if isinstance(element, list):  # the impressions rows of one ThumbnailsShown
+            yield [self.stamped(table, row) for row in element]
+        else:
+            yield self.stamped(table, element)
 
 
-def _refused_rows(refused: tuple[str, dict[str, Any]], table: str) -> list[dict[str, Any]]:
-    return [refused[1]] if refused[0] == table else []
+class _StampLineage(_Stamp):
+    """The same for (table, row) lineage rows; a sessions row is an output, not a message: no stamp."""
+
+    def process(self, element: tuple[str, dict[str, Any]]):  # type: ignore[override]
+        table, row = element
+        yield table, row if table == "sessions" else self.stamped(table, row)
 
 
 def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_at: str) -> Outputs:
-    """The replay's outputs, each with the refused rows of its table added, the dead letters
-    with the inputs that were not messages, and every events/impressions/dead_letters/duplicates/filtered row
-    stamped with ``replayed_at`` (the ledger's lineage)."""
-    merged = {}
+    """The replay's outputs with their lineage: ``Outputs.lineage`` holds, as (table, row), the
+    refused rows going back to their table and the inputs that were not messages (dead letters);
+    every events/impressions/dead_letters/duplicates/filtered row, the graph's and the lineage's,
+    is stamped with ``replayed_at`` (the ledger's lineage). Session rows are outputs, not
+    messages: not in the ledger, not stamped."""
+    stamped = {}
     for name in _REINSERTABLE:
         rows = getattr(outputs, name)
         if not isinstance(rows.windowing.windowfn, window.GlobalWindows):  # streaming's session panes
             rows = rows | f"Global{name}" >> beam.WindowInto(window.GlobalWindows())
-        parts = [
-            rows,
-            inputs[REFUSED] | f"Refused{name}" >> beam.FlatMap(_refused_rows, name),
-        ]
-        if name == "dead_letters":
-            parts.append(inputs[UNREADABLE])
-        rows = parts | f"All{name}" >> beam.Flatten()
-        if name != "sessions":  # session panes are outputs, not messages: not in the ledger
-            rows = rows | f"Stamp{name}" >> beam.Map(lambda row: {**row, REPLAYED_AT: replayed_at})
-        merged[name] = rows
-    merged["dead_letters"] = merged["dead_letters"] | "CountTooOld" >> beam.ParDo(_CountTooOldWithoutPublishTime())
-    return dataclasses.replace(outputs, **merged)
+        if name != "sessions":
+            rows = rows | f"Stamp{name}" >> beam.ParDo(_Stamp(replayed_at), name)
+        stamped[name] = rows
+    unreadable = inputs[UNREADABLE] | "UnreadableDeadLetters" >> beam.Map(lambda row: ("dead_letters", row))
+    lineage = (
+        (inputs[REFUSED], unreadable)
+        | "Lineage" >> beam.Flatten()
+        | "StampLineage" >> beam.ParDo(_StampLineage(replayed_at))
+    )
+    return dataclasses.replace(outputs, **stamped, lineage=lineage)
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
 
 
 class _JsonLineCoder(beam.coders.Coder):
-    """A row as one JSON line: the sink serialises while it writes (no step of its own per row)."""
+    """A row as one JSON line: the sink serialises while it writes (no step of its own per row).
+    A list of rows (the batch graph's impressions of one ThumbnailsShown) is one line per row:
+    the sink ends the element with the last line's newline."""
 
-    def encode(self, row: dict[str, Any]) -> bytes:
-        return json.dumps(row, sort_keys=True, default=str).encode()
+    def encode(self, row: dict[str, Any] | list[dict[str, Any]]) -> bytes:
+        if isinstance(row, list):
+            return "\n".join(map(_json_line, row)).encode()
+        return _json_line(row).encode()
 
     def decode(self, encoded: bytes) -> dict[str, Any]:
         return json.loads(encoded)
+
+    def is_deterministic(self) -> bool:
+        return True
+
+
+class _LineageLineCoder(beam.coders.Coder):
+    """A lineage (table, row) as ``table<TAB>JSON line``: one file for every table's lineage
+    rows (a writer costs a fixed ~0.2 s here), split by ``join_files``. JSON escapes a tab in a
+    string, so the first tab ends the table name."""
+
+    def encode(self, value: tuple[str, dict[str, Any]]) -> bytes:
+        return f"{value[0]}\t{_json_line(value[1])}".encode()
+
+    def decode(self, encoded: bytes) -> tuple[str, dict[str, Any]]:
+        table, _, line = encoded.partition(b"\t")
+        return table.decode(), json.loads(line)
 
     def is_deterministic(self) -> bool:
         return True
@@ -375,7 +415,8 @@ def _clear_parts(output_dir: str) -> None:
 
 
 def write_files(outputs: Outputs, output_dir: str) -> None:
-    """Each output as part files (``join_files`` makes them ``{name}.jsonl`` once the run is done).
+    """Each output as part files (``join_files`` makes them ``{name}.jsonl`` once the run is done),
+    the lineage rows of every table in parts of their own.
 
     Not ``num_shards=1``: in Beam Python a fixed shard count sends every row through a
     GroupByKey, which the in-process runner holds in memory whole; unsharded, each bundle
@@ -385,19 +426,34 @@ def write_files(outputs: Outputs, output_dir: str) -> None:
         getattr(outputs, name) | f"Write{name}" >> beam.io.WriteToText(
             _parts_prefix(output_dir, name), file_name_suffix=".jsonl", coder=_JsonLineCoder()
         )
+    if outputs.lineage is not None:
+        outputs.lineage | "WriteLineage" >> beam.io.WriteToText(
+            _parts_prefix(output_dir, _LINEAGE), file_name_suffix=".tsv", coder=_LineageLineCoder()
+        )
+
+
+def _part_paths(output_dir: str, name: str, suffix: str) -> list[str]:
+    pattern = f"{_parts_prefix(output_dir, name)}-*{suffix}"
+    return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
 
 
 def join_files(output_dir: str) -> None:
-    """After a run of ``write_files``: ``{name}.jsonl`` from its parts, and the parts removed."""
-    for name in _REINSERTABLE:
-        target = f"{output_dir.rstrip('/')}/{name}.jsonl"
-        parts = sorted(
-            m.path for r in FileSystems.match([f"{_parts_prefix(output_dir, name)}-*.jsonl"]) for m in r.metadata_list
-        )
-        with FileSystems.create(target) as out:
-            for part in parts:
+    """After a run of ``write_files``: ``{name}.jsonl`` from its parts and its lineage rows, and
+    the parts removed."""
+    with contextlib.ExitStack() as stack:
+        targets = {
+            name: stack.enter_context(FileSystems.create(f"{output_dir.rstrip('/')}/{name}.jsonl"))
+            for name in _REINSERTABLE
+        }
+        for name, out in targets.items():
+            for part in _part_paths(output_dir, name, ".jsonl"):
                 with FileSystems.open(part) as handle:
                     shutil.copyfileobj(handle, out)
+        for part in _part_paths(output_dir, _LINEAGE, ".tsv"):
+            with FileSystems.open(part) as handle:
+                for line in iter(handle.readline, b""):
+                    table, _, row = line.partition(b"\t")
+                    targets[table.decode()].write(row)
     _clear_parts(output_dir)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 from google.api_core import exceptions as gexc
 
@@ -182,15 +184,22 @@ def test_a_parked_error_attribute_fits_pubsubs_limit_in_bytes() -> None:
     assert 0 < len(attributes["error"].encode()) <= 1024
 
 
+@pytest.mark.parametrize("streaming", [True, False], ids=["streaming", "batch"])
 def test_impressions_are_written_with_their_row_ids_and_a_refused_one_becomes_a_dead_letter(
-    client: FakeClient,
+    client: FakeClient, streaming: bool
 ) -> None:
+    """Streaming, and the batch graph (a replay into BigQuery), whose impressions travel as one
+    element per ThumbnailsShown: the sink still gets one row per thumbnail, each with its row id."""
     event = shown("amy", 1)
     client.refuse = lambda row: row.get("impression_id") == "req-1-2"
     opts = options(project="test-project", dataset="clickstream")
-    stream = new_stream().add_elements(at([message(event)])).advance_watermark_to_infinity()
-    with pipeline(opts) as p:
-        write_to_bigquery(process(p | stream, opts, p | "Catalog" >> beam.Create([CATALOG])), opts)
+    if streaming:
+        p, messages = pipeline(opts), new_stream().add_elements(at([message(event)])).advance_watermark_to_infinity()
+    else:
+        opts.view_as(StandardOptions).streaming = False
+        p, messages = beam.Pipeline(runner=FnApiRunner(), options=opts), beam.Create([message(event)])
+    with p:
+        write_to_bigquery(process(p | messages, opts, p | "Catalog" >> beam.Create([CATALOG])), opts)
 
     written = [c for c in client.calls if c["table"].endswith(".impressions")]
     rows = [row for call in written for row in call["rows"]]

@@ -8,10 +8,12 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from clickstream.core.reasons import FilterReason, Reason
 from pipelines.messages import RawMessage
+from pipelines.rules.enrich import enrich
+from pipelines.rules.impressions import impression_rows
 from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED, IMPRESSIONS, SESSIONS
-from pipelines.transforms.by_user import ByUser
+from pipelines.transforms.by_user import ByUser, each_impression
 from tests.support.keys import key_file, pseudonym
-from tests.support.teststream import CATALOG, T0_MS, batch_pipeline, clicked, message, paused, shown
+from tests.support.teststream import CATALOG, T0_MS, batch_pipeline, clicked, decoded, message, paused, shown
 
 GAP_S = 60
 
@@ -45,7 +47,9 @@ def test_one_grouping_by_user_gives_every_output_of_the_batch_graph() -> None:
         label="EventsEnrichedOncePerEventId",
     )
     assert_that(
-        out[IMPRESSIONS] | "Impressions" >> beam.Map(lambda r: (r["event_id"], r["impression_id"], r["catalog_hit"])),
+        out[IMPRESSIONS]
+        | "Impressions" >> beam.FlatMap(each_impression)
+        | "ImpressionIds" >> beam.Map(lambda r: (r["event_id"], r["impression_id"], r["catalog_hit"])),
         equal_to([(row.event_id, f"req-1-{k}", k != 3) for k in (1, 2, 3)]),
         label="OneImpressionPerThumbnail",
     )
@@ -107,3 +111,19 @@ def test_one_grouping_by_user_gives_every_output_of_the_batch_graph() -> None:
         "catalog_misses": 1,
         "sessions_emitted": 2,
     }
+
+
+def test_a_thumbnails_shown_leaves_by_user_as_one_element_holding_all_its_impressions_rows() -> None:
+    """A row of twelve thumbnails crosses the rest of the batch graph as ONE element, not twelve:
+    the runner's cost is per element (docs/benchmarks.md, issue 16). The element is the list of
+    the rows ``impression_rows`` makes of the enriched event, in slot order; the writers explode it."""
+    amy, bob = shown("amy", 5), shown("bob", 6, videos=("vid-000002", "vid-000001"))
+    p = batch_pipeline()
+    erased = p | "Erased" >> beam.Create([{}])
+    catalog = p | "Catalog" >> beam.Create([CATALOG])
+    out = p | beam.Create([message(amy), message(bob)]) | ByUser(erased, catalog, pseudonym_key=key_file(), gap_s=GAP_S)
+    same_time = lambda rows: [{**row, "processed_at": "T"} for row in rows]  # noqa: E731
+    expected = [same_time(impression_rows(enrich(decoded(event), CATALOG, "T"))) for event in (amy, bob)]
+    assert [len(rows) for rows in expected] == [3, 2]
+    assert_that(out[IMPRESSIONS] | "SameTime" >> beam.Map(same_time), equal_to(expected))
+    p.run().wait_until_finish()

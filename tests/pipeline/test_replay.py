@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import apache_beam as beam
 import fastavro
 import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_stream import TestStream
 from typer.testing import CliRunner
 
@@ -25,8 +27,14 @@ from emitters.events import encode_event
 from emitters.simulator import Simulator, TrafficProfile
 from pipelines import replay
 from pipelines.archive import to_json_line
+from pipelines.graph import Outputs
 from pipelines.messages import RawMessage, dead_letter_row
 from pipelines.rules.decode import Limits, decode_and_validate
+from pipelines.rules.dedup import dedup_key
+from pipelines.rules.enrich import enrich
+from pipelines.rules.impressions import impression_rows, is_impressions
+from pipelines.rules.privacy_filter import GRANTED, filter_reason
+from pipelines.transforms.enrich import load_catalog
 from tests.support.keys import key_file, keyring, pseudonym
 from tests.support.teststream import T0_MS, at, clicked, message, paused, run_stream, shown
 from tests.support.warehouse_seeds import write_catalog
@@ -387,6 +395,32 @@ def test_a_replayed_thumbnails_shown_is_stored_as_impressions_with_its_lineage(
     assert [s["event_count"] for s in out["sessions"]] == [1]  # the click's: what was shown is in no session
 
 
+def test_the_impressions_file_is_one_json_line_per_thumbnail_of_every_stored_thumbnails_shown(
+    tmp_path: Path, catalog_file: Path
+) -> None:
+    """The file a replay writes holds, line for line, ``impression_rows`` of each stored
+    ThumbnailsShown (first delivery, not filtered), stamped with ``replayed_at``, each serialised
+    as before (sorted keys): however the batch graph carries the rows, the file is the same."""
+    messages = _messages(400, duplicates=0.05)
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("\n".join(to_json_line(m) for m in messages) + "\n")
+    _replay(archive, tmp_path / "out", catalog_file)
+    catalog, seen, expected = load_catalog(str(catalog_file), None, None, None), set(), []
+    for raw in sorted(messages, key=lambda m: m.publish_time_ms):  # the earliest delivery is kept
+        event = decode_and_validate(raw, Limits(), keyring()).event
+        if event is None or filter_reason(event, GRANTED, {}, raw.publish_time_ms, 0) or dedup_key(event) in seen:
+            continue
+        seen.add(dedup_key(event))
+        row = enrich(event, catalog, "P")
+        if is_impressions(row):
+            stamped_rows = ({**r, "replayed_at": "R"} for r in impression_rows(row))
+            expected += [json.dumps(r, sort_keys=True, default=str) for r in stamped_rows]
+    lines = (tmp_path / "out" / "impressions.jsonl").read_text().splitlines()
+    times = re.compile(r'"(processed_at|replayed_at)": "[^"]+"')
+    got = [times.sub(lambda m: f'"{m[1]}": "{"P" if m[1] == "processed_at" else "R"}"', line) for line in lines]
+    assert len(expected) > 100 and sorted(got) == sorted(expected)
+
+
 def test_parts_left_by_an_interrupted_replay_are_not_joined_into_the_next_one(
     tmp_path: Path, catalog_file: Path
 ) -> None:
@@ -401,3 +435,38 @@ def test_parts_left_by_an_interrupted_replay_are_not_joined_into_the_next_one(
     (stale / "events-00003-of-00004.jsonl").write_text(json.dumps({"event_id": "from-the-killed-run"}) + "\n")
     got = _replay(archive, out, catalog_file, f"--max_event_age_s={10 * 365 * 86400}")
     assert [e["event_id"] for e in got["events"]] == [click.event_id]
+
+
+def test_lineage_rows_reach_their_own_tables_files_stamped_beside_the_graphs_rows(tmp_path: Path) -> None:
+    """Rows a replay adds besides the graph's (a refused row going back to its table, an input
+    that was no message) are written apart from the graph's rows, so that those need no Flatten,
+    and joined into the right file: a tab inside a value does not confuse the split."""
+    refused_impression = {"impression_id": "imp\t1", "message_id": "m-1"}
+    refused_session = {"session_id": "s-1"}
+    unreadable = {"message_id": "m-2", "reason": Reason.UNREADABLE_ARCHIVE_LINE}
+    out = tmp_path / "out"
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        inputs = {
+            replay.REFUSED: p
+            | "Refused" >> beam.Create([("impressions", refused_impression), ("sessions", refused_session)]),
+            replay.UNREADABLE: p | "Unreadable" >> beam.Create([unreadable]),
+        }
+        graph_rows = {
+            name: p | f"Graph{name}" >> beam.Create([{"from": "graph"}])
+            for name in ("events", "sessions", "dead_letters", "duplicates", "filtered")
+        }
+        shown_rows = p | "GraphImpressions" >> beam.Create([[{"impression_id": "a"}, {"impression_id": "b"}]])
+        outputs = Outputs(impressions=shown_rows, impressions_grouped=True, **graph_rows)
+        replay.write_files(replay.with_lineage(outputs, inputs, "R"), str(out))
+    replay.join_files(str(out))
+    files = {f.stem: [json.loads(line) for line in f.read_text().splitlines()] for f in out.glob("*.jsonl")}
+    stamp = {"replayed_at": "R"}
+    assert sorted(files["impressions"], key=lambda r: r["impression_id"]) == [
+        {"impression_id": "a", **stamp},
+        {"impression_id": "b", **stamp},
+        {**refused_impression, **stamp},
+    ]
+    assert files["sessions"] == [{"from": "graph"}, refused_session]  # outputs, not messages: no stamp
+    assert files["dead_letters"] == [{"from": "graph", **stamp}, {**unreadable, **stamp}]
+    assert [files[name] for name in ("events", "duplicates", "filtered")] == [[{"from": "graph", **stamp}]] * 3
+    assert not (out / "_parts").exists()
