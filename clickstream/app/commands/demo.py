@@ -29,7 +29,7 @@ def demo_cmd(
     rate: Annotated[
         float,
         typer.Option(
-            help="Events per second (the local pipeline holds about 70/s on 2 cores, docs/local-streaming.md)"
+            help="Events per second (the local pipeline keeps up with 100/s on 2 cores, docs/local-streaming.md)"
         ),
     ] = 25.0,
     seed: Annotated[int, typer.Option(help="Traffic seed: the same seed plays the same viewers")] = 1,
