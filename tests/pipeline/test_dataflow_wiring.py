@@ -11,17 +11,21 @@ from pipelines.options import option_names
 from pipelines.streaming import build, make_options
 from tests.support.teststream import transforms_by_label
 
-ARGV = [
+# A Dataflow job built offline: --dry_run submits nothing, so no credentials are needed. On
+# Dataflow the key is a Secret Manager version, read by the workers (never at build time).
+OFFLINE_DATAFLOW = [
     "--runner=DataflowRunner",
     "--project=offline-project",
     "--region=us-central1",
     "--temp_location=gs://offline-bucket/tmp",
     "--dry_run=True",
     "--sdk_location=container",
+    "--pseudonym_key=projects/offline-project/secrets/clickstream-pseudonym-key/versions/latest",
+]
+ARGV = [
+    *OFFLINE_DATAFLOW,
     "--input_subscription=projects/offline-project/subscriptions/clickstream-pipeline",
     "--session_gap_s=900",
-    # On Dataflow the key is a Secret Manager version, read by the workers (never at build time).
-    "--pseudonym_key=projects/offline-project/secrets/clickstream-pseudonym-key/versions/latest",
 ]
 
 

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import apache_beam as beam
-import fastavro
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_stream import TestStream
@@ -35,6 +34,7 @@ from pipelines.rules.enrich import enrich
 from pipelines.rules.impressions import impression_rows, is_impressions
 from pipelines.rules.privacy_filter import GRANTED, filter_reason
 from pipelines.transforms.enrich import load_catalog
+from tests.support.archives import write_pubsub_avro
 from tests.support.keys import key_file, keyring, pseudonym
 from tests.support.teststream import T0_MS, at, clicked, message, paused, run_stream, shown
 from tests.support.warehouse_seeds import write_catalog
@@ -153,35 +153,7 @@ def test_replay_and_streaming_agree_on_final_sessions(tmp_path: Path, catalog_fi
 
 def test_replay_reads_pubsub_cloud_storage_avro(tmp_path: Path, catalog_file: Path) -> None:
     messages = _messages(200, seed=4)
-    schema = fastavro.parse_schema(
-        {
-            "type": "record",
-            "name": "PubsubMessage",
-            "fields": [
-                {"name": "subscription_name", "type": "string"},
-                {"name": "message_id", "type": "string"},
-                {"name": "publish_time", "type": {"type": "long", "logicalType": "timestamp-micros"}},
-                {"name": "attributes", "type": "string"},
-                {"name": "data", "type": "bytes"},
-            ],
-        }
-    )
-    path = tmp_path / "archive.avro"
-    with path.open("wb") as handle:
-        fastavro.writer(
-            handle,
-            schema,
-            [
-                {
-                    "subscription_name": "s",
-                    "message_id": m.message_id,
-                    "publish_time": m.publish_time_ms * 1000,
-                    "attributes": json.dumps(m.attributes),
-                    "data": m.data,
-                }
-                for m in messages
-            ],
-        )
+    path = write_pubsub_avro(tmp_path / "archive.avro", messages)
     out = _replay(path, tmp_path / "out", catalog_file)
     # A row of thumbnails shown is stored as impressions, one per thumbnail: its slot-1 row stands for it.
     stored = out["events"] + out["filtered"] + [i for i in out["impressions"] if i["slot"] == 1]

@@ -7,7 +7,6 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import fastavro
 import pytest
 from typer.testing import CliRunner
 
@@ -17,7 +16,9 @@ from clickstream.core.sealing import open_sealed
 from pipelines import archive, replay, replay_shards
 from pipelines.archive import to_json_line
 from pipelines.messages import RawMessage
+from tests.pipeline.test_dataflow_wiring import OFFLINE_DATAFLOW
 from tests.pipeline.test_replay import _messages, _no_deletion_requests
+from tests.support.archives import write_pubsub_avro
 from tests.support.keys import key_file, keyring, pseudonym
 from tests.support.teststream import clicked, message, paused, raw_message
 from tests.support.warehouse_seeds import write_catalog
@@ -124,28 +125,7 @@ def test_a_sharded_replay_of_pubsub_avro_writes_what_an_unsharded_one_writes(
     tmp_path: Path, catalog_file: Path
 ) -> None:
     messages = _messages(300, seed=8, duplicates=0.05, invalid=0.03) + AWKWARD
-    schema = {
-        "type": "record",
-        "name": "PubsubMessage",
-        "fields": [
-            {"name": "message_id", "type": "string"},
-            {"name": "publish_time", "type": {"type": "long", "logicalType": "timestamp-micros"}},
-            {"name": "attributes", "type": "string"},
-            {"name": "data", "type": "bytes"},
-        ],
-    }
-    path = tmp_path / "archive.avro"
-    with path.open("wb") as handle:
-        records = [
-            {
-                "message_id": m.message_id,
-                "publish_time": m.publish_time_ms * 1000,
-                "attributes": json.dumps(m.attributes),
-                "data": m.data,
-            }
-            for m in messages
-        ]
-        fastavro.writer(handle, fastavro.parse_schema(schema), records)
+    path = write_pubsub_avro(tmp_path / "archive.avro", messages)
     whole = _replay(path, tmp_path / "whole" / "out", catalog_file, AGES)
     sharded = _replay(path, tmp_path / "sharded" / "out", catalog_file, AGES, "--shards=3")
     assert _comparable(sharded) == _comparable(whole) and whole["events"]
@@ -274,17 +254,11 @@ def test_a_replay_beyond_one_machine_builds_for_dataflow_offline(tmp_path: Path)
     archive_path.write_text(to_json_line(message(clicked("amy", 1))) + "\n")
     result = replay.run(
         [
-            "--runner=DataflowRunner",
-            "--project=offline-project",
-            "--region=us-central1",
-            "--temp_location=gs://offline-bucket/tmp",
-            "--dry_run=True",
-            "--sdk_location=container",
+            *OFFLINE_DATAFLOW,
             f"--input={archive_path}",  # a dry run checks a local file; a real job reads gs://
             "--output_dir=gs://offline-bucket/replay-out",
             "--catalog_path=gs://offline-bucket/catalog.jsonl",
             "--deletion_requests_path=gs://offline-bucket/deletion_requests.jsonl",
-            "--pseudonym_key=projects/offline-project/secrets/clickstream-pseudonym-key/versions/latest",
         ]
     )
     assert result.state == "DONE"
