@@ -1,6 +1,6 @@
 """A replay in shards by person (``--shards N``): what keeps a large archive inside one machine.
 
-Beam's in-process runner holds a replay's whole grouping by user in memory (about 21 KB per
+Beam's in-process runner holds a replay's whole grouping by user in memory (about 9 KB per
 event at 100k events, docs/benchmarks.md), so the peak RSS of a replay grows with the archive.
 Everything the batch graph decides across messages is decided within one person: the
 de-duplication key is the person and the event_id (``rules.dedup.dedup_key``), sessions are per

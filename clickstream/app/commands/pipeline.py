@@ -121,7 +121,7 @@ def replay_cmd(
         typer.Option(
             help="Split a file archive by person into N shards replayed one after another (with --output-dir). "
             "For memory: the in-process runner holds a replay's whole grouping by user in memory, so peak RSS "
-            "follows the largest shard, not the archive (about 21 KB per event of a shard)"
+            "follows the largest shard, not the archive (about 9 KB per event of a 100k replay)"
         ),
     ] = 1,
     state_dir: StateDir = None,
