@@ -407,11 +407,15 @@ def _parts_prefix(output_dir: str, name: str) -> str:
     return f"{_parts_dir(output_dir)}/{name}"
 
 
+def _remove(path: str) -> None:
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
 def _clear_parts(output_dir: str) -> None:
     """Part files a replay killed before ``join_files`` left behind: gone before the next run
     writes its own, or the join would add the dead run's rows to this one's."""
-    if FileSystems.exists(_parts_dir(output_dir)):
-        FileSystems.delete([_parts_dir(output_dir)])
+    _remove(_parts_dir(output_dir))
 
 
 def write_files(outputs: Outputs, output_dir: str) -> None:
@@ -433,8 +437,7 @@ def write_files(outputs: Outputs, output_dir: str) -> None:
 
 
 def _part_paths(output_dir: str, name: str, suffix: str) -> list[str]:
-    pattern = f"{_parts_prefix(output_dir, name)}-*{suffix}"
-    return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+    return replay_shards.paths_matching(f"{_parts_prefix(output_dir, name)}-*{suffix}")
 
 
 def join_files(output_dir: str) -> None:
@@ -472,8 +475,9 @@ def warnings(result: beam.runners.runner.PipelineResult, age_flag: str = "--max_
     return found
 
 
-def _graph(pipeline: beam.Pipeline, inputs: beam.pvalue.DoOutputsTuple, clickstream: ClickstreamOptions,
-           replayed_at: str) -> Outputs:  # fmt: skip
+def _graph(
+    pipeline: beam.Pipeline, inputs: beam.pvalue.DoOutputsTuple, clickstream: ClickstreamOptions, replayed_at: str
+) -> Outputs:
     """The replay's outputs from its inputs: the pipeline's graph, then the replay's lineage."""
     catalog, erased = catalog_input(pipeline, clickstream), erased_users_input(pipeline, clickstream)
     outputs = process(inputs.messages, clickstream, catalog, erased=erased)
@@ -502,15 +506,10 @@ def _refuse_shards_where_they_do_not_apply(options: PipelineOptions) -> None:
         )
 
 
-def _remove(path: str) -> None:
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-
-
 def _adopt_parts(shard_dir: str, output_dir: str, index: int) -> None:
     """A finished shard's part files, moved into the replay's ``_parts`` and named per shard
     (``events-shard00003-...``: shards do not overwrite each other's), for ``join_files``."""
-    parts = sorted(m.path for r in FileSystems.match([f"{_parts_dir(shard_dir)}/*"]) for m in r.metadata_list)
+    parts = replay_shards.paths_matching(f"{_parts_dir(shard_dir)}/*")
     if not parts:
         return
     target = _parts_dir(output_dir)

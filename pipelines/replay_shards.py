@@ -24,7 +24,6 @@ A message is decoded twice in all: here, for its person, and in the replay of it
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 from pipelines import archive
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import read_record
+from pipelines.rules.dedup import bucket_of
 
 NO_PERSON_SHARD = 0
 
@@ -59,7 +59,7 @@ def shard_of(person: str | None, shards: int) -> int:
     """A stable shard for a person (the same in every process and run, unlike ``hash``)."""
     if person is None:
         return NO_PERSON_SHARD
-    return zlib.crc32(person.encode()) % shards
+    return bucket_of(person, shards)
 
 
 def entry_shard(entry: bytes, shards: int, person: Callable[[RawMessage], str | None] = person_of) -> int:
@@ -112,8 +112,13 @@ def _avro_entries(path: str) -> Iterator[tuple[bytes, bytes]]:
             yield entry, entry + b"\n"
 
 
+def paths_matching(pattern: str) -> list[str]:
+    """The paths a file pattern (local or ``gs://``, globs allowed) matches, sorted."""
+    return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+
+
 def _matched(pattern: str) -> list[str]:
-    paths = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+    paths = paths_matching(pattern)
     if not paths:
         raise FileNotFoundError(f"No files found based on the file pattern {pattern}")
     return paths
