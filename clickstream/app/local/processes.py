@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import time
@@ -32,7 +33,46 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_CHOSEN_PORT = 10_000  # below this sit the well-known and registered services
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = _EPHEMERAL_RANGE.read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
+    """A port free on 127.0.0.1 now, never handed out before by this process, and outside
+    the kernel's ephemeral range.
+
+    Why not ``bind(0)``: the kernel answers it from the range it also gives every outgoing
+    connection, and a service binds its port seconds later (the collector only after
+    provisioning has opened many connections). In that gap a client socket took the port
+    once in CI ("port 48901 ... is taken by another process"). Outside that range only a
+    process that asks for the port by number can take it."""
+    low, high = _ephemeral_range()
+    candidates = [(_LOWEST_CHOSEN_PORT, low - 1), (high + 1, 65535)]
+    spans = [(a, b) for a, b in candidates if a <= b]
+    size = sum(b - a + 1 for a, b in spans)
+    chooser = random.SystemRandom()
+    for _ in range(1000):
+        if not size:
+            break
+        offset = chooser.randrange(size)
+        for a, b in spans:
+            if offset <= b - a:
+                port = a + offset
+                break
+            offset -= b - a + 1
+        if port not in _handed_out and port_is_free(port):
+            _handed_out.add(port)
+            return port
+    # Every port outside the ephemeral range is taken or handed out: take what the kernel gives.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
