@@ -11,7 +11,7 @@ from pipelines.messages import RawMessage
 from pipelines.rules.enrich import enrich
 from pipelines.rules.impressions import impression_rows
 from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED, IMPRESSIONS, SESSIONS
-from pipelines.transforms.by_user import ByUser, each_impression
+from pipelines.transforms.by_user import ByUser, each_impression, pack, unpack
 from tests.support.keys import key_file, pseudonym
 from tests.support.teststream import CATALOG, T0_MS, batch_pipeline, clicked, decoded, message, paused, shown
 
@@ -127,3 +127,14 @@ def test_a_thumbnails_shown_leaves_by_user_as_one_element_holding_all_its_impres
     assert [len(rows) for rows in expected] == [3, 2]
     assert_that(out[IMPRESSIONS] | "SameTime" >> beam.Map(same_time), equal_to(expected))
     p.run().wait_until_finish()
+
+
+def test_an_event_crosses_the_grouping_by_user_unchanged_whatever_its_value_types() -> None:
+    """Built-in types are marshalled; a subclass of one (marshal refuses it) is pickled: both
+    come back equal, with their types."""
+    plain = {"event_id": "e", "items": [{"rank": 1, "hit": True, "x": None}], "ids": ("a", b"b"), "f": 0.5}
+    subclassed = {**plain, "reason": Reason.NOT_AN_EVENT}
+    for event in (plain, subclassed):
+        ts_ms, back = unpack(pack(T0_MS, event))
+        assert (ts_ms, back) == (T0_MS, event)
+        assert [type(v) for v in back.values()] == [type(v) for v in event.values()]
