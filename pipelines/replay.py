@@ -309,51 +309,76 @@ def _query_rows(query: str, endpoint: str | None, project: str | None):
         yield {**dict(row), "payload": row.payload}
 
 
+def stamp(table: str, row: dict[str, Any], replayed_at: str) -> dict[str, Any]:
+    """``row`` of ``table`` with its replay's ``replayed_at`` (the ledger's lineage). A sessions
+    row is an output, not a message: not in the ledger, not stamped."""
+    return row if table == "sessions" else {**row, REPLAYED_AT: replayed_at}
+
+
 class _Stamp(beam.DoFn):
-    """Stamps ``replayed_at`` on a table's rows (on each row of a grouped impressions element),
-    and counts the dead letters that exist only because their input had no publish time: the
-    decode rules then measure an event's age from now (see ``warnings``). One step per table,
-    fused into the stage that makes its rows: no step of its own per row."""
+    """Stamps a table's rows (each row of a grouped impressions element) on their way to
+    BigQuery; files are stamped by their writer's coder (``write_files``), with no step per row."""
 
     def __init__(self, replayed_at: str) -> None:
         self.replayed_at = replayed_at
-        self.too_old = Metrics.counter(METRICS_NAMESPACE, TOO_OLD_WITHOUT_PUBLISH_TIME)
-
-    def stamped(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
-        too_old = row.get("reason") == Reason.EVENT_TIME_TOO_OLD and row.get("publish_time") is None
-        if too_old and table == "dead_letters":
-            self.too_old.inc()
-        return {**row, REPLAYED_AT: self.replayed_at}
 
     def process(self, element: Any, table: str):
         if isinstance(element, list):  # the impressions rows of one ThumbnailsShown
-            yield [self.stamped(table, row) for row in element]
+            yield [stamp(table, row, self.replayed_at) for row in element]
         else:
-            yield self.stamped(table, element)
+            yield stamp(table, element, self.replayed_at)
 
 
-class _StampLineage(_Stamp):
-    """The same for (table, row) lineage rows; a sessions row is an output, not a message: no stamp."""
+def _too_old_without_publish_time(row: dict[str, Any]) -> bool:
+    """A dead letter that exists only because its input had no publish time: the decode rules
+    then measure an event's age from now (see ``warnings``)."""
+    return row.get("reason") == Reason.EVENT_TIME_TOO_OLD and row.get("publish_time") is None
+
+
+class _CountTooOld(beam.DoFn):
+    """Counts the graph's ``_too_old_without_publish_time`` dead letters; a branch that yields nothing."""
+
+    def __init__(self) -> None:
+        self.too_old = Metrics.counter(METRICS_NAMESPACE, TOO_OLD_WITHOUT_PUBLISH_TIME)
+
+    def process(self, row: dict[str, Any]):
+        if _too_old_without_publish_time(row):
+            self.too_old.inc()
+        return ()
+
+
+class _StampLineage(_CountTooOld):
+    """Stamps (table, row) lineage rows, and counts their too-old dead letters."""
+
+    def __init__(self, replayed_at: str) -> None:
+        super().__init__()
+        self.replayed_at = replayed_at
 
     def process(self, element: tuple[str, dict[str, Any]]):  # type: ignore[override]
         table, row = element
-        yield table, row if table == "sessions" else self.stamped(table, row)
+        if table == "dead_letters" and _too_old_without_publish_time(row):
+            self.too_old.inc()
+        yield table, stamp(table, row, self.replayed_at)
 
 
-def with_lineage(outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_at: str) -> Outputs:
+def with_lineage(
+    outputs: Outputs, inputs: beam.pvalue.DoOutputsTuple, replayed_at: str, stamped_by_writer: bool = False
+) -> Outputs:
     """The replay's outputs with their lineage: ``Outputs.lineage`` holds, as (table, row), the
     refused rows going back to their table and the inputs that were not messages (dead letters);
     every events/impressions/dead_letters/duplicates/filtered row, the graph's and the lineage's,
-    is stamped with ``replayed_at`` (the ledger's lineage). Session rows are outputs, not
-    messages: not in the ledger, not stamped."""
+    is stamped with ``replayed_at`` (``stamp``). ``stamped_by_writer``: the graph's rows are left
+    for ``write_files`` to stamp as it serialises them (given the same ``replayed_at``): a step
+    per table was one more per-row hop on Beam's runner for every row of a replay."""
     stamped = {}
     for name in _REINSERTABLE:
         rows = getattr(outputs, name)
         if not isinstance(rows.windowing.windowfn, window.GlobalWindows):  # streaming's session panes
             rows = rows | f"Global{name}" >> beam.WindowInto(window.GlobalWindows())
-        if name != "sessions":
+        if name != "sessions" and not stamped_by_writer:
             rows = rows | f"Stamp{name}" >> beam.ParDo(_Stamp(replayed_at), name)
         stamped[name] = rows
+    _ = stamped["dead_letters"] | "CountTooOld" >> beam.ParDo(_CountTooOld())
     unreadable = inputs[UNREADABLE] | "UnreadableDeadLetters" >> beam.Map(lambda row: ("dead_letters", row))
     lineage = (
         (inputs[REFUSED], unreadable)
@@ -385,12 +410,19 @@ def _json_line(row: dict[str, Any]) -> bytes:
 class _JsonLineCoder(beam.coders.Coder):
     """A row as one JSON line: the sink serialises while it writes (no step of its own per row).
     A list of rows (the batch graph's impressions of one ThumbnailsShown) is one line per row:
-    the sink ends the element with the last line's newline."""
+    the sink ends the element with the last line's newline. With ``replayed_at``, each row of
+    ``table`` is stamped as it is written (``stamp``)."""
+
+    def __init__(self, table: str = "", replayed_at: str | None = None) -> None:
+        self.table, self.replayed_at = table, replayed_at
+
+    def _line(self, row: dict[str, Any]) -> bytes:
+        return _json_line(row if self.replayed_at is None else stamp(self.table, row, self.replayed_at))
 
     def encode(self, row: dict[str, Any] | list[dict[str, Any]]) -> bytes:
         if isinstance(row, list):
-            return b"\n".join(map(_json_line, row))
-        return _json_line(row)
+            return b"\n".join(map(self._line, row))
+        return self._line(row)
 
     def decode(self, encoded: bytes) -> dict[str, Any]:
         return json.loads(encoded)
@@ -434,9 +466,10 @@ def _clear_parts(output_dir: str) -> None:
     _remove(_parts_dir(output_dir))
 
 
-def write_files(outputs: Outputs, output_dir: str) -> None:
+def write_files(outputs: Outputs, output_dir: str, replayed_at: str | None = None) -> None:
     """Each output as part files (``join_files`` makes them ``{name}.jsonl`` once the run is done),
-    the lineage rows of every table in parts of their own.
+    the lineage rows of every table in parts of their own. ``replayed_at``: the graph's rows are
+    stamped as they are written (``with_lineage(..., stamped_by_writer=True)`` left them unstamped).
 
     Not ``num_shards=1``: in Beam Python a fixed shard count sends every row through a
     GroupByKey, which the in-process runner holds in memory whole; unsharded, each bundle
@@ -444,7 +477,7 @@ def write_files(outputs: Outputs, output_dir: str) -> None:
     """
     for name in _REINSERTABLE:
         getattr(outputs, name) | f"Write{name}" >> beam.io.WriteToText(
-            _parts_prefix(output_dir, name), file_name_suffix=".jsonl", coder=_JsonLineCoder()
+            _parts_prefix(output_dir, name), file_name_suffix=".jsonl", coder=_JsonLineCoder(name, replayed_at)
         )
     if outputs.lineage is not None:
         outputs.lineage | "WriteLineage" >> beam.io.WriteToText(
@@ -492,12 +525,20 @@ def warnings(result: beam.runners.runner.PipelineResult, age_flag: str = "--max_
 
 
 def _graph(
-    pipeline: beam.Pipeline, inputs: beam.pvalue.DoOutputsTuple, clickstream: ClickstreamOptions, replayed_at: str
-) -> Outputs:
-    """The replay's outputs from its inputs: the pipeline's graph, then the replay's lineage."""
+    pipeline: beam.Pipeline,
+    inputs: beam.pvalue.DoOutputsTuple,
+    clickstream: ClickstreamOptions,
+    replayed_at: str,
+    output_dir: str | None,
+) -> None:
+    """The replay: the pipeline's graph, the replay's lineage, and the writers (files in
+    ``output_dir``, or the BigQuery tables)."""
     catalog, erased = catalog_input(pipeline, clickstream), erased_users_input(pipeline, clickstream)
     outputs = process(inputs.messages, clickstream, catalog, erased=erased)
-    return with_lineage(outputs, inputs, replayed_at)
+    if output_dir:
+        write_files(with_lineage(outputs, inputs, replayed_at, stamped_by_writer=True), output_dir, replayed_at)
+    else:
+        write_to_bigquery(with_lineage(outputs, inputs, replayed_at), clickstream)
 
 
 def _refuse_shards_where_they_do_not_apply(options: PipelineOptions) -> None:
@@ -559,7 +600,7 @@ def _run_sharded(options: PipelineOptions) -> replay_shards.ShardedResult:
             try:
                 pipeline = beam.Pipeline(runner=FnApiRunner(), options=options)
                 inputs = read_inputs(pipeline, replay.input, None, clickstream, shard=shard)
-                write_files(_graph(pipeline, inputs, clickstream, replayed_at), shard_dir)
+                _graph(pipeline, inputs, clickstream, replayed_at, shard_dir)
                 result = pipeline.run()
                 result.wait_until_finish()
             except Exception as exc:
@@ -601,15 +642,11 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     with subscription.leased(replay.input) if pubsub else contextlib.nullcontext() as lease:
         pipeline = beam.Pipeline(runner=runner, options=options)
         inputs = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream, lease)
-        outputs = _graph(pipeline, inputs, clickstream, iso(time.time_ns() // 1_000_000))
         # A dry run (--dry_run, a Dataflow graph built offline) writes no parts: nothing to clear or join.
         files = replay.output_dir if not options.view_as(TestOptions).dry_run else None
-        if replay.output_dir:
-            if files:
-                _clear_parts(files)
-            write_files(outputs, replay.output_dir)
-        else:
-            write_to_bigquery(outputs, clickstream)
+        if files:
+            _clear_parts(files)
+        _graph(pipeline, inputs, clickstream, iso(time.time_ns() // 1_000_000), replay.output_dir)
         result = pipeline.run()
         result.wait_until_finish()
         if files and result.state == PipelineState.DONE:

@@ -410,10 +410,14 @@ def test_parts_left_by_an_interrupted_replay_are_not_joined_into_the_next_one(
     assert [e["event_id"] for e in got["events"]] == [click.event_id]
 
 
-def test_lineage_rows_reach_their_own_tables_files_stamped_beside_the_graphs_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stamped_by_writer", [False, True], ids=["stamp-steps", "stamped-by-writer"])
+def test_lineage_rows_reach_their_own_tables_files_stamped_beside_the_graphs_rows(
+    tmp_path: Path, stamped_by_writer: bool
+) -> None:
     """Rows a replay adds besides the graph's (a refused row going back to its table, an input
     that was no message) are written apart from the graph's rows, so that those need no Flatten,
-    and joined into the right file: a tab inside a value does not confuse the split."""
+    and joined into the right file: a tab inside a value does not confuse the split. Every row
+    is stamped, whether by a step per table or by the files' writer."""
     refused_impression = {"impression_id": "imp\t1", "message_id": "m-1"}
     refused_session = {"session_id": "s-1"}
     unreadable = {"message_id": "m-2", "reason": Reason.UNREADABLE_ARCHIVE_LINE}
@@ -430,7 +434,8 @@ def test_lineage_rows_reach_their_own_tables_files_stamped_beside_the_graphs_row
         }
         shown_rows = p | "GraphImpressions" >> beam.Create([[{"impression_id": "a"}, {"impression_id": "b"}]])
         outputs = Outputs(impressions=shown_rows, impressions_grouped=True, **graph_rows)
-        replay.write_files(replay.with_lineage(outputs, inputs, "R"), str(out))
+        with_lineage = replay.with_lineage(outputs, inputs, "R", stamped_by_writer=stamped_by_writer)
+        replay.write_files(with_lineage, str(out), "R" if stamped_by_writer else None)
     replay.join_files(str(out))
     files = {f.stem: [json.loads(line) for line in f.read_text().splitlines()] for f in out.glob("*.jsonl")}
     stamp = {"replayed_at": "R"}
