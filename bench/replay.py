@@ -5,7 +5,10 @@ the minimum that yields the same sessions: decode, validate, the privacy filter,
 by person and event_id, leave out ThumbnailsShown and bots, sort per user and cut at the gap;
 the bench stops if the two session counts differ. The Beam replay runs the whole graph
 (enrichment, impressions, session rows, dead letters, six output files) in a process of its
-own, so that its peak RSS (ru_maxrss) is the replay's alone. ``--events``: the sizes replayed
+own, so that its peak RSS (ru_maxrss) is the replay's alone; plain Python runs in a process of
+its own too. Each size in one piece is measured in ``--rounds`` rounds (default 3): plain Python
+and the replay back to back, the order turning every round, and the figure is the median of the
+rounds' ratios (one run of each swung by a quarter on this shared machine). ``--events``: the sizes replayed
 in one piece (default 100k; a 1M replay in one piece passes 8 GB). The streaming-shaped figure
 runs the streaming transforms in batch over the first 20k messages of the first file
 (``streaming_shaped``; ~10x slower per event, so a smaller file).
@@ -27,6 +30,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +63,7 @@ GAP_S = 60
 SIZES = (100_000,)
 SHARDED_SIZES = (100_000,)
 EVENTS_PER_SHARD = 25_000
+ROUNDS = 3
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -172,10 +177,14 @@ def streaming_shaped(path: Path, catalog: Path, key: Path) -> float:
 
 def _child(argv: list[str]) -> None:
     """One measurement in a process of its own, so that its peak RSS is the replay's alone
-    (not the bench's generated messages): prints seconds, sessions and ru_maxrss as JSON."""
+    (not the bench's generated messages), and so that plain Python and the replay start alike
+    (each pays its own first calls: the user-agent parser's regexes are compiled once per
+    process): prints seconds, sessions and ru_maxrss as JSON."""
     kind, path, catalog, key, out, shards = argv
     if kind == "replay":
         seconds, sessions = beam_replay(Path(path), Path(catalog), Path(out), Path(key), int(shards))
+    elif kind == "plain":
+        seconds, sessions = plain_python(Path(path), Path(key))
     else:
         seconds, sessions = streaming_shaped(Path(path), Path(catalog), Path(key)), -1
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -215,6 +224,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         default=EVENTS_PER_SHARD,
         help=f"the sharded replays' shard size: --shards = events / this, rounded up (default {EVENTS_PER_SHARD})",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=ROUNDS,
+        help=f"rounds of plain Python and the replay in one piece, back to back, order turning; "
+        f"the figure is the median of the rounds' ratios (default {ROUNDS})",
+    )
     parser.add_argument("--breakdown", action="store_true", help="also time the batch graph step by step")
     parser.add_argument(
         "--streaming-events",
@@ -232,25 +248,42 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         key = create_key_file(work / "pseudonym.key")
         for n in sorted({*args.events, *args.sharded_events}):
             path = write_archive(work / f"archive-{n}.jsonl", iter_messages(n, duplicates=0.01, invalid=0.01))
-            plain_s, plain_sessions = plain_python(path, key)
             shard_counts = [1] if n in args.events else []
             shard_counts += [max(2, math.ceil(n / args.events_per_shard))] if n in args.sharded_events else []
+            plain_runs: list[dict[str, float]] = []
             for shards in shard_counts:
-                run = in_child("replay", path, catalog, key, work / f"out-{n}-{shards}", shards)
-                require_same_sessions(plain_sessions, int(run["sessions"]))
+                pairs = []
+                for round_ in range(args.rounds if shards == 1 else 1):
+                    out = work / f"out-{n}-{shards}-{round_}"
+                    order = ("plain", "replay") if round_ % 2 == 0 else ("replay", "plain")
+                    pair = {kind: in_child(kind, path, catalog, key, out, shards) for kind in order}
+                    require_same_sessions(int(pair["plain"]["sessions"]), int(pair["replay"]["sessions"]))
+                    pairs.append(pair)
+                plain_runs += [pair["plain"] for pair in pairs]
+                ratio = statistics.median(pair["plain"]["seconds"] / pair["replay"]["seconds"] for pair in pairs)
+                plain_s = statistics.median(pair["plain"]["seconds"] for pair in pairs)
+                run = {
+                    "seconds": statistics.median(pair["replay"]["seconds"] for pair in pairs),
+                    "sessions": pairs[0]["replay"]["sessions"],
+                    "peak_rss_kb": max(pair["replay"]["peak_rss_kb"] for pair in pairs),
+                }
+                plain_sessions = int(pairs[0]["plain"]["sessions"])
                 kb_per_event = run["peak_rss_kb"] / n
                 rows.append(
                     (
                         f"{n:,}",
                         "one piece" if shards == 1 else f"{shards} (~{n // shards:,} events each)",
+                        str(len(pairs)),
                         f"{n / plain_s:,.0f}",
                         f"{n / run['seconds']:,.0f}",
-                        f"{plain_s / run['seconds']:.2f}x",
+                        " ".join(f"{pair['plain']['seconds'] / pair['replay']['seconds']:.2f}" for pair in pairs),
+                        f"{ratio:.2f}x",
                         f"{plain_sessions} / {int(run['sessions'])}",
                         f"{run['peak_rss_kb'] / 1024:,.0f}",
                         f"{kb_per_event:.2f}",
                     )
                 )
+                figures[f"{'replay' if shards == 1 else 'replay_sharded'}_{n}_ratio"] = ratio
                 name = f"replay_{n}" if shards == 1 else f"replay_sharded_{n}"
                 figures[f"{name}_events_per_s"] = n / run["seconds"]
                 figures[f"{name}_peak_rss_kb_per_event"] = kb_per_event
@@ -259,7 +292,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                     figures[f"{name}_peak_rss_mb"] = run["peak_rss_kb"] / 1024
             if n in args.events and "replay_events_per_s" not in figures:  # the headline: the first size
                 figures["replay_events_per_s"] = figures[f"replay_{n}_events_per_s"]
-                figures["plain_python_events_per_s"] = n / plain_s
+                figures["plain_python_events_per_s"] = n / statistics.median(r["seconds"] for r in plain_runs)
+                figures["replay_ratio"] = figures[f"replay_{n}_ratio"]
                 figures["replay_peak_rss_kb_per_event"] = figures[f"replay_{n}_peak_rss_kb_per_event"]
                 if args.streaming_events:
                     m = min(n, args.streaming_events)
@@ -279,9 +313,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 (
                     "events",
                     "shards",
+                    "rounds",
                     "plain ev/s",
                     "Beam ev/s",
-                    "Beam/plain",
+                    "rounds' ratios",
+                    "median ratio",
                     "sessions plain/Beam",
                     "peak RSS MB",
                     "KB/event",
