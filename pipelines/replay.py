@@ -139,6 +139,14 @@ def _read_entry(element: tuple[str, bytes], keyring: Keyring) -> Iterator[RawMes
             yield beam.pvalue.TaggedOutput(UNREADABLE, _sealed_letter(letter, entry, keyring))
 
 
+def _file_messages(element: tuple[str, str], keyring: Keyring) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
+    """Every entry of one archive file (``(path, source)``) as ``_read_entry`` makes it, named
+    after ``source``, the archive file it came from."""
+    path, source = element
+    for entry, _ in replay_shards.text_entries(path):
+        yield from _read_entry((source, entry), keyring)
+
+
 def from_leased(message: RawMessage, source: str, keyring: Keyring) -> Iterator[RawMessage | beam.pvalue.TaggedOutput]:
     """A message from a subscription: itself, or, when the pipeline parked a dead-letter row it
     could not store (``transforms.park``), the message that row kept."""
@@ -264,9 +272,12 @@ def read_inputs(
     options: ClickstreamOptions,
     lease: subscription.Lease | None = None,
     shard: replay_shards.Shard | None = None,
+    in_process: bool = True,
 ) -> beam.pvalue.DoOutputsTuple:
     """The input as RawMessages (main output), UNREADABLE dead letters and REFUSED rows;
-    ``shard``: only that shard of the files (``replay_shards.split``)."""
+    ``shard``: only that shard of the files (``replay_shards.split``). ``in_process``: Beam's
+    in-process runner, which reads JSON-lines files whole, one step per file; on workers
+    (``--runner``), Beam's splittable text reader."""
     key = require_pseudonym_key(options.pseudonym_key)
     if lease is not None:  # pubsub://: the messages pulled before the pipeline started
         leased = pipeline | "Leased" >> beam.Create(lease.messages)
@@ -287,16 +298,25 @@ def read_inputs(
         return rows | "FromDeadLetter" >> beam.ParDo(_WithKeyring(from_dead_letter, key, source)).with_outputs(
             UNREADABLE, REFUSED, main="messages"
         )
-    if shard is not None:  # entries as the archive held them, each named after its file
-        entries = pipeline | "ReadShard" >> replay_shards.ReadShard(shard)
-    elif source.endswith(".avro"):
+    if shard is not None or (in_process and not source.endswith(".avro")):
+        # One process reads every file anyway: each file read whole by one step, its lines split
+        # as Beam's text reader splits them. Beam's splittable reader cost a third more per line
+        # here (a restriction claimed per record, one more step per message: docs/benchmarks.md).
+        files = replay_shards.shard_files(shard) if shard else [(p, p) for p in replay_shards.matched(source)]
+        return (
+            pipeline
+            | "ArchiveFiles" >> beam.Create(files)
+            | "ReadArchive"
+            >> beam.ParDo(_WithKeyring(_file_messages, key)).with_outputs(UNREADABLE, REFUSED, main="messages")
+        )
+    if source.endswith(".avro"):
         # Each record as a JSON line of our archive format: one reader for every entry.
         entries = (
             pipeline
             | "ReadAvro" >> beam.io.ReadFromAvro(source)
             | "AvroEntries" >> beam.Map(lambda record: (source, archive.avro_entry(record)))
         )
-    else:
+    else:  # workers: Beam's splittable reader spreads a large file over them
         entries = pipeline | "ReadLines" >> beam.io.ReadFromTextWithFilename(source, coder=BytesCoder())
     return entries | "ToRawMessage" >> beam.ParDo(_WithKeyring(_read_entry, key)).with_outputs(
         UNREADABLE, REFUSED, main="messages"
@@ -641,7 +661,9 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     pubsub = replay.input.startswith(subscription.SCHEME)
     with subscription.leased(replay.input) if pubsub else contextlib.nullcontext() as lease:
         pipeline = beam.Pipeline(runner=runner, options=options)
-        inputs = read_inputs(pipeline, replay.input, replay.dead_letter_filter, clickstream, lease)
+        inputs = read_inputs(
+            pipeline, replay.input, replay.dead_letter_filter, clickstream, lease, in_process=runner is not None
+        )
         # A dry run (--dry_run, a Dataflow graph built offline) writes no parts: nothing to clear or join.
         files = replay.output_dir if not options.view_as(TestOptions).dry_run else None
         if files:

@@ -15,7 +15,7 @@ the pipeline keys by its pseudonym, one per raw id, so a person's messages share
 entry with no readable person (not a message, bytes that are not the contract) goes to shard 0,
 so every entry is in exactly one shard, once. Each source file has its own file in each shard
 (``{shard:05d}/{source:06d}.jsonl``), so that the replay of a shard still names the archive
-file an unreadable line came from (``ReadShard``). Avro records become lines of the archive
+file an unreadable line came from (``shard_files``). Avro records become lines of the archive
 format (``archive.avro_entry``), as the replay reads them.
 
 A message is decoded twice in all: here, for its person, and in the replay of its shard.
@@ -28,9 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import apache_beam as beam
 import fastavro
-from apache_beam.coders import BytesCoder
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.execution import MetricResult
 from apache_beam.metrics.metric import MetricResults, MetricsFilter
@@ -94,7 +92,7 @@ def source_index(path: str) -> int:
     return int(path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0])
 
 
-def _text_entries(path: str) -> Iterator[tuple[bytes, bytes]]:
+def text_entries(path: str) -> Iterator[tuple[bytes, bytes]]:
     """(entry, its line as stored) per line, split as Beam's text reader splits them: at ``\\n``,
     a ``\\r`` before it part of the line end; the last line may have no end."""
     with FileSystems.open(path) as handle:
@@ -117,7 +115,7 @@ def paths_matching(pattern: str) -> list[str]:
     return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
 
 
-def _matched(pattern: str) -> list[str]:
+def matched(pattern: str) -> list[str]:
     paths = paths_matching(pattern)
     if not paths:
         raise FileNotFoundError(f"No files found based on the file pattern {pattern}")
@@ -129,12 +127,12 @@ def split(source: str, shards: int, folder: str, person: Callable[[RawMessage], 
     ``folder``, one entry in memory at a time; returns the shards. Avro files (``.avro``) are
     read as the replay reads them, under the name the replay gives them (the pattern)."""
     avro = source.endswith(".avro")
-    paths = _matched(source)
+    paths = matched(source)
     counts = [0] * shards
     for number, path in enumerate(paths):
         writers: dict[int, Any] = {}
         try:
-            for entry, stored in (_avro_entries if avro else _text_entries)(path):
+            for entry, stored in (_avro_entries if avro else text_entries)(path):
                 k = entry_shard(entry, shards, person)
                 if k not in writers:
                     writers[k] = FileSystems.create(f"{shard_folder(folder, k)}/{number:06d}.jsonl")
@@ -147,21 +145,10 @@ def split(source: str, shards: int, folder: str, person: Callable[[RawMessage], 
     return [Shard(k, folder.rstrip("/"), sources, counts[k]) for k in range(shards)]
 
 
-class ReadShard(beam.PTransform):
-    """A shard's entries as ``(source, entry)``: what the replay reads from an archive file,
-    named after the archive file each came from."""
-
-    def __init__(self, shard: Shard) -> None:
-        super().__init__()
-        self.shard = shard
-
-    def expand(self, pipeline):
-        sources = self.shard.sources
-        return (
-            pipeline
-            | "ReadShardLines" >> beam.io.ReadFromTextWithFilename(self.shard.pattern, coder=BytesCoder())
-            | "NameSource" >> beam.Map(lambda kv: (sources[source_index(kv[0])], kv[1]))
-        )
+def shard_files(shard: Shard) -> list[tuple[str, str]]:
+    """A shard's files as (path, source): each with the name of the archive file its entries
+    came from, which the replay gives an unreadable line's dead letter."""
+    return [(path, shard.sources[source_index(path)]) for path in paths_matching(shard.pattern)]
 
 
 def _add(a: Any, b: Any) -> Any:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
 from typer.testing import CliRunner
 
 from clickstream.app.cli import app
@@ -24,9 +26,10 @@ from clickstream.core.synthetic_videos import generate_videos
 from emitters.events import encode_event
 from emitters.simulator import Simulator, TrafficProfile
 from pipelines import replay
-from pipelines.archive import to_json_line
+from pipelines.archive import from_json_line, to_json_line
 from pipelines.graph import Outputs
 from pipelines.messages import RawMessage, dead_letter_row
+from pipelines.options import ClickstreamOptions
 from pipelines.rules.decode import Limits, decode_and_validate
 from pipelines.rules.dedup import dedup_key
 from pipelines.rules.enrich import enrich
@@ -457,3 +460,26 @@ def test_a_row_the_fast_json_writer_refuses_is_still_written_whole() -> None:
     coder = replay._JsonLineCoder()
     assert json.loads(coder.encode(row)) == row
     assert [json.loads(line) for line in coder.encode([row, {"b": 1}]).split(b"\n")] == [row, {"b": 1}]
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["whole-files", "beams-splittable-reader"])
+def test_the_in_process_reader_and_beams_splittable_reader_read_an_archive_alike(
+    tmp_path: Path, in_process: bool
+) -> None:
+    """The in-process runner reads each file whole (one step per file); workers use Beam's
+    splittable text reader. Both give every message and the same unreadable dead letters, with
+    the same line ends (``\\r\\n``, a last line without one, a blank line), over two files."""
+    good = [to_json_line(m) for m in _messages(12, seed=8)]
+    first, second = tmp_path / "a-1.jsonl", tmp_path / "a-2.jsonl"
+    first.write_bytes(("\r\n".join(good[:5]) + "\r\n\nnot JSON\n").encode())
+    second.write_bytes(("\n".join(good[5:]) + "\n{also not JSON\r").encode())
+    options = PipelineOptions([f"--pseudonym_key={key_file()}"]).view_as(ClickstreamOptions)
+    expected = [(m.message_id, m.data, sorted(m.attributes.items())) for m in map(from_json_line, good)]
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        inputs = replay.read_inputs(p, str(tmp_path / "a-*.jsonl"), None, options, in_process=in_process)
+        messages = inputs.messages | beam.Map(lambda m: (m.message_id, m.data, sorted(m.attributes.items())))
+        assert_that(messages, equal_to(expected), label="Messages")
+        letters = inputs[replay.UNREADABLE] | beam.Map(
+            lambda d: (str(first) in d["error"], open_sealed(keyring(), base64.b64decode(d["payload"])))
+        )
+        assert_that(letters, equal_to([(True, b"not JSON"), (False, b"{also not JSON\r")]), label="Letters")
