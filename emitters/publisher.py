@@ -207,6 +207,7 @@ class EventPublisher:
         self._lock = threading.Condition()
         self._report = PublishReport(inherited=len(self._spool))
         self._in_flight_bytes = 0  # data bytes of the ``pending`` events: flow control's bound
+        self._waiting = 0  # threads in ``_wait``: a settling event notifies only when there are some
         self._rejections: deque[tuple[str, str]] = deque(maxlen=1000)
         self._consent: Consent | None = None
         self._degraded = len(self._spool) > 0
@@ -263,7 +264,7 @@ class EventPublisher:
                     raise RuntimeError("publisher is closed")
                 if self._degraded or not self._over_flow_limits(size):
                     break
-                self._lock.wait(timeout=0.2)  # a settling event notifies
+                self._wait(0.2)  # a settling event notifies
             if self._degraded:
                 # SpoolFullError goes to the caller before anything is counted: an event the
                 # publisher refused was never accepted.
@@ -309,7 +310,7 @@ class EventPublisher:
                 left = remaining()
                 if left == 0.0:
                     break
-                self._lock.wait(timeout=0.2 if left is None else min(left, 0.2))
+                self._wait(0.2 if left is None else min(left, 0.2))
         return self.report()
 
     def close(self, timeout: float | None = None, drain: bool = False) -> PublishReport:
@@ -483,15 +484,24 @@ class EventPublisher:
 
     def _after_settling(self) -> None:
         """Under ``_lock``, after an event left ``pending``."""
-        self._lock.notify_all()
+        if self._waiting:  # notify_all costs 0.2-0.8 µs per event even when nobody waits
+            self._lock.notify_all()
         if self._closed:
             self._close_spool_when_idle()
+
+    def _wait(self, timeout: float) -> None:
+        """Under ``_lock``: wait for a settling event (or ``timeout``)."""
+        self._waiting += 1
+        try:
+            self._lock.wait(timeout=timeout)
+        finally:
+            self._waiting -= 1
 
     def _wait_until_settled(self, limit_s: float) -> None:
         deadline = time.monotonic() + limit_s
         with self._lock:
             while self._report.pending and (left := deadline - time.monotonic()) > 0:
-                self._lock.wait(timeout=min(left, 0.2))
+                self._wait(min(left, 0.2))
 
     def _close_spool_when_idle(self) -> None:
         """Under ``_lock``: close the spool once closed, nothing pending and the drainer gone."""
