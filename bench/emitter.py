@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import itertools
 import pstats
@@ -98,11 +99,13 @@ def event_publisher(settings: Settings, events: list[Event], spool_dir: Path) ->
 def interleaved_rounds(runners: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
     """Seconds each runner took, round by round. Every round runs each once, in the given order
     and in reverse every other round: neighbours (the baseline and ours) always run back to
-    back, each first as often as last, so drift and warm-up favour neither."""
+    back, each first as often as last, so drift and warm-up favour neither. Each run starts
+    with the garbage of the one before collected, so none pays for another's."""
     order = list(runners)
     times: dict[str, list[float]] = {name: [] for name in order}
     for i in range(rounds):
         for name in order if i % 2 == 0 else reversed(order):
+            gc.collect()  # outside the runner's timing
             times[name].append(runners[name]())
     return times
 
@@ -113,10 +116,17 @@ def median_ratio(ours: list[float], baseline: list[float]) -> float:
     return statistics.median(b / o for o, b in zip(ours, baseline, strict=True))
 
 
+def warm_up(settings: Settings, events: list[Event], spool_dir: Path) -> None:
+    """One untimed run of each compared publisher: the emulator's JIT and schema check, and both
+    code paths, are warm before the first round, so the first round does not pay for them."""
+    bare_client(settings, events[:2000], encode_in_loop=True)
+    event_publisher(settings, events[:2000], spool_dir)
+
+
 def measure(settings: Settings, n: int, rounds: int) -> dict[str, float]:
     events = _events(n)
-    bare_client(settings, events[:500], encode_in_loop=True)  # warm up the emulator's schema check
     with tempfile.TemporaryDirectory() as spool_dir:
+        warm_up(settings, events, Path(spool_dir))
         times = interleaved_rounds(
             {
                 "transport": lambda: bare_client(settings, events, encode_in_loop=False),
@@ -161,8 +171,8 @@ def profile(settings: Settings, n: int, rounds: int) -> dict[str, float]:
     publishing thread's time goes, to find per-event work the bare client does not do. Not
     figures to quote (the profiler slows both); ``rounds`` is unused."""
     events = _events(n)
-    bare_client(settings, events[:500], encode_in_loop=True)
     with tempfile.TemporaryDirectory() as spool_dir:
+        warm_up(settings, events, Path(spool_dir))
         runs: dict[str, Callable[[], float]] = {
             "baseline (bare client + fastavro encode)": lambda: bare_client(settings, events, encode_in_loop=True),
             "emitters.EventPublisher": lambda: event_publisher(settings, events, Path(spool_dir)),
@@ -171,7 +181,7 @@ def profile(settings: Settings, n: int, rounds: int) -> dict[str, float]:
             profiler = cProfile.Profile()
             seconds = profiler.runcall(run)
             print(f"\n{name}: {n} events in {seconds:.2f}s under the profiler; by own time:")
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     return {}
 
 

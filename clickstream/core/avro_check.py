@@ -94,7 +94,7 @@ def _compile(schema: Any, named: dict[str, Check]) -> Check:
     if kind == "record":
         return _record(schema, named)
     if kind == "array":
-        return _array(_compile(schema["items"], named))
+        return _array(schema["items"], named)
     if isinstance(kind, str) and kind in _PRIMITIVES and len(schema) <= 2:  # {"type": "string"}, parsed
         return _PRIMITIVES[kind]
     raise _Unsupported(str(kind))
@@ -103,62 +103,99 @@ def _compile(schema: Any, named: dict[str, Check]) -> Check:
 # For a value ``v`` of a primitive type: the condition under which it is NOT one (inlined into a
 # record's generated check, which spares a call per field).
 _REFUSED: dict[str, str] = {
-    "null": "v is not None",
-    "boolean": "type(v) is not bool",
-    "string": "type(v) is not str",
-    "int": "type(v) is not int or not INT_MIN <= v <= INT_MAX",
-    "long": "type(v) is not int or not LONG_MIN <= v <= LONG_MAX",
-    "float": "type(v) is not float and type(v) is not int",
-    "double": "type(v) is not float and type(v) is not int",
-    "bytes": "type(v) is not bytes",
+    "null": "{v} is not None",
+    "boolean": "type({v}) is not bool",
+    "string": "type({v}) is not str",
+    "int": "type({v}) is not int or not INT_MIN <= {v} <= INT_MAX",
+    "long": "type({v}) is not int or not LONG_MIN <= {v} <= LONG_MAX",
+    "float": "type({v}) is not float and type({v}) is not int",
+    "double": "type({v}) is not float and type({v}) is not int",
+    "bytes": "type({v}) is not bytes",
 }
 
 
-def _refused(schema: Any) -> str | None:
+def _refused(schema: Any, v: str) -> str | None:
     """The inline condition for a primitive or an optional primitive (``["null", T]``), else None."""
     if isinstance(schema, str):
-        return _REFUSED.get(schema)
+        return _REFUSED[schema].format(v=v) if schema in _REFUSED else None
     if isinstance(schema, list) and len(schema) == 2 and schema[0] == "null" and isinstance(schema[1], str):
-        inner = _REFUSED.get(schema[1])
+        inner = _refused(schema[1], v)
         # A tuple is fastavro's (name, value) notation; the quick check leaves it to fastavro.
-        return None if inner is None else f"v is not None and ({inner})"
+        return None if inner is None else f"{v} is not None and ({inner})"
     return None
+
+
+def _scope() -> dict[str, Any]:
+    return {"INT_MIN": INT_MIN_VALUE, "INT_MAX": INT_MAX_VALUE, "LONG_MIN": LONG_MIN_VALUE, "LONG_MAX": LONG_MAX_VALUE}
+
+
+def _record_body(schema: dict[str, Any], named: dict[str, Check], scope: dict[str, Any], indent: str) -> list[str]:
+    """The lines that return False unless the dict ``d`` is a valid ``schema`` record, generated
+    with one condition per field (a statement per test was measurably slower)."""
+    # fastavro reads a missing field as its default (None without one) and validates that.
+    lines = [f"{indent}if type(d) is not dict or '-type' in d:", f"{indent}    return False", f"{indent}g = d.get"]
+    refused = []
+    for i, field in enumerate(schema["fields"]):
+        var = f"v{i}"
+        default = field.get("default")
+        if default is None:
+            lines.append(f"{indent}{var} = g({field['name']!r})")
+        else:
+            scope[f"default_{i}"] = default
+            lines.append(f"{indent}{var} = g({field['name']!r}, default_{i})")
+        condition = _refused(field["type"], var)
+        if condition is None:
+            scope[f"check_{i}"] = _compile(field["type"], named)
+            condition = f"not check_{i}({var})"
+        refused.append(f"({condition})")
+    if refused:
+        lines += [f"{indent}if (", *(f"{indent}    {c} or" for c in refused[:-1]), f"{indent}    {refused[-1]}"]
+        lines += [f"{indent}):", f"{indent}    return False"]
+    return lines
 
 
 def _record(schema: dict[str, Any], named: dict[str, Check]) -> Check:
     """A record's check, generated as one function (like ``dataclasses`` generates ``__init__``):
     a call per field was most of the cost of a row of twelve thumbnails."""
-    scope: dict[str, Any] = {
-        "INT_MIN": INT_MIN_VALUE,
-        "INT_MAX": INT_MAX_VALUE,
-        "LONG_MIN": LONG_MIN_VALUE,
-        "LONG_MAX": LONG_MAX_VALUE,
-    }
-    # fastavro reads a missing field as its default (None without one) and validates that.
-    lines = ["def check(d):", "    if type(d) is not dict or '-type' in d:", "        return False", "    g = d.get"]
+    scope = _scope()
     own: Check = lambda datum: check(datum)  # noqa: E731  (references to this record resolve to it)
     named[schema["name"]] = own  # parse_schema made it the full name
-    for i, field in enumerate(schema["fields"]):
-        scope[f"default_{i}"] = field.get("default")
-        lines.append(f"    v = g({field['name']!r}, default_{i})")
-        condition = _refused(field["type"])
-        if condition is None:
-            scope[f"check_{i}"] = _compile(field["type"], named)
-            condition = f"not check_{i}(v)"
-        lines += [f"    if {condition}:", "        return False"]
-    lines.append("    return True")
+    lines = ["def check(d):", *_record_body(schema, named, scope, "    "), "    return True"]
     exec("\n".join(lines), scope)  # the source is built above from the schema's field names
     check: Check = scope["check"]
     named[schema["name"]] = check
     return check
 
 
-def _array(items: Check) -> Check:
+def _array(items: Any, named: dict[str, Check]) -> Check:
+    if isinstance(items, dict) and items.get("type") == "record" and "logicalType" not in items:
+        return _array_of_records(items, named)
+    item = _compile(items, named)
+
     def check(datum: Any) -> bool:
         if type(datum) is not list and type(datum) is not tuple:
             return False
-        return all(map(items, datum))
+        return all(map(item, datum))
 
+    return check
+
+
+def _array_of_records(items: dict[str, Any], named: dict[str, Check]) -> Check:
+    """An array of records with the record's check inlined in the loop: a row's twelve
+    thumbnails were twelve calls, about a third of the check of a ThumbnailsShown event."""
+    _record(items, named)  # defines the record's name for references elsewhere in the schema
+    scope = _scope()
+    body = _record_body(items, named, scope, "        ")
+    lines = [
+        "def check(datum):",
+        "    if type(datum) is not list and type(datum) is not tuple:",
+        "        return False",
+        "    for d in datum:",
+        *body,
+        "    return True",
+    ]
+    exec("\n".join(lines), scope)  # the source is built above from the schema's field names
+    check: Check = scope["check"]
     return check
 
 

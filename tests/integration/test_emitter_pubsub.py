@@ -262,3 +262,18 @@ def test_a_publisher_stamps_its_consent_default_on_events_without_one(fresh_topi
     assert decoded[before.event_id]["consent"] is None
     assert decoded[after.event_id]["consent"] == granted.to_record()
     assert decoded[explicit.event_id]["consent"] == own.to_record()
+
+
+def test_an_event_bigger_than_max_in_flight_bytes_is_delivered_not_spooled_as_an_outage(
+    fresh_topic: Settings,
+) -> None:
+    """Flow control failed such an event with FlowControlLimitError, which the publisher took for
+    a broker outage: it spooled the event and went degraded while Pub/Sub was fine. An event
+    that alone exceeds the byte bound now goes when nothing else is in flight."""
+    event = sample_paused()
+    with _publisher(fresh_topic, max_in_flight_bytes=10) as publisher:
+        publisher.publish(event)
+        report = publisher.flush(timeout=30)
+        assert (report.delivered, report.spooled, report.lost) == (1, 0, 0), report
+        assert not publisher.degraded
+    assert [m.message.attributes["event_id"] for m in pull_all(fresh_topic, expect=1)] == [event.event_id]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from clickstream.app.local.processes import free_port
+from emitters.events import encode_event
 from emitters.publisher import EventPublisher, PublisherConfig, PublishReport, SpoolFullError
 from emitters.spool import DiskSpool
 from tests.support.events import sample_paused
@@ -119,3 +120,37 @@ def test_a_publisher_starts_on_a_corrupt_spool_file(tmp_path: Path) -> None:
     report = publisher.close(timeout=5)
     assert report.inherited == 0 and report.imbalances() == []
     assert [p.name.split(".corrupt-")[0] for p in tmp_path.iterdir() if ".corrupt-" in p.name] == ["spool.sqlite"]
+
+
+def test_publish_blocks_while_max_in_flight_messages_are_pending(tmp_path: Path) -> None:
+    """Flow control bounds memory while the broker is slow: no report ever shows more events in
+    flight than ``max_in_flight_messages``; the third publish waits until one of the first two
+    has settled (here: failed and been spooled)."""
+    publisher = EventPublisher(broker_down_config(tmp_path, publish_deadline_s=0.5, max_in_flight_messages=2))
+    try:
+        in_flight = []
+        for _ in range(5):
+            publisher.publish(sample_paused())
+            in_flight.append(publisher.report().pending)
+        assert max(in_flight) <= 2, in_flight
+        report = publisher.flush(timeout=30)
+        assert (report.accepted, report.spooled, report.pending) == (5, 5, 0), report
+    finally:
+        publisher.close(timeout=5)
+
+
+def test_publish_blocks_while_max_in_flight_bytes_are_pending(tmp_path: Path) -> None:
+    """The byte bound too: with room for one event's bytes, the second waits for the first."""
+    first = sample_paused()
+    size = len(encode_event(first, sent_at_ms=1))
+    config = broker_down_config(tmp_path, publish_deadline_s=0.5, max_in_flight_bytes=size + size // 2)
+    publisher = EventPublisher(config)
+    try:
+        publisher.publish(first)
+        assert publisher.report().pending == 1
+        publisher.publish(sample_paused())  # waits until the first is spooled
+        report = publisher.report()
+        assert report.spooled >= 1 and report.pending <= 1, report
+        assert publisher.flush(timeout=30).spooled == 2
+    finally:
+        publisher.close(timeout=5)
