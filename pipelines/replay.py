@@ -429,8 +429,8 @@ def _json_line(row: dict[str, Any]) -> bytes:
 
 class _JsonLineCoder(beam.coders.Coder):
     """A row as one JSON line: the sink serialises while it writes (no step of its own per row).
-    A list of rows (the batch graph's impressions of one ThumbnailsShown) is one line per row:
-    the sink ends the element with the last line's newline. With ``replayed_at``, each row of
+    A list of rows (the batch graph's impressions of one ThumbnailsShown) is one line per row.
+    Each line ends here, not in the sink (one write per element instead of two). With ``replayed_at``, each row of
     ``table`` is stamped as it is written (``stamp``)."""
 
     def __init__(self, table: str = "", replayed_at: str | None = None) -> None:
@@ -441,8 +441,8 @@ class _JsonLineCoder(beam.coders.Coder):
 
     def encode(self, row: dict[str, Any] | list[dict[str, Any]]) -> bytes:
         if isinstance(row, list):
-            return b"\n".join(map(self._line, row))
-        return self._line(row)
+            return b"".join(self._line(r) + b"\n" for r in row)
+        return self._line(row) + b"\n"
 
     def decode(self, encoded: bytes) -> dict[str, Any]:
         return json.loads(encoded)
@@ -457,7 +457,7 @@ class _LineageLineCoder(beam.coders.Coder):
     string, so the first tab ends the table name."""
 
     def encode(self, value: tuple[str, dict[str, Any]]) -> bytes:
-        return value[0].encode() + b"\t" + _json_line(value[1])
+        return value[0].encode() + b"\t" + _json_line(value[1]) + b"\n"
 
     def decode(self, encoded: bytes) -> tuple[str, dict[str, Any]]:
         table, _, line = encoded.partition(b"\t")
@@ -497,11 +497,17 @@ def write_files(outputs: Outputs, output_dir: str, replayed_at: str | None = Non
     """
     for name in _REINSERTABLE:
         getattr(outputs, name) | f"Write{name}" >> beam.io.WriteToText(
-            _parts_prefix(output_dir, name), file_name_suffix=".jsonl", coder=_JsonLineCoder(name, replayed_at)
+            _parts_prefix(output_dir, name),
+            file_name_suffix=".jsonl",
+            coder=_JsonLineCoder(name, replayed_at),
+            append_trailing_newlines=False,  # the coder ends each line: one write per element
         )
     if outputs.lineage is not None:
         outputs.lineage | "WriteLineage" >> beam.io.WriteToText(
-            _parts_prefix(output_dir, _LINEAGE), file_name_suffix=".tsv", coder=_LineageLineCoder()
+            _parts_prefix(output_dir, _LINEAGE),
+            file_name_suffix=".tsv",
+            coder=_LineageLineCoder(),
+            append_trailing_newlines=False,
         )
 
 
