@@ -300,8 +300,8 @@ def read_inputs(
         )
     if shard is not None or (in_process and not source.endswith(".avro")):
         # One process reads every file anyway: each file read whole by one step, its lines split
-        # as Beam's text reader splits them. Beam's splittable reader cost a third more per line
-        # here (a restriction claimed per record, one more step per message: docs/benchmarks.md).
+        # as Beam's text reader splits them. Beam's splittable reader claims a restriction per
+        # line and adds a step per message: about 5% of a replay's CPU (docs/benchmarks.md).
         files = replay_shards.shard_files(shard) if shard else [(p, p) for p in replay_shards.matched(source)]
         return (
             pipeline
@@ -430,8 +430,8 @@ def _json_line(row: dict[str, Any]) -> bytes:
 class _JsonLineCoder(beam.coders.Coder):
     """A row as one JSON line: the sink serialises while it writes (no step of its own per row).
     A list of rows (the batch graph's impressions of one ThumbnailsShown) is one line per row.
-    Each line ends here, not in the sink (one write per element instead of two). With ``replayed_at``, each row of
-    ``table`` is stamped as it is written (``stamp``)."""
+    Each line ends here, not in the sink (one write per element instead of two). With
+    ``replayed_at``, each row of ``table`` is stamped as it is written (``stamp``)."""
 
     def __init__(self, table: str = "", replayed_at: str | None = None) -> None:
         self.table, self.replayed_at = table, replayed_at
