@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -38,12 +39,14 @@ _LOWEST_CHOSEN_PORT = 10_000  # below this sit the well-known and registered ser
 _handed_out: set[int] = set()
 
 
-def _ephemeral_range() -> tuple[int, int]:
+@cache
+def _outside_ephemeral_range() -> tuple[int, ...]:
+    """The ports ``free_port`` chooses from: from 10,000 up, none in the kernel's ephemeral range."""
     try:
-        low, high = _EPHEMERAL_RANGE.read_text().split()
-        return int(low), int(high)
+        low, high = map(int, _EPHEMERAL_RANGE.read_text().split())
     except (OSError, ValueError):
-        return 32768, 60999  # Linux's default
+        low, high = 32768, 60999  # Linux's default
+    return (*range(_LOWEST_CHOSEN_PORT, low), *range(high + 1, 65536))
 
 
 def free_port() -> int:
@@ -55,20 +58,9 @@ def free_port() -> int:
     provisioning has opened many connections). In that gap a client socket took the port
     once in CI ("port 48901 ... is taken by another process"). Outside that range only a
     process that asks for the port by number can take it."""
-    low, high = _ephemeral_range()
-    candidates = [(_LOWEST_CHOSEN_PORT, low - 1), (high + 1, 65535)]
-    spans = [(a, b) for a, b in candidates if a <= b]
-    size = sum(b - a + 1 for a, b in spans)
-    chooser = random.SystemRandom()
-    for _ in range(1000):
-        if not size:
-            break
-        offset = chooser.randrange(size)
-        for a, b in spans:
-            if offset <= b - a:
-                port = a + offset
-                break
-            offset -= b - a + 1
+    ports, chooser = _outside_ephemeral_range(), random.SystemRandom()
+    for _ in range(1000 if ports else 0):
+        port = chooser.choice(ports)
         if port not in _handed_out and port_is_free(port):
             _handed_out.add(port)
             return port
