@@ -12,7 +12,7 @@ from clickstream.core.tables import CATALOG_TABLE, DELETION_REQUESTS_TABLE, tabl
 from pipelines.options import ClickstreamOptions
 from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED, IMPRESSIONS, SESSIONS
 from pipelines.transforms.bigquery_sink import WriteRows
-from pipelines.transforms.by_user import ByUser, each_impression
+from pipelines.transforms.by_user import ByUser, rows_of
 from pipelines.transforms.collect import RejectedToDeadLetters
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
@@ -26,14 +26,15 @@ from pipelines.transforms.sessionize import Sessionize
 @dataclass
 class Outputs:
     events: beam.PCollection
-    impressions: beam.PCollection  # one row per thumbnail of each stored ThumbnailsShown (see impressions_grouped)
+    impressions: beam.PCollection  # one row per thumbnail of each stored ThumbnailsShown (see grouped)
     sessions: beam.PCollection
     dead_letters: beam.PCollection  # from the collector's rejects and decode/validate; sink rejections join at the sink
     duplicates: beam.PCollection
     filtered: beam.PCollection  # events not stored: consent denied, or a forgotten person's
-    # The batch graph's impressions: each element the list of one ThumbnailsShown's rows
-    # (``by_user.each_impression``), exploded only by the writers. Streaming: one row each.
-    impressions_grouped: bool = False
+    # The batch graph's events, impressions, sessions and duplicates: each element the list of
+    # one person's rows of the table (``by_user.rows_of``), exploded only by the sinks that need
+    # rows. Streaming, and dead letters and filtered rows always: one row each.
+    grouped: bool = False
     # A replay's rows besides the graph's, as (table name, row): rows a table refused, sent back,
     # and inputs that were not messages (dead_letters). Kept apart so that the graph's own rows
     # reach their writer without a Flatten, which Beam's portable runner materialises (every row
@@ -41,10 +42,16 @@ class Outputs:
     lineage: beam.PCollection | None = None
 
 
+# The tables whose batch elements are lists of one person's rows (``Outputs.grouped``).
+GROUPED_TABLES = ("events", "impressions", "sessions", "duplicates")
+
+
 def table_rows(outputs: Outputs, name: str) -> beam.PCollection:
-    """All the rows of table ``name``: the graph's and the lineage's (impressions may still be
-    grouped: see ``Outputs.impressions_grouped``)."""
+    """All the rows of table ``name``, one row per element: the graph's (a grouped table's
+    lists exploded, ``Outputs.grouped``) and the lineage's."""
     rows = getattr(outputs, name)
+    if outputs.grouped and name in GROUPED_TABLES:
+        rows = rows | f"{name.capitalize()}Rows" >> beam.FlatMap(rows_of)
     if outputs.lineage is None:
         return rows
     more = outputs.lineage | f"Lineage{name}" >> beam.FlatMap(lambda kv, table: [kv[1]] if kv[0] == table else [], name)
@@ -116,7 +123,7 @@ def _process_batch(
         dead_letters=_with_rejected(out[DEAD_LETTERS], rejected, options),
         duplicates=out[DUPLICATES],
         filtered=out[FILTERED],
-        impressions_grouped=True,
+        grouped=True,
     )
 
 
@@ -183,10 +190,7 @@ def write_to_bigquery(outputs: Outputs, options: ClickstreamOptions) -> None:
         )
 
     rejected_events = write("WriteEvents", table_rows(outputs, "events"), "events")
-    impressions = table_rows(outputs, "impressions")
-    if outputs.impressions_grouped:  # a row per thumbnail, each with its row id, right before the sink
-        impressions = impressions | "ImpressionRows" >> beam.FlatMap(each_impression)
-    rejected_impressions = write("WriteImpressions", impressions, "impressions")
+    rejected_impressions = write("WriteImpressions", table_rows(outputs, "impressions"), "impressions")
     rejected_duplicates = write("WriteDuplicates", table_rows(outputs, "duplicates"), "duplicates")
     rejected_filtered = write("WriteFiltered", table_rows(outputs, "filtered"), "filtered")
     rejected_sessions = write("WriteSessions", table_rows(outputs, "sessions"), "sessions") | (

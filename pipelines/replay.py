@@ -336,14 +336,14 @@ def stamp(table: str, row: dict[str, Any], replayed_at: str) -> dict[str, Any]:
 
 
 class _Stamp(beam.DoFn):
-    """Stamps a table's rows (each row of a grouped impressions element) on their way to
+    """Stamps a table's rows (each row of a grouped element, ``Outputs.grouped``) on their way to
     BigQuery; files are stamped by their writer's coder (``write_files``), with no step per row."""
 
     def __init__(self, replayed_at: str) -> None:
         self.replayed_at = replayed_at
 
     def process(self, element: Any, table: str):
-        if isinstance(element, list):  # the impressions rows of one ThumbnailsShown
+        if isinstance(element, list):  # one person's rows of the table (the batch graph)
             yield [stamp(table, row, self.replayed_at) for row in element]
         else:
             yield stamp(table, element, self.replayed_at)
@@ -429,7 +429,7 @@ def _json_line(row: dict[str, Any]) -> bytes:
 
 class _JsonLineCoder(beam.coders.Coder):
     """A row as one JSON line: the sink serialises while it writes (no step of its own per row).
-    A list of rows (the batch graph's impressions of one ThumbnailsShown) is one line per row.
+    A list of rows (the batch graph's rows of one person, ``Outputs.grouped``) is one line per row.
     Each line ends here, not in the sink (one write per element instead of two). With
     ``replayed_at``, each row of ``table`` is stamped as it is written (``stamp``)."""
 

@@ -16,9 +16,12 @@ timestamp and window per element per step — not our code. So:
   shuffle in memory (as decoded values), where one bytes object per event is about a third of
   a dict's size;
 * counters are added once per user, not once per element;
-* a ThumbnailsShown's impressions rows (twelve per row of thumbnails) stay ONE element, the
-  list of its rows, until the writer: a third of an archive's messages are rows of thumbnails,
-  and as rows they were four fifths of the elements every later step handled.
+* each output of the grouping holds ONE element per person: the list of that person's rows
+  (``rows_of``), exploded only where a sink needs rows one by one (BigQuery). Each element costs
+  the runner a window, a sink call and a hop per step whatever it holds: a third of an archive's
+  messages are rows of twelve thumbnails, and as rows they were four fifths of the elements
+  every later step handled; a list per ThumbnailsShown, then per person, took a replay's CPU
+  down twice (docs/benchmarks.md).
 
 The outputs are exactly the streaming transforms' in batch: ``_KeepFirstFn``'s choice of
 delivery, ``rules.sessionize.split_sessions`` (which a test holds to Beam's merging
@@ -78,10 +81,10 @@ def unpack(blob: bytes) -> tuple[int, dict[str, Any]]:
     return marshal.loads(body) if blob[:1] == _MARSHAL else pickle.loads(body)
 
 
-def each_impression(element: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``impressions`` rows an element of an impressions PCollection stands for: in the batch
-    graph one element is the list of one ThumbnailsShown's rows (``ByUser``); a single row (a
-    streaming row, a refused row a replay sends back) stands for itself."""
+def rows_of(element: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows an element of a table's PCollection stands for: in the batch graph one element is
+    the list of one person's rows of that table (``ByUser``); a single row (a streaming row, a
+    refused row a replay sends back) stands for itself."""
     return element if isinstance(element, list) else [element]
 
 
@@ -115,7 +118,8 @@ class DecodeFilterKeyFn(DecodeAndValidateFn):
 
 
 class _PerUserFn(beam.DoFn):
-    """All of one person's kept deliveries: de-duplicate, enrich, route, sessionize."""
+    """All of one person's kept deliveries: de-duplicate, enrich, route, sessionize. Each output
+    gets one element, the list of the person's rows of its table (none when it has none)."""
 
     def __init__(self, gap_s: int) -> None:
         self.gap_ms = gap_s * 1000
@@ -134,38 +138,42 @@ class _PerUserFn(beam.DoFn):
             ts_ms, event = unpack(blob)
             by_id.setdefault(event["event_id"], []).append((ts_ms, event))
         user_id = None
-        shown = impressions = misses = dropped = 0
+        shown = misses = 0
+        events: list[dict[str, Any]] = []
+        shown_rows: list[dict[str, Any]] = []
+        duplicates: list[dict[str, Any]] = []
         in_sessions: list[sessions.SessionEvent] = []
         for deliveries in by_id.values():
             (ts_ms, first), again = first_and_again(deliveries)
-            for _, delivery in again:
-                dropped += 1
-                yield beam.pvalue.TaggedOutput(DUPLICATES, duplicate_row(delivery, now_ms))
+            duplicates.extend(duplicate_row(delivery, now_ms) for _, delivery in again)
             row = enrich(first, catalog, processed_at)
             if is_impressions(row):
                 shown += 1
-                rows = impression_rows(row)
-                impressions += len(rows)
+                shown_rows.extend(impression_rows(row))
                 misses += sum(not item["catalog_hit"] for item in row["items"])
-                if rows:  # one element for the whole row of thumbnails: the writers explode it
-                    yield beam.pvalue.TaggedOutput(IMPRESSIONS, rows)
                 continue
             misses += not row["catalog_hit"]
-            yield row
+            events.append(row)
             if sessions.counts_in_sessions(row):
                 user_id = row["user_id"]
                 in_sessions.append(sessions.session_event(row, ts_ms))
+        session_rows = list(sessions.final_rows(user_id, in_sessions, self.gap_ms, now_ms))
         self.unique.inc(len(by_id))
         self.enriched.inc(len(by_id))
-        for counter, count in ((self.duplicates, dropped), (self.catalog_misses, misses)):
+        for counter, count in (
+            (self.duplicates, len(duplicates)),
+            (self.catalog_misses, misses),
+            (self.shown, shown),
+            (self.impressions, len(shown_rows)),
+            (self.sessions_emitted, len(session_rows)),
+        ):
             if count:
                 counter.inc(count)
-        if shown:
-            self.shown.inc(shown)
-            self.impressions.inc(impressions)
-        for row in sessions.final_rows(user_id, in_sessions, self.gap_ms, now_ms):
-            self.sessions_emitted.inc()
-            yield beam.pvalue.TaggedOutput(SESSIONS, row)
+        if events:
+            yield events
+        for tag, rows in ((IMPRESSIONS, shown_rows), (DUPLICATES, duplicates), (SESSIONS, session_rows)):
+            if rows:
+                yield beam.pvalue.TaggedOutput(tag, rows)
 
 
 class ByUser(beam.PTransform):
@@ -173,8 +181,9 @@ class ByUser(beam.PTransform):
     (``EVENTS``, ``IMPRESSIONS``, ``SESSIONS``, ``DEAD_LETTERS``, ``DUPLICATES``, ``FILTERED``),
     the same rows as DecodeAndValidate | PrivacyFilter | DeduplicateEvents | EnrichEvents |
     RouteImpressions | Sessionize give in batch. Sessions fire once, final (ON_TIME).
-    ``IMPRESSIONS`` holds one element per stored ThumbnailsShown: the list of its rows
-    (``each_impression`` gives the rows of an element), exploded by the writers.
+    ``EVENTS``, ``IMPRESSIONS``, ``SESSIONS`` and ``DUPLICATES`` hold one element per person: the
+    list of the person's rows of that table (``rows_of`` gives the rows of an element), exploded
+    by the sinks that need rows; ``DEAD_LETTERS`` and ``FILTERED`` one row per message.
 
     ``erased`` and ``catalog``: the singleton side inputs of PrivacyFilter and EnrichEvents.
     The outputs carry no event-time timestamps: a batch graph writes them, nothing windows them.

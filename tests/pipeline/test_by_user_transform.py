@@ -11,7 +11,7 @@ from pipelines.messages import RawMessage
 from pipelines.rules.enrich import enrich
 from pipelines.rules.impressions import impression_rows
 from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED, IMPRESSIONS, SESSIONS
-from pipelines.transforms.by_user import ByUser, each_impression, pack, unpack
+from pipelines.transforms.by_user import ByUser, pack, rows_of, unpack
 from tests.support.keys import key_file, pseudonym
 from tests.support.teststream import CATALOG, T0_MS, batch_pipeline, clicked, decoded, message, paused, shown
 
@@ -36,7 +36,9 @@ def test_one_grouping_by_user_gives_every_output_of_the_batch_graph() -> None:
     catalog = p | "Catalog" >> beam.Create([CATALOG])
     out = p | beam.Create(delivered) | ByUser(erased, catalog, pseudonym_key=key_file(), gap_s=GAP_S)
     assert_that(
-        out[EVENTS] | "Events" >> beam.Map(lambda e: (e["event_id"], e["message_id"], e["browser_family"])),
+        out[EVENTS]
+        | "EventRows" >> beam.FlatMap(rows_of)
+        | "Events" >> beam.Map(lambda e: (e["event_id"], e["message_id"], e["browser_family"])),
         equal_to(
             [
                 (first.event_id, message(first).message_id, "Firefox"),
@@ -48,13 +50,14 @@ def test_one_grouping_by_user_gives_every_output_of_the_batch_graph() -> None:
     )
     assert_that(
         out[IMPRESSIONS]
-        | "Impressions" >> beam.FlatMap(each_impression)
+        | "Impressions" >> beam.FlatMap(rows_of)
         | "ImpressionIds" >> beam.Map(lambda r: (r["event_id"], r["impression_id"], r["catalog_hit"])),
         equal_to([(row.event_id, f"req-1-{k}", k != 3) for k in (1, 2, 3)]),
         label="OneImpressionPerThumbnail",
     )
     assert_that(
         out[SESSIONS]
+        | "SessionRows" >> beam.FlatMap(rows_of)
         | "Sessions"
         >> beam.Map(lambda s: (s["user_id"], s["event_count"], s["session_start"], s["pane_timing"], s["is_final"])),
         equal_to(
@@ -66,7 +69,9 @@ def test_one_grouping_by_user_gives_every_output_of_the_batch_graph() -> None:
         label="SessionsCutAtTheGapWithoutWhatWasShown",
     )
     assert_that(
-        out[DUPLICATES] | "Duplicates" >> beam.Map(lambda d: (d["event_id"], d["message_id"])),
+        out[DUPLICATES]
+        | "DuplicateRows" >> beam.FlatMap(rows_of)
+        | "Duplicates" >> beam.Map(lambda d: (d["event_id"], d["message_id"])),
         equal_to([(first.event_id, "m-again")]),
         label="TheLaterDeliveryIsTheDuplicate",
     )
@@ -113,19 +118,44 @@ def test_one_grouping_by_user_gives_every_output_of_the_batch_graph() -> None:
     }
 
 
-def test_a_thumbnails_shown_leaves_by_user_as_one_element_holding_all_its_impressions_rows() -> None:
-    """A row of twelve thumbnails crosses the rest of the batch graph as ONE element, not twelve:
-    the runner's cost is per element (docs/benchmarks.md, issue 16). The element is the list of
-    the rows ``impression_rows`` makes of the enriched event, in slot order; the writers explode it."""
-    amy, bob = shown("amy", 5), shown("bob", 6, videos=("vid-000002", "vid-000001"))
+def test_each_output_of_the_grouping_holds_one_element_per_person_the_list_of_their_rows() -> None:
+    """A person's rows of each table cross the rest of the batch graph as ONE element, not one
+    per row: the runner's cost is per element (docs/benchmarks.md, issue 16). Impressions are
+    ``impression_rows`` of each enriched ThumbnailsShown, in order; the sinks explode the lists."""
+    amy_shown, bob_shown = shown("amy", 5), shown("bob", 6, videos=("vid-000002", "vid-000001"))
+    amy_more = shown("amy", 7, videos=("vid-000003",))
+    amy_events = [paused("amy", 0), clicked("amy", 20), paused("amy", 200)]
+    again = message(amy_events[0], publish_delay_ms=2_000, message_id="m-again")
+    delivered = [message(e) for e in (amy_shown, bob_shown, amy_more, *amy_events)] + [again]
     p = batch_pipeline()
     erased = p | "Erased" >> beam.Create([{}])
     catalog = p | "Catalog" >> beam.Create([CATALOG])
-    out = p | beam.Create([message(amy), message(bob)]) | ByUser(erased, catalog, pseudonym_key=key_file(), gap_s=GAP_S)
-    same_time = lambda rows: [{**row, "processed_at": "T"} for row in rows]  # noqa: E731
-    expected = [same_time(impression_rows(enrich(decoded(event), CATALOG, "T"))) for event in (amy, bob)]
-    assert [len(rows) for rows in expected] == [3, 2]
-    assert_that(out[IMPRESSIONS] | "SameTime" >> beam.Map(same_time), equal_to(expected))
+    out = p | beam.Create(delivered) | ByUser(erased, catalog, pseudonym_key=key_file(), gap_s=GAP_S)
+    same_time = lambda rows: sorted(({**row, "processed_at": "T"} for row in rows), key=str)  # noqa: E731
+
+    def impressions_of(*events):
+        return same_time([row for e in events for row in impression_rows(enrich(decoded(e), CATALOG, "T"))])
+
+    assert_that(
+        out[IMPRESSIONS] | "SameTime" >> beam.Map(same_time),
+        equal_to([impressions_of(amy_shown, amy_more), impressions_of(bob_shown)]),
+        label="ImpressionsPerPerson",
+    )
+    assert_that(
+        out[EVENTS] | "EventIds" >> beam.Map(lambda rows: sorted(r["event_id"] for r in rows)),
+        equal_to([sorted(e.event_id for e in amy_events)]),
+        label="EventsPerPerson",
+    )
+    assert_that(
+        out[SESSIONS] | "SessionCounts" >> beam.Map(lambda rows: [r["event_count"] for r in rows]),
+        equal_to([[2, 1]]),
+        label="SessionsPerPerson",
+    )
+    assert_that(
+        out[DUPLICATES] | "DuplicateIds" >> beam.Map(lambda rows: [r["message_id"] for r in rows]),
+        equal_to([["m-again"]]),
+        label="DuplicatesPerPerson",
+    )
     p.run().wait_until_finish()
 
 

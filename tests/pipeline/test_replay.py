@@ -436,7 +436,7 @@ def test_lineage_rows_reach_their_own_tables_files_stamped_beside_the_graphs_row
             for name in ("events", "sessions", "dead_letters", "duplicates", "filtered")
         }
         shown_rows = p | "GraphImpressions" >> beam.Create([[{"impression_id": "a"}, {"impression_id": "b"}]])
-        outputs = Outputs(impressions=shown_rows, impressions_grouped=True, **graph_rows)
+        outputs = Outputs(impressions=shown_rows, grouped=True, **graph_rows)
         with_lineage = replay.with_lineage(outputs, inputs, "R", stamped_by_writer=stamped_by_writer)
         replay.write_files(with_lineage, str(out), "R" if stamped_by_writer else None)
     replay.join_files(str(out))
