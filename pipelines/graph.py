@@ -36,8 +36,8 @@ class Outputs:
     # rows. Streaming, and dead letters and filtered rows always: one row each.
     grouped: bool = False
     # A replay's rows besides the graph's, as (table name, row): rows a table refused, sent back,
-    # and inputs that were not messages (dead_letters). Kept apart so that the graph's own rows
-    # reach their writer without a Flatten, which Beam's portable runner materialises (every row
+    # and inputs that were not messages (dead_letters). Kept apart so that the graph's large
+    # tables reach their writer without a Flatten, which Beam's portable runner materialises (every row
     # encoded and decoded once more: docs/benchmarks.md, issue 16). ``table_rows`` joins them.
     lineage: beam.PCollection | None = None
 

@@ -67,6 +67,7 @@ from pipelines.rules.collect import rejected_dead_letter
 from pipelines.rules.pseudonymise import ENCRYPTED, PSEUDONYMISED
 from pipelines.timefmt import iso
 from pipelines.transforms import METRICS_NAMESPACE
+from pipelines.transforms.by_user import rows_of
 from pipelines.transforms.decode import require_pseudonym_key
 from pipelines.transforms.park import PARKED, PARKED_DEAD_LETTER_ROW
 
@@ -80,8 +81,10 @@ REFUSED = "refused"
 # The tables a refused row can go back to: the Outputs fields the sinks write.
 _REINSERTABLE = ("events", "impressions", "sessions", "dead_letters", "duplicates", "filtered")
 TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
-# The part files of the lineage rows (every table's), beside the tables' own parts.
-_LINEAGE = "lineage"
+# The tables with a writer of their own (``write_files``); the others' rows and the lineage
+# rows are tagged lines in the part files named ``_TAGGED``.
+_OWN_WRITER = ("events", "impressions")
+_TAGGED = "tagged"
 
 
 class ReplayOptions(PipelineOptions):
@@ -451,20 +454,15 @@ class _JsonLineCoder(beam.coders.Coder):
         return True
 
 
-class _LineageLineCoder(beam.coders.Coder):
-    """A lineage (table, row) as ``table<TAB>JSON line``: one file for every table's lineage
-    rows (a writer costs a fixed ~0.2 s here), split by ``join_files``. JSON escapes a tab in a
-    string, so the first tab ends the table name."""
-
-    def encode(self, value: tuple[str, dict[str, Any]]) -> bytes:
-        return value[0].encode() + b"\t" + _json_line(value[1]) + b"\n"
-
-    def decode(self, encoded: bytes) -> tuple[str, dict[str, Any]]:
-        table, _, line = encoded.partition(b"\t")
-        return table.decode(), json.loads(line)
-
-    def is_deterministic(self) -> bool:
-        return True
+def _tagged_lines(element: dict[str, Any] | list[dict[str, Any]], table: str, replayed_at: str | None) -> bytes:
+    """The rows of ``element`` (``rows_of``) as ``table<TAB>JSON line`` lines, stamped with
+    ``replayed_at`` when given: the lines of every small table share one writer, and
+    ``join_files`` splits them. JSON escapes a tab in a string, so the first tab ends the name."""
+    prefix = table.encode() + b"\t"
+    return b"".join(
+        prefix + _json_line(row if replayed_at is None else stamp(table, row, replayed_at)) + b"\n"
+        for row in rows_of(element)
+    )
 
 
 def _parts_dir(output_dir: str) -> str:
@@ -487,28 +485,46 @@ def _clear_parts(output_dir: str) -> None:
 
 
 def write_files(outputs: Outputs, output_dir: str, replayed_at: str | None = None) -> None:
-    """Each output as part files (``join_files`` makes them ``{name}.jsonl`` once the run is done),
-    the lineage rows of every table in parts of their own. ``replayed_at``: the graph's rows are
-    stamped as they are written (``with_lineage(..., stamped_by_writer=True)`` left them unstamped).
+    """Each output as part files (``join_files`` makes them ``{name}.jsonl`` once the run is done).
+    ``replayed_at``: the graph's rows are stamped as they are written (``with_lineage(...,
+    stamped_by_writer=True)`` left them unstamped).
+
+    The large tables (``_OWN_WRITER``: most of a replay's rows) have a writer each, fused into
+    the step that makes their rows. The other tables' rows and the lineage rows go, as tagged
+    lines (``_tagged_lines``), through one writer: Beam's runner materialises the Flatten that
+    joins them (each line written to a buffer and read back), which costs little for these few
+    rows, while each writer costs a fixed ~0.3 s of a run here (docs/benchmarks.md).
 
     Not ``num_shards=1``: in Beam Python a fixed shard count sends every row through a
     GroupByKey, which the in-process runner holds in memory whole; unsharded, each bundle
     writes its own part and Beam's finalize step keeps only the parts of bundles that succeeded.
     """
-    for name in _REINSERTABLE:
+    for name in _OWN_WRITER:
         getattr(outputs, name) | f"Write{name}" >> beam.io.WriteToText(
             _parts_prefix(output_dir, name),
             file_name_suffix=".jsonl",
             coder=_JsonLineCoder(name, replayed_at),
             append_trailing_newlines=False,  # the coder ends each line: one write per element
         )
-    if outputs.lineage is not None:
-        outputs.lineage | "WriteLineage" >> beam.io.WriteToText(
-            _parts_prefix(output_dir, _LINEAGE),
+    tagged = [
+        getattr(outputs, name) | f"Lines{name}" >> beam.Map(_tagged_lines, name, replayed_at).with_output_types(bytes)
+        for name in _REINSERTABLE
+        if name not in _OWN_WRITER
+    ]
+    if outputs.lineage is not None:  # stamped already (with_lineage)
+        lineage_lines = beam.Map(lambda kv: _tagged_lines(kv[1], kv[0], None)).with_output_types(bytes)
+        tagged.append(outputs.lineage | "LineageLines" >> lineage_lines)
+    (
+        tuple(tagged)
+        | "TaggedLines" >> beam.Flatten()
+        | "WriteTagged"
+        >> beam.io.WriteToText(
+            _parts_prefix(output_dir, _TAGGED),
             file_name_suffix=".tsv",
-            coder=_LineageLineCoder(),
+            coder=BytesCoder(),
             append_trailing_newlines=False,
         )
+    )
 
 
 def _part_paths(output_dir: str, name: str, suffix: str) -> list[str]:
@@ -516,7 +532,7 @@ def _part_paths(output_dir: str, name: str, suffix: str) -> list[str]:
 
 
 def join_files(output_dir: str) -> None:
-    """After a run of ``write_files``: ``{name}.jsonl`` from its parts and its lineage rows, and
+    """After a run of ``write_files``: ``{name}.jsonl`` from its parts and its tagged lines, and
     the parts removed."""
     with contextlib.ExitStack() as stack:
         targets = {
@@ -527,7 +543,7 @@ def join_files(output_dir: str) -> None:
             for part in _part_paths(output_dir, name, ".jsonl"):
                 with FileSystems.open(part) as handle:
                     shutil.copyfileobj(handle, out)
-        for part in _part_paths(output_dir, _LINEAGE, ".tsv"):
+        for part in _part_paths(output_dir, _TAGGED, ".tsv"):
             with FileSystems.open(part) as handle:
                 for line in iter(handle.readline, b""):
                     table, _, row = line.partition(b"\t")
