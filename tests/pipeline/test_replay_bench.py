@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench import replay as bench_replay
+from bench import replay_ab
 from bench.common import messages, write_archive, write_catalog
 from clickstream.core.pseudonyms import create_key_file
 
@@ -56,3 +57,17 @@ def test_the_bench_measures_a_sharded_replay_making_the_same_sessions_with_its_o
     assert figures["replay_sharded_900_events_per_s"] > 0
     # The sharded replay's own process (main stops if its sessions differ from plain Python's).
     assert figures["replay_sharded_900_peak_rss_kb_per_event"] * 900 > 50_000
+
+
+def test_the_paired_ab_runs_each_checkouts_own_code_and_compares_like_with_like(tmp_path: Path) -> None:
+    """Each side's replay imports its checkout's code (not the caller's), and both sides make the
+    same sessions. A checkout whose replay is broken stops the comparison, naming it."""
+    repo = Path(bench_replay.__file__).resolve().parents[1]
+    figures = replay_ab.main([str(repo), str(repo), "--events", "300", "--rounds", "2"])
+    assert figures["rounds"] == 2 and figures["ratio"] > 0
+    broken = tmp_path / "broken"
+    (broken / "bench").mkdir(parents=True)
+    (broken / "bench" / "__init__.py").write_text("")
+    (broken / "bench" / "replay.py").write_text("raise SystemExit('this checkout cannot replay')\n")
+    with pytest.raises(SystemExit, match=r"the replay of .*broken failed"):
+        replay_ab.main([str(repo), str(broken), "--events", "50", "--rounds", "1"])
