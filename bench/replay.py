@@ -126,7 +126,9 @@ def beam_replay(path: Path, catalog: Path, out: Path, key: Path, shards: int = 1
 
 def stage_breakdown(path: Path, catalog: Path, key: Path) -> list[tuple[str, float]]:
     """Cumulative pipelines that stop after each step of the batch graph (each ends in a count);
-    the last row is the whole replay (lineage stamps and the six files)."""
+    the last row is the whole replay (lineage stamps and the six files, written by three
+    writers). The grouping's count is of its elements: one per person since issue 16's fourth
+    pass, not one per event."""
     rows = []
     for depth, label in enumerate(("read + decode/validate/filter/key", "+ group by user (dedup, enrich, sessions)")):
         opts = PipelineOptions([f"--catalog_path={catalog}", f"--session_gap_s={GAP_S}", f"--pseudonym_key={key}"])
@@ -145,7 +147,12 @@ def stage_breakdown(path: Path, catalog: Path, key: Path) -> list[tuple[str, flo
             _ = out | beam.combiners.Count.Globally()
         rows.append((label, time.perf_counter() - started))
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(("+ lineage and six files (whole replay)", beam_replay(path, catalog, Path(tmp) / "out", key)[0]))
+        rows.append(
+            (
+                "+ lineage and six files, three writers (whole replay)",
+                beam_replay(path, catalog, Path(tmp) / "out", key)[0],
+            )
+        )
     return rows
 
 

@@ -189,7 +189,8 @@ def test_impressions_are_written_with_their_row_ids_and_a_refused_one_becomes_a_
     client: FakeClient, streaming: bool
 ) -> None:
     """Streaming, and the batch graph (a replay into BigQuery), whose impressions travel as one
-    element per ThumbnailsShown: the sink still gets one row per thumbnail, each with its row id."""
+    element per person (``Outputs.grouped``): the sink still gets one row per thumbnail, each
+    with its row id."""
     event = shown("amy", 1)
     client.refuse = lambda row: row.get("impression_id") == "req-1-2"
     opts = options(project="test-project", dataset="clickstream")
