@@ -439,13 +439,8 @@ class _JsonLineCoder(beam.coders.Coder):
     def __init__(self, table: str = "", replayed_at: str | None = None) -> None:
         self.table, self.replayed_at = table, replayed_at
 
-    def _line(self, row: dict[str, Any]) -> bytes:
-        return _json_line(row if self.replayed_at is None else stamp(self.table, row, self.replayed_at))
-
-    def encode(self, row: dict[str, Any] | list[dict[str, Any]]) -> bytes:
-        if isinstance(row, list):
-            return b"".join(self._line(r) + b"\n" for r in row)
-        return self._line(row) + b"\n"
+    def encode(self, element: dict[str, Any] | list[dict[str, Any]]) -> bytes:
+        return _json_lines(element, self.table, self.replayed_at)
 
     def decode(self, encoded: bytes) -> dict[str, Any]:
         return json.loads(encoded)
@@ -454,15 +449,22 @@ class _JsonLineCoder(beam.coders.Coder):
         return True
 
 
-def _tagged_lines(element: dict[str, Any] | list[dict[str, Any]], table: str, replayed_at: str | None) -> bytes:
-    """The rows of ``element`` (``rows_of``) as ``table<TAB>JSON line`` lines, stamped with
-    ``replayed_at`` when given: the lines of every small table share one writer, and
-    ``join_files`` splits them. JSON escapes a tab in a string, so the first tab ends the name."""
-    prefix = table.encode() + b"\t"
+def _json_lines(
+    element: dict[str, Any] | list[dict[str, Any]], table: str, replayed_at: str | None, prefix: bytes = b""
+) -> bytes:
+    """The rows of ``element`` (``rows_of``) of ``table`` as JSON lines, each ended and after
+    ``prefix``, stamped with ``replayed_at`` when given (``stamp``)."""
     return b"".join(
         prefix + _json_line(row if replayed_at is None else stamp(table, row, replayed_at)) + b"\n"
         for row in rows_of(element)
     )
+
+
+def _tagged_lines(element: dict[str, Any] | list[dict[str, Any]], table: str, replayed_at: str | None) -> bytes:
+    """``_json_lines`` as ``table<TAB>JSON line``: the lines of every small table share one
+    writer, and ``join_files`` splits them. JSON escapes a tab in a string, so the first tab
+    ends the name."""
+    return _json_lines(element, table, replayed_at, table.encode() + b"\t")
 
 
 def _parts_dir(output_dir: str) -> str:
