@@ -1,12 +1,15 @@
 """Broker down: the emitter spools to disk and drains once Pub/Sub is back.
 
-This test runs its own Pub/Sub emulator (not the shared stack) because it stops it.
+These tests run their own Pub/Sub emulator (not the shared stack) because they kill it. The
+publishers reach it through a gate (``tests.support.tcp_gate``) that stays shut until the
+restarted emulator is provisioned again.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -18,30 +21,74 @@ from emitters.publisher import EventPublisher, PublisherConfig
 from emitters.simulator import Simulator, TrafficProfile
 from tests.support.events import pull_all, sample_paused
 from tests.support.spool_faults import make_read_only
+from tests.support.tcp_gate import TcpGate
 
 pytestmark = pytest.mark.integration
 
+# Longer than the drain's longest wait between tries (``DRAIN_BACKOFF``), so a drain that can
+# reach the emulator while it is being provisioned always lands in the gap.
+PROVISIONING_GAP_S = 1.5
+DRAIN_BACKOFF = {"max_drain_backoff_s": 1.0}
+
+
+@dataclass
+class Broker:
+    """The test's own emulator, and the gate its publishers reach it through."""
+
+    settings: Settings  # straight to the emulator: provisioning and pulls
+    gate: TcpGate
+
+    def publisher_config(self, **overrides: float) -> PublisherConfig:
+        via_gate = replace(self.settings, pubsub_emulator_host=self.gate.address)
+        return PublisherConfig.from_settings(via_gate, **{**DRAIN_BACKOFF, **overrides})
+
+    def go_down(self) -> None:
+        self.gate.shut()
+        services.stop_service(self.settings, "pubsub")
+        assert not services.service_state(self.settings, "pubsub").running
+
+    def come_back(self) -> None:
+        """Start the emulator, provision it (it kept nothing), and only then let publishers in."""
+        services.start_service(self.settings, "pubsub")
+        provisioning.ensure_schema(self.settings)
+        provisioning.ensure_topics_and_subscriptions(self.settings)
+        self.gate.open()
+
 
 @pytest.fixture
-def own_emulator(tmp_path: Path) -> Iterator[Settings]:
+def broker(tmp_path: Path) -> Iterator[Broker]:
     settings = Settings.from_env(
         state_dir=tmp_path / "own-stack",
         pubsub_port=processes.free_port(),
         pubsub_emulator_host=None,
         bigquery_endpoint=None,
-    )
-    services.start_service(settings, "pubsub")
-    local = settings.with_local_endpoints()
-    provisioning.ensure_schema(local)
-    provisioning.ensure_topics_and_subscriptions(local)
+    ).with_local_endpoints()
+    gate = TcpGate(settings.pubsub_port)
+    broker = Broker(settings, gate)
     try:
-        yield local
+        broker.come_back()
+        yield broker
     finally:
+        gate.shut()
         services.stop_service(settings, "pubsub")
 
 
-def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settings) -> None:
-    settings = own_emulator
+@pytest.fixture(autouse=True)
+def slow_to_provision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Provisioning a restarted emulator takes a while between creating the events topic and
+    its subscription. An event published in that gap goes to a topic nobody subscribes to, and
+    is gone: the tests must not let the drain reach the emulator before provisioning is done."""
+    create_topic = provisioning.ensure_event_topic
+
+    def create_then_pause(settings: Settings) -> None:
+        create_topic(settings)
+        time.sleep(PROVISIONING_GAP_S)
+
+    monkeypatch.setattr(provisioning, "ensure_event_topic", create_then_pause)
+
+
+def test_outage_spools_then_drains_every_event_exactly_once(broker: Broker) -> None:
+    settings = broker.settings
     emissions = list(
         e
         for e, _ in zip(
@@ -53,15 +100,14 @@ def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settin
         )
     )
     before, during = emissions[:100], emissions[100:]
-    publisher = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=3.0))
+    publisher = EventPublisher(broker.publisher_config(publish_deadline_s=3.0))
 
     for e in before:
         publisher.publish(e.event)
     assert publisher.flush(timeout=30).delivered == 100
     received_before = pull_all(settings, expect=100)
 
-    services.stop_service(settings, "pubsub")
-    assert not services.service_state(settings, "pubsub").running
+    broker.go_down()
     outage_started = time.monotonic()
     for e in during:
         publisher.publish(e.event)
@@ -70,10 +116,7 @@ def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settin
     assert report.spool_depth == 200, report  # nothing lost, nothing in memory
     assert publisher.degraded
 
-    # The emulator keeps no state across restarts: start it and provision again.
-    services.start_service(settings, "pubsub")
-    provisioning.ensure_schema(settings)
-    provisioning.ensure_topics_and_subscriptions(settings)
+    broker.come_back()
     print(f"outage lasted {time.monotonic() - outage_started:.1f}s with 200 events spooled")
     report = publisher.flush(timeout=120, drain=True)
     publisher.close(timeout=30)
@@ -88,8 +131,8 @@ def test_outage_spools_then_drains_every_event_exactly_once(own_emulator: Settin
     assert len(ids) - len(set(ids)) == duplicates_asked
 
 
-def test_spool_survives_a_publisher_restart(own_emulator: Settings, tmp_path: Path) -> None:
-    settings = own_emulator
+def test_spool_survives_a_publisher_restart(broker: Broker, tmp_path: Path) -> None:
+    settings = broker.settings
     events = [
         e.event
         for e, _ in zip(
@@ -98,17 +141,15 @@ def test_spool_survives_a_publisher_restart(own_emulator: Settings, tmp_path: Pa
             strict=False,
         )
     ]
-    services.stop_service(settings, "pubsub")
-    first = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=2.0))
+    broker.go_down()
+    first = EventPublisher(broker.publisher_config(publish_deadline_s=2.0))
     for event in events:
         first.publish(event)
     report = first.close(timeout=60)
     assert report.spool_depth == 40  # close() waited for delivery or spool
 
-    services.start_service(settings, "pubsub")
-    provisioning.ensure_schema(settings)
-    provisioning.ensure_topics_and_subscriptions(settings)
-    second = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=5.0))
+    broker.come_back()
+    second = EventPublisher(broker.publisher_config(publish_deadline_s=5.0))
     report = second.close(timeout=120, drain=True)
     assert report.drained == 40 and report.spool_depth == 0
     assert sorted(m.message.attributes["event_id"] for m in pull_all(settings, expect=40)) == sorted(
@@ -116,14 +157,14 @@ def test_spool_survives_a_publisher_restart(own_emulator: Settings, tmp_path: Pa
     )
 
 
-def test_a_spooled_event_the_topic_rejects_is_counted_once(own_emulator: Settings) -> None:
+def test_a_spooled_event_the_topic_rejects_is_counted_once(broker: Broker) -> None:
     """Both balances of the report hold when the drain finds an event the topic refuses."""
-    settings = own_emulator
+    settings = broker.settings
     rejected: list[str] = []
     good = [sample_paused() for _ in range(5)]
-    services.stop_service(settings, "pubsub")
+    broker.go_down()
     publisher = EventPublisher(
-        PublisherConfig.from_settings(settings, publish_deadline_s=2.0),
+        broker.publisher_config(publish_deadline_s=2.0),
         on_rejected=lambda event_id, _: rejected.append(event_id),
     )
     for event in good[:2]:
@@ -134,9 +175,7 @@ def test_a_spooled_event_the_topic_rejects_is_counted_once(own_emulator: Setting
     report = publisher.flush(timeout=60)
     assert (report.spooled, report.spool_depth, report.pending) == (6, 6, 0), report
 
-    services.start_service(settings, "pubsub")
-    provisioning.ensure_schema(settings)
-    provisioning.ensure_topics_and_subscriptions(settings)
+    broker.come_back()
     report = publisher.close(timeout=120, drain=True)
     assert (report.drained, report.rejected, report.rejected_from_spool, report.spool_depth) == (5, 1, 1, 0), report
     assert report.rejected_on_publish == 0 and report.imbalances() == [], report
@@ -147,24 +186,22 @@ def test_a_spooled_event_the_topic_rejects_is_counted_once(own_emulator: Setting
 
 
 def test_the_drain_survives_a_spool_error_and_sends_nothing_twice(
-    own_emulator: Settings, caplog: pytest.LogCaptureFixture
+    broker: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Issue 11, item 3c: an unexpected SQLite error killed the drain thread, and the publisher
     stayed degraded for good. Here the spool cannot be written when the drain has sent a batch
     and goes to remove it; once it can again, the batch is removed, not sent again."""
-    settings = own_emulator
+    settings = broker.settings
     events = [sample_paused() for _ in range(10)]
-    services.stop_service(settings, "pubsub")
-    publisher = EventPublisher(PublisherConfig.from_settings(settings, publish_deadline_s=2.0, max_drain_backoff_s=2.0))
+    broker.go_down()
+    publisher = EventPublisher(broker.publisher_config(publish_deadline_s=2.0))
     try:
         for event in events:
             publisher.publish(event)
         assert publisher.flush(timeout=60).spool_depth == 10
         make_read_only(publisher._spool)
 
-        services.start_service(settings, "pubsub")
-        provisioning.ensure_schema(settings)
-        provisioning.ensure_topics_and_subscriptions(settings)
+        broker.come_back()
         sent = pull_all(settings, expect=10)  # the drain sent the batch, and could not remove it
         assert sorted(m.message.attributes["event_id"] for m in sent) == sorted(e.event_id for e in events)
         assert publisher.report().spool_depth == 10
