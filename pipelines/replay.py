@@ -66,7 +66,7 @@ from pipelines.rules import pseudonymise
 from pipelines.rules.collect import rejected_dead_letter
 from pipelines.rules.pseudonymise import ENCRYPTED, PSEUDONYMISED
 from pipelines.timefmt import iso
-from pipelines.transforms import METRICS_NAMESPACE
+from pipelines.transforms import EVENTS, IMPRESSIONS, METRICS_NAMESPACE, TABLES
 from pipelines.transforms.by_user import rows_of
 from pipelines.transforms.decode import require_pseudonym_key
 from pipelines.transforms.park import PARKED, PARKED_DEAD_LETTER_ROW
@@ -78,12 +78,10 @@ log = logging.getLogger(__name__)
 # (table, row), that go back into their table.
 UNREADABLE = "unreadable"
 REFUSED = "refused"
-# The tables a refused row can go back to: the Outputs fields the sinks write.
-_REINSERTABLE = ("events", "impressions", "sessions", "dead_letters", "duplicates", "filtered")
 TOO_OLD_WITHOUT_PUBLISH_TIME = "too_old_without_publish_time"
 # The tables with a writer of their own (``write_files``); the others' rows and the lineage
 # rows are tagged lines in the part files named ``_TAGGED``.
-_OWN_WRITER = ("events", "impressions")
+_OWN_WRITER = (EVENTS, IMPRESSIONS)
 _TAGGED = "tagged"
 
 
@@ -170,7 +168,7 @@ def from_leased(message: RawMessage, source: str, keyring: Keyring) -> Iterator[
 
 def _refused_row(payload: bytes, table: str) -> dict[str, Any]:
     """The row ``table`` refused, from the payload of its ``warehouse_rejected`` dead letter."""
-    if table not in _REINSERTABLE:
+    if table not in TABLES:  # the tables a refused row can go back to
         raise ValueError(f"refused_table {table!r} is not a table the pipeline writes")
     refused = json.loads(payload)
     if not isinstance(refused, dict):
@@ -394,7 +392,7 @@ def with_lineage(
     for ``write_files`` to stamp as it serialises them (given the same ``replayed_at``): a step
     per table was one more per-row hop on Beam's runner for every row of a replay."""
     stamped = {}
-    for name in _REINSERTABLE:
+    for name in TABLES:
         rows = getattr(outputs, name)
         if not isinstance(rows.windowing.windowfn, window.GlobalWindows):  # streaming's session panes
             rows = rows | f"Global{name}" >> beam.WindowInto(window.GlobalWindows())
@@ -510,7 +508,7 @@ def write_files(outputs: Outputs, output_dir: str, replayed_at: str | None = Non
         )
     tagged = [
         getattr(outputs, name) | f"Lines{name}" >> beam.Map(_tagged_lines, name, replayed_at).with_output_types(bytes)
-        for name in _REINSERTABLE
+        for name in TABLES
         if name not in _OWN_WRITER
     ]
     if outputs.lineage is not None:  # stamped already (with_lineage)
@@ -538,8 +536,7 @@ def join_files(output_dir: str) -> None:
     the parts removed."""
     with contextlib.ExitStack() as stack:
         targets = {
-            name: stack.enter_context(FileSystems.create(f"{output_dir.rstrip('/')}/{name}.jsonl"))
-            for name in _REINSERTABLE
+            name: stack.enter_context(FileSystems.create(f"{output_dir.rstrip('/')}/{name}.jsonl")) for name in TABLES
         }
         for name, out in targets.items():
             for part in _part_paths(output_dir, name, ".jsonl"):

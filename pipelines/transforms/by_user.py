@@ -59,6 +59,8 @@ from pipelines.transforms.decode import DecodeAndValidateFn, require_pseudonym_k
 from pipelines.transforms.privacy_filter import PrivacyFilterFn
 
 KEYED = "keyed"
+# The outputs that hold one element per person: the list of the person's rows (``rows_of``).
+PER_PERSON = (EVENTS, IMPRESSIONS, SESSIONS, DUPLICATES)
 _MARSHAL, _PICKLE = b"m", b"p"
 
 
@@ -219,14 +221,7 @@ class ByUser(beam.PTransform):
             | "GroupByUser" >> beam.GroupByKey()
             | "PerUser"
             >> beam.ParDo(_PerUserFn(self.gap_s), beam.pvalue.AsSingleton(self.catalog)).with_outputs(
-                IMPRESSIONS, SESSIONS, DUPLICATES, main=EVENTS
+                *(tag for tag in PER_PERSON if tag != EVENTS), main=EVENTS
             )
         )
-        return {
-            EVENTS: per_user[EVENTS],
-            IMPRESSIONS: per_user[IMPRESSIONS],
-            SESSIONS: per_user[SESSIONS],
-            DUPLICATES: per_user[DUPLICATES],
-            DEAD_LETTERS: first[DEAD_LETTERS],
-            FILTERED: first[FILTERED],
-        }
+        return {tag: per_user[tag] for tag in PER_PERSON} | {tag: first[tag] for tag in (DEAD_LETTERS, FILTERED)}

@@ -7,16 +7,19 @@ and the options reach the transform they are meant for.
 
 from __future__ import annotations
 
+import dataclasses
+
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from clickstream.core.reasons import Reason
 from emitters.events import ShownThumbnail
-from pipelines.graph import process
+from pipelines.graph import Outputs, process
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits
-from pipelines.transforms.by_user import ByUser
+from pipelines.transforms import TABLES
+from pipelines.transforms.by_user import PER_PERSON, ByUser
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import EnrichEvents
@@ -37,6 +40,13 @@ from tests.support.teststream import (
     streaming_pipeline,
     transforms_by_label,
 )
+
+
+def test_the_tables_are_the_graphs_outputs() -> None:
+    """``TABLES`` is what replays write, split and take refused rows back into: one name per
+    table field of ``Outputs``. The per-person outputs are among them."""
+    assert set(TABLES) == {f.name for f in dataclasses.fields(Outputs)} - {"grouped", "lineage"}
+    assert set(PER_PERSON) < set(TABLES)
 
 
 def test_each_option_reaches_its_transform() -> None:
