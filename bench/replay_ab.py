@@ -41,6 +41,27 @@ def _start(checkout: Path, core: int, archive: Path, catalog: Path, key: Path, o
     )
 
 
+def _two_cores() -> tuple[int, int]:
+    """Two of the cores this process may run on (not simply 0 and 1: under ``taskset`` or a
+    container's cpuset those may not be ours)."""
+    usable = sorted(os.sched_getaffinity(0))
+    if len(usable) < 2:
+        raise SystemExit("bench.replay_ab: needs two cores (one replay on each)")
+    return usable[0], usable[1]
+
+
+def _finish_both(runs: list[subprocess.Popen], checkouts: tuple[Path, Path]) -> list[dict[str, float]]:
+    """Both replays' figures. If one fails, the other is stopped: a replay left running would
+    hold a core, and the caller's next step, after the error."""
+    try:
+        return [_finish(run, checkout) for run, checkout in zip(runs, checkouts, strict=True)]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+
+
 def _finish(run: subprocess.Popen, checkout: Path) -> dict[str, float]:
     stdout, stderr = run.communicate()
     if run.returncode:
@@ -55,8 +76,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--events", type=int, default=30_000, help="the archive's messages (default 30000)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds, an even number (default 6)")
     args = parser.parse_args(argv)
-    if (os.cpu_count() or 1) < 2:
-        raise SystemExit("bench.replay_ab: needs two cores (one replay on each)")
+    first, second = _two_cores()
     checkouts = (args.a.resolve(), args.b.resolve())
     ratios, seconds = [], {"a": [], "b": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,12 +84,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         catalog, key = write_catalog(work / "catalog.jsonl"), create_key_file(work / "pseudonym.key")
         archive = write_archive(work / "archive.jsonl", iter_messages(args.events, duplicates=0.01, invalid=0.01))
         for round_ in range(args.rounds):
-            cores = (0, 1) if round_ % 2 == 0 else (1, 0)
+            cores = (first, second) if round_ % 2 == 0 else (second, first)
             runs = [
                 _start(checkout, core, archive, catalog, key, work / f"out-{round_}-{side}")
                 for side, (checkout, core) in enumerate(zip(checkouts, cores, strict=True))
             ]
-            a, b = (_finish(run, checkout) for run, checkout in zip(runs, checkouts, strict=True))
+            a, b = _finish_both(runs, checkouts)
             require_same_sessions(int(a["sessions"]), int(b["sessions"]))
             seconds["a"].append(a["seconds"])
             seconds["b"].append(b["seconds"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,27 @@ def test_the_paired_ab_runs_each_checkouts_own_code_and_compares_like_with_like(
     repo = Path(bench_replay.__file__).resolve().parents[1]
     figures = replay_ab.main([str(repo), str(repo), "--events", "300", "--rounds", "2"])
     assert figures["rounds"] == 2 and figures["ratio"] > 0
+    with pytest.raises(SystemExit, match=r"the replay of .*broken failed"):
+        replay_ab.main([str(repo), str(_broken_checkout(tmp_path)), "--events", "50", "--rounds", "1"])
+
+
+def test_when_one_side_fails_the_other_sides_replay_is_stopped_not_left_running(tmp_path: Path) -> None:
+    repo = Path(bench_replay.__file__).resolve().parents[1]
+    before = _children()
+    with pytest.raises(SystemExit, match=r"the replay of .*broken failed"):
+        replay_ab.main([str(_broken_checkout(tmp_path)), str(repo), "--events", "5000", "--rounds", "1"])
+    assert _children() - before == set()
+
+
+def _broken_checkout(tmp_path: Path) -> Path:
     broken = tmp_path / "broken"
     (broken / "bench").mkdir(parents=True)
     (broken / "bench" / "__init__.py").write_text("")
     (broken / "bench" / "replay.py").write_text("raise SystemExit('this checkout cannot replay')\n")
-    with pytest.raises(SystemExit, match=r"the replay of .*broken failed"):
-        replay_ab.main([str(repo), str(broken), "--events", "50", "--rounds", "1"])
+    return broken
+
+
+def _children() -> set[int]:
+    """The processes this one started and has not reaped."""
+    pid = os.getpid()
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
