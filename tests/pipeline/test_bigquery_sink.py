@@ -29,9 +29,11 @@ from tests.support.teststream import (
     CATALOG,
     at,
     batch_pipeline,
+    clicked,
     message,
     new_stream,
     options,
+    paused,
     pipeline,
     shown,
     streaming_pipeline,
@@ -213,6 +215,30 @@ def test_impressions_are_written_with_their_row_ids_and_a_refused_one_becomes_a_
         ("warehouse_rejected", "impressions", event.event_id)
     ]
     assert json.loads(base64.b64decode(dead[0]["payload"]))["impression_id"] == "req-1-2"
+
+
+def test_a_batch_graph_sends_each_table_its_rows_not_a_persons_lists(client: FakeClient) -> None:
+    """A replay into BigQuery: the grouped tables (``by_user.PER_PERSON``) travel as one list per
+    person, and each sink gets them back as rows, each with its row id."""
+    amy = [paused("amy", 0), clicked("amy", 20)]
+    delivered = [message(e) for e in amy] + [
+        message(amy[0], publish_delay_ms=2_000, message_id="m-again"),
+        message(shown("bob", 5)),
+    ]
+    opts = options(project="test-project", dataset="clickstream")
+    opts.view_as(StandardOptions).streaming = False
+    with beam.Pipeline(runner=FnApiRunner(), options=opts) as p:
+        write_to_bigquery(process(p | beam.Create(delivered), opts, p | "Catalog" >> beam.Create([CATALOG])), opts)
+
+    sent: dict[str, list[dict[str, Any]]] = {}
+    for call in client.calls:
+        assert all(isinstance(row, dict) for row in call["rows"]), call
+        assert len(call["row_ids"]) == len(call["rows"])
+        sent.setdefault(call["table"].rsplit(".", 1)[1], []).extend(call["rows"])
+    assert sorted(r["event_id"] for r in sent["events"]) == sorted(e.event_id for e in amy)
+    assert [r["message_id"] for r in sent["duplicates"]] == ["m-again"]
+    assert [r["event_count"] for r in sent["sessions"]] == [2]
+    assert len(sent["impressions"]) == 3
 
 
 def test_the_local_runner_builds_one_client_however_many_bundles_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
