@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from bench.common import iter_messages, write_archive, write_catalog
@@ -51,15 +52,18 @@ def _two_cores() -> tuple[int, int]:
 
 
 def _finish_both(runs: list[subprocess.Popen], checkouts: tuple[Path, Path]) -> list[dict[str, float]]:
-    """Both replays' figures. If one fails, the other is stopped: a replay left running would
-    hold a core, and the caller's next step, after the error."""
-    try:
-        return [_finish(run, checkout) for run, checkout in zip(runs, checkouts, strict=True)]
-    finally:
-        for run in runs:
-            if run.poll() is None:
-                run.kill()
-                run.communicate()
+    """Both replays' figures, in ``runs``' order. Whichever fails first stops the other, which
+    would otherwise hold its core for minutes after the error."""
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        waits = [pool.submit(_finish, run, checkout) for run, checkout in zip(runs, checkouts, strict=True)]
+        try:
+            for done in as_completed(waits):
+                done.result()  # the first failure raises here
+            return [wait.result() for wait in waits]
+        finally:
+            for run in runs:
+                if run.poll() is None:
+                    run.kill()  # its _finish then returns, and the pool can close
 
 
 def _finish(run: subprocess.Popen, checkout: Path) -> dict[str, float]:

@@ -70,20 +70,35 @@ def test_the_paired_ab_runs_each_checkouts_own_code_and_compares_like_with_like(
         replay_ab.main([str(repo), str(_broken_checkout(tmp_path)), "--events", "50", "--rounds", "1"])
 
 
-def test_when_one_side_fails_the_other_sides_replay_is_stopped_not_left_running(tmp_path: Path) -> None:
-    repo = Path(bench_replay.__file__).resolve().parents[1]
+@pytest.mark.parametrize("broken_side", ["a", "b"])
+def test_when_one_side_fails_the_other_sides_replay_is_stopped_not_left_running(
+    tmp_path: Path, broken_side: str
+) -> None:
+    """Whichever side fails first, the other's replay (here one that would take 30 s and then
+    leave a mark) is killed at once, not waited for nor left running."""
+    slow = _checkout(
+        tmp_path / "slow",
+        "import pathlib, time\ntime.sleep(30)\npathlib.Path(__file__).with_name('finished').touch()\n",
+    )
+    broken = _broken_checkout(tmp_path)
+    sides = [broken, slow] if broken_side == "a" else [slow, broken]
     before = _children()
     with pytest.raises(SystemExit, match=r"the replay of .*broken failed"):
-        replay_ab.main([str(_broken_checkout(tmp_path)), str(repo), "--events", "5000", "--rounds", "1"])
+        replay_ab.main([*map(str, sides), "--events", "50", "--rounds", "1"])
     assert _children() - before == set()
+    assert not (slow / "bench" / "finished").exists()
 
 
 def _broken_checkout(tmp_path: Path) -> Path:
-    broken = tmp_path / "broken"
-    (broken / "bench").mkdir(parents=True)
-    (broken / "bench" / "__init__.py").write_text("")
-    (broken / "bench" / "replay.py").write_text("raise SystemExit('this checkout cannot replay')\n")
-    return broken
+    return _checkout(tmp_path / "broken", "raise SystemExit('this checkout cannot replay')\n")
+
+
+def _checkout(root: Path, replay_source: str) -> Path:
+    """A checkout whose ``bench.replay`` is ``replay_source``."""
+    (root / "bench").mkdir(parents=True)
+    (root / "bench" / "__init__.py").write_text("")
+    (root / "bench" / "replay.py").write_text(replay_source)
+    return root
 
 
 def _children() -> set[int]:
