@@ -12,7 +12,7 @@ from clickstream.core.tables import CATALOG_TABLE, DELETION_REQUESTS_TABLE, tabl
 from pipelines.options import ClickstreamOptions
 from pipelines.transforms import DEAD_LETTERS, DUPLICATES, EVENTS, FILTERED, IMPRESSIONS, SESSIONS
 from pipelines.transforms.bigquery_sink import WriteRows
-from pipelines.transforms.by_user import PER_PERSON, ByUser, rows_of
+from pipelines.transforms.by_user import GROUPED_OUTPUTS, ByUser, rows_of
 from pipelines.transforms.collect import RejectedToDeadLetters
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
@@ -46,7 +46,7 @@ def table_rows(outputs: Outputs, name: str) -> beam.PCollection:
     """All the rows of table ``name``, one row per element: the graph's (a grouped table's
     lists exploded, ``Outputs.grouped``) and the lineage's."""
     rows = getattr(outputs, name)
-    if outputs.grouped and name in PER_PERSON:
+    if outputs.grouped and name in GROUPED_OUTPUTS:
         rows = rows | f"{name.capitalize()}Rows" >> beam.FlatMap(rows_of)
     if outputs.lineage is None:
         return rows

@@ -60,7 +60,7 @@ from pipelines.transforms.privacy_filter import PrivacyFilterFn
 
 KEYED = "keyed"
 # The outputs that hold one element per person: the list of the person's rows (``rows_of``).
-PER_PERSON = (EVENTS, IMPRESSIONS, SESSIONS, DUPLICATES)
+GROUPED_OUTPUTS = (EVENTS, IMPRESSIONS, SESSIONS, DUPLICATES)
 _MARSHAL, _PICKLE = b"m", b"p"
 
 
@@ -221,7 +221,7 @@ class ByUser(beam.PTransform):
             | "GroupByUser" >> beam.GroupByKey()
             | "PerUser"
             >> beam.ParDo(_PerUserFn(self.gap_s), beam.pvalue.AsSingleton(self.catalog)).with_outputs(
-                *(tag for tag in PER_PERSON if tag != EVENTS), main=EVENTS
+                *(tag for tag in GROUPED_OUTPUTS if tag != EVENTS), main=EVENTS
             )
         )
-        return {tag: per_user[tag] for tag in PER_PERSON} | {tag: first[tag] for tag in (DEAD_LETTERS, FILTERED)}
+        return {tag: per_user[tag] for tag in GROUPED_OUTPUTS} | {tag: first[tag] for tag in (DEAD_LETTERS, FILTERED)}

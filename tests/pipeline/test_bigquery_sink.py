@@ -218,8 +218,8 @@ def test_impressions_are_written_with_their_row_ids_and_a_refused_one_becomes_a_
 
 
 def test_a_batch_graph_sends_each_table_its_rows_not_a_persons_lists(client: FakeClient) -> None:
-    """A replay into BigQuery: the grouped tables (``by_user.PER_PERSON``) travel as one list per
-    person, and each sink gets them back as rows, each with its row id."""
+    """A replay into BigQuery: the grouped tables (``by_user.GROUPED_OUTPUTS``) travel as one
+    list per person, and each sink gets them back as rows, each with its own row id."""
     amy = [paused("amy", 0), clicked("amy", 20)]
     delivered = [message(e) for e in amy] + [
         message(amy[0], publish_delay_ms=2_000, message_id="m-again"),
@@ -232,9 +232,11 @@ def test_a_batch_graph_sends_each_table_its_rows_not_a_persons_lists(client: Fak
 
     sent: dict[str, list[dict[str, Any]]] = {}
     for call in client.calls:
+        table = call["table"].rsplit(".", 1)[1]
         assert all(isinstance(row, dict) for row in call["rows"]), call
-        assert len(call["row_ids"]) == len(call["rows"])
-        sent.setdefault(call["table"].rsplit(".", 1)[1], []).extend(call["rows"])
+        assert call["row_ids"] == [sink_rules.row_id(r, table_specs()[table].row_id) for r in call["rows"]]
+        sent.setdefault(table, []).extend(call["rows"])
+    assert set(sent) == {"events", "duplicates", "sessions", "impressions"}  # nothing dead-lettered
     assert sorted(r["event_id"] for r in sent["events"]) == sorted(e.event_id for e in amy)
     assert [r["message_id"] for r in sent["duplicates"]] == ["m-again"]
     assert [r["event_count"] for r in sent["sessions"]] == [2]

@@ -19,7 +19,7 @@ from pipelines.graph import Outputs, process
 from pipelines.messages import RawMessage
 from pipelines.rules.decode import Limits
 from pipelines.transforms import TABLES
-from pipelines.transforms.by_user import PER_PERSON, ByUser
+from pipelines.transforms.by_user import GROUPED_OUTPUTS, ByUser
 from pipelines.transforms.decode import DecodeAndValidate
 from pipelines.transforms.dedup import DeduplicateEvents
 from pipelines.transforms.enrich import EnrichEvents
@@ -46,7 +46,7 @@ def test_the_tables_are_the_graphs_outputs() -> None:
     """``TABLES`` is what replays write, split and take refused rows back into: one name per
     table field of ``Outputs``. The per-person outputs are among them."""
     assert set(TABLES) == {f.name for f in dataclasses.fields(Outputs)} - {"grouped", "lineage"}
-    assert set(PER_PERSON) < set(TABLES)
+    assert set(GROUPED_OUTPUTS) < set(TABLES)
 
 
 def test_each_option_reaches_its_transform() -> None:
