@@ -52,7 +52,7 @@ class TcpGate:
         if listener is not None:
             listener.close()
         for conn in connections:
-            _close(conn)
+            _cut(conn)  # their pumps end, and close them
         if self._acceptor is not None:
             self._acceptor.join(timeout=5)
             self._acceptor = None
@@ -77,33 +77,42 @@ class TcpGate:
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:
-                _close(client)  # the broker behind the gate is down: so is the gate
+                client.close()  # the broker behind the gate is down: so is the gate
                 continue
             client.settimeout(None)
             upstream.settimeout(None)
             with self._lock:
                 if self._listener is not listener:
-                    _close(client)
-                    _close(upstream)
+                    client.close()
+                    upstream.close()
                     return
                 self._connections |= {client, upstream}
+            ends = [2]  # pumps still running; the last one closes both sockets
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), name="tcp-gate-pump", daemon=True).start()
+                threading.Thread(
+                    target=self._pump, args=(source, sink, ends), name="tcp-gate-pump", daemon=True
+                ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, ends: list[int]) -> None:
+        """One direction of a connection. Its end is passed on as a half-close, as between the
+        two ends themselves; once both directions have ended, both sockets are closed here and
+        only here (``shut`` just shuts them down, which ends the pumps)."""
         try:
             while data := source.recv(_CHUNK):
                 sink.sendall(data)
         except OSError:
             pass
-        # One side ended or was cut: end both, as a broker's closed connection would.
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
         with self._lock:
+            ends[0] -= 1
+            if ends[0]:
+                return
             self._connections -= {source, sink}
-        _close(source)
-        _close(sink)
+        source.close()
+        sink.close()
 
 
-def _close(conn: socket.socket) -> None:
+def _cut(conn: socket.socket) -> None:
     with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_RDWR)
-    conn.close()

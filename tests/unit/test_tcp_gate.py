@@ -54,9 +54,8 @@ def test_a_shut_gate_refuses_and_an_open_one_forwards(echo_port: int) -> None:
         assert _round_trip(gate.port, b"again") == b"again"
 
 
-def test_shutting_the_gate_cuts_the_connections_through_it(echo_port: int) -> None:
-    gate = TcpGate(echo_port).open()
-    with socket.create_connection(("127.0.0.1", gate.port), timeout=5) as conn:
+def test_shutting_the_gate_cuts_the_connections_through_it_and_it_opens_again(echo_port: int) -> None:
+    with TcpGate(echo_port) as gate, socket.create_connection(("127.0.0.1", gate.port), timeout=5) as conn:
         conn.sendall(b"ping")
         assert conn.recv(1024) == b"ping"
         gate.shut()
@@ -65,3 +64,16 @@ def test_shutting_the_gate_cuts_the_connections_through_it(echo_port: int) -> No
             assert conn.recv(1024) == b""
         except ConnectionError:
             pass  # reset rather than closed: cut either way
+        gate.open()  # the port of connections the gate itself cut
+        assert _round_trip(gate.port, b"back") == b"back"
+
+
+def test_a_half_closed_connection_still_gets_its_answer(echo_port: int) -> None:
+    """A client that says it has nothing more to send (SHUT_WR) still reads the reply."""
+    with TcpGate(echo_port) as gate, socket.create_connection(("127.0.0.1", gate.port), timeout=5) as conn:
+        conn.sendall(b"last words")
+        conn.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := conn.recv(1024):
+            received += chunk
+        assert received == b"last words"
