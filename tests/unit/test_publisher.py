@@ -143,7 +143,8 @@ def test_publish_blocks_while_max_in_flight_bytes_are_pending(tmp_path: Path) ->
     """The byte bound too: with room for one event's bytes, the second waits for the first."""
     first = sample_paused()
     size = len(encode_event(first, sent_at_ms=1))
-    config = broker_down_config(tmp_path, publish_deadline_s=0.5, max_in_flight_bytes=size + size // 2)
+    # 3 s to fail: the first must still be pending when the test looks, however loaded the machine.
+    config = broker_down_config(tmp_path, publish_deadline_s=3.0, max_in_flight_bytes=size + size // 2)
     publisher = EventPublisher(config)
     try:
         publisher.publish(first)
