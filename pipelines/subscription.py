@@ -1,12 +1,13 @@
 """Replay input from a Pub/Sub subscription: pull until it is empty, acknowledge only after the
 pipeline has written.
 
-``leased`` leases every message the subscription holds (synchronous pulls until one comes back
-empty) and keeps the lease alive while the batch pipeline runs; ``Lease.ack`` acknowledges them
-once the pipeline has finished; if it fails, they go back at once. Handing a message back counts
-as a delivery attempt, so a subscription with a dead-letter policy moves a message that keeps
-failing to its dead-letter topic: Pub/Sub-side dead-lettering that works, because this consumer,
-unlike Dataflow, acknowledges only what it wrote.
+``leased`` leases every message the subscription holds (synchronous pulls until ``EMPTY_PULLS``
+in a row come back empty) and keeps the lease alive while the batch pipeline runs;
+``Lease.ack`` acknowledges them once the pipeline has finished; if it fails, they go back at
+once. Handing a message back counts as a delivery attempt, so a subscription with a
+dead-letter policy moves a message that keeps failing to its dead-letter topic: Pub/Sub-side
+dead-lettering that works, because this consumer, unlike Dataflow, acknowledges only what it
+wrote.
 
 The messages are held in memory: this is for dead-letter and parked subscriptions and for
 replays of a bounded backlog, not for a live topic (that is the streaming pipeline's job).
@@ -32,7 +33,11 @@ log = logging.getLogger(__name__)
 
 SCHEME = "pubsub://"
 PULL_BATCH = 1000  # Pub/Sub's most messages per pull
-EMPTY_PULL_WAIT_S = 5.0  # a pull that waits this long and gets nothing: the subscription is empty
+EMPTY_PULL_WAIT_S = 5.0  # how long one pull waits for messages
+# Pulls in a row that must come back with nothing before the subscription counts as empty. One
+# is not proof: Pub/Sub answers a pull with nothing also when none "could be returned before the
+# request timeout" (PullResponse), as from a busy service, while the backlog still holds messages.
+EMPTY_PULLS = 2  # each waits EMPTY_PULL_WAIT_S on the emulator: a replay ends that much later
 LEASE_S = 120  # each extension keeps the messages this long ...
 EXTEND_EVERY_S = 30.0  # ... and comes this often, well before the lease runs out
 _ACK_IDS_PER_REQUEST = 1000  # well under the 512 kB request limit
@@ -71,15 +76,19 @@ class Lease:
 
     def _pull_until_empty(self) -> None:
         seen: set[str] = set()
-        while True:
+        empty_in_a_row = 0
+        while empty_in_a_row < EMPTY_PULLS:
             try:
                 response = self.subscriber.pull(
                     request={"subscription": self.subscription, "max_messages": PULL_BATCH}, timeout=EMPTY_PULL_WAIT_S
                 )
             except gexc.DeadlineExceeded:
-                return
+                empty_in_a_row += 1
+                continue
             if not response.received_messages:
-                return
+                empty_in_a_row += 1
+                continue
+            empty_in_a_row = 0
             ack_ids = [received.ack_id for received in response.received_messages]
             # At once: a pull leases its messages for the subscription's ack deadline only, and
             # one that ran out would come back (a delivery attempt) while the next pull waits.
