@@ -25,10 +25,11 @@ from tests.support.tcp_gate import TcpGate
 
 pytestmark = pytest.mark.integration
 
-# Longer than the drain's longest wait between tries (``DRAIN_BACKOFF``), so a drain that can
-# reach the emulator while it is being provisioned nearly always lands in the gap (gRPC's own
-# reconnect backoff, up to 2.4 s, can still carry it past).
-PROVISIONING_GAP_S = 1.5
+# Longer than the drain's longest wait between tries (``DRAIN_BACKOFF``) and than gRPC's own
+# reconnect backoff (up to 2.4 s), so a drain that can reach the emulator while it is being
+# provisioned lands in the gap. With the gate opened before provisioning, 1.5 s failed one of
+# the three tests it guards, and 3 s all three.
+PROVISIONING_GAP_S = 3.0
 DRAIN_BACKOFF = {"max_drain_backoff_s": 1.0}
 
 
