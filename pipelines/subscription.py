@@ -79,23 +79,22 @@ class Lease:
         empty_in_a_row = 0
         while empty_in_a_row < EMPTY_PULLS:
             try:
-                response = self.subscriber.pull(
+                pulled = self.subscriber.pull(
                     request={"subscription": self.subscription, "max_messages": PULL_BATCH}, timeout=EMPTY_PULL_WAIT_S
-                )
+                ).received_messages
             except gexc.DeadlineExceeded:
-                empty_in_a_row += 1
-                continue
-            if not response.received_messages:
+                pulled = []  # out of time: an empty answer too
+            if not pulled:
                 empty_in_a_row += 1
                 continue
             empty_in_a_row = 0
-            ack_ids = [received.ack_id for received in response.received_messages]
+            ack_ids = [received.ack_id for received in pulled]
             # At once: a pull leases its messages for the subscription's ack deadline only, and
             # one that ran out would come back (a delivery attempt) while the next pull waits.
             self._set_deadline(ack_ids, LEASE_S)
             with self._lock:
                 self.ack_ids.extend(ack_ids)
-            for received in response.received_messages:
+            for received in pulled:
                 if received.message.message_id in seen:  # delivered twice while pulling: one message
                     continue
                 seen.add(received.message.message_id)
